@@ -1,0 +1,15 @@
+//! labnet's wire protocol, with no I/O.
+//!
+//! Everything a node says to another node is defined here: how nodes name each
+//! other ([`NodeId`]), how bytes are cut into frames, what messages mean, and the
+//! state machines that turn received bytes into events and replies. Nothing in this
+//! crate touches a socket, a file or a clock: callers hand in bytes (and `now` where
+//! time matters) and get bytes and events back, so every piece can be tested and
+//! fuzzed without a network, the way `quinn-proto` is.
+//!
+//! Map:
+//! - [`node_id`]: the NodeId, derived from a node's public key, printed for people.
+
+pub mod node_id;
+
+pub use node_id::{NodeId, NodeIdError};
