@@ -1,1 +1,11 @@
-//! placeholder
+//! labnet-node: the labnet node daemon as a library.
+//!
+//! A city runs one node. The node keeps the city's Policy Lab data, decides which
+//! peers it talks to, and shares anonymized practices with them. The `labnet`
+//! binary is a thin shell around this crate; tests run many nodes in one process
+//! by giving each its own data directory and port 0.
+//!
+//! Map:
+//! - [`identity`]: key pair, self-signed certificate, NodeId.
+
+pub mod identity;

@@ -1,0 +1,276 @@
+//! A node's identity: its Ed25519 key pair, its self-signed certificate, its NodeId.
+//!
+//! The key pair is made once, at `labnet init` (or the first `labnet run`), and kept
+//! in the data directory for the life of the node: losing it means becoming a new
+//! node that every peer must approve again. The certificate is self-signed with
+//! rcgen; nobody is asked to trust a certificate authority, because peers pin the
+//! key itself (its hash is the NodeId) in the way Syncthing pins device IDs.
+//!
+//! Files in the data directory:
+//! - `node.key`: the private key, PKCS#8 PEM, mode 0600;
+//! - `node.crt`: the self-signed certificate, PEM.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use labnet_protocol::NodeId;
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ED25519};
+
+/// File name of the private key inside the data directory.
+pub const KEY_FILE: &str = "node.key";
+/// File name of the certificate inside the data directory.
+pub const CERT_FILE: &str = "node.crt";
+
+/// Why an identity could not be made or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Reading or writing a key or certificate file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// rcgen refused to make or parse a key or certificate.
+    #[error("{what}: {source}")]
+    Crypto {
+        /// What was being done.
+        what: &'static str,
+        /// rcgen's reason.
+        source: rcgen::Error,
+    },
+    /// The key file holds a key that is not Ed25519.
+    #[error("{path}: the node key must be Ed25519")]
+    WrongAlgorithm {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The certificate on disk was not made from the key on disk.
+    #[error("{cert} does not belong to the key in {key}: restore the pair from the same backup")]
+    Mismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
+}
+
+/// A node's key pair and certificate, and the NodeId they give.
+pub struct Identity {
+    /// The private key, PKCS#8 DER; rustls needs it to sign handshakes.
+    key_der: Vec<u8>,
+    /// The self-signed certificate, DER; it is what peers see and pin.
+    cert_der: Vec<u8>,
+    /// The raw 32-byte Ed25519 public key the NodeId is derived from.
+    public_key: Vec<u8>,
+    /// Hash of `public_key`: how peers name this node.
+    node_id: NodeId,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The private key is left out on purpose: Debug output ends up in logs.
+        f.debug_struct("Identity")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// Makes a new key pair and a self-signed certificate for it.
+    pub fn generate() -> Result<Identity, IdentityError> {
+        let key_pair =
+            KeyPair::generate_for(&PKCS_ED25519).map_err(|source| IdentityError::Crypto {
+                what: "generating the node key",
+                source,
+            })?;
+        Identity::from_key_pair(key_pair)
+    }
+
+    /// Builds the identity (and a fresh certificate) around an existing key pair.
+    pub fn from_key_pair(key_pair: KeyPair) -> Result<Identity, IdentityError> {
+        let public_key = key_pair.public_key_raw().to_vec();
+        let node_id = NodeId::from_public_key(&public_key);
+        let mut params = CertificateParams::new(vec!["labnet".to_string()]).map_err(|source| {
+            IdentityError::Crypto {
+                what: "preparing the certificate",
+                source,
+            }
+        })?;
+        let mut name = DistinguishedName::new();
+        name.push(DnType::CommonName, node_id.to_compact());
+        params.distinguished_name = name;
+        // A wide validity window: the certificate is a container for the key, and
+        // peers check the key, not the dates, so expiry would only break old nodes.
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(4000, 1, 1);
+        let cert = params
+            .self_signed(&key_pair)
+            .map_err(|source| IdentityError::Crypto {
+                what: "signing the certificate",
+                source,
+            })?;
+        Ok(Identity {
+            key_der: key_pair.serialize_der(),
+            cert_der: cert.der().to_vec(),
+            public_key,
+            node_id,
+        })
+    }
+
+    /// Writes the key (mode 0600) and certificate into `dir`, refusing to overwrite.
+    pub fn save(&self, dir: &Path) -> Result<(), IdentityError> {
+        let key_path = dir.join(KEY_FILE);
+        let key_pem = pem_encode("PRIVATE KEY", &self.key_der);
+        write_new_file(&key_path, key_pem.as_bytes(), 0o600)?;
+        let cert_path = dir.join(CERT_FILE);
+        let cert_pem = pem_encode("CERTIFICATE", &self.cert_der);
+        write_new_file(&cert_path, cert_pem.as_bytes(), 0o644)?;
+        Ok(())
+    }
+
+    /// Loads the identity saved in `dir` and checks that key and certificate match.
+    pub fn load(dir: &Path) -> Result<Identity, IdentityError> {
+        let key_path = dir.join(KEY_FILE);
+        let cert_path = dir.join(CERT_FILE);
+        let key_pem = read_to_string(&key_path)?;
+        let key_pair = KeyPair::from_pem(&key_pem).map_err(|source| IdentityError::Crypto {
+            what: "reading node.key",
+            source,
+        })?;
+        if key_pair.algorithm() != &PKCS_ED25519 {
+            return Err(IdentityError::WrongAlgorithm { path: key_path });
+        }
+        let cert_pem = read_to_string(&cert_path)?;
+        let cert_der = pem_decode(&cert_pem).ok_or_else(|| IdentityError::Io {
+            path: cert_path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not a PEM certificate"),
+        })?;
+        let public_key = key_pair.public_key_raw().to_vec();
+        // The certificate must carry this exact public key, or peers would pin one
+        // key while we sign with another and every handshake would fail.
+        if !contains_subslice(&cert_der, &public_key) {
+            return Err(IdentityError::Mismatch {
+                cert: cert_path,
+                key: key_path,
+            });
+        }
+        Ok(Identity {
+            key_der: key_pair.serialize_der(),
+            cert_der,
+            node_id: NodeId::from_public_key(&public_key),
+            public_key,
+        })
+    }
+
+    /// Whether `dir` already holds a key file.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(KEY_FILE).exists()
+    }
+
+    /// This node's NodeId.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The certificate, DER, as presented in TLS handshakes.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The private key, PKCS#8 DER, for rustls.
+    pub fn key_der(&self) -> &[u8] {
+        &self.key_der
+    }
+
+    /// The raw Ed25519 public key.
+    pub fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
+}
+
+fn read_to_string(path: &Path) -> Result<String, IdentityError> {
+    fs::read_to_string(path).map_err(|source| IdentityError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Creates `path` with `mode` from the start, so the key is never readable by others,
+/// not even for an instant, and never overwrites an existing file.
+fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), IdentityError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io_err = |source| IdentityError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io_err)?;
+    file.write_all(bytes).map_err(io_err)?;
+    file.sync_all().map_err(io_err)?;
+    Ok(())
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new(label, der.to_vec()))
+}
+
+fn pem_decode(text: &str) -> Option<Vec<u8>> {
+    pem::parse(text)
+        .ok()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(|p| p.into_contents())
+}
+
+fn contains_subslice(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_and_load_round_trip_with_private_key_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Identity::generate().unwrap();
+        identity.save(dir.path()).unwrap();
+        let loaded = Identity::load(dir.path()).unwrap();
+        assert_eq!(loaded.node_id(), identity.node_id());
+        assert_eq!(loaded.cert_der(), identity.cert_der());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn save_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        Identity::generate().unwrap().save(dir.path()).unwrap();
+        let before = fs::read(dir.path().join(KEY_FILE)).unwrap();
+        assert!(Identity::generate().unwrap().save(dir.path()).is_err());
+        assert_eq!(fs::read(dir.path().join(KEY_FILE)).unwrap(), before);
+    }
+
+    #[test]
+    fn certificate_from_another_key_is_refused() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        Identity::generate().unwrap().save(a.path()).unwrap();
+        Identity::generate().unwrap().save(b.path()).unwrap();
+        fs::copy(b.path().join(CERT_FILE), a.path().join(CERT_FILE)).unwrap();
+        assert!(matches!(
+            Identity::load(a.path()),
+            Err(IdentityError::Mismatch { .. })
+        ));
+    }
+}
