@@ -1,1 +1,553 @@
-//! placeholder
+//! labnet-config: the node's config file, its defaults and its validation.
+//!
+//! A node's settings live in `config.toml` in its data directory. They are read in
+//! two stages, as ripgrep reads its flags:
+//!
+//! 1. [`RawConfig`]: the file as serde sees it, every value wrapped in
+//!    [`toml::Spanned`] so a bad value can be reported with its line. Unknown keys
+//!    and wrong types are refused by serde itself (`deny_unknown_fields`).
+//! 2. [`Config`]: validated, typed settings (`SocketAddr`, [`Role`], bounded
+//!    numbers). Every optional setting has a documented default.
+//!
+//! Precedence, lowest first: built-in defaults, the file, environment variables
+//! (`LABNET_*`, see [`Overrides::from_env`]), command-line flags.
+//!
+//! [`default_file`] writes the commented file `labnet init` creates, with every
+//! setting present at its default, so an operator sees what can be changed.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The UDP port a node listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 7447;
+/// The listen address a node uses unless told otherwise: every interface.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:7447";
+/// The smallest count the anonymizer publishes unless told otherwise.
+pub const DEFAULT_MIN_COUNT: u32 = 10;
+/// The longest node name, in characters: it travels in every handshake.
+pub const NAME_LEN_MAX: usize = 64;
+
+/// What kind of node this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A city: keeps lab data, shares and receives publications.
+    Partner,
+    /// An international network: receives public publications, read-only.
+    Subscriber,
+}
+
+impl Role {
+    /// The role's name as written in config files, flags and the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Partner => "partner",
+            Role::Subscriber => "subscriber",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "partner" => Ok(Role::Partner),
+            "subscriber" => Ok(Role::Subscriber),
+            other => Err(format!("'{other}' is not a role: use partner or subscriber")),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One readable line per event, for a terminal or journald.
+    Human,
+    /// One JSON object per event, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LogFormat, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("'{other}' is not a log format: use human or json")),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Human => "human",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+/// The config file as written, before validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[node]`: who this node is and where it listens.
+    #[serde(default)]
+    pub node: RawNode,
+    /// `[log]`: how it logs.
+    #[serde(default)]
+    pub log: RawLog,
+    /// `[anonymization]`: what may leave the node.
+    #[serde(default)]
+    pub anonymization: RawAnonymization,
+}
+
+/// The `[node]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    /// Shown to peers and operators.
+    pub name: Option<Spanned<String>>,
+    /// `partner` or `subscriber`.
+    pub role: Option<Spanned<String>>,
+    /// `IP:PORT` to listen on for peers (UDP, QUIC).
+    pub listen: Option<Spanned<String>>,
+    /// `HOST:PORT` peers should dial, when it differs from `listen`.
+    pub advertise: Option<Spanned<String>>,
+}
+
+/// The `[log]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// `human` or `json`.
+    pub format: Option<Spanned<String>>,
+}
+
+/// The `[anonymization]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnonymization {
+    /// Counts below this are not published.
+    pub min_count: Option<Spanned<i64>>,
+}
+
+/// Validated node settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The node's name, shown to peers; 1 to [`NAME_LEN_MAX`] characters.
+    pub name: String,
+    /// Partner (a city) or subscriber (a network).
+    pub role: Role,
+    /// Where the node listens for peers. Default [`DEFAULT_LISTEN`].
+    pub listen: SocketAddr,
+    /// What peers are told to dial (`host:port`). When absent, the listen address,
+    /// with the host name in place of an unspecified IP.
+    pub advertise: Option<String>,
+    /// How logs are written. Default human.
+    pub log_format: LogFormat,
+    /// Counts (and denominators of percentages) below this are suppressed from
+    /// publications. Default [`DEFAULT_MIN_COUNT`]; at least 1.
+    pub min_count: u32,
+}
+
+/// Why a config could not be used. Every variant names the key and, when it came
+/// from the file, the line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is not valid TOML, has an unknown key or a value of the wrong type.
+    #[error("{file}: line {line}: {message}")]
+    Syntax {
+        /// Where the config came from.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What toml/serde said, which names the key and what it expected.
+        message: String,
+    },
+    /// A value has the right type but is not allowed.
+    #[error("{source_name}: {key} = {value:?}: {problem}")]
+    Invalid {
+        /// Where the value came from: `config.toml line 3`, `LABNET_LISTEN`, `--listen`.
+        source_name: String,
+        /// The key, as `table.key`.
+        key: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong and what would be valid.
+        problem: String,
+    },
+}
+
+/// Settings given outside the file: environment variables or flags. `None` leaves
+/// the setting as the file (or default) has it.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Where these came from, for error messages (`environment`, `command line`).
+    pub origin: OverrideOrigin,
+    /// Overrides `node.name`.
+    pub name: Option<String>,
+    /// Overrides `node.role`.
+    pub role: Option<String>,
+    /// Overrides `node.listen`.
+    pub listen: Option<String>,
+    /// Overrides `node.advertise`.
+    pub advertise: Option<String>,
+    /// Overrides `log.format`.
+    pub log_format: Option<String>,
+    /// Overrides `anonymization.min_count`.
+    pub min_count: Option<String>,
+}
+
+/// Where a set of overrides came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OverrideOrigin {
+    /// `LABNET_*` environment variables.
+    #[default]
+    Environment,
+    /// Command-line flags.
+    CommandLine,
+}
+
+impl Overrides {
+    /// Reads `LABNET_NAME`, `LABNET_ROLE`, `LABNET_LISTEN`, `LABNET_ADVERTISE`,
+    /// `LABNET_LOG_FORMAT` and `LABNET_MIN_COUNT`.
+    pub fn from_env() -> Overrides {
+        Overrides::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// As [`Overrides::from_env`], from any lookup (tests use a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Overrides {
+        Overrides {
+            origin: OverrideOrigin::Environment,
+            name: lookup("LABNET_NAME"),
+            role: lookup("LABNET_ROLE"),
+            listen: lookup("LABNET_LISTEN"),
+            advertise: lookup("LABNET_ADVERTISE"),
+            log_format: lookup("LABNET_LOG_FORMAT"),
+            min_count: lookup("LABNET_MIN_COUNT"),
+        }
+    }
+
+    fn source_name(&self, env: &str, flag: &str) -> String {
+        match self.origin {
+            OverrideOrigin::Environment => env.to_string(),
+            OverrideOrigin::CommandLine => flag.to_string(),
+        }
+    }
+}
+
+/// Where a value being validated came from.
+struct Origin {
+    name: String,
+}
+
+impl Config {
+    /// Parses and validates a config file's text. `file` names it in errors.
+    pub fn from_toml(file: &str, text: &str) -> Result<Config, ConfigError> {
+        Config::load(file, text, &[])
+    }
+
+    /// Parses the file, then applies each set of overrides in order (environment
+    /// before command line), then validates everything.
+    pub fn load(file: &str, text: &str, overrides: &[Overrides]) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| syntax_error(file, text, &e))?;
+        let at = |span: std::ops::Range<usize>| Origin {
+            name: format!("{file} line {}", line_of(text, span.start)),
+        };
+        let default_origin = || Origin { name: format!("{file} (default)") };
+
+        let mut name = raw
+            .node
+            .name
+            .map(|s| (at(s.span()), s.into_inner()))
+            .unwrap_or_else(|| (default_origin(), String::new()));
+        let mut role = raw
+            .node
+            .role
+            .map(|s| (at(s.span()), s.into_inner()))
+            .unwrap_or_else(|| (default_origin(), "partner".to_string()));
+        let mut listen = raw
+            .node
+            .listen
+            .map(|s| (at(s.span()), s.into_inner()))
+            .unwrap_or_else(|| (default_origin(), DEFAULT_LISTEN.to_string()));
+        let mut advertise = raw.node.advertise.map(|s| (at(s.span()), s.into_inner()));
+        let mut log_format = raw
+            .log
+            .format
+            .map(|s| (at(s.span()), s.into_inner()))
+            .unwrap_or_else(|| (default_origin(), "human".to_string()));
+        let mut min_count = raw
+            .anonymization
+            .min_count
+            .map(|s| (at(s.span()), s.into_inner().to_string()))
+            .unwrap_or_else(|| (default_origin(), DEFAULT_MIN_COUNT.to_string()));
+
+        for o in overrides {
+            let origin = |env: &str, flag: &str| Origin { name: o.source_name(env, flag) };
+            if let Some(v) = &o.name {
+                name = (origin("LABNET_NAME", "--name"), v.clone());
+            }
+            if let Some(v) = &o.role {
+                role = (origin("LABNET_ROLE", "--role"), v.clone());
+            }
+            if let Some(v) = &o.listen {
+                listen = (origin("LABNET_LISTEN", "--listen"), v.clone());
+            }
+            if let Some(v) = &o.advertise {
+                advertise = Some((origin("LABNET_ADVERTISE", "--advertise"), v.clone()));
+            }
+            if let Some(v) = &o.log_format {
+                log_format = (origin("LABNET_LOG_FORMAT", "--log-format"), v.clone());
+            }
+            if let Some(v) = &o.min_count {
+                min_count = (origin("LABNET_MIN_COUNT", "--min-count"), v.clone());
+            }
+        }
+
+        Ok(Config {
+            name: validate_name(name)?,
+            role: validate_with(role, "node.role", |v| v.parse::<Role>())?,
+            listen: validate_with(listen, "node.listen", parse_listen)?,
+            advertise: advertise
+                .map(|a| validate_with(a, "node.advertise", parse_advertise))
+                .transpose()?,
+            log_format: validate_with(log_format, "log.format", |v| v.parse::<LogFormat>())?,
+            min_count: validate_with(min_count, "anonymization.min_count", parse_min_count)?,
+        })
+    }
+
+    /// The address peers should dial to reach this node, as `host:port`.
+    pub fn contact_address(&self, host_name: &str) -> String {
+        if let Some(a) = &self.advertise {
+            return a.clone();
+        }
+        if self.listen.ip().is_unspecified() {
+            format!("{host_name}:{}", self.listen.port())
+        } else {
+            self.listen.to_string()
+        }
+    }
+}
+
+fn validate_with<T>(
+    (origin, value): (Origin, String),
+    key: &'static str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    parse(&value).map_err(|problem| ConfigError::Invalid {
+        source_name: origin.name,
+        key,
+        value,
+        problem,
+    })
+}
+
+fn validate_name(name: (Origin, String)) -> Result<String, ConfigError> {
+    validate_with(name, "node.name", |v| {
+        let trimmed = v.trim();
+        if trimmed.is_empty() {
+            Err("the name is empty: give the city's or network's name, e.g. name = \"Modena\"".into())
+        } else if trimmed.chars().count() > NAME_LEN_MAX {
+            Err(format!("the name is longer than {NAME_LEN_MAX} characters"))
+        } else if trimmed.chars().any(char::is_control) {
+            Err("the name contains control characters".into())
+        } else {
+            Ok(trimmed.to_string())
+        }
+    })
+}
+
+fn parse_listen(v: &str) -> Result<SocketAddr, String> {
+    if let Some((_, port)) = v.rsplit_once(':') {
+        if let Ok(n) = port.parse::<u64>() {
+            if n > u64::from(u16::MAX) {
+                return Err(format!("port {n} is out of range: use 1-65535 (or 0 for any free port)"));
+            }
+        }
+    }
+    v.parse::<SocketAddr>()
+        .map_err(|_| "not an IP:PORT address: use e.g. 0.0.0.0:7447 or [::]:7447".to_string())
+}
+
+fn parse_advertise(v: &str) -> Result<String, String> {
+    let (host, port) = v
+        .rsplit_once(':')
+        .ok_or_else(|| "not a HOST:PORT address: use e.g. labnet.modena.example:7447".to_string())?;
+    let port: u32 = port.parse().map_err(|_| format!("'{port}' is not a port: use 1-65535"))?;
+    if port == 0 || port > u32::from(u16::MAX) {
+        return Err(format!("port {port} is out of range: use 1-65535"));
+    }
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '@' || c == '/') {
+        return Err("the host part is empty or has spaces, '@' or '/'".into());
+    }
+    Ok(v.to_string())
+}
+
+fn parse_min_count(v: &str) -> Result<u32, String> {
+    match v.trim().parse::<i64>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n as u32),
+        Ok(n) => Err(format!("{n} is out of range: use a whole number from 1 to 1000000")),
+        Err(_) => Err("not a whole number: use e.g. 10".into()),
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).map(|t| t.matches('\n').count() + 1).unwrap_or(1)
+}
+
+fn syntax_error(file: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+    ConfigError::Syntax { file: file.to_string(), line, message: e.message().to_string() }
+}
+
+/// The commented config file that `labnet init` writes: every setting at its
+/// default (or the values given to `init`), with what it means.
+pub fn default_file(name: &str, role: Role, listen: &str) -> String {
+    let name = toml::Value::String(name.to_string()).to_string();
+    format!(
+        r#"# labnet node configuration.
+# Environment variables (LABNET_NAME, LABNET_ROLE, LABNET_LISTEN, LABNET_ADVERTISE,
+# LABNET_LOG_FORMAT, LABNET_MIN_COUNT) override this file; command-line flags
+# override both. `labnet run` refuses to start if a key is unknown or invalid.
+
+[node]
+# Shown to peers in the handshake and to their operators. 1-{NAME_LEN_MAX} characters.
+name = {name}
+# partner: a city that keeps lab data and shares publications.
+# subscriber: an international network that receives public publications only.
+role = "{role}"
+# UDP address (QUIC) where peers reach this node. Default "{DEFAULT_LISTEN}".
+listen = "{listen}"
+# HOST:PORT to put in contact strings and invites when peers must dial something
+# other than the listen address (NAT, DNS name). Default: the listen address, with
+# this machine's host name in place of 0.0.0.0.
+# advertise = "labnet.example.org:{DEFAULT_PORT}"
+
+[log]
+# human (default) or json. RUST_LOG filters what is logged, e.g. RUST_LOG=debug.
+format = "human"
+
+[anonymization]
+# Counts below this, and percentages whose denominator is below this, are never
+# published. Default {DEFAULT_MIN_COUNT}.
+min_count = {DEFAULT_MIN_COUNT}
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str) -> String {
+        default_file(name, Role::Partner, DEFAULT_LISTEN)
+    }
+
+    #[test]
+    fn default_file_parses_to_defaults() {
+        let c = Config::from_toml("config.toml", &file("Modena")).unwrap();
+        assert_eq!(c.name, "Modena");
+        assert_eq!(c.role, Role::Partner);
+        assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(c.min_count, DEFAULT_MIN_COUNT);
+        assert_eq!(c.log_format, LogFormat::Human);
+        assert_eq!(c.advertise, None);
+    }
+
+    #[test]
+    fn names_with_quotes_are_escaped() {
+        let c = Config::from_toml("c", &file("Vienna \"7th\" district")).unwrap();
+        assert_eq!(c.name, "Vienna \"7th\" district");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = "[node]\nname = \"A\"\nlisten_addr = \"1.2.3.4:5\"\n";
+        let err = Config::from_toml("config.toml", text).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(msg.contains("listen_addr"), "{msg}");
+        assert!(msg.contains("listen"), "valid keys should be listed: {msg}");
+    }
+
+    #[test]
+    fn wrong_type_is_named_with_its_line() {
+        let text = "[node]\nname = \"A\"\n\n[anonymization]\nmin_count = \"ten\"\n";
+        let msg = Config::from_toml("config.toml", text).unwrap_err().to_string();
+        assert!(msg.contains("line 5"), "{msg}");
+    }
+
+    #[test]
+    fn invalid_values_name_key_line_and_what_is_valid() {
+        let cases = [
+            ("[node]\nname = \"A\"\nlisten = \"0.0.0.0:70000\"\n", "node.listen", "line 3", "1-65535"),
+            ("[node]\nname = \"A\"\nlisten = \"nowhere\"\n", "node.listen", "line 3", "IP:PORT"),
+            ("[node]\nname = \"  \"\n", "node.name", "line 2", "empty"),
+            ("[node]\nname = \"A\"\nrole = \"admin\"\n", "node.role", "line 3", "partner or subscriber"),
+            ("[node]\nname = \"A\"\n[anonymization]\nmin_count = 0\n", "anonymization.min_count", "line 4", "1 to"),
+            ("[node]\nname = \"A\"\n[log]\nformat = \"xml\"\n", "log.format", "line 4", "human or json"),
+        ];
+        for (text, key, line, hint) in cases {
+            let msg = Config::from_toml("config.toml", text).unwrap_err().to_string();
+            assert!(msg.contains(key), "{key}: {msg}");
+            assert!(msg.contains(line), "{key}: {msg}");
+            assert!(msg.contains(hint), "{key}: {msg}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flags_override_environment() {
+        let text = file("FromFile");
+        let env = Overrides::from_lookup(|k| match k {
+            "LABNET_NAME" => Some("FromEnv".into()),
+            "LABNET_LISTEN" => Some("127.0.0.1:9000".into()),
+            _ => None,
+        });
+        let flags = Overrides {
+            origin: OverrideOrigin::CommandLine,
+            listen: Some("127.0.0.1:9001".into()),
+            ..Overrides::default()
+        };
+        let c = Config::load("c", &text, &[env.clone()]).unwrap();
+        assert_eq!(c.name, "FromEnv");
+        assert_eq!(c.listen.port(), 9000);
+        let c = Config::load("c", &text, &[env, flags]).unwrap();
+        assert_eq!(c.name, "FromEnv", "a flag that is not given leaves the env value");
+        assert_eq!(c.listen.port(), 9001);
+    }
+
+    #[test]
+    fn bad_override_names_its_source() {
+        let env = Overrides::from_lookup(|k| (k == "LABNET_MIN_COUNT").then(|| "-3".to_string()));
+        let msg = Config::load("c", &file("A"), &[env]).unwrap_err().to_string();
+        assert!(msg.starts_with("LABNET_MIN_COUNT"), "{msg}");
+        let flags = Overrides {
+            origin: OverrideOrigin::CommandLine,
+            listen: Some("x".into()),
+            ..Overrides::default()
+        };
+        let msg = Config::load("c", &file("A"), &[flags]).unwrap_err().to_string();
+        assert!(msg.starts_with("--listen"), "{msg}");
+    }
+
+    #[test]
+    fn contact_address_replaces_unspecified_ip_with_host() {
+        let c = Config::from_toml("c", &file("A")).unwrap();
+        assert_eq!(c.contact_address("modena-lab"), "modena-lab:7447");
+        let text = "[node]\nname = \"A\"\nadvertise = \"lab.example.org:9\"\n";
+        let c = Config::from_toml("c", text).unwrap();
+        assert_eq!(c.contact_address("h"), "lab.example.org:9");
+    }
+}
