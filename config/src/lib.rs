@@ -63,7 +63,9 @@ impl FromStr for Role {
         match s.trim().to_ascii_lowercase().as_str() {
             "partner" => Ok(Role::Partner),
             "subscriber" => Ok(Role::Subscriber),
-            other => Err(format!("'{other}' is not a role: use partner or subscriber")),
+            other => Err(format!(
+                "'{other}' is not a role: use partner or subscriber"
+            )),
         }
     }
 }
@@ -265,7 +267,9 @@ impl Config {
         let at = |span: std::ops::Range<usize>| Origin {
             name: format!("{file} line {}", line_of(text, span.start)),
         };
-        let default_origin = || Origin { name: format!("{file} (default)") };
+        let default_origin = || Origin {
+            name: format!("{file} (default)"),
+        };
 
         let mut name = raw
             .node
@@ -295,7 +299,9 @@ impl Config {
             .unwrap_or_else(|| (default_origin(), DEFAULT_MIN_COUNT.to_string()));
 
         for o in overrides {
-            let origin = |env: &str, flag: &str| Origin { name: o.source_name(env, flag) };
+            let origin = |env: &str, flag: &str| Origin {
+                name: o.source_name(env, flag),
+            };
             if let Some(v) = &o.name {
                 name = (origin("LABNET_NAME", "--name"), v.clone());
             }
@@ -358,7 +364,10 @@ fn validate_name(name: (Origin, String)) -> Result<String, ConfigError> {
     validate_with(name, "node.name", |v| {
         let trimmed = v.trim();
         if trimmed.is_empty() {
-            Err("the name is empty: give the city's or network's name, e.g. name = \"Modena\"".into())
+            Err(
+                "the name is empty: give the city's or network's name, e.g. name = \"Modena\""
+                    .into(),
+            )
         } else if trimmed.chars().count() > NAME_LEN_MAX {
             Err(format!("the name is longer than {NAME_LEN_MAX} characters"))
         } else if trimmed.chars().any(char::is_control) {
@@ -373,7 +382,9 @@ fn parse_listen(v: &str) -> Result<SocketAddr, String> {
     if let Some((_, port)) = v.rsplit_once(':') {
         if let Ok(n) = port.parse::<u64>() {
             if n > u64::from(u16::MAX) {
-                return Err(format!("port {n} is out of range: use 1-65535 (or 0 for any free port)"));
+                return Err(format!(
+                    "port {n} is out of range: use 1-65535 (or 0 for any free port)"
+                ));
             }
         }
     }
@@ -382,14 +393,20 @@ fn parse_listen(v: &str) -> Result<SocketAddr, String> {
 }
 
 fn parse_advertise(v: &str) -> Result<String, String> {
-    let (host, port) = v
-        .rsplit_once(':')
-        .ok_or_else(|| "not a HOST:PORT address: use e.g. labnet.modena.example:7447".to_string())?;
-    let port: u32 = port.parse().map_err(|_| format!("'{port}' is not a port: use 1-65535"))?;
+    let (host, port) = v.rsplit_once(':').ok_or_else(|| {
+        "not a HOST:PORT address: use e.g. labnet.modena.example:7447".to_string()
+    })?;
+    let port: u32 = port
+        .parse()
+        .map_err(|_| format!("'{port}' is not a port: use 1-65535"))?;
     if port == 0 || port > u32::from(u16::MAX) {
         return Err(format!("port {port} is out of range: use 1-65535"));
     }
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '@' || c == '/') {
+    if host.is_empty()
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c == '@' || c == '/')
+    {
         return Err("the host part is empty or has spaces, '@' or '/'".into());
     }
     Ok(v.to_string())
@@ -398,18 +415,26 @@ fn parse_advertise(v: &str) -> Result<String, String> {
 fn parse_min_count(v: &str) -> Result<u32, String> {
     match v.trim().parse::<i64>() {
         Ok(n) if (1..=1_000_000).contains(&n) => Ok(n as u32),
-        Ok(n) => Err(format!("{n} is out of range: use a whole number from 1 to 1000000")),
+        Ok(n) => Err(format!(
+            "{n} is out of range: use a whole number from 1 to 1000000"
+        )),
         Err(_) => Err("not a whole number: use e.g. 10".into()),
     }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).map(|t| t.matches('\n').count() + 1).unwrap_or(1)
+    text.get(..offset)
+        .map(|t| t.matches('\n').count() + 1)
+        .unwrap_or(1)
 }
 
 fn syntax_error(file: &str, text: &str, e: &toml::de::Error) -> ConfigError {
     let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-    ConfigError::Syntax { file: file.to_string(), line, message: e.message().to_string() }
+    ConfigError::Syntax {
+        file: file.to_string(),
+        line,
+        message: e.message().to_string(),
+    }
 }
 
 /// The commented config file that `labnet init` writes: every setting at its
@@ -485,22 +510,51 @@ mod tests {
     #[test]
     fn wrong_type_is_named_with_its_line() {
         let text = "[node]\nname = \"A\"\n\n[anonymization]\nmin_count = \"ten\"\n";
-        let msg = Config::from_toml("config.toml", text).unwrap_err().to_string();
+        let msg = Config::from_toml("config.toml", text)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("line 5"), "{msg}");
     }
 
     #[test]
     fn invalid_values_name_key_line_and_what_is_valid() {
         let cases = [
-            ("[node]\nname = \"A\"\nlisten = \"0.0.0.0:70000\"\n", "node.listen", "line 3", "1-65535"),
-            ("[node]\nname = \"A\"\nlisten = \"nowhere\"\n", "node.listen", "line 3", "IP:PORT"),
+            (
+                "[node]\nname = \"A\"\nlisten = \"0.0.0.0:70000\"\n",
+                "node.listen",
+                "line 3",
+                "1-65535",
+            ),
+            (
+                "[node]\nname = \"A\"\nlisten = \"nowhere\"\n",
+                "node.listen",
+                "line 3",
+                "IP:PORT",
+            ),
             ("[node]\nname = \"  \"\n", "node.name", "line 2", "empty"),
-            ("[node]\nname = \"A\"\nrole = \"admin\"\n", "node.role", "line 3", "partner or subscriber"),
-            ("[node]\nname = \"A\"\n[anonymization]\nmin_count = 0\n", "anonymization.min_count", "line 4", "1 to"),
-            ("[node]\nname = \"A\"\n[log]\nformat = \"xml\"\n", "log.format", "line 4", "human or json"),
+            (
+                "[node]\nname = \"A\"\nrole = \"admin\"\n",
+                "node.role",
+                "line 3",
+                "partner or subscriber",
+            ),
+            (
+                "[node]\nname = \"A\"\n[anonymization]\nmin_count = 0\n",
+                "anonymization.min_count",
+                "line 4",
+                "1 to",
+            ),
+            (
+                "[node]\nname = \"A\"\n[log]\nformat = \"xml\"\n",
+                "log.format",
+                "line 4",
+                "human or json",
+            ),
         ];
         for (text, key, line, hint) in cases {
-            let msg = Config::from_toml("config.toml", text).unwrap_err().to_string();
+            let msg = Config::from_toml("config.toml", text)
+                .unwrap_err()
+                .to_string();
             assert!(msg.contains(key), "{key}: {msg}");
             assert!(msg.contains(line), "{key}: {msg}");
             assert!(msg.contains(hint), "{key}: {msg}");
@@ -524,21 +578,28 @@ mod tests {
         assert_eq!(c.name, "FromEnv");
         assert_eq!(c.listen.port(), 9000);
         let c = Config::load("c", &text, &[env, flags]).unwrap();
-        assert_eq!(c.name, "FromEnv", "a flag that is not given leaves the env value");
+        assert_eq!(
+            c.name, "FromEnv",
+            "a flag that is not given leaves the env value"
+        );
         assert_eq!(c.listen.port(), 9001);
     }
 
     #[test]
     fn bad_override_names_its_source() {
         let env = Overrides::from_lookup(|k| (k == "LABNET_MIN_COUNT").then(|| "-3".to_string()));
-        let msg = Config::load("c", &file("A"), &[env]).unwrap_err().to_string();
+        let msg = Config::load("c", &file("A"), &[env])
+            .unwrap_err()
+            .to_string();
         assert!(msg.starts_with("LABNET_MIN_COUNT"), "{msg}");
         let flags = Overrides {
             origin: OverrideOrigin::CommandLine,
             listen: Some("x".into()),
             ..Overrides::default()
         };
-        let msg = Config::load("c", &file("A"), &[flags]).unwrap_err().to_string();
+        let msg = Config::load("c", &file("A"), &[flags])
+            .unwrap_err()
+            .to_string();
         assert!(msg.starts_with("--listen"), "{msg}");
     }
 

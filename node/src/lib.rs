@@ -7,5 +7,7 @@
 //!
 //! Map:
 //! - [`identity`]: key pair, self-signed certificate, NodeId.
+//! - [`store`]: SQLite: documents, peers, invites, sync state, disclosure log.
 
 pub mod identity;
+pub mod store;

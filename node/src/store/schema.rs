@@ -1,0 +1,92 @@
+//! The store's schema and its forward migrations.
+//!
+//! The schema version is SQLite's `user_version`. Each entry of [`MIGRATIONS`] takes
+//! the database from version `i` to `i + 1` and runs inside one transaction with
+//! the version bump, so a crash mid-migration leaves the old version intact. A
+//! database newer than this binary is refused rather than guessed at.
+
+/// Migration `i` takes the schema from version `i` to `i + 1`. Never edit one that
+/// has shipped: add a new one.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the tables the foundation and the next issues need.
+    r#"
+    -- Automerge documents. A document is its latest snapshot plus the incremental
+    -- change chunks saved since; compaction folds the chunks into a new snapshot.
+    CREATE TABLE documents (
+        doc_id      TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('private', 'publication', 'replica')),
+        snapshot    BLOB NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE document_changes (
+        doc_id  TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+        seq     INTEGER NOT NULL,
+        chunk   BLOB NOT NULL,
+        PRIMARY KEY (doc_id, seq)
+    ) STRICT;
+
+    -- Peers an admin has decided about. Revoked peers keep their row: the audit
+    -- trail needs to know who was trusted when.
+    CREATE TABLE peers (
+        node_id     TEXT PRIMARY KEY,
+        name        TEXT,
+        role        TEXT NOT NULL CHECK (role IN ('partner', 'subscriber')),
+        state       TEXT NOT NULL CHECK (state IN ('approved', 'revoked')),
+        address     TEXT,
+        decided_at  INTEGER NOT NULL,
+        decided_by  TEXT NOT NULL,
+        last_seen   INTEGER
+    ) STRICT;
+    CREATE TABLE peer_events (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        node_id  TEXT NOT NULL,
+        at       INTEGER NOT NULL,
+        event    TEXT NOT NULL,
+        by       TEXT NOT NULL
+    ) STRICT;
+
+    -- Nodes that knocked without being approved. Bounded by the code that inserts.
+    CREATE TABLE pending_peers (
+        node_id     TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        address     TEXT NOT NULL,
+        first_seen  INTEGER NOT NULL,
+        last_seen   INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL
+    ) STRICT;
+
+    -- Invites: only a hash of the secret is kept.
+    CREATE TABLE invites (
+        invite_id    TEXT PRIMARY KEY,
+        secret_hash  BLOB NOT NULL UNIQUE,
+        role         TEXT NOT NULL CHECK (role IN ('partner', 'subscriber')),
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        uses_left    INTEGER NOT NULL,
+        revoked_at   INTEGER
+    ) STRICT;
+
+    -- Automerge sync state per (peer, document), so a reconnect costs what was missed.
+    CREATE TABLE sync_state (
+        node_id  TEXT NOT NULL,
+        doc_id   TEXT NOT NULL,
+        state    BLOB NOT NULL,
+        PRIMARY KEY (node_id, doc_id)
+    ) STRICT;
+
+    -- What left the node: every share, update, unshare and version sent to a peer.
+    CREATE TABLE disclosures (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at        INTEGER NOT NULL,
+        action    TEXT NOT NULL,
+        doc_id    TEXT NOT NULL,
+        heads     TEXT NOT NULL,
+        node_id   TEXT,
+        scope     TEXT NOT NULL,
+        settings  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX disclosures_by_peer ON disclosures(node_id, at);
+    CREATE INDEX disclosures_by_time ON disclosures(at);
+    "#,
+];

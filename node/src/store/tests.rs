@@ -1,0 +1,269 @@
+//! Unit tests of the store against real SQLite files in temporary directories.
+
+use super::*;
+use automerge::{transaction::Transactable, ReadDoc, ROOT};
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+fn node(n: u8) -> NodeId {
+    NodeId::from_public_key(&[n; 32])
+}
+
+fn counter(doc: &AutoCommit) -> i64 {
+    match doc.get(ROOT, "n").unwrap() {
+        Some((automerge::Value::Scalar(s), _)) => s.as_i64().unwrap(),
+        other => panic!("no counter: {other:?}"),
+    }
+}
+
+#[test]
+fn opens_in_wal_with_full_sync_and_current_schema() {
+    let (_dir, store) = open();
+    let mode: String = store
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let sync: i64 = store
+        .conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sync, 2, "synchronous must be FULL (2)");
+    assert_eq!(
+        store.schema_version().unwrap(),
+        schema::MIGRATIONS.len() as i64
+    );
+    store.integrity_check().unwrap();
+}
+
+#[test]
+fn reopening_does_not_migrate_twice_and_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let store = Store::open(dir.path()).unwrap();
+    store.conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(store);
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+}
+
+#[test]
+fn documents_save_incrementally_and_load_whole() {
+    let (_dir, mut store) = open();
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "n", 0).unwrap();
+    store
+        .save_document("d1", DocumentKind::Private, &mut doc)
+        .unwrap();
+    for i in 1..=10 {
+        doc.put(ROOT, "n", i).unwrap();
+        store
+            .save_document("d1", DocumentKind::Private, &mut doc)
+            .unwrap();
+    }
+    assert_eq!(store.pending_changes("d1").unwrap(), 10);
+    let (kind, mut loaded) = store.load_document("d1").unwrap().unwrap();
+    assert_eq!(kind, DocumentKind::Private);
+    assert_eq!(counter(&loaded), 10);
+    assert_eq!(loaded.get_heads(), doc.get_heads());
+}
+
+#[test]
+fn saving_without_changes_writes_nothing() {
+    let (_dir, mut store) = open();
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "n", 1).unwrap();
+    store
+        .save_document("d", DocumentKind::Publication, &mut doc)
+        .unwrap();
+    store
+        .save_document("d", DocumentKind::Publication, &mut doc)
+        .unwrap();
+    assert_eq!(store.pending_changes("d").unwrap(), 0);
+}
+
+#[test]
+fn many_changes_are_compacted_into_a_snapshot() {
+    let (_dir, mut store) = open();
+    let mut doc = AutoCommit::new();
+    for i in 0..(CHANGES_BEFORE_COMPACTION * 2 + 5) {
+        doc.put(ROOT, "n", i).unwrap();
+        store
+            .save_document("d", DocumentKind::Private, &mut doc)
+            .unwrap();
+        assert!(store.pending_changes("d").unwrap() < CHANGES_BEFORE_COMPACTION);
+    }
+    let (_, loaded) = store.load_document("d").unwrap().unwrap();
+    assert_eq!(counter(&loaded), CHANGES_BEFORE_COMPACTION * 2 + 4);
+}
+
+#[test]
+fn a_loaded_document_saves_only_new_changes() {
+    let (_dir, mut store) = open();
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "n", 1).unwrap();
+    store
+        .save_document("d", DocumentKind::Private, &mut doc)
+        .unwrap();
+    let (_, mut loaded) = store.load_document("d").unwrap().unwrap();
+    loaded.put(ROOT, "n", 2).unwrap();
+    store
+        .save_document("d", DocumentKind::Private, &mut loaded)
+        .unwrap();
+    let chunk: Vec<u8> = store
+        .conn
+        .query_row("SELECT chunk FROM document_changes", [], |r| r.get(0))
+        .unwrap();
+    let snapshot: Vec<u8> = store
+        .conn
+        .query_row("SELECT snapshot FROM documents", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        chunk.len() < snapshot.len() + 64,
+        "incremental chunk should hold one change, not the document"
+    );
+    assert_eq!(counter(&store.load_document("d").unwrap().unwrap().1), 2);
+}
+
+#[test]
+fn a_document_cannot_change_kind() {
+    let (_dir, mut store) = open();
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "n", 1).unwrap();
+    store
+        .save_document("d", DocumentKind::Private, &mut doc)
+        .unwrap();
+    doc.put(ROOT, "n", 2).unwrap();
+    assert!(store
+        .save_document("d", DocumentKind::Publication, &mut doc)
+        .is_err());
+    assert_eq!(
+        store.document_counts().unwrap(),
+        DocumentCounts {
+            private: 1,
+            publication: 0,
+            replica: 0
+        }
+    );
+}
+
+#[test]
+fn approve_revoke_and_the_audit_trail() {
+    let (_dir, mut store) = open();
+    store
+        .record_pending(node(1), "Modena", "10.0.0.1:7447", 10)
+        .unwrap();
+    let rec = store
+        .approve_peer(node(1), Role::Partner, None, None, "peers approve")
+        .unwrap();
+    assert_eq!(rec.state, PeerState::Approved);
+    assert_eq!(
+        rec.name.as_deref(),
+        Some("Modena"),
+        "name comes from the pending request"
+    );
+    assert_eq!(rec.address.as_deref(), Some("10.0.0.1:7447"));
+    assert!(store.pending_peers().unwrap().is_empty());
+    let rec = store.revoke_peer(node(1), "peers revoke").unwrap().unwrap();
+    assert_eq!(rec.state, PeerState::Revoked);
+    assert_eq!(rec.decided_by, "peers revoke");
+    let events = store.peer_events(node(1)).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].1, "revoked");
+    assert_eq!(store.revoke_peer(node(9), "x").unwrap(), None);
+}
+
+#[test]
+fn pending_list_stays_at_its_bound() {
+    let (_dir, mut store) = open();
+    for i in 0..50u8 {
+        store
+            .record_pending(node(i), "x", "127.0.0.1:1", 20)
+            .unwrap();
+    }
+    store
+        .record_pending(node(49), "x", "127.0.0.1:1", 20)
+        .unwrap();
+    let pending = store.pending_peers().unwrap();
+    assert_eq!(pending.len(), 20);
+    let repeat = pending.iter().find(|p| p.node_id == node(49)).unwrap();
+    assert_eq!(repeat.attempts, 2);
+}
+
+#[test]
+fn invites_are_spent_once_and_refused_with_a_reason() {
+    let (_dir, mut store) = open();
+    let now = unix_now();
+    store
+        .create_invite("a", b"hash-a", Role::Subscriber, now + 60, 1)
+        .unwrap();
+    store
+        .create_invite("b", b"hash-b", Role::Partner, now - 1, 1)
+        .unwrap();
+    store
+        .create_invite("c", b"hash-c", Role::Partner, now + 60, 5)
+        .unwrap();
+    assert_eq!(
+        store.redeem_invite(b"hash-a", now).unwrap(),
+        Ok(("a".into(), Role::Subscriber))
+    );
+    assert_eq!(
+        store.redeem_invite(b"hash-a", now).unwrap(),
+        Err(InviteRefusal::UsedUp)
+    );
+    assert_eq!(
+        store.redeem_invite(b"hash-b", now).unwrap(),
+        Err(InviteRefusal::Expired)
+    );
+    assert_eq!(
+        store.redeem_invite(b"nope", now).unwrap(),
+        Err(InviteRefusal::Unknown)
+    );
+    assert!(store.revoke_invite("c").unwrap());
+    assert_eq!(
+        store.redeem_invite(b"hash-c", now).unwrap(),
+        Err(InviteRefusal::Revoked)
+    );
+    assert_eq!(store.invites().unwrap().len(), 3);
+}
+
+#[test]
+fn sync_state_round_trips_per_peer_and_document() {
+    let (_dir, mut store) = open();
+    store.save_sync_state(node(1), "d", b"one").unwrap();
+    store.save_sync_state(node(1), "d", b"two").unwrap();
+    store.save_sync_state(node(2), "d", b"other").unwrap();
+    assert_eq!(
+        store.load_sync_state(node(1), "d").unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+    assert_eq!(store.load_sync_state(node(1), "e").unwrap(), None);
+}
+
+#[test]
+fn disclosures_filter_by_peer() {
+    let (_dir, mut store) = open();
+    let entry = |action, peer| NewDisclosure {
+        action,
+        doc_id: "p1",
+        heads: "abc",
+        node_id: peer,
+        scope: "partners",
+        settings: "{}",
+    };
+    store.log_disclosure(&entry("share", None)).unwrap();
+    store.log_disclosure(&entry("sent", Some(node(1)))).unwrap();
+    store.log_disclosure(&entry("sent", Some(node(2)))).unwrap();
+    assert_eq!(store.disclosures(None, None).unwrap().len(), 3);
+    let to_one = store.disclosures(Some(node(1)), None).unwrap();
+    assert_eq!(to_one.len(), 1);
+    assert_eq!(to_one[0].node_id, Some(node(1)));
+    assert!(store
+        .disclosures(None, Some(unix_now() + 10))
+        .unwrap()
+        .is_empty());
+}
