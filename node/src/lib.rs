@@ -8,6 +8,12 @@
 //! Map:
 //! - [`identity`]: key pair, self-signed certificate, NodeId.
 //! - [`store`]: SQLite: documents, peers, invites, sync state, disclosure log.
+//! - [`data_dir`]: the files of a node, and `init`.
+//! - [`daemon`]: start, serve, shut down.
+//! - [`admin`]: the local socket the CLI talks to.
 
+pub mod admin;
+pub mod daemon;
+pub mod data_dir;
 pub mod identity;
 pub mod store;

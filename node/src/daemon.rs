@@ -1,0 +1,407 @@
+//! The daemon: a node's long-running process, from start to clean shutdown.
+//!
+//! [`Daemon::start`] does everything that can fail at start, in an order that
+//! leaves nothing behind when a step fails:
+//!
+//! 1. take the instance lock (`daemon.lock`), so two daemons never share a store;
+//! 2. read and validate the config, load the identity, open the store;
+//! 3. bind the listen address (UDP, for QUIC);
+//! 4. bind the admin socket the CLI talks to.
+//!
+//! It returns a [`Daemon`] that serves until [`Daemon::shutdown`], which stops
+//! accepting admin requests, closes peer connections, checkpoints the store and
+//! removes the socket. The binary's `main` only wires signals to `shutdown`;
+//! tests start many daemons in one process, each on port 0.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use labnet_config::{Config, Overrides, Role};
+use labnet_protocol::NodeId;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::admin::{self, AdminRequest, AdminResponse};
+use crate::data_dir::{DataDir, DataDirError};
+use crate::identity::Identity;
+use crate::store::{DocumentCounts, StoreHandle};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Another daemon holds this data directory.
+    #[error("another labnet daemon ({holder}) is already running on {dir}")]
+    AlreadyRunning {
+        /// The data directory.
+        dir: PathBuf,
+        /// Who holds the lock, e.g. `pid 1234`.
+        holder: String,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// The admin socket could not be bound.
+    #[error("cannot open the admin socket {path}: {source}")]
+    AdminSocket {
+        /// The socket path.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The lock file could not be used.
+    #[error("{path}: {source}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The data directory, config, identity or store failed.
+    #[error("{0}")]
+    DataDir(#[from] DataDirError),
+}
+
+/// What `labnet status` shows.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StatusReport {
+    /// The node's name.
+    pub name: String,
+    /// The node's id.
+    pub node_id: String,
+    /// Partner or subscriber.
+    pub role: Role,
+    /// The address actually bound (the real port when 0 was configured).
+    pub listen: String,
+    /// Seconds since the daemon started.
+    pub uptime_secs: u64,
+    /// Bytes the store takes on disk (database plus WAL).
+    pub store_bytes: u64,
+    /// Documents held, by kind.
+    pub documents: DocumentCountsReport,
+    /// The daemon's process id.
+    pub pid: u32,
+    /// The labnet version running.
+    pub version: String,
+    /// The data directory.
+    pub data_dir: String,
+}
+
+/// Documents held, by kind, as `status` reports them.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct DocumentCountsReport {
+    /// Private lab documents.
+    pub private: i64,
+    /// Publications this node made.
+    pub publication: i64,
+    /// Other nodes' publications held here.
+    pub replica: i64,
+}
+
+impl From<DocumentCounts> for DocumentCountsReport {
+    fn from(c: DocumentCounts) -> Self {
+        DocumentCountsReport { private: c.private, publication: c.publication, replica: c.replica }
+    }
+}
+
+/// State shared by the daemon's tasks.
+pub struct NodeContext {
+    /// Validated settings.
+    pub config: Config,
+    /// Key pair, certificate, NodeId.
+    pub identity: Identity,
+    /// The one store.
+    pub store: StoreHandle,
+    /// The data directory.
+    pub data_dir: DataDir,
+    /// The listen address actually bound.
+    pub listen_addr: SocketAddr,
+    /// When the daemon started, for uptime.
+    pub started: Instant,
+}
+
+impl std::fmt::Debug for NodeContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeContext").field("node", &self.identity.node_id()).finish_non_exhaustive()
+    }
+}
+
+impl NodeContext {
+    /// The node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.identity.node_id()
+    }
+
+    /// Answers one admin request.
+    pub async fn handle_admin(self: &Arc<Self>, request: AdminRequest) -> AdminResponse {
+        match request {
+            AdminRequest::Status => match self.status().await {
+                Ok(report) => AdminResponse::success(report),
+                Err(e) => AdminResponse::failure(e.to_string()),
+            },
+        }
+    }
+
+    /// Builds the status report.
+    pub async fn status(&self) -> Result<StatusReport, crate::store::StoreError> {
+        let (documents, store_bytes) = self.store.call(|s| Ok::<_, crate::store::StoreError>((s.document_counts()?, s.size_bytes()))).await?;
+        Ok(StatusReport {
+            name: self.config.name.clone(),
+            node_id: self.node_id().to_string(),
+            role: self.config.role,
+            listen: self.listen_addr.to_string(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            store_bytes,
+            documents: documents.into(),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            data_dir: self.data_dir.root().display().to_string(),
+        })
+    }
+}
+
+/// How to start a daemon.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// The node's data directory.
+    pub data_dir: DataDir,
+    /// Environment and flag overrides, lowest precedence first.
+    pub overrides: Vec<Overrides>,
+}
+
+/// A running daemon.
+pub struct Daemon {
+    context: Arc<NodeContext>,
+    shutdown_tx: watch::Sender<bool>,
+    admin_task: JoinHandle<()>,
+    /// Held for the daemon's life: the flock is the instance lock.
+    _lock: File,
+    /// Held until the transport takes it over (the trust issue): binding it here
+    /// is what reserves the port and reports "address in use" at start.
+    _socket: UdpSocket,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").field("node", &self.context.node_id()).finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    /// Starts a daemon on an initialized data directory; see the module docs.
+    pub async fn start(options: StartOptions) -> Result<Daemon, DaemonError> {
+        let data_dir = options.data_dir;
+        let lock = acquire_lock(&data_dir)?;
+        let config = data_dir.load_config(&options.overrides)?;
+        let identity = data_dir.load_identity()?;
+        let store = data_dir.open_store()?;
+        let socket = bind_listen(config.listen)?;
+        let listen_addr = socket
+            .local_addr()
+            .map_err(|source| DaemonError::Listen { addr: config.listen, source, hint: "" })?;
+        let admin_path = data_dir.admin_socket();
+        let listener =
+            admin::bind(&admin_path).map_err(|source| DaemonError::AdminSocket { path: admin_path.clone(), source })?;
+
+        let context = Arc::new(NodeContext {
+            config,
+            identity,
+            store: StoreHandle::new(store),
+            data_dir,
+            listen_addr,
+            started: Instant::now(),
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let admin_task = tokio::spawn(serve_admin(Arc::clone(&context), listener, shutdown_rx));
+        info!(
+            node = %context.node_id(),
+            name = %context.config.name,
+            role = %context.config.role,
+            listen = %listen_addr,
+            "node started"
+        );
+        Ok(Daemon { context, shutdown_tx, admin_task, _lock: lock, _socket: socket })
+    }
+
+    /// The shared node state (for tests and the transport).
+    pub fn context(&self) -> &Arc<NodeContext> {
+        &self.context
+    }
+
+    /// The node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.context.node_id()
+    }
+
+    /// The bound listen address.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.context.listen_addr
+    }
+
+    /// Stops the daemon: admin socket closed and removed, store checkpointed, lock
+    /// released.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown_tx.send(true);
+        let _ = self.admin_task.await;
+        let socket = self.context.data_dir.admin_socket();
+        if let Err(e) = std::fs::remove_file(&socket) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                warn!(path = %socket.display(), error = %e, "could not remove the admin socket");
+            }
+        }
+        if let Err(e) = self.context.store.call(|s| s.checkpoint()).await {
+            warn!(error = %e, "store checkpoint at shutdown failed; the WAL will be replayed at next start");
+        }
+        info!(node = %self.context.node_id(), "node stopped");
+    }
+}
+
+/// Starts a daemon, creating the node first if the data directory holds none, then
+/// serves until `shutdown` completes. This is what `labnet run` does.
+pub async fn run(
+    options: StartOptions,
+    default_name: &str,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    if !options.data_dir.is_initialized() {
+        let report = options.data_dir.init(default_name, Role::Partner, labnet_config::DEFAULT_LISTEN, &options.overrides)?;
+        info!(node = %report.node_id, dir = %report.data_dir.display(), "created a new node");
+    }
+    let daemon = Daemon::start(options).await?;
+    shutdown.await;
+    info!("shutting down");
+    daemon.shutdown().await;
+    Ok(())
+}
+
+async fn serve_admin(context: Arc<NodeContext>, listener: tokio::net::UnixListener, mut shutdown: watch::Receiver<bool>) {
+    let span = info_span!("admin", node = %context.node_id().short());
+    async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let context = Arc::clone(&context);
+                        tokio::spawn(async move {
+                            admin::serve_connection(stream, |req| async move { context.handle_admin(req).await }).await;
+                        });
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "admin accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Takes the flock on `daemon.lock` and writes our pid into it.
+fn acquire_lock(data_dir: &DataDir) -> Result<File, DaemonError> {
+    if !data_dir.is_initialized() {
+        return Err(DataDirError::NotInitialized { dir: data_dir.root().to_path_buf() }.into());
+    }
+    let path = data_dir.lock_path();
+    let io = |source| DaemonError::Lock { path: path.clone(), source };
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => "pid unknown".to_string(),
+                pid => format!("pid {pid}"),
+            };
+            return Err(DaemonError::AlreadyRunning { dir: data_dir.root().to_path_buf(), holder });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    write!(file, "{}", std::process::id()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok(file)
+}
+
+fn bind_listen(addr: SocketAddr) -> Result<UdpSocket, DaemonError> {
+    UdpSocket::bind(addr).map_err(|source| {
+        let hint = match source.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                " (another program uses this port: set node.listen in config.toml, LABNET_LISTEN, or --listen)"
+            }
+            std::io::ErrorKind::AddrNotAvailable => " (this machine has no such address: check node.listen)",
+            std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges: use a higher port)",
+            _ => "",
+        };
+        DaemonError::Listen { addr, source, hint }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn started(tmp: &tempfile::TempDir) -> Daemon {
+        let dir = DataDir::new(tmp.path().join("n"));
+        dir.init("Test", Role::Partner, "127.0.0.1:0", &[]).unwrap();
+        Daemon::start(StartOptions { data_dir: dir, overrides: vec![] }).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn status_over_the_admin_socket_then_clean_shutdown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let daemon = started(&tmp).await;
+        let socket = daemon.context().data_dir.admin_socket();
+        let node_id = daemon.node_id();
+        let s = socket.clone();
+        let result = tokio::task::spawn_blocking(move || admin::call(&s, &AdminRequest::Status)).await.unwrap().unwrap();
+        let report: StatusReport = serde_json::from_value(result).unwrap();
+        assert_eq!(report.node_id, node_id.to_string());
+        assert_eq!(report.name, "Test");
+        assert_ne!(report.listen, "127.0.0.1:0", "the real port is reported");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o600);
+        daemon.shutdown().await;
+        assert!(!socket.exists());
+        assert!(matches!(admin::call(&socket, &AdminRequest::Status), Err(admin::AdminError::NotRunning { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_second_daemon_on_the_same_dir_names_the_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let daemon = started(&tmp).await;
+        let err = Daemon::start(StartOptions { data_dir: daemon.context().data_dir.clone(), overrides: vec![] })
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        daemon.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_port_in_use_is_reported_with_a_hint() {
+        let tmp = tempfile::tempdir().unwrap();
+        let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dir = DataDir::new(tmp.path().join("n"));
+        let addr = taken.local_addr().unwrap().to_string();
+        dir.init("Test", Role::Partner, &addr, &[]).unwrap();
+        let err = Daemon::start(StartOptions { data_dir: dir, overrides: vec![] }).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&addr) && msg.contains("another program uses this port"), "{msg}");
+    }
+}

@@ -1,0 +1,257 @@
+//! The data directory: where a node keeps everything, and how a new one is made.
+//!
+//! ```text
+//! DIR/config.toml   settings (labnet-config), commented, written by init
+//! DIR/node.key      Ed25519 private key, mode 0600
+//! DIR/node.crt      self-signed certificate
+//! DIR/labnet.db     the SQLite store (plus -wal and -shm while open)
+//! DIR/daemon.lock   held (flock) by the running daemon; holds its pid
+//! DIR/admin.sock    the daemon's admin socket, mode 0600, while it runs
+//! ```
+//!
+//! The directory itself is created with mode 0700: it holds the node's private key
+//! and the city's personal data.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use labnet_config::{Config, ConfigError, Overrides, Role};
+use labnet_protocol::NodeId;
+
+use crate::identity::{Identity, IdentityError, CERT_FILE, KEY_FILE};
+use crate::store::{Store, StoreError, DB_FILE};
+
+/// The config file's name.
+pub const CONFIG_FILE: &str = "config.toml";
+/// The admin socket's name.
+pub const ADMIN_SOCKET: &str = "admin.sock";
+/// The instance lock's name.
+pub const LOCK_FILE: &str = "daemon.lock";
+
+/// Paths inside one node's data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+/// Why a node could not be created or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    /// `init` on a directory that already holds a node.
+    #[error("{dir} already holds a labnet node ({found} exists); nothing was changed. Use another --data-dir, or remove the directory to start over")]
+    AlreadyInitialized {
+        /// The data directory.
+        dir: PathBuf,
+        /// The file that shows a node is there.
+        found: &'static str,
+    },
+    /// No node in the directory.
+    #[error("{dir} holds no labnet node: run `labnet init --name NAME` (or `labnet run`, which creates one)")]
+    NotInitialized {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path concerned.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The config file or an override is invalid.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The key or certificate could not be made or read.
+    #[error("{0}")]
+    Identity(#[from] IdentityError),
+    /// The store could not be created or opened.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// What `labnet init` made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InitReport {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The new node's id.
+    pub node_id: NodeId,
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// Where it will listen.
+    pub listen: String,
+}
+
+impl DataDir {
+    /// A data directory at `root` (which need not exist yet).
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join(CONFIG_FILE)
+    }
+
+    /// `admin.sock`.
+    pub fn admin_socket(&self) -> PathBuf {
+        self.root.join(ADMIN_SOCKET)
+    }
+
+    /// `daemon.lock`.
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join(LOCK_FILE)
+    }
+
+    /// Whether a node lives here (its config or key exists).
+    pub fn is_initialized(&self) -> bool {
+        self.existing_node_file().is_some()
+    }
+
+    fn existing_node_file(&self) -> Option<&'static str> {
+        [CONFIG_FILE, KEY_FILE, CERT_FILE, DB_FILE].into_iter().find(|f| self.root.join(f).exists())
+    }
+
+    /// Creates a node here: config, key pair and certificate, empty store.
+    ///
+    /// Everything is validated before the first file is written, and if a later
+    /// step fails the files this call made are removed again, so a failed init
+    /// leaves the directory as it found it.
+    pub fn init(&self, name: &str, role: Role, listen: &str, overrides: &[Overrides]) -> Result<InitReport, DataDirError> {
+        if let Some(found) = self.existing_node_file() {
+            return Err(DataDirError::AlreadyInitialized { dir: self.root.clone(), found });
+        }
+        let text = labnet_config::default_file(name, role, listen);
+        // Validate what we are about to write, with overrides, before writing it.
+        let config = Config::load(CONFIG_FILE, &text, overrides)?;
+        let identity = Identity::generate()?;
+
+        let created_dir = !self.root.exists();
+        create_private_dir(&self.root)?;
+        let result = self.write_node(&text, &identity);
+        if let Err(e) = result {
+            for f in [CONFIG_FILE, KEY_FILE, CERT_FILE, DB_FILE, "labnet.db-wal", "labnet.db-shm"] {
+                let _ = fs::remove_file(self.root.join(f));
+            }
+            if created_dir {
+                let _ = fs::remove_dir(&self.root);
+            }
+            return Err(e);
+        }
+        Ok(InitReport {
+            data_dir: self.root.clone(),
+            node_id: identity.node_id(),
+            name: config.name,
+            role: config.role,
+            listen: config.listen.to_string(),
+        })
+    }
+
+    fn write_node(&self, config_text: &str, identity: &Identity) -> Result<(), DataDirError> {
+        identity.save(&self.root)?;
+        let path = self.config_path();
+        write_new(&path, config_text.as_bytes())?;
+        let store = Store::open(&self.root)?;
+        store.checkpoint()?;
+        Ok(())
+    }
+
+    /// Reads and validates the config, applying overrides in order.
+    pub fn load_config(&self, overrides: &[Overrides]) -> Result<Config, DataDirError> {
+        let path = self.config_path();
+        let text = fs::read_to_string(&path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                DataDirError::NotInitialized { dir: self.root.clone() }
+            } else {
+                DataDirError::Io { path: path.clone(), source }
+            }
+        })?;
+        Ok(Config::load(&path.display().to_string(), &text, overrides)?)
+    }
+
+    /// Loads the node's key pair and certificate.
+    pub fn load_identity(&self) -> Result<Identity, DataDirError> {
+        if !self.root.join(KEY_FILE).exists() {
+            return Err(DataDirError::NotInitialized { dir: self.root.clone() });
+        }
+        Ok(Identity::load(&self.root)?)
+    }
+
+    /// Opens the store, refusing a directory that holds no node (so a typo in
+    /// `--data-dir` does not quietly create an empty store somewhere).
+    pub fn open_store(&self) -> Result<Store, DataDirError> {
+        if !self.is_initialized() {
+            return Err(DataDirError::NotInitialized { dir: self.root.clone() });
+        }
+        Ok(Store::open(&self.root)?)
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<(), DataDirError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let io = |source| DataDirError::Io { path: path.to_path_buf(), source };
+    if path.exists() {
+        // An existing directory keeps its mode if it is already private; a
+        // world-readable one is tightened, since it is about to hold a private key.
+        let mode = fs::metadata(path).map_err(io)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+        return Ok(());
+    }
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(io)
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
+    use std::io::Write;
+    let io = |source| DataDirError::Io { path: path.to_path_buf(), source };
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_creates_a_node_and_refuses_a_second_time_unchanged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path().join("node"));
+        let report = dir.init("Modena", Role::Partner, "127.0.0.1:0", &[]).unwrap();
+        assert_eq!(dir.load_identity().unwrap().node_id(), report.node_id);
+        assert_eq!(dir.load_config(&[]).unwrap().name, "Modena");
+        let config_before = fs::read(dir.config_path()).unwrap();
+        let err = dir.init("Other", Role::Partner, "127.0.0.1:0", &[]).unwrap_err();
+        assert!(matches!(err, DataDirError::AlreadyInitialized { .. }), "{err}");
+        assert_eq!(fs::read(dir.config_path()).unwrap(), config_before);
+        assert_eq!(dir.load_identity().unwrap().node_id(), report.node_id);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(dir.root()).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn init_with_invalid_settings_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path().join("node"));
+        assert!(dir.init("", Role::Partner, "127.0.0.1:0", &[]).is_err());
+        assert!(dir.init("A", Role::Partner, "127.0.0.1:99999", &[]).is_err());
+        assert!(!dir.root().exists());
+    }
+
+    #[test]
+    fn open_store_refuses_an_empty_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path());
+        assert!(matches!(dir.open_store(), Err(DataDirError::NotInitialized { .. })));
+        assert!(!tmp.path().join(DB_FILE).exists());
+    }
+}
