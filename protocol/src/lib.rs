@@ -9,7 +9,10 @@
 //!
 //! Map:
 //! - [`node_id`]: the NodeId, derived from a node's public key, printed for people.
+//! - [`contact`]: `labnet://NODEID@HOST:PORT`, how operators exchange addresses.
 
+pub mod contact;
 pub mod node_id;
 
+pub use contact::{Contact, ContactError};
 pub use node_id::{NodeId, NodeIdError};

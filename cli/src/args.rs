@@ -1,0 +1,82 @@
+//! The command line, as clap parses it.
+//!
+//! Stage one of two (as in ripgrep): these types hold what was typed; the
+//! commands validate and derive (config overrides, NodeIds, durations) from them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// labnet: exchange what works in migrant integration between partner cities.
+///
+/// Each city runs a node (`labnet run`) that keeps its Policy Lab data and shares
+/// anonymized practices with the peer cities its admin approves.
+#[derive(Debug, Parser)]
+#[command(name = "labnet", version, propagate_version = true)]
+#[command(after_help = "Examples:\n  labnet init --name Modena\n  labnet run\n  labnet status")]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// The node's data directory.
+    #[arg(long, global = true, env = "LABNET_DATA_DIR", default_value = "./labnet-data")]
+    pub(crate) data_dir: PathBuf,
+    /// Log format: human or json (default: the config's log.format, else human).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub(crate) log_format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a new node: config, key pair and certificate, empty store.
+    #[command(after_help = "Example:\n  labnet init --name Modena --listen 0.0.0.0:7447\n  labnet --data-dir /srv/labnet init --name \"ISRG\" --role subscriber")]
+    Init(InitArgs),
+    /// Run the node daemon in the foreground (creates a node first if there is none).
+    #[command(after_help = "Example:\n  labnet run\n  RUST_LOG=debug labnet run --listen 0.0.0.0:7447\n\nStops cleanly on Ctrl-C (SIGINT) or SIGTERM.")]
+    Run(RunArgs),
+    /// Show what the running node is and how it is doing.
+    #[command(after_help = "Example:\n  labnet status\n  labnet status --json\n\nExits with 3 when the daemon is not running.")]
+    Status(JsonFlag),
+    /// Print this node's NodeId and the contact string other cities use to add it.
+    #[command(after_help = "Example:\n  labnet id\n  labnet id --json")]
+    Id(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The city's (or network's) name, shown to peers.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// UDP address to listen on for peers.
+    #[arg(long, default_value = labnet_config::DEFAULT_LISTEN)]
+    pub(crate) listen: String,
+    /// partner (a city) or subscriber (an international network, read-only).
+    #[arg(long, default_value = "partner")]
+    pub(crate) role: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Override node.listen for this run.
+    #[arg(long)]
+    pub(crate) listen: Option<String>,
+    /// Override node.name for this run.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JsonFlag {
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}

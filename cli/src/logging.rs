@@ -1,0 +1,24 @@
+//! Logging setup: tracing to stderr, filtered by `RUST_LOG`, human or JSON.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. `format` is `human` (default) or `json`, from
+/// the flag, else `LABNET_LOG_FORMAT`, else the config file (see `main`).
+pub(crate) fn init(flag: Option<&str>, config_file: Option<&str>) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let format = flag
+        .map(str::to_string)
+        .or_else(|| std::env::var("LABNET_LOG_FORMAT").ok())
+        .or_else(|| config_file.map(str::to_string))
+        .unwrap_or_default();
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if format.eq_ignore_ascii_case("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
