@@ -25,7 +25,12 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// The node's data directory.
-    #[arg(long, global = true, env = "LABNET_DATA_DIR", default_value = "./labnet-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "LABNET_DATA_DIR",
+        default_value = "./labnet-data"
+    )]
     pub(crate) data_dir: PathBuf,
     /// Log format: human or json (default: the config's log.format, else human).
     #[arg(long, global = true, value_name = "FORMAT")]
@@ -35,13 +40,19 @@ pub(crate) struct Global {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Create a new node: config, key pair and certificate, empty store.
-    #[command(after_help = "Example:\n  labnet init --name Modena --listen 0.0.0.0:7447\n  labnet --data-dir /srv/labnet init --name \"ISRG\" --role subscriber")]
+    #[command(
+        after_help = "Example:\n  labnet init --name Modena --listen 0.0.0.0:7447\n  labnet --data-dir /srv/labnet init --name \"ISRG\" --role subscriber"
+    )]
     Init(InitArgs),
     /// Run the node daemon in the foreground (creates a node first if there is none).
-    #[command(after_help = "Example:\n  labnet run\n  RUST_LOG=debug labnet run --listen 0.0.0.0:7447\n\nStops cleanly on Ctrl-C (SIGINT) or SIGTERM.")]
+    #[command(
+        after_help = "Example:\n  labnet run\n  RUST_LOG=debug labnet run --listen 0.0.0.0:7447\n\nStops cleanly on Ctrl-C (SIGINT) or SIGTERM."
+    )]
     Run(RunArgs),
     /// Show what the running node is and how it is doing.
-    #[command(after_help = "Example:\n  labnet status\n  labnet status --json\n\nExits with 3 when the daemon is not running.")]
+    #[command(
+        after_help = "Example:\n  labnet status\n  labnet status --json\n\nExits with 3 when the daemon is not running."
+    )]
     Status(JsonFlag),
     /// Print this node's NodeId and the contact string other cities use to add it.
     #[command(after_help = "Example:\n  labnet id\n  labnet id --json")]

@@ -335,14 +335,18 @@ impl Config {
     }
 
     /// The address peers should dial to reach this node, as `host:port`.
-    pub fn contact_address(&self, host_name: &str) -> String {
+    ///
+    /// `bound` is the address the running daemon actually bound, which differs
+    /// from `listen` when the configured port is 0.
+    pub fn contact_address(&self, host_name: &str, bound: Option<SocketAddr>) -> String {
         if let Some(a) = &self.advertise {
             return a.clone();
         }
-        if self.listen.ip().is_unspecified() {
-            format!("{host_name}:{}", self.listen.port())
+        let addr = bound.unwrap_or(self.listen);
+        if addr.ip().is_unspecified() {
+            format!("{host_name}:{}", addr.port())
         } else {
-            self.listen.to_string()
+            addr.to_string()
         }
     }
 }
@@ -574,7 +578,7 @@ mod tests {
             listen: Some("127.0.0.1:9001".into()),
             ..Overrides::default()
         };
-        let c = Config::load("c", &text, &[env.clone()]).unwrap();
+        let c = Config::load("c", &text, std::slice::from_ref(&env)).unwrap();
         assert_eq!(c.name, "FromEnv");
         assert_eq!(c.listen.port(), 9000);
         let c = Config::load("c", &text, &[env, flags]).unwrap();
@@ -606,9 +610,11 @@ mod tests {
     #[test]
     fn contact_address_replaces_unspecified_ip_with_host() {
         let c = Config::from_toml("c", &file("A")).unwrap();
-        assert_eq!(c.contact_address("modena-lab"), "modena-lab:7447");
+        assert_eq!(c.contact_address("modena-lab", None), "modena-lab:7447");
+        let bound = "0.0.0.0:9999".parse().ok();
+        assert_eq!(c.contact_address("modena-lab", bound), "modena-lab:9999");
         let text = "[node]\nname = \"A\"\nadvertise = \"lab.example.org:9\"\n";
         let c = Config::from_toml("c", text).unwrap();
-        assert_eq!(c.contact_address("h"), "lab.example.org:9");
+        assert_eq!(c.contact_address("h", None), "lab.example.org:9");
     }
 }

@@ -54,14 +54,22 @@ impl AdminResponse {
     /// A successful answer carrying `result`.
     pub fn success(result: impl Serialize) -> AdminResponse {
         match serde_json::to_value(result) {
-            Ok(v) => AdminResponse { ok: true, result: Some(v), error: None },
+            Ok(v) => AdminResponse {
+                ok: true,
+                result: Some(v),
+                error: None,
+            },
             Err(e) => AdminResponse::failure(format!("could not encode the answer: {e}")),
         }
     }
 
     /// A refusal with a one-line reason.
     pub fn failure(reason: impl Into<String>) -> AdminResponse {
-        AdminResponse { ok: false, result: None, error: Some(reason.into()) }
+        AdminResponse {
+            ok: false,
+            result: None,
+            error: Some(reason.into()),
+        }
     }
 }
 
@@ -95,10 +103,18 @@ pub enum AdminError {
 /// Blocking on purpose: the CLI makes one call and exits, with no runtime.
 pub fn call(socket: &Path, request: &AdminRequest) -> Result<serde_json::Value, AdminError> {
     let data_dir = socket.parent().map(Path::to_path_buf).unwrap_or_default();
-    let io = |source| AdminError::Io { path: socket.to_path_buf(), source };
+    let io = |source| AdminError::Io {
+        path: socket.to_path_buf(),
+        source,
+    };
     let mut stream = match StdUnixStream::connect(socket) {
         Ok(s) => s,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
             return Err(AdminError::NotRunning { data_dir });
         }
         Err(e) => return Err(io(e)),
@@ -116,11 +132,14 @@ pub fn call(socket: &Path, request: &AdminRequest) -> Result<serde_json::Value, 
     if answer.len() > ADMIN_LINE_MAX {
         return Err(AdminError::Protocol("answer too long".into()));
     }
-    let response: AdminResponse = serde_json::from_slice(&answer).map_err(|e| AdminError::Protocol(e.to_string()))?;
+    let response: AdminResponse =
+        serde_json::from_slice(&answer).map_err(|e| AdminError::Protocol(e.to_string()))?;
     match (response.ok, response.result, response.error) {
         (true, result, _) => Ok(result.unwrap_or(serde_json::Value::Null)),
         (false, _, Some(reason)) => Err(AdminError::Refused(reason)),
-        (false, _, None) => Err(AdminError::Refused("the daemon refused without a reason".into())),
+        (false, _, None) => Err(AdminError::Refused(
+            "the daemon refused without a reason".into(),
+        )),
     }
 }
 
@@ -151,7 +170,9 @@ where
     let (read, mut write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read.take(ADMIN_LINE_MAX as u64 + 1));
     let mut line = Vec::new();
-    let response = match tokio::time::timeout(ADMIN_TIMEOUT, reader.read_until(b'\n', &mut line)).await {
+    let response = match tokio::time::timeout(ADMIN_TIMEOUT, reader.read_until(b'\n', &mut line))
+        .await
+    {
         Err(_) => AdminResponse::failure("timed out waiting for the request"),
         Ok(Err(e)) => AdminResponse::failure(format!("reading the request: {e}")),
         Ok(Ok(_)) if line.len() > ADMIN_LINE_MAX => AdminResponse::failure("request too long"),

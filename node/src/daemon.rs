@@ -111,7 +111,11 @@ pub struct DocumentCountsReport {
 
 impl From<DocumentCounts> for DocumentCountsReport {
     fn from(c: DocumentCounts) -> Self {
-        DocumentCountsReport { private: c.private, publication: c.publication, replica: c.replica }
+        DocumentCountsReport {
+            private: c.private,
+            publication: c.publication,
+            replica: c.replica,
+        }
     }
 }
 
@@ -133,7 +137,9 @@ pub struct NodeContext {
 
 impl std::fmt::Debug for NodeContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeContext").field("node", &self.identity.node_id()).finish_non_exhaustive()
+        f.debug_struct("NodeContext")
+            .field("node", &self.identity.node_id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,7 +161,10 @@ impl NodeContext {
 
     /// Builds the status report.
     pub async fn status(&self) -> Result<StatusReport, crate::store::StoreError> {
-        let (documents, store_bytes) = self.store.call(|s| Ok::<_, crate::store::StoreError>((s.document_counts()?, s.size_bytes()))).await?;
+        let (documents, store_bytes) = self
+            .store
+            .call(|s| Ok::<_, crate::store::StoreError>((s.document_counts()?, s.size_bytes())))
+            .await?;
         Ok(StatusReport {
             name: self.config.name.clone(),
             node_id: self.node_id().to_string(),
@@ -194,7 +203,9 @@ pub struct Daemon {
 
 impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Daemon").field("node", &self.context.node_id()).finish_non_exhaustive()
+        f.debug_struct("Daemon")
+            .field("node", &self.context.node_id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -207,12 +218,16 @@ impl Daemon {
         let identity = data_dir.load_identity()?;
         let store = data_dir.open_store()?;
         let socket = bind_listen(config.listen)?;
-        let listen_addr = socket
-            .local_addr()
-            .map_err(|source| DaemonError::Listen { addr: config.listen, source, hint: "" })?;
+        let listen_addr = socket.local_addr().map_err(|source| DaemonError::Listen {
+            addr: config.listen,
+            source,
+            hint: "",
+        })?;
         let admin_path = data_dir.admin_socket();
-        let listener =
-            admin::bind(&admin_path).map_err(|source| DaemonError::AdminSocket { path: admin_path.clone(), source })?;
+        let listener = admin::bind(&admin_path).map_err(|source| DaemonError::AdminSocket {
+            path: admin_path.clone(),
+            source,
+        })?;
 
         let context = Arc::new(NodeContext {
             config,
@@ -231,7 +246,13 @@ impl Daemon {
             listen = %listen_addr,
             "node started"
         );
-        Ok(Daemon { context, shutdown_tx, admin_task, _lock: lock, _socket: socket })
+        Ok(Daemon {
+            context,
+            shutdown_tx,
+            admin_task,
+            _lock: lock,
+            _socket: socket,
+        })
     }
 
     /// The shared node state (for tests and the transport).
@@ -275,7 +296,12 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     if !options.data_dir.is_initialized() {
-        let report = options.data_dir.init(default_name, Role::Partner, labnet_config::DEFAULT_LISTEN, &options.overrides)?;
+        let report = options.data_dir.init(
+            default_name,
+            Role::Partner,
+            labnet_config::DEFAULT_LISTEN,
+            &options.overrides,
+        )?;
         info!(node = %report.node_id, dir = %report.data_dir.display(), "created a new node");
     }
     let daemon = Daemon::start(options).await?;
@@ -285,7 +311,11 @@ pub async fn run(
     Ok(())
 }
 
-async fn serve_admin(context: Arc<NodeContext>, listener: tokio::net::UnixListener, mut shutdown: watch::Receiver<bool>) {
+async fn serve_admin(
+    context: Arc<NodeContext>,
+    listener: tokio::net::UnixListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let span = info_span!("admin", node = %context.node_id().short());
     async move {
         loop {
@@ -313,11 +343,23 @@ async fn serve_admin(context: Arc<NodeContext>, listener: tokio::net::UnixListen
 /// Takes the flock on `daemon.lock` and writes our pid into it.
 fn acquire_lock(data_dir: &DataDir) -> Result<File, DaemonError> {
     if !data_dir.is_initialized() {
-        return Err(DataDirError::NotInitialized { dir: data_dir.root().to_path_buf() }.into());
+        return Err(DataDirError::NotInitialized {
+            dir: data_dir.root().to_path_buf(),
+        }
+        .into());
     }
     let path = data_dir.lock_path();
-    let io = |source| DaemonError::Lock { path: path.clone(), source };
-    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    let io = |source| DaemonError::Lock {
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -327,7 +369,10 @@ fn acquire_lock(data_dir: &DataDir) -> Result<File, DaemonError> {
                 "" => "pid unknown".to_string(),
                 pid => format!("pid {pid}"),
             };
-            return Err(DaemonError::AlreadyRunning { dir: data_dir.root().to_path_buf(), holder });
+            return Err(DaemonError::AlreadyRunning {
+                dir: data_dir.root().to_path_buf(),
+                holder,
+            });
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
     }
@@ -359,7 +404,12 @@ mod tests {
     async fn started(tmp: &tempfile::TempDir) -> Daemon {
         let dir = DataDir::new(tmp.path().join("n"));
         dir.init("Test", Role::Partner, "127.0.0.1:0", &[]).unwrap();
-        Daemon::start(StartOptions { data_dir: dir, overrides: vec![] }).await.unwrap()
+        Daemon::start(StartOptions {
+            data_dir: dir,
+            overrides: vec![],
+        })
+        .await
+        .unwrap()
     }
 
     #[tokio::test]
@@ -369,27 +419,42 @@ mod tests {
         let socket = daemon.context().data_dir.admin_socket();
         let node_id = daemon.node_id();
         let s = socket.clone();
-        let result = tokio::task::spawn_blocking(move || admin::call(&s, &AdminRequest::Status)).await.unwrap().unwrap();
+        let result = tokio::task::spawn_blocking(move || admin::call(&s, &AdminRequest::Status))
+            .await
+            .unwrap()
+            .unwrap();
         let report: StatusReport = serde_json::from_value(result).unwrap();
         assert_eq!(report.node_id, node_id.to_string());
         assert_eq!(report.name, "Test");
         assert_ne!(report.listen, "127.0.0.1:0", "the real port is reported");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         daemon.shutdown().await;
         assert!(!socket.exists());
-        assert!(matches!(admin::call(&socket, &AdminRequest::Status), Err(admin::AdminError::NotRunning { .. })));
+        assert!(matches!(
+            admin::call(&socket, &AdminRequest::Status),
+            Err(admin::AdminError::NotRunning { .. })
+        ));
     }
 
     #[tokio::test]
     async fn a_second_daemon_on_the_same_dir_names_the_first() {
         let tmp = tempfile::tempdir().unwrap();
         let daemon = started(&tmp).await;
-        let err = Daemon::start(StartOptions { data_dir: daemon.context().data_dir.clone(), overrides: vec![] })
-            .await
-            .unwrap_err();
+        let err = Daemon::start(StartOptions {
+            data_dir: daemon.context().data_dir.clone(),
+            overrides: vec![],
+        })
+        .await
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
         daemon.shutdown().await;
     }
 
@@ -400,8 +465,16 @@ mod tests {
         let dir = DataDir::new(tmp.path().join("n"));
         let addr = taken.local_addr().unwrap().to_string();
         dir.init("Test", Role::Partner, &addr, &[]).unwrap();
-        let err = Daemon::start(StartOptions { data_dir: dir, overrides: vec![] }).await.unwrap_err();
+        let err = Daemon::start(StartOptions {
+            data_dir: dir,
+            overrides: vec![],
+        })
+        .await
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains(&addr) && msg.contains("another program uses this port"), "{msg}");
+        assert!(
+            msg.contains(&addr) && msg.contains("another program uses this port"),
+            "{msg}"
+        );
     }
 }

@@ -117,7 +117,9 @@ impl DataDir {
     }
 
     fn existing_node_file(&self) -> Option<&'static str> {
-        [CONFIG_FILE, KEY_FILE, CERT_FILE, DB_FILE].into_iter().find(|f| self.root.join(f).exists())
+        [CONFIG_FILE, KEY_FILE, CERT_FILE, DB_FILE]
+            .into_iter()
+            .find(|f| self.root.join(f).exists())
     }
 
     /// Creates a node here: config, key pair and certificate, empty store.
@@ -125,9 +127,18 @@ impl DataDir {
     /// Everything is validated before the first file is written, and if a later
     /// step fails the files this call made are removed again, so a failed init
     /// leaves the directory as it found it.
-    pub fn init(&self, name: &str, role: Role, listen: &str, overrides: &[Overrides]) -> Result<InitReport, DataDirError> {
+    pub fn init(
+        &self,
+        name: &str,
+        role: Role,
+        listen: &str,
+        overrides: &[Overrides],
+    ) -> Result<InitReport, DataDirError> {
         if let Some(found) = self.existing_node_file() {
-            return Err(DataDirError::AlreadyInitialized { dir: self.root.clone(), found });
+            return Err(DataDirError::AlreadyInitialized {
+                dir: self.root.clone(),
+                found,
+            });
         }
         let text = labnet_config::default_file(name, role, listen);
         // Validate what we are about to write, with overrides, before writing it.
@@ -138,7 +149,14 @@ impl DataDir {
         create_private_dir(&self.root)?;
         let result = self.write_node(&text, &identity);
         if let Err(e) = result {
-            for f in [CONFIG_FILE, KEY_FILE, CERT_FILE, DB_FILE, "labnet.db-wal", "labnet.db-shm"] {
+            for f in [
+                CONFIG_FILE,
+                KEY_FILE,
+                CERT_FILE,
+                DB_FILE,
+                "labnet.db-wal",
+                "labnet.db-shm",
+            ] {
                 let _ = fs::remove_file(self.root.join(f));
             }
             if created_dir {
@@ -169,9 +187,14 @@ impl DataDir {
         let path = self.config_path();
         let text = fs::read_to_string(&path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                DataDirError::NotInitialized { dir: self.root.clone() }
+                DataDirError::NotInitialized {
+                    dir: self.root.clone(),
+                }
             } else {
-                DataDirError::Io { path: path.clone(), source }
+                DataDirError::Io {
+                    path: path.clone(),
+                    source,
+                }
             }
         })?;
         Ok(Config::load(&path.display().to_string(), &text, overrides)?)
@@ -180,7 +203,9 @@ impl DataDir {
     /// Loads the node's key pair and certificate.
     pub fn load_identity(&self) -> Result<Identity, DataDirError> {
         if !self.root.join(KEY_FILE).exists() {
-            return Err(DataDirError::NotInitialized { dir: self.root.clone() });
+            return Err(DataDirError::NotInitialized {
+                dir: self.root.clone(),
+            });
         }
         Ok(Identity::load(&self.root)?)
     }
@@ -189,7 +214,9 @@ impl DataDir {
     /// `--data-dir` does not quietly create an empty store somewhere).
     pub fn open_store(&self) -> Result<Store, DataDirError> {
         if !self.is_initialized() {
-            return Err(DataDirError::NotInitialized { dir: self.root.clone() });
+            return Err(DataDirError::NotInitialized {
+                dir: self.root.clone(),
+            });
         }
         Ok(Store::open(&self.root)?)
     }
@@ -197,7 +224,10 @@ impl DataDir {
 
 fn create_private_dir(path: &Path) -> Result<(), DataDirError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let io = |source| DataDirError::Io { path: path.to_path_buf(), source };
+    let io = |source| DataDirError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if path.exists() {
         // An existing directory keeps its mode if it is already private; a
         // world-readable one is tightened, since it is about to hold a private key.
@@ -207,13 +237,24 @@ fn create_private_dir(path: &Path) -> Result<(), DataDirError> {
         }
         return Ok(());
     }
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(io)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(io)
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
     use std::io::Write;
-    let io = |source| DataDirError::Io { path: path.to_path_buf(), source };
-    let mut f = fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(io)?;
+    let io = |source| DataDirError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)
 }
@@ -226,16 +267,26 @@ mod tests {
     fn init_creates_a_node_and_refuses_a_second_time_unchanged() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(tmp.path().join("node"));
-        let report = dir.init("Modena", Role::Partner, "127.0.0.1:0", &[]).unwrap();
+        let report = dir
+            .init("Modena", Role::Partner, "127.0.0.1:0", &[])
+            .unwrap();
         assert_eq!(dir.load_identity().unwrap().node_id(), report.node_id);
         assert_eq!(dir.load_config(&[]).unwrap().name, "Modena");
         let config_before = fs::read(dir.config_path()).unwrap();
-        let err = dir.init("Other", Role::Partner, "127.0.0.1:0", &[]).unwrap_err();
-        assert!(matches!(err, DataDirError::AlreadyInitialized { .. }), "{err}");
+        let err = dir
+            .init("Other", Role::Partner, "127.0.0.1:0", &[])
+            .unwrap_err();
+        assert!(
+            matches!(err, DataDirError::AlreadyInitialized { .. }),
+            "{err}"
+        );
         assert_eq!(fs::read(dir.config_path()).unwrap(), config_before);
         assert_eq!(dir.load_identity().unwrap().node_id(), report.node_id);
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(fs::metadata(dir.root()).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(dir.root()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 
     #[test]
@@ -243,7 +294,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(tmp.path().join("node"));
         assert!(dir.init("", Role::Partner, "127.0.0.1:0", &[]).is_err());
-        assert!(dir.init("A", Role::Partner, "127.0.0.1:99999", &[]).is_err());
+        assert!(dir
+            .init("A", Role::Partner, "127.0.0.1:99999", &[])
+            .is_err());
         assert!(!dir.root().exists());
     }
 
@@ -251,7 +304,10 @@ mod tests {
     fn open_store_refuses_an_empty_directory() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(tmp.path());
-        assert!(matches!(dir.open_store(), Err(DataDirError::NotInitialized { .. })));
+        assert!(matches!(
+            dir.open_store(),
+            Err(DataDirError::NotInitialized { .. })
+        ));
         assert!(!tmp.path().join(DB_FILE).exists());
     }
 }

@@ -60,22 +60,33 @@ impl FromStr for Contact {
         let (id, address) = rest.split_once('@').ok_or(ContactError::MissingAt)?;
         let node_id = id.parse()?;
         validate_address(address).map_err(ContactError::Address)?;
-        Ok(Contact { node_id, address: address.to_string() })
+        Ok(Contact {
+            node_id,
+            address: address.to_string(),
+        })
     }
 }
 
 /// Checks that `address` is `host:port` with a port from 1 to 65535.
 pub fn validate_address(address: &str) -> Result<(), String> {
-    let (host, port) = address.rsplit_once(':').ok_or_else(|| format!("'{address}' has no :PORT"))?;
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{address}' has no :PORT"))?;
     match port.parse::<u16>() {
         Ok(0) | Err(_) => return Err(format!("'{port}' is not a port from 1 to 65535")),
         Ok(_) => {}
     }
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     if host.is_empty() || host.len() > HOST_LEN_MAX {
         return Err("the host is empty or too long".into());
     }
-    if !host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_')) {
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'))
+    {
         return Err(format!("'{host}' is not a host name or IP address"));
     }
     Ok(())
@@ -88,14 +99,32 @@ mod tests {
     #[test]
     fn round_trip_and_errors() {
         let id = NodeId::from_public_key(&[3; 32]);
-        let c = Contact { node_id: id, address: "modena.example.org:7447".into() };
+        let c = Contact {
+            node_id: id,
+            address: "modena.example.org:7447".into(),
+        };
         assert_eq!(c.to_string().parse::<Contact>(), Ok(c.clone()));
-        let v6 = Contact { node_id: id, address: "[::1]:7447".into() };
+        let v6 = Contact {
+            node_id: id,
+            address: "[::1]:7447".into(),
+        };
         assert_eq!(v6.to_string().parse::<Contact>(), Ok(v6));
         assert_eq!("http://x@y:1".parse::<Contact>(), Err(ContactError::Scheme));
-        assert_eq!(format!("labnet://{id}").parse::<Contact>(), Err(ContactError::MissingAt));
-        assert!(matches!(format!("labnet://{id}@host").parse::<Contact>(), Err(ContactError::Address(_))));
-        assert!(matches!(format!("labnet://{id}@host:0").parse::<Contact>(), Err(ContactError::Address(_))));
-        assert!(matches!("labnet://ABC@host:1".parse::<Contact>(), Err(ContactError::NodeId(_))));
+        assert_eq!(
+            format!("labnet://{id}").parse::<Contact>(),
+            Err(ContactError::MissingAt)
+        );
+        assert!(matches!(
+            format!("labnet://{id}@host").parse::<Contact>(),
+            Err(ContactError::Address(_))
+        ));
+        assert!(matches!(
+            format!("labnet://{id}@host:0").parse::<Contact>(),
+            Err(ContactError::Address(_))
+        ));
+        assert!(matches!(
+            "labnet://ABC@host:1".parse::<Contact>(),
+            Err(ContactError::NodeId(_))
+        ));
     }
 }

@@ -15,7 +15,11 @@ fn env_overrides() -> Overrides {
 }
 
 pub(crate) fn init(global: &Global, args: InitArgs) -> Result<()> {
-    let role: Role = args.role.parse().map_err(anyhow::Error::msg).context("--role")?;
+    let role: Role = args
+        .role
+        .parse()
+        .map_err(anyhow::Error::msg)
+        .context("--role")?;
     let dir = DataDir::new(&global.data_dir);
     // Flags given to init are what the file will say; the environment still
     // overrides them at run time, so it is only used here to validate.
@@ -23,11 +27,18 @@ pub(crate) fn init(global: &Global, args: InitArgs) -> Result<()> {
     if args.json {
         return print_json(&report);
     }
-    println!("Created node {} in {}", report.name, report.data_dir.display());
+    println!(
+        "Created node {} in {}",
+        report.name,
+        report.data_dir.display()
+    );
     println!("NodeId: {}", report.node_id);
     println!("Role:   {}", report.role);
     println!("Listen: {}", report.listen);
-    println!("Start it with: labnet --data-dir {} run", report.data_dir.display());
+    println!(
+        "Start it with: labnet --data-dir {} run",
+        report.data_dir.display()
+    );
     Ok(())
 }
 
@@ -39,17 +50,22 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> Result<()> {
         log_format: global.log_format.clone(),
         ..Overrides::default()
     };
-    let options = StartOptions { data_dir: DataDir::new(&global.data_dir), overrides: vec![env_overrides(), flags] };
+    let options = StartOptions {
+        data_dir: DataDir::new(&global.data_dir),
+        overrides: vec![env_overrides(), flags],
+    };
     let default_name = hostname_or_default();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move { daemon::run(options, &default_name, shutdown_signal()).await })?;
+    runtime
+        .block_on(async move { daemon::run(options, &default_name, shutdown_signal()).await })?;
     Ok(())
 }
 
 pub(crate) fn status(global: &Global, json: bool) -> Result<()> {
     let dir = DataDir::new(&global.data_dir);
     let value = admin::call(&dir.admin_socket(), &AdminRequest::Status)?;
-    let report: StatusReport = serde_json::from_value(value).context("reading the daemon's status")?;
+    let report: StatusReport =
+        serde_json::from_value(value).context("reading the daemon's status")?;
     if json {
         return print_json(&report);
     }
@@ -57,7 +73,11 @@ pub(crate) fn status(global: &Global, json: bool) -> Result<()> {
     println!("  NodeId:    {}", report.node_id);
     println!("  listening: {}", report.listen);
     println!("  uptime:    {}", human_duration(report.uptime_secs));
-    println!("  store:     {} ({})", human_bytes(report.store_bytes), report.data_dir);
+    println!(
+        "  store:     {} ({})",
+        human_bytes(report.store_bytes),
+        report.data_dir
+    );
     println!(
         "  documents: {} private, {} published, {} received",
         report.documents.private, report.documents.publication, report.documents.replica
@@ -70,7 +90,21 @@ pub(crate) fn id(global: &Global, json: bool) -> Result<()> {
     let dir = DataDir::new(&global.data_dir);
     let identity = dir.load_identity()?;
     let config = dir.load_config(&[env_overrides()])?;
-    let contact = Contact { node_id: identity.node_id(), address: config.contact_address(&hostname_or_default()) };
+    // The running daemon knows the port it really bound (the config may say 0).
+    let bound = admin::call(&dir.admin_socket(), &AdminRequest::Status)
+        .ok()
+        .and_then(|v| serde_json::from_value::<StatusReport>(v).ok())
+        .and_then(|s| s.listen.parse().ok());
+    let address = config.contact_address(&hostname_or_default(), bound);
+    labnet_protocol::contact::validate_address(&address).map_err(|problem| {
+        anyhow::anyhow!(
+            "no contact string: the address {address} is not dialable ({problem}); start the node to learn its port, or set node.listen or node.advertise"
+        )
+    })?;
+    let contact = Contact {
+        node_id: identity.node_id(),
+        address,
+    };
     if json {
         return print_json(&serde_json::json!({
             "node_id": identity.node_id().to_string(),

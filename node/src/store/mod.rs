@@ -52,7 +52,7 @@ pub enum StoreError {
         /// The database file.
         path: PathBuf,
         /// SQLite's reason.
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
     /// The database was written by a newer labnet.
     #[error(
@@ -72,7 +72,7 @@ pub enum StoreError {
         /// The document.
         doc_id: String,
         /// Automerge's reason.
-        source: automerge::AutomergeError,
+        source: Box<automerge::AutomergeError>,
     },
     /// A value in the store is not what the schema allows (a bug or hand edits).
     #[error("store {path}: {what}")]
@@ -277,10 +277,11 @@ impl Store {
     /// Opens the store at an explicit file path.
     pub fn open_file(path: &Path) -> Result<Store, StoreError> {
         let path = path.to_path_buf();
-        let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        })?;
+        let conn =
+            Connection::open(&path).map_err(|source: rusqlite::Error| StoreError::Sqlite {
+                path: path.clone(),
+                source: Box::new(source),
+            })?;
         let mut store = Store { conn, path };
         store.configure()?;
         store.migrate()?;
@@ -288,9 +289,9 @@ impl Store {
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Sqlite {
+        move |source: rusqlite::Error| StoreError::Sqlite {
             path: self.path.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -315,9 +316,9 @@ impl Store {
     fn migrate(&mut self) -> Result<(), StoreError> {
         let known = schema::MIGRATIONS.len() as i64;
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source: rusqlite::Error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         };
         let tx = self
             .conn
@@ -402,9 +403,9 @@ impl Store {
         doc: &mut AutoCommit,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source: rusqlite::Error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         };
         let now = unix_now();
         let tx = self
@@ -511,7 +512,7 @@ impl Store {
         }
         let mut doc = AutoCommit::load(&bytes).map_err(|source| StoreError::Document {
             doc_id: doc_id.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         // Mark everything loaded as saved, so the next save_incremental holds only
         // what the caller changes from here on.
@@ -586,9 +587,9 @@ impl Store {
         by: &str,
     ) -> Result<PeerRecord, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source: rusqlite::Error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         };
         let now = unix_now();
         let id = node_id.to_string();
@@ -643,9 +644,9 @@ impl Store {
         by: &str,
     ) -> Result<Option<PeerRecord>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source: rusqlite::Error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         };
         let now = unix_now();
         let id = node_id.to_string();
@@ -793,9 +794,9 @@ impl Store {
             return Ok(false);
         }
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source: rusqlite::Error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         };
         let now = unix_now();
         let id = node_id.to_string();
@@ -963,9 +964,9 @@ impl Store {
         now: i64,
     ) -> Result<Result<(String, Role), InviteRefusal>, StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
+        let err = |source: rusqlite::Error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         };
         let tx = self
             .conn
