@@ -57,6 +57,67 @@ pub(crate) enum Command {
     /// Print this node's NodeId and the contact string other cities use to add it.
     #[command(after_help = "Example:\n  labnet id\n  labnet id --json")]
     Id(JsonFlag),
+    /// Decide who this node talks to: list, approve, add and revoke peers.
+    #[command(subcommand)]
+    Peers(PeersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PeersCommand {
+    /// Approved and revoked peers, with role, address, connection and last contact.
+    #[command(after_help = "Example:\n  labnet peers list\n  labnet peers list --json")]
+    List(JsonFlag),
+    /// Nodes that tried to connect without being approved.
+    #[command(after_help = "Example:\n  labnet peers pending")]
+    Pending(JsonFlag),
+    /// Approve a node (normally one from `peers pending`).
+    #[command(
+        after_help = "Example:\n  labnet peers approve 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ\n  labnet peers approve 1jgnnez9ww2bke4c7thmcf8ta6qt3vk9jmq --role subscriber"
+    )]
+    Approve(ApproveArgs),
+    /// Approve a node ahead of time from its contact string, and dial it.
+    #[command(
+        after_help = "Example:\n  labnet peers add labnet://1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ@modena.example.org:7447"
+    )]
+    Add(AddArgs),
+    /// Revoke a peer: its connection is closed and it is refused from now on.
+    #[command(
+        after_help = "Example:\n  labnet peers revoke 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ"
+    )]
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApproveArgs {
+    /// The node's NodeId (case and dashes do not matter).
+    pub(crate) node_id: String,
+    /// partner (a city) or subscriber (read-only, public publications only).
+    #[arg(long, default_value = "partner")]
+    pub(crate) role: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AddArgs {
+    /// The contact string printed by `labnet id` on the other node.
+    pub(crate) contact: String,
+    /// partner (a city) or subscriber (read-only, public publications only).
+    #[arg(long, default_value = "partner")]
+    pub(crate) role: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    /// The peer's NodeId.
+    pub(crate) node_id: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

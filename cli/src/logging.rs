@@ -4,8 +4,11 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `format` is `human` (default) or `json`, from
 /// the flag, else `LABNET_LOG_FORMAT`, else the config file (see `main`).
-pub(crate) fn init(flag: Option<&str>, config_file: Option<&str>) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// `default_level` applies when `RUST_LOG` is unset: the daemon logs at info, a
+/// one-shot command only warns, so its output stays what the user asked for.
+pub(crate) fn init(flag: Option<&str>, config_file: Option<&str>, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let format = flag
         .map(str::to_string)
         .or_else(|| std::env::var("LABNET_LOG_FORMAT").ok())

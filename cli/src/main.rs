@@ -22,7 +22,15 @@ fn main() {
         .load_config(&[])
         .ok()
         .map(|c| c.log_format.to_string());
-    logging::init(cli.global.log_format.as_deref(), config_format.as_deref());
+    let default_level = match cli.command {
+        args::Command::Run(_) => "info",
+        _ => "warn",
+    };
+    logging::init(
+        cli.global.log_format.as_deref(),
+        config_format.as_deref(),
+        default_level,
+    );
     match commands::dispatch(cli) {
         Ok(()) => {}
         Err(e) => {

@@ -53,7 +53,8 @@ impl Role {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // pad, not write_str, so tables can align roles with `{:<10}`.
+        f.pad(self.as_str())
     }
 }
 

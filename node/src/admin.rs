@@ -19,6 +19,7 @@ use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use labnet_config::Role;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -35,6 +36,29 @@ pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum AdminRequest {
     /// What the node is and how it is doing.
     Status,
+    /// Approved and revoked peers.
+    PeersList,
+    /// Nodes that knocked without being approved.
+    PeersPending,
+    /// Approve a node (normally a pending one).
+    PeersApprove {
+        /// The node, as typed by the admin (parsed by the daemon).
+        node_id: String,
+        /// The role to give it; partner when absent.
+        role: Option<Role>,
+    },
+    /// Approve a node ahead of time from its contact string, and dial it.
+    PeersAdd {
+        /// `labnet://NODEID@HOST:PORT`.
+        contact: String,
+        /// The role to give it; partner when absent.
+        role: Option<Role>,
+    },
+    /// Revoke a peer: close its connection and refuse it from now on.
+    PeersRevoke {
+        /// The node, as typed by the admin.
+        node_id: String,
+    },
 }
 
 /// The daemon's answer.
@@ -96,6 +120,20 @@ pub enum AdminError {
     /// The daemon refused the request.
     #[error("{0}")]
     Refused(String),
+}
+
+/// Whether a request can be carried out on a stopped node, directly on its
+/// store. Decisions about peers can (they take effect when the daemon starts);
+/// requests about live state cannot.
+pub fn works_offline(request: &AdminRequest) -> bool {
+    match request {
+        AdminRequest::Status => false,
+        AdminRequest::PeersAdd { .. }
+        | AdminRequest::PeersList
+        | AdminRequest::PeersPending
+        | AdminRequest::PeersApprove { .. }
+        | AdminRequest::PeersRevoke { .. } => true,
+    }
 }
 
 /// Sends one request to the daemon behind `socket` and waits for its result.

@@ -13,23 +13,27 @@
 //! removes the socket. The binary's `main` only wires signals to `shutdown`;
 //! tests start many daemons in one process, each on port 0.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use labnet_config::{Config, Overrides, Role};
+
 use labnet_protocol::NodeId;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::admin::{self, AdminRequest, AdminResponse};
+use crate::admin;
+use crate::control::{Control, LiveView};
 use crate::data_dir::{DataDir, DataDirError};
 use crate::identity::Identity;
-use crate::store::{DocumentCounts, StoreHandle};
+use crate::peers::PeerTable;
+use crate::store::StoreHandle;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -73,52 +77,6 @@ pub enum DaemonError {
     DataDir(#[from] DataDirError),
 }
 
-/// What `labnet status` shows.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StatusReport {
-    /// The node's name.
-    pub name: String,
-    /// The node's id.
-    pub node_id: String,
-    /// Partner or subscriber.
-    pub role: Role,
-    /// The address actually bound (the real port when 0 was configured).
-    pub listen: String,
-    /// Seconds since the daemon started.
-    pub uptime_secs: u64,
-    /// Bytes the store takes on disk (database plus WAL).
-    pub store_bytes: u64,
-    /// Documents held, by kind.
-    pub documents: DocumentCountsReport,
-    /// The daemon's process id.
-    pub pid: u32,
-    /// The labnet version running.
-    pub version: String,
-    /// The data directory.
-    pub data_dir: String,
-}
-
-/// Documents held, by kind, as `status` reports them.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct DocumentCountsReport {
-    /// Private lab documents.
-    pub private: i64,
-    /// Publications this node made.
-    pub publication: i64,
-    /// Other nodes' publications held here.
-    pub replica: i64,
-}
-
-impl From<DocumentCounts> for DocumentCountsReport {
-    fn from(c: DocumentCounts) -> Self {
-        DocumentCountsReport {
-            private: c.private,
-            publication: c.publication,
-            replica: c.replica,
-        }
-    }
-}
-
 /// State shared by the daemon's tasks.
 pub struct NodeContext {
     /// Validated settings.
@@ -127,12 +85,14 @@ pub struct NodeContext {
     pub identity: Identity,
     /// The one store.
     pub store: StoreHandle,
+    /// Who may connect.
+    pub peers: PeerTable,
     /// The data directory.
     pub data_dir: DataDir,
-    /// The listen address actually bound.
-    pub listen_addr: SocketAddr,
-    /// When the daemon started, for uptime.
-    pub started: Instant,
+    /// Live state: bound address, start time, connected peers.
+    pub live: Arc<Live>,
+    /// The admin operations, with live state.
+    pub control: Control,
 }
 
 impl std::fmt::Debug for NodeContext {
@@ -148,36 +108,52 @@ impl NodeContext {
     pub fn node_id(&self) -> NodeId {
         self.identity.node_id()
     }
+}
 
-    /// Answers one admin request.
-    pub async fn handle_admin(self: &Arc<Self>, request: AdminRequest) -> AdminResponse {
-        match request {
-            AdminRequest::Status => match self.status().await {
-                Ok(report) => AdminResponse::success(report),
-                Err(e) => AdminResponse::failure(e.to_string()),
-            },
-        }
-    }
+/// The daemon's live state, as admin operations see it.
+#[derive(Debug)]
+pub struct Live {
+    /// The listen address actually bound.
+    pub listen_addr: SocketAddr,
+    /// When the daemon started.
+    pub started: Instant,
+    /// Peers with an open, handshaken connection. The transport keeps it current.
+    pub connected: RwLock<HashSet<NodeId>>,
+}
 
-    /// Builds the status report.
-    pub async fn status(&self) -> Result<StatusReport, crate::store::StoreError> {
-        let (documents, store_bytes) = self
-            .store
-            .call(|s| Ok::<_, crate::store::StoreError>((s.document_counts()?, s.size_bytes())))
-            .await?;
-        Ok(StatusReport {
-            name: self.config.name.clone(),
-            node_id: self.node_id().to_string(),
-            role: self.config.role,
-            listen: self.listen_addr.to_string(),
-            uptime_secs: self.started.elapsed().as_secs(),
-            store_bytes,
-            documents: documents.into(),
-            pid: std::process::id(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            data_dir: self.data_dir.root().display().to_string(),
-        })
+impl LiveView for Live {
+    fn is_connected(&self, node_id: NodeId) -> bool {
+        self.connected
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&node_id)
     }
+    fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
+    fn started(&self) -> Instant {
+        self.started
+    }
+}
+
+/// The admin operations on a stopped node, working directly on its store.
+pub async fn offline_control(
+    data_dir: &DataDir,
+    overrides: &[Overrides],
+) -> Result<Control, DaemonError> {
+    let config = data_dir.load_config(overrides)?;
+    let identity = data_dir.load_identity()?;
+    let store = StoreHandle::new(data_dir.open_store()?);
+    let peers = PeerTable::load(store.clone())
+        .await
+        .map_err(DataDirError::from)?;
+    Ok(Control {
+        config,
+        node_id: identity.node_id(),
+        store,
+        peers,
+        live: None,
+    })
 }
 
 /// How to start a daemon.
@@ -229,13 +205,30 @@ impl Daemon {
             source,
         })?;
 
+        let store = StoreHandle::new(store);
+        let peers = PeerTable::load(store.clone())
+            .await
+            .map_err(DataDirError::from)?;
+        let live = Arc::new(Live {
+            listen_addr,
+            started: Instant::now(),
+            connected: RwLock::new(HashSet::new()),
+        });
+        let control = Control {
+            config: config.clone(),
+            node_id: identity.node_id(),
+            store: store.clone(),
+            peers: peers.clone(),
+            live: Some(Arc::clone(&live) as Arc<dyn LiveView>),
+        };
         let context = Arc::new(NodeContext {
             config,
             identity,
-            store: StoreHandle::new(store),
+            store,
+            peers,
             data_dir,
-            listen_addr,
-            started: Instant::now(),
+            live,
+            control,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let admin_task = tokio::spawn(serve_admin(Arc::clone(&context), listener, shutdown_rx));
@@ -267,7 +260,7 @@ impl Daemon {
 
     /// The bound listen address.
     pub fn listen_addr(&self) -> SocketAddr {
-        self.context.listen_addr
+        self.context.live.listen_addr
     }
 
     /// Stops the daemon: admin socket closed and removed, store checkpointed, lock
@@ -325,7 +318,7 @@ async fn serve_admin(
                     Ok((stream, _)) => {
                         let context = Arc::clone(&context);
                         tokio::spawn(async move {
-                            admin::serve_connection(stream, |req| async move { context.handle_admin(req).await }).await;
+                            admin::serve_connection(stream, |req| async move { context.control.handle(req).await }).await;
                         });
                     }
                     Err(e) => {
@@ -400,6 +393,7 @@ fn bind_listen(addr: SocketAddr) -> Result<UdpSocket, DaemonError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::AdminRequest;
 
     async fn started(tmp: &tempfile::TempDir) -> Daemon {
         let dir = DataDir::new(tmp.path().join("n"));
@@ -423,7 +417,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let report: StatusReport = serde_json::from_value(result).unwrap();
+        let report: crate::control::StatusReport = serde_json::from_value(result).unwrap();
         assert_eq!(report.node_id, node_id.to_string());
         assert_eq!(report.name, "Test");
         assert_ne!(report.listen, "127.0.0.1:0", "the real port is reported");

@@ -11,9 +11,13 @@
 //! - [`data_dir`]: the files of a node, and `init`.
 //! - [`daemon`]: start, serve, shut down.
 //! - [`admin`]: the local socket the CLI talks to.
+//! - [`peers`]: who may connect, in which role; pending requests.
+//! - [`control`]: the admin operations, for the socket and for stopped nodes.
 
 pub mod admin;
+pub mod control;
 pub mod daemon;
 pub mod data_dir;
 pub mod identity;
+pub mod peers;
 pub mod store;

@@ -7,8 +7,9 @@
 //! data directories.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Path of the `labnet` binary built from this workspace, built on first use.
 ///
@@ -37,7 +38,7 @@ pub fn labnet(dir: &Path) -> Command {
             cmd.env_remove(key);
         }
     }
-    cmd.env("RUST_LOG", "info").arg("--data-dir").arg(dir);
+    cmd.env_remove("RUST_LOG").arg("--data-dir").arg(dir);
     cmd
 }
 
@@ -68,4 +69,84 @@ pub fn free_udp_port() -> u16 {
         .local_addr()
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("reading the bound port: {e}"))
+}
+
+/// A `labnet run` process, killed if the test fails before stopping it.
+/// A `labnet run` process, killed when dropped.
+pub struct RunningNode {
+    child: Option<Child>,
+}
+
+impl RunningNode {
+    /// Starts `labnet run` on `dir` with extra flags and environment, and waits
+    /// until its admin socket answers.
+    pub fn start(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> RunningNode {
+        let mut cmd = labnet(dir);
+        cmd.arg("run")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawning labnet run");
+        let node = RunningNode { child: Some(child) };
+        // Ready when the admin socket answers: a socket file alone may be left over
+        // from a daemon that was killed.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(dir.join("admin.sock")).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "labnet run did not open its admin socket"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        node
+    }
+
+    /// The process id of the daemon.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends `signal` and waits for the process; returns its exit status and stderr.
+    pub fn stop_with(mut self, signal: i32) -> (std::process::ExitStatus, String) {
+        let mut child = self.child.take().expect("child");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let output = wait_with_timeout(&mut child, Duration::from_secs(20));
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        (output, err)
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("labnet did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

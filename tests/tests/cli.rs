@@ -2,86 +2,8 @@
 //! paths, on real data directories and real processes.
 
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
-use labnet_tests::{labnet, run_labnet, stderr, stdout};
-
-/// A `labnet run` process, killed if the test fails before stopping it.
-struct RunningNode {
-    child: Option<Child>,
-}
-
-impl RunningNode {
-    fn start(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> RunningNode {
-        let mut cmd = labnet(dir);
-        cmd.arg("run")
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawning labnet run");
-        let node = RunningNode { child: Some(child) };
-        // Ready when the admin socket answers: a socket file alone may be left over
-        // from a daemon that was killed.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(dir.join("admin.sock")).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "labnet run did not open its admin socket"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        node
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
-    }
-
-    /// Sends `signal` and waits for the process; returns its exit status and stderr.
-    fn stop_with(mut self, signal: i32) -> (std::process::ExitStatus, String) {
-        let mut child = self.child.take().expect("child");
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let output = wait_with_timeout(&mut child, Duration::from_secs(20));
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut err);
-        }
-        (output, err)
-    }
-}
-
-impl Drop for RunningNode {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("labnet did not exit within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use labnet_tests::{run_labnet, stderr, stdout, RunningNode};
 
 fn init(dir: &Path, name: &str) -> String {
     let out = run_labnet(
@@ -327,3 +249,80 @@ fn commands_on_a_missing_node_explain_how_to_make_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("labnet init"), "{}", stderr(&out));
 }
+
+fn node_id_of(dir: &Path) -> String {
+    let out = run_labnet(dir, &["id", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    v["node_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn peer_decisions_on_a_stopped_node_persist_and_reach_the_daemon() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    init(&a, "Antwerp");
+    init(&b, "Larissa");
+    let b_id = node_id_of(&b);
+    // Lower case without dashes is accepted, as people type it.
+    let typed = b_id.to_lowercase().replace('-', "");
+    let contact = format!("labnet://{typed}@127.0.0.1:7447");
+    let out = run_labnet(&a, &["peers", "add", &contact, "--role", "subscriber"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let node = RunningNode::start(&a, &[], &[]);
+    let out = run_labnet(&a, &["peers", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(list[0]["node_id"], b_id.as_str());
+    assert_eq!(list[0]["role"], "subscriber");
+    assert_eq!(list[0]["state"], "approved");
+    assert_eq!(
+        list[0]["connected"], false,
+        "the daemon knows the live state"
+    );
+
+    let out = run_labnet(&a, &["peers", "revoke", &b_id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    drop(node);
+    let out = run_labnet(&a, &["peers", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(list[0]["state"], "revoked");
+    assert_eq!(list[0]["decided_by"], "peers revoke");
+    assert_eq!(
+        list[0]["connected"],
+        serde_json::Value::Null,
+        "unknown while stopped"
+    );
+}
+
+#[test]
+fn peer_commands_refuse_bad_ids_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), "Fuenlabrada");
+    let own = node_id_of(tmp.path());
+    let mut typo = own.clone().into_bytes();
+    typo[3] = if typo[3] == b'A' { b'B' } else { b'A' };
+    let typo = String::from_utf8(typo).unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["peers", "approve", "ZZZ"], "35 characters"),
+        (&["peers", "approve", &typo], "mistyped"),
+        (&["peers", "approve", &own], "own NodeId"),
+        (&["peers", "add", "http://example.org"], "labnet://"),
+        (&["peers", "revoke", &NODE_NOBODY], "nothing to revoke"),
+    ];
+    for (args, expected) in cases {
+        let out = run_labnet(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = run_labnet(tmp.path(), &["peers", "list", "--json"]);
+    assert_eq!(stdout(&out).trim(), "[]", "nothing was written");
+}
+
+/// A valid NodeId that belongs to no node in these tests.
+static NODE_NOBODY: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| labnet_protocol::NodeId::from_public_key(&[42; 32]).to_string());

@@ -2,11 +2,14 @@
 //! library or the daemon, and prints.
 
 mod node;
+mod peers;
 
-use anyhow::Result;
-use labnet_node::admin::AdminError;
+use anyhow::{Context, Result};
+use labnet_config::Overrides;
+use labnet_node::admin::{self, AdminError, AdminRequest};
+use labnet_node::data_dir::DataDir;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, Global};
 
 /// Runs the command the user typed.
 pub(crate) fn dispatch(cli: Cli) -> Result<()> {
@@ -16,7 +19,48 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(args) => node::run(&global, args),
         Command::Status(args) => node::status(&global, args.json),
         Command::Id(args) => node::id(&global, args.json),
+        Command::Peers(command) => peers::run(&global, command),
     }
+}
+
+/// Sends a request to the running daemon; on a stopped node, carries out the
+/// requests that can be (see `admin::works_offline`) directly on its store.
+pub(crate) fn request(global: &Global, request: AdminRequest) -> Result<serde_json::Value> {
+    let data_dir = DataDir::new(&global.data_dir);
+    match admin::call(&data_dir.admin_socket(), &request) {
+        Err(AdminError::NotRunning { .. }) if admin::works_offline(&request) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let control =
+                    labnet_node::daemon::offline_control(&data_dir, &[Overrides::from_env()])
+                        .await?;
+                let response = control.handle(request).await;
+                match (response.ok, response.result, response.error) {
+                    (true, result, _) => Ok(result.unwrap_or_default()),
+                    (false, _, error) => Err(anyhow::anyhow!(error.unwrap_or_default())),
+                }
+            })
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Reads a daemon answer into the type the request returns.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T> {
+    serde_json::from_value(value).context(
+        "the daemon's answer has an unexpected shape (is the daemon a different labnet version?)",
+    )
+}
+
+/// Formats unix seconds as `YYYY-MM-DD HH:MM` UTC, or `-`.
+pub(crate) fn when(unix: Option<i64>) -> String {
+    let Some(t) = unix.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()) else {
+        return "-".into();
+    };
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    t.format(&format).unwrap_or_else(|_| "-".into())
 }
 
 /// The process exit code for an error: 3 when the daemon is not running.

@@ -3,7 +3,8 @@
 use anyhow::{Context, Result};
 use labnet_config::{OverrideOrigin, Overrides, Role};
 use labnet_node::admin::{self, AdminRequest};
-use labnet_node::daemon::{self, StartOptions, StatusReport};
+use labnet_node::control::StatusReport;
+use labnet_node::daemon::{self, StartOptions};
 use labnet_node::data_dir::DataDir;
 use labnet_protocol::Contact;
 
@@ -76,11 +77,15 @@ pub(crate) fn status(global: &Global, json: bool) -> Result<()> {
     println!(
         "  store:     {} ({})",
         human_bytes(report.store_bytes),
-        report.data_dir
+        global.data_dir.display()
     );
     println!(
         "  documents: {} private, {} published, {} received",
         report.documents.private, report.documents.publication, report.documents.replica
+    );
+    println!(
+        "  peers:     {} approved, {} connected, {} pending",
+        report.peers.approved, report.peers.connected, report.peers.pending
     );
     println!("  daemon:    pid {}, labnet {}", report.pid, report.version);
     Ok(())
@@ -96,23 +101,30 @@ pub(crate) fn id(global: &Global, json: bool) -> Result<()> {
         .and_then(|v| serde_json::from_value::<StatusReport>(v).ok())
         .and_then(|s| s.listen.parse().ok());
     let address = config.contact_address(&hostname_or_default(), bound);
-    labnet_protocol::contact::validate_address(&address).map_err(|problem| {
-        anyhow::anyhow!(
-            "no contact string: the address {address} is not dialable ({problem}); start the node to learn its port, or set node.listen or node.advertise"
-        )
-    })?;
-    let contact = Contact {
-        node_id: identity.node_id(),
-        address,
+    // A node configured on port 0 has no dialable address until it runs; the
+    // NodeId is still worth printing.
+    let contact = match labnet_protocol::contact::validate_address(&address) {
+        Ok(()) => Some(Contact {
+            node_id: identity.node_id(),
+            address,
+        }),
+        Err(problem) => {
+            eprintln!(
+                "labnet: no contact string: {address} is not dialable ({problem}); start the node to learn its port, or set node.listen or node.advertise"
+            );
+            None
+        }
     };
     if json {
         return print_json(&serde_json::json!({
             "node_id": identity.node_id().to_string(),
-            "contact": contact.to_string(),
+            "contact": contact.map(|c| c.to_string()),
         }));
     }
     println!("NodeId:  {}", identity.node_id());
-    println!("Contact: {contact}");
+    if let Some(contact) = contact {
+        println!("Contact: {contact}");
+    }
     Ok(())
 }
 

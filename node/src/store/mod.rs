@@ -236,7 +236,7 @@ pub struct NewDisclosure<'a> {
 }
 
 /// Counts for `labnet status`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DocumentCounts {
     /// Private lab documents.
     pub private: i64,

@@ -1,0 +1,313 @@
+//! What an admin can do to a node, as one set of operations.
+//!
+//! The same [`Control`] answers whether the request came over the running
+//! daemon's admin socket or from the CLI on a stopped node (then it works directly
+//! on the store, and the decision takes effect when the daemon starts). Keeping
+//! one implementation means the two paths cannot drift apart.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use labnet_config::{Config, Role};
+use labnet_protocol::{Contact, NodeId};
+
+use crate::admin::{AdminRequest, AdminResponse};
+use crate::peers::PeerTable;
+use crate::store::{DocumentCounts, PeerRecord, PeerState, PendingPeer, StoreError, StoreHandle};
+
+/// What only a running daemon knows: its live state.
+pub trait LiveView: Send + Sync {
+    /// Whether a peer is connected right now.
+    fn is_connected(&self, node_id: NodeId) -> bool;
+    /// The listen address actually bound.
+    fn listen_addr(&self) -> SocketAddr;
+    /// When the daemon started.
+    fn started(&self) -> Instant;
+}
+
+/// What `labnet status` shows.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StatusReport {
+    /// The node's name.
+    pub name: String,
+    /// The node's id.
+    pub node_id: String,
+    /// Partner or subscriber.
+    pub role: Role,
+    /// The address actually bound (the real port when 0 was configured).
+    pub listen: String,
+    /// Seconds since the daemon started.
+    pub uptime_secs: u64,
+    /// Bytes the store takes on disk (database plus WAL).
+    pub store_bytes: u64,
+    /// Documents held, by kind.
+    pub documents: DocumentCounts,
+    /// Approved peers, and how many are connected.
+    pub peers: PeerCounts,
+    /// The daemon's process id.
+    pub pid: u32,
+    /// The labnet version running.
+    pub version: String,
+}
+
+/// Peer counts for `status`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct PeerCounts {
+    /// Approved peers.
+    pub approved: usize,
+    /// Of those, connected now.
+    pub connected: usize,
+    /// Pending requests.
+    pub pending: usize,
+}
+
+/// A peer as `labnet peers list` shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PeerListEntry {
+    /// The peer's id.
+    pub node_id: String,
+    /// The name it gave, if known.
+    pub name: Option<String>,
+    /// partner or subscriber.
+    pub role: Role,
+    /// approved or revoked.
+    pub state: String,
+    /// Where it is dialed, if known.
+    pub address: Option<String>,
+    /// Connected now (`None` when the daemon is not running).
+    pub connected: Option<bool>,
+    /// Last completed handshake (unix seconds).
+    pub last_seen: Option<i64>,
+    /// When the current state was decided (unix seconds).
+    pub decided_at: i64,
+    /// By which command or event.
+    pub decided_by: String,
+}
+
+/// A pending request as `labnet peers pending` shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PendingEntry {
+    /// The node's id.
+    pub node_id: String,
+    /// The name it gave (unverified).
+    pub name: String,
+    /// The address it came from.
+    pub address: String,
+    /// First attempt (unix seconds).
+    pub first_seen: i64,
+    /// Latest attempt (unix seconds).
+    pub last_seen: i64,
+    /// Attempts so far.
+    pub attempts: i64,
+}
+
+/// Why an admin operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The admin typed something that is not valid.
+    #[error("{0}")]
+    BadInput(String),
+    /// The operation needs the running daemon.
+    #[error("{0} needs the running daemon: start it with `labnet run`")]
+    NeedsDaemon(&'static str),
+    /// The store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// The admin operations of one node.
+#[derive(Clone)]
+pub struct Control {
+    /// The node's settings.
+    pub config: Config,
+    /// The node's id (to refuse approving ourselves).
+    pub node_id: NodeId,
+    /// The store.
+    pub store: StoreHandle,
+    /// The peer table.
+    pub peers: PeerTable,
+    /// Live state, when the daemon runs.
+    pub live: Option<Arc<dyn LiveView>>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("node", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    /// Answers one request.
+    pub async fn handle(&self, request: AdminRequest) -> AdminResponse {
+        match self.dispatch(request).await {
+            Ok(value) => AdminResponse {
+                ok: true,
+                result: Some(value),
+                error: None,
+            },
+            Err(e) => AdminResponse::failure(e.to_string()),
+        }
+    }
+
+    async fn dispatch(&self, request: AdminRequest) -> Result<serde_json::Value, ControlError> {
+        match request {
+            AdminRequest::Status => json(&self.status().await?),
+            AdminRequest::PeersList => json(&self.peers_list().await?),
+            AdminRequest::PeersPending => json(&self.peers_pending().await?),
+            AdminRequest::PeersApprove { node_id, role } => {
+                let node_id = self.parse_peer(&node_id)?;
+                let record = self
+                    .peers
+                    .approve(
+                        node_id,
+                        role.unwrap_or(Role::Partner),
+                        None,
+                        None,
+                        "peers approve",
+                    )
+                    .await?;
+                json(&self.entry(record))
+            }
+            AdminRequest::PeersAdd { contact, role } => {
+                let contact: Contact = contact
+                    .parse()
+                    .map_err(|e| ControlError::BadInput(format!("{e}")))?;
+                self.refuse_self(contact.node_id)?;
+                let record = self
+                    .peers
+                    .approve(
+                        contact.node_id,
+                        role.unwrap_or(Role::Partner),
+                        None,
+                        Some(contact.address),
+                        "peers add",
+                    )
+                    .await?;
+                json(&self.entry(record))
+            }
+            AdminRequest::PeersRevoke { node_id } => {
+                let node_id = self.parse_peer(&node_id)?;
+                match self.peers.revoke(node_id, "peers revoke").await? {
+                    Some(record) => json(&self.entry(record)),
+                    None => Err(ControlError::BadInput(format!(
+                        "{node_id} is neither a peer nor pending: nothing to revoke (see `labnet peers list` and `labnet peers pending`)"
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// The running daemon's status.
+    pub async fn status(&self) -> Result<StatusReport, ControlError> {
+        let Some(live) = &self.live else {
+            return Err(ControlError::NeedsDaemon("status"));
+        };
+        let (documents, store_bytes, peers, pending) = self
+            .store
+            .call(|s| {
+                Ok::<_, StoreError>((
+                    s.document_counts()?,
+                    s.size_bytes(),
+                    s.peers()?,
+                    s.pending_peers()?.len(),
+                ))
+            })
+            .await?;
+        let approved: Vec<NodeId> = peers
+            .iter()
+            .filter(|p| p.state == PeerState::Approved)
+            .map(|p| p.node_id)
+            .collect();
+        Ok(StatusReport {
+            name: self.config.name.clone(),
+            node_id: self.node_id.to_string(),
+            role: self.config.role,
+            listen: live.listen_addr().to_string(),
+            uptime_secs: live.started().elapsed().as_secs(),
+            store_bytes,
+            documents,
+            peers: PeerCounts {
+                approved: approved.len(),
+                connected: approved.iter().filter(|n| live.is_connected(**n)).count(),
+                pending,
+            },
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+    }
+
+    fn parse_peer(&self, typed: &str) -> Result<NodeId, ControlError> {
+        let node_id: NodeId = typed
+            .parse()
+            .map_err(|e| ControlError::BadInput(format!("'{typed}': {e}")))?;
+        self.refuse_self(node_id)?;
+        Ok(node_id)
+    }
+
+    fn refuse_self(&self, node_id: NodeId) -> Result<(), ControlError> {
+        if node_id == self.node_id {
+            return Err(ControlError::BadInput(
+                "that is this node's own NodeId".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Approved and revoked peers, with live connection state when known.
+    pub async fn peers_list(&self) -> Result<Vec<PeerListEntry>, ControlError> {
+        Ok(self
+            .peers
+            .list()
+            .await?
+            .into_iter()
+            .map(|r| self.entry(r))
+            .collect())
+    }
+
+    /// Pending requests, newest first.
+    pub async fn peers_pending(&self) -> Result<Vec<PendingEntry>, ControlError> {
+        Ok(self
+            .peers
+            .pending()
+            .await?
+            .into_iter()
+            .map(pending_entry)
+            .collect())
+    }
+
+    fn entry(&self, r: PeerRecord) -> PeerListEntry {
+        PeerListEntry {
+            node_id: r.node_id.to_string(),
+            name: r.name,
+            role: r.role,
+            state: match r.state {
+                PeerState::Approved => "approved".into(),
+                PeerState::Revoked => "revoked".into(),
+            },
+            address: r.address,
+            connected: self.live.as_ref().map(|l| l.is_connected(r.node_id)),
+            last_seen: r.last_seen,
+            decided_at: r.decided_at,
+            decided_by: r.decided_by,
+        }
+    }
+}
+
+fn pending_entry(p: PendingPeer) -> PendingEntry {
+    PendingEntry {
+        node_id: p.node_id.to_string(),
+        name: p.name,
+        address: p.address,
+        first_seen: p.first_seen,
+        last_seen: p.last_seen,
+        attempts: p.attempts,
+    }
+}
+
+fn json(value: &impl serde::Serialize) -> Result<serde_json::Value, ControlError> {
+    serde_json::to_value(value)
+        .map_err(|e| ControlError::BadInput(format!("encoding the answer: {e}")))
+}

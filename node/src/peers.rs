@@ -1,0 +1,249 @@
+//! The peer table: which nodes this node talks to, and in what role.
+//!
+//! Decisions are the admin's (Syncthing's model): an unknown node that connects
+//! is recorded as a pending request and gets nothing; the admin approves it (or
+//! adds a peer ahead of time from its contact string, or it joins through an
+//! invite); a revoked peer is refused from then on. Every decision is written to
+//! the store first and only then takes effect, so decisions survive restarts.
+//!
+//! The transport asks [`PeerTable::decide`] when a connection is accepted and
+//! again before serving each stream, so the answer is kept in memory (a lookup
+//! per stream must not cost a SQLite query). Changes are broadcast as
+//! [`PeerChange`]s: the transport closes a revoked peer's connection and dials a
+//! newly added one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use labnet_config::Role;
+use labnet_protocol::NodeId;
+use tokio::sync::broadcast;
+
+use crate::store::{PeerRecord, PeerState, PendingPeer, StoreError, StoreHandle};
+
+/// How many pending requests are kept. A flood of fresh keys evicts the oldest
+/// requests instead of growing the store.
+pub const PENDING_MAX: usize = 256;
+
+/// How many peer changes may queue for a slow subscriber before it must resync.
+const CHANGES_CAPACITY: usize = 1024;
+
+/// What the node does with a connecting node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerDecision {
+    /// Approved: serve it what this role may see.
+    Approved(Role),
+    /// Never decided: record a pending request, send nothing.
+    Unknown,
+    /// Revoked: refuse.
+    Revoked,
+}
+
+/// A change to the peer table, for the transport to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerChange {
+    /// A peer was approved (or its role changed); dial it if an address is known.
+    Approved {
+        /// The peer.
+        node_id: NodeId,
+        /// Its role now.
+        role: Role,
+        /// Where to dial it, if known.
+        address: Option<String>,
+    },
+    /// A peer was revoked: close its connection now.
+    Revoked {
+        /// The peer.
+        node_id: NodeId,
+    },
+}
+
+/// The peer table: the store's decisions, cached for lookups, with change events.
+#[derive(Clone, Debug)]
+pub struct PeerTable {
+    store: StoreHandle,
+    decisions: Arc<RwLock<HashMap<NodeId, (PeerState, Role)>>>,
+    changes: broadcast::Sender<PeerChange>,
+}
+
+impl PeerTable {
+    /// Loads every decision from the store.
+    pub async fn load(store: StoreHandle) -> Result<PeerTable, StoreError> {
+        let peers = store.call(|s| s.peers()).await?;
+        let decisions = peers
+            .into_iter()
+            .map(|p| (p.node_id, (p.state, p.role)))
+            .collect();
+        let (changes, _) = broadcast::channel(CHANGES_CAPACITY);
+        Ok(PeerTable {
+            store,
+            decisions: Arc::new(RwLock::new(decisions)),
+            changes,
+        })
+    }
+
+    /// The decision for a node, from memory.
+    pub fn decide(&self, node_id: NodeId) -> PeerDecision {
+        let decisions = self.decisions.read().unwrap_or_else(|p| p.into_inner());
+        match decisions.get(&node_id) {
+            Some((PeerState::Approved, role)) => PeerDecision::Approved(*role),
+            Some((PeerState::Revoked, _)) => PeerDecision::Revoked,
+            None => PeerDecision::Unknown,
+        }
+    }
+
+    /// Subscribes to changes (approvals and revocations) from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<PeerChange> {
+        self.changes.subscribe()
+    }
+
+    /// Approves a node with a role. `by` names the command or event, for the audit
+    /// trail. Takes effect (and is broadcast) once the store has committed it.
+    pub async fn approve(
+        &self,
+        node_id: NodeId,
+        role: Role,
+        name: Option<String>,
+        address: Option<String>,
+        by: &str,
+    ) -> Result<PeerRecord, StoreError> {
+        let by = by.to_string();
+        let record = self
+            .store
+            .call(move |s| s.approve_peer(node_id, role, name.as_deref(), address.as_deref(), &by))
+            .await?;
+        self.set(node_id, PeerState::Approved, role);
+        tracing::info!(peer = %node_id, %role, "peer approved");
+        let _ = self.changes.send(PeerChange::Approved {
+            node_id,
+            role,
+            address: record.address.clone(),
+        });
+        Ok(record)
+    }
+
+    /// Revokes a node (approved or pending). Returns its record, or `None` if the
+    /// node was neither.
+    pub async fn revoke(
+        &self,
+        node_id: NodeId,
+        by: &str,
+    ) -> Result<Option<PeerRecord>, StoreError> {
+        let by = by.to_string();
+        let record = self
+            .store
+            .call(move |s| s.revoke_peer(node_id, &by))
+            .await?;
+        if let Some(r) = &record {
+            self.set(node_id, PeerState::Revoked, r.role);
+            tracing::info!(peer = %node_id, "peer revoked");
+            let _ = self.changes.send(PeerChange::Revoked { node_id });
+        }
+        Ok(record)
+    }
+
+    /// Records a connection attempt from a node nobody approved (bounded list).
+    pub async fn record_pending(
+        &self,
+        node_id: NodeId,
+        name: String,
+        address: String,
+    ) -> Result<(), StoreError> {
+        self.store
+            .call(move |s| s.record_pending(node_id, &name, &address, PENDING_MAX))
+            .await?;
+        tracing::info!(peer = %node_id, "connection from an unknown node recorded as pending");
+        Ok(())
+    }
+
+    /// Records that an approved peer completed a handshake.
+    pub async fn seen(
+        &self,
+        node_id: NodeId,
+        name: String,
+        address: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .call(move |s| s.peer_seen(node_id, &name, address.as_deref()))
+            .await
+    }
+
+    /// Every peer decided about.
+    pub async fn list(&self) -> Result<Vec<PeerRecord>, StoreError> {
+        self.store.call(|s| s.peers()).await
+    }
+
+    /// The pending requests, newest first.
+    pub async fn pending(&self) -> Result<Vec<PendingPeer>, StoreError> {
+        self.store.call(|s| s.pending_peers()).await
+    }
+
+    /// The approved peers with a known address: the ones to dial at start.
+    pub async fn dialable(&self) -> Result<Vec<(NodeId, String)>, StoreError> {
+        let peers = self.list().await?;
+        Ok(peers
+            .into_iter()
+            .filter(|p| p.state == PeerState::Approved)
+            .filter_map(|p| p.address.map(|a| (p.node_id, a)))
+            .collect())
+    }
+
+    fn set(&self, node_id: NodeId, state: PeerState, role: Role) {
+        let mut decisions = self.decisions.write().unwrap_or_else(|p| p.into_inner());
+        decisions.insert(node_id, (state, role));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn node(n: u8) -> NodeId {
+        NodeId::from_public_key(&[n; 32])
+    }
+
+    #[tokio::test]
+    async fn decisions_are_cached_broadcast_and_survive_reload() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StoreHandle::new(Store::open(tmp.path()).unwrap());
+        let table = PeerTable::load(store.clone()).await.unwrap();
+        let mut changes = table.subscribe();
+        assert_eq!(table.decide(node(1)), PeerDecision::Unknown);
+        table
+            .record_pending(node(1), "Modena".into(), "127.0.0.1:9".into())
+            .await
+            .unwrap();
+        assert_eq!(
+            table.decide(node(1)),
+            PeerDecision::Unknown,
+            "pending is not approved"
+        );
+        table
+            .approve(node(1), Role::Subscriber, None, None, "peers approve")
+            .await
+            .unwrap();
+        assert_eq!(
+            table.decide(node(1)),
+            PeerDecision::Approved(Role::Subscriber)
+        );
+        assert_eq!(
+            changes.recv().await.unwrap(),
+            PeerChange::Approved {
+                node_id: node(1),
+                role: Role::Subscriber,
+                address: Some("127.0.0.1:9".into())
+            }
+        );
+        table.revoke(node(1), "peers revoke").await.unwrap();
+        assert_eq!(table.decide(node(1)), PeerDecision::Revoked);
+        assert_eq!(
+            changes.recv().await.unwrap(),
+            PeerChange::Revoked { node_id: node(1) }
+        );
+        assert_eq!(table.revoke(node(2), "x").await.unwrap(), None);
+
+        let reloaded = PeerTable::load(store).await.unwrap();
+        assert_eq!(reloaded.decide(node(1)), PeerDecision::Revoked);
+    }
+}
