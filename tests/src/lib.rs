@@ -72,7 +72,6 @@ pub fn free_udp_port() -> u16 {
 }
 
 /// A `labnet run` process, killed if the test fails before stopping it.
-/// A `labnet run` process, killed when dropped.
 pub struct RunningNode {
     child: Option<Child>,
 }
