@@ -60,6 +60,24 @@ pub(crate) enum Command {
     /// Decide who this node talks to: list, approve, add and revoke peers.
     #[command(subcommand)]
     Peers(PeersCommand),
+    /// What left this node: every share, update, unshare and version sent to a peer.
+    #[command(
+        after_help = "Example:\n  labnet audit\n  labnet audit --peer 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ --since 2026-01-01 --json"
+    )]
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only what was sent to this peer.
+    #[arg(long, value_name = "NODEID")]
+    pub(crate) peer: Option<String>,
+    /// Only from this date (YYYY-MM-DD, UTC) or time (RFC 3339) on.
+    #[arg(long, value_name = "DATE")]
+    pub(crate) since: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -59,6 +59,13 @@ pub enum AdminRequest {
         /// The node, as typed by the admin.
         node_id: String,
     },
+    /// The disclosure log: what left this node, to whom, when.
+    Audit {
+        /// Only what was sent to this peer (as typed).
+        peer: Option<String>,
+        /// Only from this time on (unix seconds).
+        since: Option<i64>,
+    },
 }
 
 /// The daemon's answer.
@@ -132,7 +139,8 @@ pub fn works_offline(request: &AdminRequest) -> bool {
         | AdminRequest::PeersList
         | AdminRequest::PeersPending
         | AdminRequest::PeersApprove { .. }
-        | AdminRequest::PeersRevoke { .. } => true,
+        | AdminRequest::PeersRevoke { .. }
+        | AdminRequest::Audit { .. } => true,
     }
 }
 

@@ -188,6 +188,15 @@ impl Control {
                     .await?;
                 json(&self.entry(record))
             }
+            AdminRequest::Audit { peer, since } => {
+                let peer = peer
+                    .map(|p| {
+                        p.parse::<NodeId>()
+                            .map_err(|e| ControlError::BadInput(format!("--peer '{p}': {e}")))
+                    })
+                    .transpose()?;
+                json(&self.store.call(move |s| s.disclosures(peer, since)).await?)
+            }
             AdminRequest::PeersRevoke { node_id } => {
                 let node_id = self.parse_peer(&node_id)?;
                 match self.peers.revoke(node_id, "peers revoke").await? {

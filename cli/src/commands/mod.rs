@@ -1,6 +1,7 @@
 //! What each command does. Each submodule takes parsed flags, calls the node
 //! library or the daemon, and prints.
 
+mod audit;
 mod node;
 mod peers;
 
@@ -20,6 +21,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
         Command::Status(args) => node::status(&global, args.json),
         Command::Id(args) => node::id(&global, args.json),
         Command::Peers(command) => peers::run(&global, command),
+        Command::Audit(args) => audit::run(&global, args),
     }
 }
 
@@ -52,6 +54,23 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(value: serde_json::Value) -
     serde_json::from_value(value).context(
         "the daemon's answer has an unexpected shape (is the daemon a different labnet version?)",
     )
+}
+
+/// Reads a date as typed on the command line: `YYYY-MM-DD` (midnight UTC) or an
+/// RFC 3339 time. Returns unix seconds.
+pub(crate) fn parse_date(flag: &str, typed: &str) -> Result<i64> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(typed, &Rfc3339) {
+        return Ok(t.unix_timestamp());
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(typed, &format)
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{flag} '{typed}': not a date; use YYYY-MM-DD or e.g. 2026-03-01T12:00:00Z"
+            )
+        })
 }
 
 /// Formats unix seconds as `YYYY-MM-DD HH:MM` UTC, or `-`.

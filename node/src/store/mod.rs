@@ -198,7 +198,7 @@ pub enum InviteRefusal {
 }
 
 /// One line of the disclosure log.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Disclosure {
     /// Row id, increasing.
     pub id: i64,
