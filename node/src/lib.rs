@@ -13,11 +13,13 @@
 //! - [`admin`]: the local socket the CLI talks to.
 //! - [`peers`]: who may connect, in which role; pending requests.
 //! - [`control`]: the admin operations, for the socket and for stopped nodes.
+//! - [`feed`]: what readers see of publications; Atom, JSON Feed and CSV export.
 
 pub mod admin;
 pub mod control;
 pub mod daemon;
 pub mod data_dir;
+pub mod feed;
 pub mod identity;
 pub mod peers;
 pub mod store;

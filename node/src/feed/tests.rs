@@ -1,0 +1,198 @@
+//! Exports checked with real parsers: Atom with an XML parser, JSON Feed against
+//! its required fields, CSV by reading it back.
+
+use super::*;
+
+fn entries() -> Vec<FeedEntry> {
+    vec![
+        FeedEntry {
+            id: "urn:labnet:AAAAA:fuenlabrada-milma".into(),
+            city: "Fuenlabrada".into(),
+            title: "MILMA Project <training> & \"jobs\"".into(),
+            summary: "Training itineraries co-designed with companies.".into(),
+            area: Some("education".into()),
+            link: Some("https://www.milma-fuenlabrada.es/index.php/en?a=1&b=2".into()),
+            updated: 1_700_000_000,
+            indicators: vec![
+                FeedIndicator {
+                    label: "Migrants who found a job".into(),
+                    achieved: Some(39.28),
+                    target: Some(35.0),
+                    unit: Some("%".into()),
+                },
+                FeedIndicator {
+                    label: "BC Labs implemented".into(),
+                    achieved: Some(28.0),
+                    target: None,
+                    unit: Some("training itineraries".into()),
+                },
+            ],
+        },
+        FeedEntry {
+            id: "urn:labnet:BBBBB:vienna-care".into(),
+            city: "Vienna".into(),
+            title: "Care circles".into(),
+            summary: "Neighbourhood care, with a comma, and a \"quote\"".into(),
+            area: Some("care".into()),
+            link: None,
+            updated: 1_710_000_000,
+            indicators: vec![FeedIndicator {
+                label: "Participants".into(),
+                achieved: None,
+                target: Some(50.0),
+                unit: Some("people".into()),
+            }],
+        },
+    ]
+}
+
+fn info() -> FeedInfo {
+    FeedInfo {
+        id: "urn:labnet:feed:test".into(),
+        title: "labnet practices".into(),
+    }
+}
+
+const ATOM: &str = "http://www.w3.org/2005/Atom";
+
+fn child<'a, 'input>(
+    n: roxmltree::Node<'a, 'input>,
+    name: &str,
+) -> Option<roxmltree::Node<'a, 'input>> {
+    n.children()
+        .find(|c| c.tag_name().name() == name && c.tag_name().namespace() == Some(ATOM))
+}
+
+#[test]
+fn atom_is_well_formed_with_required_elements() {
+    let xml = to_atom(&info(), &entries()).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let feed = doc.root_element();
+    assert_eq!(feed.tag_name().name(), "feed");
+    assert_eq!(feed.tag_name().namespace(), Some(ATOM));
+    for required in ["id", "title", "updated"] {
+        assert!(child(feed, required).is_some(), "feed lacks {required}");
+    }
+    let items: Vec<_> = feed
+        .children()
+        .filter(|c| c.tag_name().name() == "entry")
+        .collect();
+    assert_eq!(items.len(), 2);
+    for entry in &items {
+        for required in ["id", "title", "updated", "author", "summary"] {
+            assert!(child(*entry, required).is_some(), "entry lacks {required}");
+        }
+        let updated = child(*entry, "updated").unwrap().text().unwrap();
+        time::OffsetDateTime::parse(updated, &time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339 updated");
+    }
+    // Escaping survived the round trip.
+    assert_eq!(
+        child(items[0], "title").unwrap().text(),
+        Some("MILMA Project <training> & \"jobs\"")
+    );
+    let link = child(items[0], "link").unwrap();
+    assert_eq!(
+        link.attribute("href"),
+        Some("https://www.milma-fuenlabrada.es/index.php/en?a=1&b=2")
+    );
+    let indicators: Vec<_> = items[0]
+        .children()
+        .filter(|c| {
+            c.tag_name().name() == "indicator"
+                && c.tag_name().namespace() == Some(ATOM_EXTENSION_NS)
+        })
+        .collect();
+    assert_eq!(indicators.len(), 2);
+    assert_eq!(indicators[0].attribute("achieved"), Some("39.28"));
+    assert_eq!(indicators[1].attribute("achieved"), Some("28"));
+    assert_eq!(indicators[1].attribute("target"), None);
+}
+
+#[test]
+fn json_feed_has_the_required_fields() {
+    let text = to_json_feed(&info(), &entries()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["version"], "https://jsonfeed.org/version/1.1");
+    assert!(v["title"].is_string());
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let mut ids = std::collections::HashSet::new();
+    for item in items {
+        assert!(item["id"].is_string(), "id must be a string");
+        assert!(
+            ids.insert(item["id"].as_str().unwrap().to_string()),
+            "ids are unique"
+        );
+        assert!(item["content_text"].is_string() || item["content_html"].is_string());
+        time::OffsetDateTime::parse(
+            item["date_modified"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert!(item["authors"][0]["name"].is_string());
+    }
+    assert_eq!(items[0]["_labnet"]["indicators"][0]["achieved"], 39.28);
+    assert_eq!(
+        items[1]["_labnet"]["indicators"][0]["achieved"],
+        serde_json::Value::Null
+    );
+}
+
+#[test]
+fn csv_has_one_row_per_practice_and_reads_back() {
+    let text = to_csv(&entries()).unwrap();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = r.records().collect::<Result<_, _>>().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        &rows[1][6],
+        "Neighbourhood care, with a comma, and a \"quote\""
+    );
+    assert_eq!(
+        &rows[0][7],
+        "Migrants who found a job|39.28|35|%;BC Labs implemented|28||training itineraries"
+    );
+}
+
+#[test]
+fn filters_by_city_area_and_date() {
+    let all = entries();
+    let by_city = FeedFilter {
+        city: Some("vienna".into()),
+        ..FeedFilter::default()
+    }
+    .apply(&all);
+    assert_eq!(by_city.len(), 1);
+    assert_eq!(by_city[0].city, "Vienna");
+    let by_area = FeedFilter {
+        area: Some("education".into()),
+        ..FeedFilter::default()
+    }
+    .apply(&all);
+    assert_eq!(
+        by_area.iter().map(|e| e.city.as_str()).collect::<Vec<_>>(),
+        ["Fuenlabrada"]
+    );
+    let since = FeedFilter {
+        since: Some(1_705_000_000),
+        ..FeedFilter::default()
+    }
+    .apply(&all);
+    assert_eq!(since.len(), 1);
+    let newest_first = FeedFilter::default().apply(&all);
+    assert_eq!(newest_first[0].city, "Vienna");
+}
+
+#[test]
+fn indicator_text_reads_naturally() {
+    let e = &entries()[0];
+    assert_eq!(
+        indicator_text(&e.indicators[0]),
+        "Migrants who found a job: 39.28% (target 35%)"
+    );
+    assert_eq!(
+        indicator_text(&e.indicators[1]),
+        "BC Labs implemented: 28 training itineraries"
+    );
+}
