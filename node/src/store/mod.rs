@@ -390,17 +390,30 @@ impl Store {
 
     // ---- documents -------------------------------------------------------------
 
-    /// Saves what changed in `doc` since it was last saved (or loaded).
+    /// Saves what `doc` holds beyond what the store already has.
     ///
     /// The first save of a document writes a full snapshot; later saves append only
-    /// the new changes, and every [`CHANGES_BEFORE_COMPACTION`] chunks the document
-    /// is compacted into a fresh snapshot in the same transaction. Returns once the
-    /// transaction has committed. A document with nothing new costs no write.
+    /// the changes after the stored heads, and every [`CHANGES_BEFORE_COMPACTION`]
+    /// chunks the document is compacted into a fresh snapshot in the same
+    /// transaction. Returns once the transaction has committed. A document with
+    /// nothing new costs no write.
+    ///
+    /// What is saved is decided by the heads recorded in the store, not by the
+    /// document's own "last saved" marker: if a commit fails, the next save simply
+    /// writes the same changes again.
     pub fn save_document(
         &mut self,
         doc_id: &str,
         kind: DocumentKind,
         doc: &mut AutoCommit,
+    ) -> Result<(), StoreError> {
+        self.save_documents(&mut [(doc_id, kind, doc)])
+    }
+
+    /// Saves several documents in one transaction: all of them or none.
+    pub fn save_documents(
+        &mut self,
+        docs: &mut [(&str, DocumentKind, &mut AutoCommit)],
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |source: rusqlite::Error| StoreError::Sqlite {
@@ -412,71 +425,34 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let existing: Option<String> = tx
+        for (doc_id, kind, doc) in docs.iter_mut() {
+            save_in(&tx, &path, doc_id, *kind, doc, now)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(())
+    }
+
+    /// The heads the store holds for a document, without loading it.
+    pub fn document_heads(
+        &self,
+        doc_id: &str,
+    ) -> Result<Option<Vec<automerge::ChangeHash>>, StoreError> {
+        let raw: Option<Vec<u8>> = self
+            .conn
             .query_row(
-                "SELECT kind FROM documents WHERE doc_id = ?1",
+                "SELECT heads FROM documents WHERE doc_id = ?1",
                 [doc_id],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(err)?;
-        match existing {
-            None => {
-                // The snapshot holds everything, so whatever incremental state the
-                // document carried is now saved too.
-                let snapshot = doc.save();
-                tx.execute(
-                    "INSERT INTO documents (doc_id, kind, snapshot, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                    params![doc_id, kind.as_str(), snapshot, now],
-                )
-                .map_err(err)?;
-            }
-            Some(stored_kind) => {
-                if stored_kind != kind.as_str() {
-                    return Err(StoreError::Corrupt {
-                        path: path.clone(),
-                        what: format!(
-                            "document {doc_id} is {stored_kind}, cannot save it as {}",
-                            kind.as_str()
-                        ),
-                    });
-                }
-                let chunk = doc.save_incremental();
-                if chunk.is_empty() {
-                    return Ok(());
-                }
-                let (count, last): (i64, Option<i64>) = tx
-                    .query_row(
-                        "SELECT COUNT(*), MAX(seq) FROM document_changes WHERE doc_id = ?1",
-                        [doc_id],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map_err(err)?;
-                if count + 1 >= CHANGES_BEFORE_COMPACTION {
-                    let snapshot = doc.save();
-                    tx.execute("DELETE FROM document_changes WHERE doc_id = ?1", [doc_id])
-                        .map_err(err)?;
-                    tx.execute(
-                        "UPDATE documents SET snapshot = ?2, updated_at = ?3 WHERE doc_id = ?1",
-                        params![doc_id, snapshot, now],
-                    )
-                    .map_err(err)?;
-                } else {
-                    tx.execute(
-                        "INSERT INTO document_changes (doc_id, seq, chunk) VALUES (?1, ?2, ?3)",
-                        params![doc_id, last.unwrap_or(0) + 1, chunk],
-                    )
-                    .map_err(err)?;
-                    tx.execute(
-                        "UPDATE documents SET updated_at = ?2 WHERE doc_id = ?1",
-                        params![doc_id, now],
-                    )
-                    .map_err(err)?;
-                }
-            }
-        }
-        tx.commit().map_err(err)?;
-        Ok(())
+            .map_err(self.err())?;
+        raw.map(|bytes| {
+            decode_heads(&bytes).ok_or_else(|| StoreError::Corrupt {
+                path: self.path.clone(),
+                what: format!("document {doc_id} has malformed heads"),
+            })
+        })
+        .transpose()
     }
 
     /// Loads a document: its snapshot with every saved change applied.
@@ -510,13 +486,10 @@ impl Store {
         for chunk in chunks {
             bytes.extend_from_slice(&chunk.map_err(self.err())?);
         }
-        let mut doc = AutoCommit::load(&bytes).map_err(|source| StoreError::Document {
+        let doc = AutoCommit::load(&bytes).map_err(|source| StoreError::Document {
             doc_id: doc_id.to_string(),
             source: Box::new(source),
         })?;
-        // Mark everything loaded as saved, so the next save_incremental holds only
-        // what the caller changes from here on.
-        let _ = doc.save_incremental();
         Ok(Some((kind, doc)))
     }
 
@@ -1113,6 +1086,99 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Writes one document's unsaved part inside an open transaction.
+fn save_in(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    doc_id: &str,
+    kind: DocumentKind,
+    doc: &mut AutoCommit,
+    now: i64,
+) -> Result<(), StoreError> {
+    let err = |source: rusqlite::Error| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    };
+    let corrupt = |what: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        what,
+    };
+    let heads = doc.get_heads();
+    let encoded_heads = encode_heads(&heads);
+    let existing: Option<(String, Vec<u8>)> = tx
+        .query_row(
+            "SELECT kind, heads FROM documents WHERE doc_id = ?1",
+            [doc_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(err)?;
+    let Some((stored_kind, stored_heads)) = existing else {
+        tx.execute(
+            "INSERT INTO documents (doc_id, kind, snapshot, heads, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![doc_id, kind.as_str(), doc.save(), encoded_heads, now],
+        )
+        .map_err(err)?;
+        return Ok(());
+    };
+    if stored_kind != kind.as_str() {
+        return Err(corrupt(format!(
+            "document {doc_id} is {stored_kind}, cannot save it as {}",
+            kind.as_str()
+        )));
+    }
+    if stored_heads == encoded_heads {
+        return Ok(());
+    }
+    let stored_heads = decode_heads(&stored_heads)
+        .ok_or_else(|| corrupt(format!("document {doc_id} has malformed heads")))?;
+    let chunk = doc.save_after(&stored_heads);
+    let (count, last): (i64, Option<i64>) = tx
+        .query_row(
+            "SELECT COUNT(*), MAX(seq) FROM document_changes WHERE doc_id = ?1",
+            [doc_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(err)?;
+    if count + 1 >= CHANGES_BEFORE_COMPACTION {
+        tx.execute("DELETE FROM document_changes WHERE doc_id = ?1", [doc_id])
+            .map_err(err)?;
+        tx.execute(
+            "UPDATE documents SET snapshot = ?2, heads = ?3, updated_at = ?4 WHERE doc_id = ?1",
+            params![doc_id, doc.save(), encoded_heads, now],
+        )
+        .map_err(err)?;
+    } else {
+        tx.execute(
+            "INSERT INTO document_changes (doc_id, seq, chunk) VALUES (?1, ?2, ?3)",
+            params![doc_id, last.unwrap_or(0) + 1, chunk],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "UPDATE documents SET heads = ?2, updated_at = ?3 WHERE doc_id = ?1",
+            params![doc_id, encoded_heads, now],
+        )
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Heads as stored: 32-byte hashes, concatenated.
+pub fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+/// Reads heads stored by [`encode_heads`]; `None` if the length is not a multiple of 32.
+pub fn decode_heads(bytes: &[u8]) -> Option<Vec<automerge::ChangeHash>> {
+    if bytes.len() % 32 != 0 {
+        return None;
+    }
+    bytes
+        .chunks_exact(32)
+        .map(|c| <[u8; 32]>::try_from(c).ok().map(automerge::ChangeHash))
+        .collect()
 }
 
 type RawPeer = RawPeerRow;

@@ -12,10 +12,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     -- Automerge documents. A document is its latest snapshot plus the incremental
     -- change chunks saved since; compaction folds the chunks into a new snapshot.
+    -- `heads` are the heads of everything saved (snapshot plus changes), 32-byte
+    -- hashes concatenated: the next save writes only what came after them.
     CREATE TABLE documents (
         doc_id      TEXT PRIMARY KEY,
         kind        TEXT NOT NULL CHECK (kind IN ('private', 'publication', 'replica')),
         snapshot    BLOB NOT NULL,
+        heads       BLOB NOT NULL,
         created_at  INTEGER NOT NULL,
         updated_at  INTEGER NOT NULL
     ) STRICT;

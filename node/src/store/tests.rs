@@ -130,6 +130,55 @@ fn a_loaded_document_saves_only_new_changes() {
 }
 
 #[test]
+fn a_batch_is_all_or_nothing() {
+    let (_dir, mut store) = open();
+    let mut good = AutoCommit::new();
+    good.put(ROOT, "n", 1).unwrap();
+    store
+        .save_document("taken", DocumentKind::Private, &mut good)
+        .unwrap();
+    let mut a = AutoCommit::new();
+    a.put(ROOT, "n", 1).unwrap();
+    let mut b = AutoCommit::new();
+    b.put(ROOT, "n", 2).unwrap();
+    // The second entry clashes with a stored document of another kind.
+    let result = store.save_documents(&mut [
+        ("new-a", DocumentKind::Private, &mut a),
+        ("taken", DocumentKind::Replica, &mut b),
+    ]);
+    assert!(result.is_err());
+    assert!(
+        store.load_document("new-a").unwrap().is_none(),
+        "the first write was rolled back"
+    );
+}
+
+#[test]
+fn a_failed_save_is_retried_by_the_next_one() {
+    // The store, not the document, remembers what was saved: changes made before a
+    // failed save are written by the next successful one.
+    let (_dir, mut store) = open();
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "n", 1).unwrap();
+    store
+        .save_document("d", DocumentKind::Private, &mut doc)
+        .unwrap();
+    doc.put(ROOT, "n", 2).unwrap();
+    assert!(store
+        .save_document("d", DocumentKind::Replica, &mut doc)
+        .is_err());
+    store
+        .save_document("d", DocumentKind::Private, &mut doc)
+        .unwrap();
+    let (_, mut loaded) = store.load_document("d").unwrap().unwrap();
+    assert_eq!(counter(&loaded), 2);
+    assert_eq!(
+        store.document_heads("d").unwrap().unwrap(),
+        loaded.get_heads()
+    );
+}
+
+#[test]
 fn a_document_cannot_change_kind() {
     let (_dir, mut store) = open();
     let mut doc = AutoCommit::new();
