@@ -1172,7 +1172,7 @@ pub fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
 
 /// Reads heads stored by [`encode_heads`]; `None` if the length is not a multiple of 32.
 pub fn decode_heads(bytes: &[u8]) -> Option<Vec<automerge::ChangeHash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return None;
     }
     bytes
