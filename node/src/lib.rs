@@ -11,9 +11,11 @@
 //! - [`data_dir`]: the files of a node, and `init`.
 //! - [`daemon`]: start, serve, shut down.
 //! - [`admin`]: the local socket the CLI talks to.
+//! - [`sync`]: per-peer sync sessions (sans-IO): inventory, Automerge sync, scope.
 
 pub mod admin;
 pub mod daemon;
 pub mod data_dir;
 pub mod identity;
 pub mod store;
+pub mod sync;

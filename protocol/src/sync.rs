@@ -47,6 +47,7 @@
 //! | [`INVENTORY_ENTRIES_MAX`] | entries per inventory batch |
 //! | [`HEADS_PER_ENTRY_MAX`] | heads per inventory entry |
 //! | [`DOC_ID_LEN_MAX`] | bytes of a document id (`[A-Za-z0-9._:-]`, so ids are safe in logs) |
+//! | [`INVENTORY_BATCHES_UNACKED_MAX`] | inventory batches in flight before an ack |
 //!
 //! ```
 //! use labnet_protocol::sync::{SyncMessage, InventoryEntry, DocId};
@@ -82,6 +83,12 @@ pub const HEADS_PER_ENTRY_MAX: usize = 64;
 
 /// The longest document id, in bytes.
 pub const DOC_ID_LEN_MAX: usize = 128;
+
+/// The most inventory batches an origin sends before the replica acknowledges
+/// the oldest: flow control, so a replica never holds more than
+/// `INVENTORY_BATCHES_UNACKED_MAX * INVENTORY_ENTRIES_MAX` announced documents it
+/// has not synced yet. A replica treats more as a protocol violation.
+pub const INVENTORY_BATCHES_UNACKED_MAX: usize = 4;
 
 /// The id of a publication document: 1 to [`DOC_ID_LEN_MAX`] bytes of
 /// `[A-Za-z0-9._:-]`. The restricted alphabet means an id from a peer can be
