@@ -35,7 +35,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{AutoCommit, ChangeHash};
+use automerge::{AutoCommit, Change, ChangeHash, LoadOptions, OnPartialLoad, VerificationMode};
 use labnet_protocol::sync::{
     DocId, InventoryEntry, ResumePoint, SyncMessage, HEADS_PER_ENTRY_MAX,
     INVENTORY_BATCHES_UNACKED_MAX, INVENTORY_ENTRIES_MAX, SYNC_PROTOCOL_VERSION,
@@ -155,6 +155,37 @@ pub struct Session {
 /// Runs an Automerge call on peer-controlled data, turning a panic into `None`.
 fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
     catch_unwind(AssertUnwindSafe(f)).ok()
+}
+
+/// Checks that every chunk of changes in a sync message loads, strictly.
+///
+/// Automerge's own loading drops a chunk it cannot parse and carries on, which
+/// would hide a malformed message from us. Returns a loaded document when our
+/// copy is empty (the message then carries the whole document, and loading it
+/// once here replaces loading it again in `receive_sync_message`).
+fn check_changes(doc: &AutoCommit, message: &sync::Message) -> Result<Option<AutoCommit>, String> {
+    if message.changes.is_empty() {
+        return Ok(None);
+    }
+    let strict = || {
+        LoadOptions::new()
+            .on_partial_load(OnPartialLoad::Error)
+            .verification_mode(VerificationMode::Check)
+    };
+    if doc.is_empty() {
+        let joined: Vec<u8> = message.changes.iter().flatten().copied().collect();
+        return AutoCommit::load_with_options(&joined, strict())
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
+    for chunk in message.changes.iter() {
+        // A change chunk (the usual V1 message), or else a document chunk (a V2
+        // message sending most of the document).
+        if Change::try_from(chunk).is_err() {
+            AutoCommit::load_with_options(chunk, strict()).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(None)
 }
 
 fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
@@ -919,6 +950,29 @@ impl Session {
         let Some(loaded) = self.cache.get_mut(&doc_id) else {
             return;
         };
+        let mut message = message;
+        // Automerge skips chunks it cannot parse; we want to know, so check first.
+        match guarded(|| check_changes(&loaded.doc, &message)) {
+            Some(Ok(None)) => {}
+            Some(Ok(Some(first_copy))) => {
+                // Our copy was empty and the message holds the whole document:
+                // use the copy we just loaded instead of loading it twice.
+                loaded.doc = first_copy;
+                message.changes = Vec::<Vec<u8>>::new().into();
+            }
+            Some(Err(e)) => {
+                return self.violation(
+                    ViolationCode::BadDocument,
+                    format!("changes for {doc_id} do not load: {e}"),
+                )
+            }
+            None => {
+                return self.violation(
+                    ViolationCode::BadDocument,
+                    format!("changes for {doc_id} made Automerge panic"),
+                )
+            }
+        }
         let outcome = guarded(|| {
             loaded.doc.sync().receive_sync_message(&mut loaded.state, message)?;
             Ok::<_, automerge::AutomergeError>(
