@@ -519,14 +519,12 @@ mod tests {
         )
             .prop_map(|(doc_id, heads, seq)| InventoryEntry { doc_id, heads, seq });
         prop_oneof![
-            (
-                any::<u16>(),
-                prop::option::of((any::<u64>(), any::<u64>()))
-            )
-                .prop_map(|(version, from)| SyncMessage::Resume {
+            (any::<u16>(), prop::option::of((any::<u64>(), any::<u64>()))).prop_map(
+                |(version, from)| SyncMessage::Resume {
                     version,
                     from: from.map(|(epoch, seq)| ResumePoint { epoch, seq }),
-                }),
+                }
+            ),
             (
                 any::<u64>(),
                 prop::collection::vec(entry, 0..8),
@@ -632,6 +630,9 @@ mod tests {
         }
         .encode();
         bytes.push(0);
-        assert_eq!(SyncMessage::decode(&bytes), Err(DecodeError::TrailingBytes(1)));
+        assert_eq!(
+            SyncMessage::decode(&bytes),
+            Err(DecodeError::TrailingBytes(1))
+        );
     }
 }

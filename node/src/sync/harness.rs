@@ -16,8 +16,8 @@ use labnet_protocol::sync::{DocId, ResumePoint, SyncMessage};
 use labnet_protocol::NodeId;
 
 use super::{
-    Effect, Event, OriginView, PeerInfo, PublicationEntry, ReplicaData, ReplicaEntry,
-    ReplicaView, Scope, Session, SessionConfig, SyncView, ViewError,
+    Effect, Event, OriginView, PeerInfo, PublicationEntry, ReplicaData, ReplicaEntry, ReplicaView,
+    Scope, Session, SessionConfig, SyncView, ViewError,
 };
 
 /// One of our publications, stored as bytes like the SQLite store keeps it.

@@ -43,9 +43,7 @@ use labnet_protocol::sync::{
 use labnet_protocol::NodeId;
 use tracing::{debug, trace, warn};
 
-use super::{
-    visible_to, Effect, Event, PeerInfo, ReplicaData, SyncView, ViewError, ViolationCode,
-};
+use super::{visible_to, Effect, Event, PeerInfo, ReplicaData, SyncView, ViewError, ViolationCode};
 
 /// Limits of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,7 +331,8 @@ impl Session {
         self.transmit.clear();
         self.cache.retain(|_, l| l.side == Side::Origin);
         self.lru.retain(|id| self.cache.contains_key(id));
-        self.events.push_back(Event::ProtocolViolation { code, reason });
+        self.events
+            .push_back(Event::ProtocolViolation { code, reason });
     }
 
     fn touch(&mut self, doc_id: &DocId) {
@@ -523,8 +522,8 @@ impl Session {
             for row in rows {
                 // Never move backwards even if the view misorders rows.
                 self.origin.cursor_seq = self.origin.cursor_seq.max(row.seq);
-                let visible = !row.retracted
-                    && visible_to(&row.scope, self.info.peer, self.info.peer_role);
+                let visible =
+                    !row.retracted && visible_to(&row.scope, self.info.peer, self.info.peer_role);
                 if visible {
                     entries.push(InventoryEntry {
                         doc_id: row.doc_id,
@@ -686,7 +685,10 @@ impl Session {
             return;
         };
         let outcome = guarded(|| {
-            loaded.doc.sync().receive_sync_message(&mut loaded.state, message)?;
+            loaded
+                .doc
+                .sync()
+                .receive_sync_message(&mut loaded.state, message)?;
             let reply = loaded.doc.sync().generate_sync_message(&mut loaded.state);
             let heads = reply
                 .as_ref()
@@ -780,7 +782,10 @@ impl Session {
                 if r.origin != self.info.peer {
                     return self.violation(
                         ViolationCode::NotOrigin,
-                        format!("peer announced {}, which another node publishes", entry.doc_id),
+                        format!(
+                            "peer announced {}, which another node publishes",
+                            entry.doc_id
+                        ),
                     );
                 }
             }
@@ -806,7 +811,12 @@ impl Session {
             }
             trace!(doc = %entry.doc_id, "heads differ; syncing");
             let doc_id = entry.doc_id;
-            if self.replica.targets.insert(doc_id.clone(), announced).is_none() {
+            if self
+                .replica
+                .targets
+                .insert(doc_id.clone(), announced)
+                .is_none()
+            {
                 self.replica.queue.push_back(doc_id.clone());
             } else if self.replica.active.contains(&doc_id) {
                 // Already syncing: restart so the origin hears us ask again.
@@ -814,7 +824,9 @@ impl Session {
             }
             waiting.insert(doc_id);
         }
-        self.replica.batches.push_back(PendingBatch { up_to_seq, waiting });
+        self.replica
+            .batches
+            .push_back(PendingBatch { up_to_seq, waiting });
         self.replica.caught_up_reported = false;
         if complete {
             self.replica.complete_seen = true;
@@ -974,7 +986,10 @@ impl Session {
             }
         }
         let outcome = guarded(|| {
-            loaded.doc.sync().receive_sync_message(&mut loaded.state, message)?;
+            loaded
+                .doc
+                .sync()
+                .receive_sync_message(&mut loaded.state, message)?;
             Ok::<_, automerge::AutomergeError>(
                 loaded.doc.sync().generate_sync_message(&mut loaded.state),
             )

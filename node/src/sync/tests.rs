@@ -108,7 +108,10 @@ fn twelve_nodes_with_mixed_scopes_converge_to_exactly_their_scopes() {
         for doc_id in doc_ids_in(&d.msg) {
             let (o, scope) = &owner[doc_id];
             let other = if d.from == *o { d.to } else { d.from };
-            assert!(d.from == *o || d.to == *o, "{doc_id} relayed by a non-origin");
+            assert!(
+                d.from == *o || d.to == *o,
+                "{doc_id} relayed by a non-origin"
+            );
             assert!(
                 visible_to(scope, net.nodes[other].id, roles[other]),
                 "{doc_id} leaked to node {other} in a {} message",
@@ -228,7 +231,10 @@ fn local_changes_are_pushed_to_connected_peers() {
     net.run();
     no_violations(&net);
     for n in [1, 2] {
-        assert_eq!(title(&net.nodes[n].replica_doc(&id).unwrap()), "Edited live");
+        assert_eq!(
+            title(&net.nodes[n].replica_doc(&id).unwrap()),
+            "Edited live"
+        );
         assert!(net.sessions[&(n, 0)].is_idle());
     }
 }
@@ -298,7 +304,10 @@ fn forged_changes_from_a_non_origin_are_rejected_and_not_stored() {
         title(&net.nodes[0].replica_doc(&third).unwrap()),
         "Practice 2: language cafe"
     );
-    assert_ne!(ViolationCode::ForgedChange.as_u32(), ViolationCode::NotOrigin.as_u32());
+    assert_ne!(
+        ViolationCode::ForgedChange.as_u32(),
+        ViolationCode::NotOrigin.as_u32()
+    );
 }
 
 /// Announcing someone else's publication, or retracting it, is refused.
@@ -369,7 +378,15 @@ fn garbage_changes_from_the_origin_are_a_violation_not_a_panic() {
     }
     .encode();
     let before = net.nodes[0].replicas[&id].bytes.clone();
-    net.inject(1, 0, SyncMessage::DocSync { doc_id: id.clone(), message }.encode());
+    net.inject(
+        1,
+        0,
+        SyncMessage::DocSync {
+            doc_id: id.clone(),
+            message,
+        }
+        .encode(),
+    );
     net.run();
     assert_eq!(
         net.sessions[&(0, 1)].closed_by().map(|(c, _)| c),
@@ -557,7 +574,9 @@ fn saved_sync_state_gives_a_small_catch_up() {
     net.connect_all();
     net.run();
     net.disconnect_all();
-    assert!(net.nodes[1].states.contains_key(&(net.nodes[0].id, id.clone())));
+    assert!(net.nodes[1]
+        .states
+        .contains_key(&(net.nodes[0].id, id.clone())));
 
     net.nodes[0].edit(&id, |doc| {
         doc.put(ROOT, "title", "t2").unwrap();
