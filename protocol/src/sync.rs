@@ -24,6 +24,17 @@
 //!   RetractAck { doc }     ───────────────────▶   the replica deleted it
 //! ```
 //!
+//! A replica that holds nothing of a publication skips Automerge's negotiation:
+//!
+//! ```text
+//!   WantSnapshots { docs } ───────────────────▶   (scope checked per id)
+//!                          ◀───────────────────   Snapshot { doc, bytes = doc.save() }
+//! ```
+//!
+//! One round trip and no sync-message overhead per document; both sides then
+//! start their Automerge sync state at the snapshot's heads, so later versions
+//! go through Automerge's sync protocol as usual.
+//!
 //! Both directions run at once over the same stream and many documents are in
 //! flight at a time, so a message names the document it is about.
 //!
@@ -212,6 +223,19 @@ pub enum SyncMessage {
         /// The publication.
         doc_id: DocId,
     },
+    /// Replica → origin: send these announced publications whole; we hold
+    /// nothing of them (at most [`INVENTORY_ENTRIES_MAX`] ids).
+    WantSnapshots {
+        /// The publications.
+        doc_ids: Vec<DocId>,
+    },
+    /// Origin → replica: a whole publication, `AutoCommit::save()` bytes.
+    Snapshot {
+        /// The publication.
+        doc_id: DocId,
+        /// The saved document.
+        bytes: Vec<u8>,
+    },
 }
 
 /// Why bytes are not a [`SyncMessage`].
@@ -256,6 +280,8 @@ const TAG_INVENTORY_ACK: u8 = 0x03;
 const TAG_DOC_SYNC: u8 = 0x04;
 const TAG_RETRACT: u8 = 0x05;
 const TAG_RETRACT_ACK: u8 = 0x06;
+const TAG_WANT_SNAPSHOTS: u8 = 0x07;
+const TAG_SNAPSHOT: u8 = 0x08;
 
 impl SyncMessage {
     /// A short name for logs and metrics.
@@ -267,6 +293,8 @@ impl SyncMessage {
             SyncMessage::DocSync { .. } => "doc_sync",
             SyncMessage::Retract { .. } => "retract",
             SyncMessage::RetractAck { .. } => "retract_ack",
+            SyncMessage::WantSnapshots { .. } => "want_snapshots",
+            SyncMessage::Snapshot { .. } => "snapshot",
         }
     }
 
@@ -329,6 +357,19 @@ impl SyncMessage {
             SyncMessage::RetractAck { doc_id } => {
                 out.push(TAG_RETRACT_ACK);
                 put_doc_id(&mut out, doc_id);
+            }
+            SyncMessage::WantSnapshots { doc_ids } => {
+                out.push(TAG_WANT_SNAPSHOTS);
+                put_varint(&mut out, doc_ids.len() as u64);
+                for doc_id in doc_ids {
+                    put_doc_id(&mut out, doc_id);
+                }
+            }
+            SyncMessage::Snapshot { doc_id, bytes } => {
+                out.push(TAG_SNAPSHOT);
+                put_doc_id(&mut out, doc_id);
+                put_varint(&mut out, bytes.len() as u64);
+                out.extend_from_slice(bytes);
             }
         }
         out
@@ -395,6 +436,20 @@ impl SyncMessage {
             TAG_RETRACT_ACK => SyncMessage::RetractAck {
                 doc_id: r.doc_id()?,
             },
+            TAG_WANT_SNAPSHOTS => {
+                let count = r.len("wanted documents", INVENTORY_ENTRIES_MAX)?;
+                let mut doc_ids = Vec::with_capacity(count);
+                for _ in 0..count {
+                    doc_ids.push(r.doc_id()?);
+                }
+                SyncMessage::WantSnapshots { doc_ids }
+            }
+            TAG_SNAPSHOT => {
+                let doc_id = r.doc_id()?;
+                let len = r.len("snapshot bytes", MESSAGE_LEN_MAX)?;
+                let bytes = r.take(len)?.to_vec();
+                SyncMessage::Snapshot { doc_id, bytes }
+            }
             other => return Err(DecodeError::UnknownTag(other)),
         };
         if !r.rest.is_empty() {
@@ -547,6 +602,10 @@ mod tests {
                 .prop_map(|(doc_id, message)| SyncMessage::DocSync { doc_id, message }),
             (doc_id(), any::<u64>()).prop_map(|(doc_id, seq)| SyncMessage::Retract { doc_id, seq }),
             doc_id().prop_map(|doc_id| SyncMessage::RetractAck { doc_id }),
+            prop::collection::vec(doc_id(), 0..8)
+                .prop_map(|doc_ids| SyncMessage::WantSnapshots { doc_ids }),
+            (doc_id(), prop::collection::vec(any::<u8>(), 0..64))
+                .prop_map(|(doc_id, bytes)| SyncMessage::Snapshot { doc_id, bytes }),
         ]
     }
 

@@ -125,6 +125,10 @@ struct ReplicaHalf {
     queue: VecDeque<DocId>,
     /// Documents syncing now.
     active: HashSet<DocId>,
+    /// Documents we hold nothing of, asked for whole with `WantSnapshots`.
+    wanted: HashSet<DocId>,
+    /// Ids to put in the next `WantSnapshots`.
+    want_buffer: Vec<DocId>,
     /// Ids listed by a full inventory, until it completes.
     listed: Option<HashSet<DocId>>,
     /// The peer said its index is complete, and we have reported `CaughtUp` since
@@ -186,6 +190,13 @@ fn check_changes(doc: &AutoCommit, message: &sync::Message) -> Result<Option<Aut
     Ok(None)
 }
 
+/// An encoded sync state for a peer known to have exactly `heads`.
+fn state_at(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut state = sync::State::new();
+    state.shared_heads = heads.to_vec();
+    state.encode()
+}
+
 fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
     heads.sort();
     heads.dedup();
@@ -238,6 +249,7 @@ impl Session {
             && self.replica.batches.is_empty()
             && self.replica.queue.is_empty()
             && self.replica.active.is_empty()
+            && self.replica.wanted.is_empty()
     }
 
     /// Next bytes to frame and send on the stream, in order.
@@ -309,6 +321,8 @@ impl Session {
             SyncMessage::DocSync { doc_id, message } => self.on_doc_sync(view, doc_id, &message),
             SyncMessage::Retract { doc_id, seq } => self.on_retract(view, doc_id, seq),
             SyncMessage::RetractAck { doc_id } => self.on_retract_ack(doc_id),
+            SyncMessage::WantSnapshots { doc_ids } => self.on_want_snapshots(view, doc_ids),
+            SyncMessage::Snapshot { doc_id, bytes } => self.on_snapshot(doc_id, bytes),
         }
         if self.closed.is_none() {
             self.start_syncs(view);
@@ -739,7 +753,115 @@ impl Session {
         }
     }
 
+    fn on_want_snapshots<V: SyncView + ?Sized>(&mut self, view: &V, doc_ids: Vec<DocId>) {
+        // Check every id before sending anything.
+        for doc_id in &doc_ids {
+            let visible = view.publication(doc_id).is_some_and(|entry| {
+                !entry.retracted && visible_to(&entry.scope, self.info.peer, self.info.peer_role)
+            });
+            if !visible {
+                return self.violation(
+                    ViolationCode::UnknownDoc,
+                    format!("snapshot wanted of unknown document {doc_id}"),
+                );
+            }
+        }
+        for doc_id in doc_ids {
+            let mut doc = match view.load_publication(&doc_id) {
+                Ok(Some(doc)) => doc,
+                Ok(None) => {
+                    self.events.push_back(Event::LocalFailure {
+                        doc_id,
+                        reason: "publication in the index but not in the store".into(),
+                    });
+                    continue;
+                }
+                Err(e) => {
+                    warn!(doc = %doc_id, error = %e, "cannot load publication");
+                    self.events.push_back(Event::LocalFailure {
+                        doc_id,
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            // A running sync's state predates the snapshot; start afresh from it.
+            self.discard(&doc_id);
+            let bytes = doc.save();
+            let heads = sorted(doc.get_heads());
+            self.effects.push_back(Effect::SaveSyncState {
+                peer: self.info.peer,
+                doc_id: doc_id.clone(),
+                state: state_at(&heads),
+            });
+            trace!(doc = %doc_id, "disclosed as snapshot");
+            self.events.push_back(Event::Disclosed {
+                doc_id: doc_id.clone(),
+                heads,
+            });
+            self.send(SyncMessage::Snapshot { doc_id, bytes });
+        }
+    }
+
     // ---- replica half ------------------------------------------------------
+
+    fn on_snapshot(&mut self, doc_id: DocId, bytes: Vec<u8>) {
+        if !self.replica.wanted.remove(&doc_id) {
+            return self.violation(
+                ViolationCode::UnexpectedMessage,
+                format!("snapshot of {doc_id}, which we did not ask for"),
+            );
+        }
+        let loaded = guarded(|| {
+            let strict = LoadOptions::new()
+                .on_partial_load(OnPartialLoad::Error)
+                .verification_mode(VerificationMode::Check);
+            AutoCommit::load_with_options(&bytes, strict)
+        });
+        let mut doc = match loaded {
+            Some(Ok(doc)) => doc,
+            Some(Err(e)) => {
+                return self.violation(
+                    ViolationCode::BadDocument,
+                    format!("snapshot of {doc_id} does not load: {e}"),
+                )
+            }
+            None => {
+                return self.violation(
+                    ViolationCode::BadDocument,
+                    format!("snapshot of {doc_id} made Automerge panic"),
+                )
+            }
+        };
+        let heads = sorted(doc.get_heads());
+        self.effects.push_back(Effect::SaveReplica {
+            doc_id: doc_id.clone(),
+            origin: self.info.peer,
+            heads: heads.clone(),
+            data: ReplicaData::Snapshot(bytes),
+        });
+        self.effects.push_back(Effect::SaveSyncState {
+            peer: self.info.peer,
+            doc_id: doc_id.clone(),
+            state: state_at(&heads),
+        });
+        self.events.push_back(Event::ReplicaChanged {
+            doc_id: doc_id.clone(),
+            heads,
+        });
+        let met = self
+            .replica
+            .targets
+            .get(&doc_id)
+            .is_none_or(|target| doc.get_missing_deps(target).is_empty());
+        if met {
+            self.finish_replica(&doc_id);
+        } else {
+            // The origin moved on since it announced: sync the rest normally
+            // (the copy is stored now, so this is a small Automerge sync).
+            self.replica.queue.push_back(doc_id);
+        }
+    }
 
     fn on_inventory<V: SyncView + ?Sized>(
         &mut self,
@@ -856,6 +978,7 @@ impl Session {
         self.discard(doc_id);
         self.replica.targets.remove(doc_id);
         self.replica.active.remove(doc_id);
+        self.replica.wanted.remove(doc_id);
         self.replica.queue.retain(|d| d != doc_id);
         for batch in &mut self.replica.batches {
             batch.waiting.remove(doc_id);
@@ -908,12 +1031,30 @@ impl Session {
         }
     }
 
-    /// Starts queued document syncs while there are free slots.
+    /// Starts queued document syncs while there are free slots; documents we
+    /// hold nothing of are asked for whole instead.
     fn start_syncs<V: SyncView + ?Sized>(&mut self, view: &V) {
+        self.start_syncs_inner(view);
+        let wanted = std::mem::take(&mut self.replica.want_buffer);
+        for chunk in wanted.chunks(INVENTORY_ENTRIES_MAX) {
+            self.send(SyncMessage::WantSnapshots {
+                doc_ids: chunk.to_vec(),
+            });
+        }
+    }
+
+    fn start_syncs_inner<V: SyncView + ?Sized>(&mut self, view: &V) {
         while self.replica.active.len() < self.config.docs_in_flight_max {
             let Some(doc_id) = self.replica.queue.pop_front() else {
                 return;
             };
+            if !self.cache.contains_key(&doc_id) && view.replica(&doc_id).is_none() {
+                // Nothing to negotiate: a snapshot costs one round trip and no
+                // memory here until it arrives.
+                self.replica.wanted.insert(doc_id.clone());
+                self.replica.want_buffer.push(doc_id);
+                continue;
+            }
             if !self.load(view, &doc_id, Side::Replica) {
                 // Local failure, reported; give up on this doc for this session
                 // rather than hold the batch forever.
@@ -1052,6 +1193,7 @@ impl Session {
             && self.replica.batches.is_empty()
             && self.replica.queue.is_empty()
             && self.replica.active.is_empty()
+            && self.replica.wanted.is_empty()
         {
             self.replica.caught_up_reported = true;
             debug!("caught up with peer's publications");

@@ -21,7 +21,9 @@ fn doc_ids_in(msg: &SyncMessage) -> Vec<&DocId> {
         SyncMessage::Inventory { entries, .. } => entries.iter().map(|e| &e.doc_id).collect(),
         SyncMessage::DocSync { doc_id, .. }
         | SyncMessage::Retract { doc_id, .. }
-        | SyncMessage::RetractAck { doc_id } => vec![doc_id],
+        | SyncMessage::RetractAck { doc_id }
+        | SyncMessage::Snapshot { doc_id, .. } => vec![doc_id],
+        SyncMessage::WantSnapshots { doc_ids } => doc_ids.iter().collect(),
         SyncMessage::Resume { .. } | SyncMessage::InventoryAck { .. } => vec![],
     }
 }
