@@ -29,7 +29,9 @@
 //!    see ([`visible_to`]) and sending `Retract` for those the peer had but may no
 //!    longer see.
 //! 3. Each side (as replica) compares announced heads with its copies. Equal
-//!    heads cost nothing more. For the others it runs Automerge's sync protocol,
+//!    heads cost nothing more. A publication it holds nothing of is asked for
+//!    whole (`WantSnapshots` → `Snapshot`, one round trip, the saved document's
+//!    bytes). For the others it runs Automerge's sync protocol,
 //!    many documents at once, with one `automerge::sync::State` per (peer,
 //!    document) that is persisted so a reconnect sends only what was missed.
 //! 4. Once every document of a batch is stored, the replica acknowledges the

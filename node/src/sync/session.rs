@@ -9,7 +9,9 @@
 //!  cursor := resume seq (or 0: full)         Inventory batch ──▶ compare heads per entry
 //!  loop while < 4 batches unacked:             equal: done         differ: queue doc
 //!    rows := publications_after(cursor)      start up to N docs: load copy + sync state,
-//!    visible → entry; seen, now hidden         send DocSync(first Automerge message)
+//!    visible → entry; seen, now hidden         send DocSync(first Automerge message);
+//!                                               docs we hold nothing of: WantSnapshots
+//!  WantSnapshots: scope → Snapshot(save())   Snapshot ──▶ strict load → SaveReplica
 //!      → Retract; else → skip silently       DocSync from origin ──▶ apply, reply;
 //!    send Inventory(entries, up_to_seq)        doc has the announced heads → SaveReplica,
 //!  DocSync from replica:                        SaveSyncState, ReplicaChanged

@@ -652,3 +652,76 @@ fn measure_initial_sync_of_1000_docs() {
         wire_bytes as f64 / saved_bytes as f64
     );
 }
+
+/// A snapshot nobody asked for, or one that does not load, is a violation and
+/// is not stored.
+#[test]
+fn unwanted_or_broken_snapshots_are_refused() {
+    let mut nodes = federation(2, 0);
+    let mut doc = practice_doc(1);
+    nodes[1].publish("p", Scope::Partners, &mut doc);
+    let mut net = Net::new(nodes);
+    net.connect_all();
+    net.run();
+    let mut other = practice_doc(2);
+    let unasked = SyncMessage::Snapshot {
+        doc_id: DocId::new("never-announced").unwrap(),
+        bytes: other.save(),
+    };
+    net.inject(1, 0, unasked.encode());
+    net.run();
+    assert_eq!(
+        net.sessions[&(0, 1)].closed_by().map(|(c, _)| c),
+        Some(ViolationCode::UnexpectedMessage)
+    );
+    assert!(!net.nodes[0]
+        .replicas
+        .contains_key(&DocId::new("never-announced").unwrap()));
+
+    // Announced and wanted, but the bytes are broken: hand-feed the session.
+    let mut fresh = federation(2, 0);
+    let b = fresh.pop().unwrap();
+    let a = fresh.pop().unwrap();
+    let info = PeerInfo {
+        local: a.id,
+        peer: b.id,
+        peer_role: Role::Partner,
+    };
+    let mut session = Session::new(info, SessionConfig::default(), &a);
+    let id = DocId::new("q").unwrap();
+    let inventory = SyncMessage::Inventory {
+        epoch: 1,
+        entries: vec![InventoryEntry {
+            doc_id: id.clone(),
+            heads: vec![[7; 32]],
+            seq: 1,
+        }],
+        up_to_seq: 1,
+        full: true,
+        complete: true,
+    };
+    session.handle_message(&a, &inventory.encode());
+    let mut wanted = false;
+    while let Some(bytes) = session.poll_transmit() {
+        wanted |= matches!(
+            SyncMessage::decode(&bytes),
+            Ok(SyncMessage::WantSnapshots { doc_ids }) if doc_ids == vec![id.clone()]
+        );
+    }
+    assert!(wanted);
+    let broken = SyncMessage::Snapshot {
+        doc_id: id,
+        bytes: vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, 2, 3],
+    };
+    session.handle_message(&a, &broken.encode());
+    assert_eq!(
+        session.closed_by().map(|(c, _)| c),
+        Some(ViolationCode::BadDocument)
+    );
+    while let Some(effect) = session.poll_effect() {
+        assert!(
+            !matches!(effect, Effect::SaveReplica { .. }),
+            "stored {effect:?}"
+        );
+    }
+}
