@@ -14,6 +14,7 @@
 //! - [`peers`]: who may connect, in which role; pending requests.
 //! - [`control`]: the admin operations, for the socket and for stopped nodes.
 //! - [`feed`]: what readers see of publications; Atom, JSON Feed and CSV export.
+//! - [`sync`]: per-peer sync sessions (sans-IO): inventory, Automerge sync, scope.
 
 pub mod admin;
 pub mod control;
@@ -23,3 +24,4 @@ pub mod feed;
 pub mod identity;
 pub mod peers;
 pub mod store;
+pub mod sync;

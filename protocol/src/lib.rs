@@ -10,9 +10,12 @@
 //! Map:
 //! - [`node_id`]: the NodeId, derived from a node's public key, printed for people.
 //! - [`contact`]: `labnet://NODEID@HOST:PORT`, how operators exchange addresses.
+//! - [`sync`]: the messages of a sync session (inventory, Automerge sync, retraction)
+//!   and their bounded encoding.
 
 pub mod contact;
 pub mod node_id;
+pub mod sync;
 
 pub use contact::{Contact, ContactError};
 pub use node_id::{NodeId, NodeIdError};

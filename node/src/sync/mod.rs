@@ -1,0 +1,316 @@
+//! Federated sync: per-peer sessions that exchange publication documents.
+//!
+//! Once the transport has a connection to an authenticated peer (its [`NodeId`]
+//! and [`Role`] are known), the node runs one [`Session`] over one bidirectional
+//! stream. The session is sans-IO, in the style of `quinn-proto`: it never touches
+//! a socket, a file or a clock. The driver hands it bytes and local changes and
+//! takes out bytes to send, events to report and storage effects to persist:
+//!
+//! ```text
+//!                    ┌──────────────────────── Session ─────────────────────────┐
+//!   frames in  ───▶  │ handle_message(view, bytes)                              │
+//!   local edit ───▶  │ handle_local_change(view, doc)        origin half:       │ ──▶ poll_transmit()  frames out
+//!   shutdown   ───▶  │ handle_close()                         our publications  │ ──▶ poll_event()     status, disclosure log
+//!                    │                                       replica half:      │ ──▶ poll_effect()    SQLite, in batches
+//!                    │                                        the peer's        │
+//!                    └──────────────────────────────────────────────────────────┘
+//!                                   ▲ reads (ids, seqs, heads, docs on demand)
+//!                                   │
+//!                               SyncView (the store, or an in-memory fake)
+//! ```
+//!
+//! Each side is the *origin* of its own publications and a *replica* of the
+//! peer's, so one session runs both halves of the protocol in
+//! [`labnet_protocol::sync`] at once:
+//!
+//! 1. Each side sends `Resume`: how far it got in the peer's index last time.
+//! 2. Each side (as origin) streams its index from there in batches of ids,
+//!    heads and sequence numbers, skipping every publication the peer may not
+//!    see ([`visible_to`]) and sending `Retract` for those the peer had but may no
+//!    longer see.
+//! 3. Each side (as replica) compares announced heads with its copies. Equal
+//!    heads cost nothing more. A publication it holds nothing of is asked for
+//!    whole (`WantSnapshots` → `Snapshot`, one round trip, the saved document's
+//!    bytes). For the others it runs Automerge's sync protocol,
+//!    many documents at once, with one `automerge::sync::State` per (peer,
+//!    document) that is persisted so a reconnect sends only what was missed.
+//! 4. Once every document of a batch is stored, the replica acknowledges the
+//!    batch and saves its resume point.
+//!
+//! # Rules the session enforces
+//!
+//! - Scope is checked on the sending side, before any id is announced and before
+//!   any sync message about a publication is answered.
+//! - Only the origin announces a publication, and a replica accepts changes to a
+//!   publication only from its origin. A peer that pushes changes into our
+//!   publication or announces someone else's is a [`ViolationCode`]; nothing of
+//!   the offending message is stored, and the session stops.
+//! - Every publication version sent produces [`Event::Disclosed`].
+//!
+//! # The caller's contract
+//!
+//! - Call [`Session::new`] when the stream opens, then loop: feed what arrives
+//!   to `handle_*`, then drain `poll_effect`, `poll_event` and `poll_transmit`.
+//! - Persist the effects in order, and make them visible to the [`SyncView`]
+//!   before the next `handle_*` call: the session reloads documents and sync
+//!   states from the view when it needs them again. One SQLite transaction for
+//!   everything drained after one `handle_*` call (or a few) is the intent.
+//! - After [`Event::ProtocolViolation`] the session ignores input; close the
+//!   connection with [`ViolationCode::as_u32`].
+//!
+//! Map:
+//! - [`scope`]: [`Scope`] and [`visible_to`].
+//! - [`session`]: the state machine.
+
+use automerge::{AutoCommit, ChangeHash};
+use labnet_config::Role;
+use labnet_protocol::sync::{DocId, ResumePoint};
+use labnet_protocol::NodeId;
+
+pub mod scope;
+pub mod session;
+
+#[cfg(test)]
+mod harness;
+#[cfg(test)]
+mod tests;
+
+pub use scope::{visible_to, Scope};
+pub use session::{Session, SessionConfig};
+
+/// One row of the origin's publication index: plain data, no loaded document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicationEntry {
+    /// The publication.
+    pub doc_id: DocId,
+    /// The local update sequence number of its latest update (content, scope or
+    /// retraction): every update takes the next number of the node's index.
+    pub seq: u64,
+    /// Who may see it.
+    pub scope: Scope,
+    /// Its Automerge heads.
+    pub heads: Vec<ChangeHash>,
+    /// Retracted: a tombstone kept in the index so that peers that had it learn.
+    pub retracted: bool,
+}
+
+/// What this node holds of another node's publication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaEntry {
+    /// The node that published it, the only one whose changes it accepts.
+    pub origin: NodeId,
+    /// The heads of our copy.
+    pub heads: Vec<ChangeHash>,
+}
+
+/// A storage failure reported by a [`SyncView`] (a local problem, not the peer's).
+pub type ViewError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Our side of the publications: what the origin half of a session reads.
+pub trait OriginView {
+    /// The epoch of our index numbering; changes only if the index is rebuilt.
+    fn index_epoch(&self) -> u64;
+    /// Up to `limit` index rows with `seq > after_seq`, in ascending `seq`.
+    fn publications_after(&self, after_seq: u64, limit: usize) -> Vec<PublicationEntry>;
+    /// The index row of one publication, if it is ours.
+    fn publication(&self, doc_id: &DocId) -> Option<PublicationEntry>;
+    /// Loads one of our publications.
+    fn load_publication(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError>;
+}
+
+/// Our copies of other nodes' publications: what the replica half reads.
+pub trait ReplicaView {
+    /// Our copy of a publication, if we hold one.
+    fn replica(&self, doc_id: &DocId) -> Option<ReplicaEntry>;
+    /// Loads our copy of a publication.
+    fn load_replica(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError>;
+    /// The ids of every copy we hold of `origin`'s publications.
+    fn replicas_of(&self, origin: NodeId) -> Vec<DocId>;
+    /// How far we got in `origin`'s index (saved by [`Effect::SaveResumePoint`]).
+    fn resume_point(&self, origin: NodeId) -> Option<ResumePoint>;
+}
+
+/// Everything a session reads, plus the saved Automerge sync states.
+pub trait SyncView: OriginView + ReplicaView {
+    /// The saved `automerge::sync::State` of one document with one peer. For our
+    /// own publications, its presence also means "this peer was sent it".
+    fn sync_state(&self, peer: NodeId, doc_id: &DocId) -> Option<Vec<u8>>;
+}
+
+/// How a replica's bytes are to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaData {
+    /// A full `save()`: the first time this copy is stored (replaces any row).
+    Snapshot(Vec<u8>),
+    /// Changes since the last save, to append (`AutoCommit::load` of the snapshot
+    /// followed by the chunks gives the document).
+    Incremental(Vec<u8>),
+}
+
+/// A write the driver must persist, in order. See the module's contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Store (or extend) our copy of a peer's publication.
+    SaveReplica {
+        /// The publication.
+        doc_id: DocId,
+        /// Its origin (the peer of this session).
+        origin: NodeId,
+        /// Its heads after this save.
+        heads: Vec<ChangeHash>,
+        /// The bytes.
+        data: ReplicaData,
+    },
+    /// Delete our copy of a publication and every sync state kept for it.
+    DeleteReplica {
+        /// The publication.
+        doc_id: DocId,
+    },
+    /// Save the Automerge sync state of one document with one peer.
+    SaveSyncState {
+        /// The peer.
+        peer: NodeId,
+        /// The document.
+        doc_id: DocId,
+        /// `automerge::sync::State::encode()`.
+        state: Vec<u8>,
+    },
+    /// Forget the sync state of one document with one peer (the peer confirmed a
+    /// retraction: it no longer has the document).
+    DeleteSyncState {
+        /// The peer.
+        peer: NodeId,
+        /// The document.
+        doc_id: DocId,
+    },
+    /// Replica side: every update of `origin`'s index up to `point` is stored.
+    SaveResumePoint {
+        /// The peer whose index this is.
+        origin: NodeId,
+        /// Where to resume next time.
+        point: ResumePoint,
+    },
+    /// Origin side: the peer acknowledged our index up to `seq` (for status).
+    SaveAckedSeq {
+        /// The peer.
+        peer: NodeId,
+        /// Our index epoch.
+        epoch: u64,
+        /// The acknowledged sequence number.
+        seq: u64,
+    },
+}
+
+/// Something that happened, for status, logs and the disclosure log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Our copy of a peer's publication changed (and a `SaveReplica` was emitted).
+    ReplicaChanged {
+        /// The publication.
+        doc_id: DocId,
+        /// Its new heads.
+        heads: Vec<ChangeHash>,
+    },
+    /// The origin retracted a publication (or it left our scope); our copy is
+    /// deleted (a `DeleteReplica` was emitted).
+    RetractionReceived {
+        /// The publication.
+        doc_id: DocId,
+    },
+    /// A peer confirmed it deleted a publication we retracted.
+    RetractionConfirmed {
+        /// The publication.
+        doc_id: DocId,
+        /// The peer.
+        peer: NodeId,
+    },
+    /// A version of our publication was sent to the peer: log it.
+    Disclosed {
+        /// The publication.
+        doc_id: DocId,
+        /// The version sent.
+        heads: Vec<ChangeHash>,
+    },
+    /// The peer acknowledged our index up to `seq`.
+    PeerAcked {
+        /// The acknowledged sequence number.
+        seq: u64,
+    },
+    /// Replica side: we hold everything the peer's index listed so far.
+    CaughtUp,
+    /// The peer broke the protocol; the session is closed.
+    ProtocolViolation {
+        /// What kind of violation, for the connection close code.
+        code: ViolationCode,
+        /// A description for the log (ids and counts only, no content).
+        reason: String,
+    },
+    /// A local storage failure about one document; the session goes on without it.
+    LocalFailure {
+        /// The document.
+        doc_id: DocId,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Why a peer's session was closed. Each has a distinct close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum ViolationCode {
+    /// Bytes that are not a sync message, or exceed a limit.
+    #[error("malformed message")]
+    MalformedMessage,
+    /// A `Resume` with a protocol version we do not speak.
+    #[error("unsupported sync protocol version")]
+    UnsupportedVersion,
+    /// A message that makes no sense now (a second `Resume`, an ack of nothing).
+    #[error("unexpected message")]
+    UnexpectedMessage,
+    /// The peer announced, retracted or synced a publication it is not the origin of.
+    #[error("not the origin of the publication")]
+    NotOrigin,
+    /// A sync message carrying changes for a publication the peer does not originate.
+    #[error("forged change")]
+    ForgedChange,
+    /// A sync message about a document the peer was never told about.
+    #[error("unknown document")]
+    UnknownDoc,
+    /// An Automerge sync message that does not decode.
+    #[error("malformed Automerge sync message")]
+    MalformedSyncMessage,
+    /// Changes from the origin that Automerge refuses to load.
+    #[error("document does not load")]
+    BadDocument,
+    /// Inventory batches out of order, with a changed epoch, or beyond the window.
+    #[error("inventory out of order")]
+    InventoryOutOfOrder,
+}
+
+impl ViolationCode {
+    /// The QUIC application close code for this violation (0x5300 + n).
+    pub fn as_u32(self) -> u32 {
+        0x5300
+            + match self {
+                ViolationCode::MalformedMessage => 1,
+                ViolationCode::UnsupportedVersion => 2,
+                ViolationCode::UnexpectedMessage => 3,
+                ViolationCode::NotOrigin => 4,
+                ViolationCode::ForgedChange => 5,
+                ViolationCode::UnknownDoc => 6,
+                ViolationCode::MalformedSyncMessage => 7,
+                ViolationCode::BadDocument => 8,
+                ViolationCode::InventoryOutOfOrder => 9,
+            }
+    }
+}
+
+/// Who we are and who the peer is: what the transport established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// This node.
+    pub local: NodeId,
+    /// The authenticated peer.
+    pub peer: NodeId,
+    /// The peer's role, as approved by our admin.
+    pub peer_role: Role,
+}
