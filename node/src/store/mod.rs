@@ -22,6 +22,9 @@
 //! [`disclosures`](Store::log_disclosure).
 
 mod schema;
+mod sync_tables;
+
+pub use sync_tables::{Batch, IndexRow, PublicationSave};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -1017,20 +1020,7 @@ impl Store {
 
     /// Appends a line to the disclosure log.
     pub fn log_disclosure(&mut self, entry: &NewDisclosure<'_>) -> Result<i64, StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO disclosures (at, action, doc_id, heads, node_id, scope, settings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    unix_now(),
-                    entry.action,
-                    entry.doc_id,
-                    entry.heads,
-                    entry.node_id.map(|n| n.to_string()),
-                    entry.scope,
-                    entry.settings
-                ],
-            )
-            .map_err(self.err())?;
+        insert_disclosure(&self.conn, entry, unix_now()).map_err(self.err())?;
         Ok(self.conn.last_insert_rowid())
     }
 
@@ -1086,6 +1076,18 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+fn insert_disclosure(
+    conn: &Connection,
+    entry: &NewDisclosure<'_>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO disclosures (at, action, doc_id, heads, node_id, scope, settings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![now, entry.action, entry.doc_id, entry.heads, entry.node_id.map(|n| n.to_string()), entry.scope, entry.settings],
+    )?;
+    Ok(())
 }
 
 /// Writes one document's unsaved part inside an open transaction.

@@ -92,4 +92,56 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX disclosures_by_peer ON disclosures(node_id, at);
     CREATE INDEX disclosures_by_time ON disclosures(at);
     "#,
+    // 1 -> 2: what federated sync needs to remember.
+    r#"
+    -- Our publications, numbered by a local update sequence (Syncthing's index
+    -- sequence numbers): every content, scope or retraction change takes the
+    -- next number, so a peer that acknowledged up to N needs only what is after N.
+    -- Retracted publications stay as tombstones so peers that had them learn.
+    CREATE TABLE publication_index (
+        doc_id      TEXT PRIMARY KEY,
+        seq         INTEGER NOT NULL UNIQUE,
+        scope       TEXT NOT NULL,
+        retracted   INTEGER NOT NULL DEFAULT 0,
+        updated_at  INTEGER NOT NULL
+    ) STRICT;
+    -- The index numbering: its epoch changes only if the index is ever rebuilt,
+    -- which tells peers to start over.
+    CREATE TABLE index_meta (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        epoch     INTEGER NOT NULL,
+        next_seq  INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO index_meta (id, epoch, next_seq) VALUES (1, abs(random()) % 4294967296 + 1, 1);
+
+    -- Other nodes' publications held here, and who published each.
+    CREATE TABLE replicas (
+        doc_id  TEXT PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,
+        origin  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX replicas_by_origin ON replicas(origin);
+
+    -- Replica side: how far we got in each origin's index.
+    CREATE TABLE resume_points (
+        origin  TEXT PRIMARY KEY,
+        epoch   INTEGER NOT NULL,
+        seq     INTEGER NOT NULL
+    ) STRICT;
+
+    -- Origin side: how far each peer acknowledged our index, and when.
+    CREATE TABLE peer_acks (
+        node_id  TEXT PRIMARY KEY,
+        epoch    INTEGER NOT NULL,
+        seq      INTEGER NOT NULL,
+        at       INTEGER NOT NULL
+    ) STRICT;
+
+    -- Which peers confirmed a retraction.
+    CREATE TABLE retraction_acks (
+        doc_id   TEXT NOT NULL,
+        node_id  TEXT NOT NULL,
+        at       INTEGER NOT NULL,
+        PRIMARY KEY (doc_id, node_id)
+    ) STRICT;
+    "#,
 ];

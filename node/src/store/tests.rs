@@ -316,3 +316,148 @@ fn disclosures_filter_by_peer() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn a_version_1_store_migrates_forward_keeping_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Build a store as the first release did: migration 0 only.
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO peers (node_id, role, state, decided_at, decided_by) VALUES (?1, 'partner', 'approved', 1, 'test')",
+            [node(1).to_string()],
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        schema::MIGRATIONS.len() as i64
+    );
+    assert_eq!(
+        store.peers().unwrap().len(),
+        1,
+        "data kept across the migration"
+    );
+    assert!(store.index_epoch().unwrap() > 0);
+}
+
+fn publication(text: &str) -> AutoCommit {
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "title", text).unwrap();
+    doc
+}
+
+#[test]
+fn publications_take_a_new_sequence_number_only_when_they_change() {
+    let (_dir, mut store) = open();
+    let mut a = publication("a");
+    let mut b = publication("b");
+    assert_eq!(
+        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        PublicationSave::Created(1)
+    );
+    assert_eq!(
+        store.save_publication("p:b", &mut b, "public").unwrap(),
+        PublicationSave::Created(2)
+    );
+    assert_eq!(
+        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        PublicationSave::Unchanged
+    );
+    a.put(ROOT, "title", "a2").unwrap();
+    assert_eq!(
+        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        PublicationSave::Updated(3)
+    );
+    assert_eq!(
+        store.save_publication("p:b", &mut b, "partners").unwrap(),
+        PublicationSave::Updated(4),
+        "scope change"
+    );
+    let after_2: Vec<String> = store
+        .publications_after(2, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.doc_id)
+        .collect();
+    assert_eq!(after_2, ["p:a", "p:b"]);
+    assert_eq!(store.retract_publication("p:a").unwrap(), Some(5));
+    assert_eq!(
+        store.retract_publication("p:a").unwrap(),
+        None,
+        "already retracted"
+    );
+    let row = store.publication_row("p:a").unwrap().unwrap();
+    assert!(row.retracted);
+    assert_eq!(row.heads, a.get_heads());
+    assert_eq!(
+        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        PublicationSave::Updated(6),
+        "shared again"
+    );
+}
+
+#[test]
+fn a_batch_stores_replicas_and_never_overwrites_our_own_documents() {
+    let (_dir, mut store) = open();
+    let mut ours = publication("ours");
+    store
+        .save_publication("p:ours", &mut ours, "public")
+        .unwrap();
+    let mut theirs = publication("theirs");
+    let heads = theirs.get_heads();
+    let bytes = theirs.save();
+    store
+        .batch(|b| {
+            b.save_replica_snapshot("q:theirs", node(2), &heads, &bytes)?;
+            b.save_sync_state(node(2), "q:theirs", b"state")?;
+            b.save_resume_point(node(2), 7, 3)?;
+            b.save_peer_ack(node(2), 9, 4)
+        })
+        .unwrap();
+    theirs.put(ROOT, "title", "theirs, edited").unwrap();
+    let chunk = theirs.save_after(&heads);
+    let new_heads = theirs.get_heads();
+    store
+        .batch(|b| b.append_replica_changes("q:theirs", node(2), &new_heads, &chunk))
+        .unwrap();
+    let (mut loaded, replica) = (
+        store.load_document("q:theirs").unwrap().unwrap().1,
+        store.replica_entry("q:theirs").unwrap().unwrap(),
+    );
+    assert_eq!(loaded.get_heads(), new_heads);
+    assert_eq!(replica, (node(2), new_heads));
+    assert_eq!(store.replicas_of(node(2)).unwrap(), ["q:theirs"]);
+    assert_eq!(store.resume_point(node(2)).unwrap(), Some((7, 3)));
+    assert_eq!(
+        store.peer_ack(node(2)).unwrap().map(|a| (a.0, a.1)),
+        Some((9, 4))
+    );
+
+    // A replica may not land on one of our publications, and a failed batch
+    // writes nothing at all.
+    let result = store.batch(|b| {
+        b.save_resume_point(node(3), 1, 1)?;
+        b.save_replica_snapshot("p:ours", node(3), &heads, &bytes)
+    });
+    assert!(result.is_err());
+    assert_eq!(store.resume_point(node(3)).unwrap(), None);
+    assert_eq!(
+        store.load_document("p:ours").unwrap().unwrap().0,
+        DocumentKind::Publication
+    );
+    // Changes from the wrong origin are refused too.
+    assert!(store
+        .batch(|b| b.append_replica_changes("q:theirs", node(3), &heads, &chunk))
+        .is_err());
+
+    store.batch(|b| b.delete_replica("q:theirs")).unwrap();
+    assert!(store.replica_entry("q:theirs").unwrap().is_none());
+    assert!(store
+        .load_sync_state(node(2), "q:theirs")
+        .unwrap()
+        .is_none());
+}
