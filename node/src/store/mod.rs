@@ -1024,6 +1024,20 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// The anonymization settings recorded with a publication's latest share or
+    /// update, so versions sent to peers are logged with the settings they were
+    /// made under.
+    pub fn latest_disclosure_settings(&self, doc_id: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT settings FROM disclosures WHERE doc_id = ?1 AND action IN ('share', 'update') ORDER BY id DESC LIMIT 1",
+                [doc_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
     /// Disclosure-log lines, oldest first: all, or those sent to one peer, from a
     /// time on.
     pub fn disclosures(

@@ -61,14 +61,18 @@
 //! Map:
 //! - [`scope`]: [`Scope`] and [`visible_to`].
 //! - [`session`]: the state machine.
+//! - [`store_view`]: the view of a real node's SQLite store.
+//! - [`driver`]: the tokio task that runs a session over a stream.
 
 use automerge::{AutoCommit, ChangeHash};
 use labnet_config::Role;
 use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
 
+pub mod driver;
 pub mod scope;
 pub mod session;
+pub mod store_view;
 
 #[cfg(test)]
 mod harness;

@@ -1,0 +1,326 @@
+//! The sync driver with real SQLite stores, two nodes joined by in-memory pipes.
+//!
+//! The sans-IO session has its own exhaustive tests; these check what the driver
+//! adds: effects persisted in transactions, sessions resuming from what the
+//! store remembers, live pushes, retraction acknowledgements and the disclosure
+//! log.
+
+use std::time::Duration;
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ReadDoc, ROOT};
+use labnet_config::Role;
+use labnet_node::store::{NewDisclosure, Store, StoreHandle};
+use labnet_node::sync::driver::{run_session, DriverContext, SessionEnd, SyncNotice};
+use labnet_node::sync::{PeerInfo, Scope, SessionConfig};
+use labnet_protocol::sync::DocId;
+use labnet_protocol::NodeId;
+use tokio::sync::{broadcast, watch};
+
+struct TestNode {
+    _dir: tempfile::TempDir,
+    id: NodeId,
+    ctx: DriverContext,
+}
+
+impl TestNode {
+    fn new(seed: u8) -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreHandle::new(Store::open(dir.path()).unwrap());
+        let (local_changes, _) = broadcast::channel(1024);
+        let (notices, _) = broadcast::channel(4096);
+        TestNode {
+            _dir: dir,
+            id: NodeId::from_public_key(&[seed; 32]),
+            ctx: DriverContext {
+                store,
+                local_changes,
+                notices,
+                config: SessionConfig::default(),
+            },
+        }
+    }
+
+    fn doc_id(&self, name: &str) -> String {
+        format!("{}:{name}", self.id.to_compact())
+    }
+
+    async fn publish(&self, name: &str, text: &str, scope: Scope) -> String {
+        let doc_id = self.doc_id(name);
+        let id = doc_id.clone();
+        let text = text.to_string();
+        self.ctx
+            .store
+            .call(move |s| {
+                let mut doc = match s.load_document(&id).unwrap() {
+                    Some((_, d)) => d,
+                    None => AutoCommit::new(),
+                };
+                doc.put(ROOT, "text", text).unwrap();
+                s.save_publication(&id, &mut doc, &scope.to_text()).unwrap();
+                s.log_disclosure(&NewDisclosure {
+                    action: "share",
+                    doc_id: &id,
+                    heads: "",
+                    node_id: None,
+                    scope: &scope.to_text(),
+                    settings: "{\"min_count\":10}",
+                })
+                .unwrap();
+            })
+            .await;
+        let _ = self
+            .ctx
+            .local_changes
+            .send(DocId::new(doc_id.clone()).unwrap());
+        doc_id
+    }
+
+    async fn replica_text(&self, doc_id: &str) -> Option<String> {
+        let id = doc_id.to_string();
+        self.ctx
+            .store
+            .call(move |s| {
+                let (_, doc) = s.load_document(&id).unwrap()?;
+                match doc.get(ROOT, "text").unwrap() {
+                    Some((automerge::Value::Scalar(v), _)) => v.as_str().map(str::to_string),
+                    _ => None,
+                }
+            })
+            .await
+    }
+}
+
+/// Connects two nodes (both partners) and returns the shutdown switch and the
+/// two session tasks.
+fn connect(
+    a: &TestNode,
+    b: &TestNode,
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<SessionEnd>,
+    tokio::task::JoinHandle<SessionEnd>,
+) {
+    let (a_io, b_io) = tokio::io::duplex(1 << 20);
+    let (a_recv, a_send) = tokio::io::split(a_io);
+    let (b_recv, b_send) = tokio::io::split(b_io);
+    let (stop, stopped) = watch::channel(false);
+    let info_a = PeerInfo {
+        local: a.id,
+        peer: b.id,
+        peer_role: Role::Partner,
+    };
+    let info_b = PeerInfo {
+        local: b.id,
+        peer: a.id,
+        peer_role: Role::Partner,
+    };
+    let ctx_a = a.ctx.clone();
+    let ctx_b = b.ctx.clone();
+    let stopped_b = stopped.clone();
+    let ta = tokio::spawn(async move {
+        run_session(ctx_a, info_a, a_recv, a_send, stopped)
+            .await
+            .unwrap()
+    });
+    let tb = tokio::spawn(async move {
+        run_session(ctx_b, info_b, b_recv, b_send, stopped_b)
+            .await
+            .unwrap()
+    });
+    (stop, ta, tb)
+}
+
+async fn wait_for(
+    mut notices: broadcast::Receiver<SyncNotice>,
+    mut done: impl FnMut(&SyncNotice) -> bool,
+) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match notices.recv().await {
+                Ok(n) if done(&n) => return,
+                Ok(_) => {}
+                Err(e) => panic!("notices ended: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for a sync notice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_converge_resume_push_and_retract() {
+    let a = TestNode::new(1);
+    let b = TestNode::new(2);
+    let mut published = Vec::new();
+    for i in 0..20 {
+        published.push(
+            a.publish(&format!("p{i}"), &format!("practice {i}"), Scope::Partners)
+                .await,
+        );
+    }
+    let hidden = a
+        .publish(
+            "only-for-someone-else",
+            "not for b",
+            Scope::Nodes(vec![NodeId::from_public_key(&[9; 32])]),
+        )
+        .await;
+
+    let mut caught_up = b.ctx.notices.subscribe();
+    let (stop, ta, tb) = connect(&a, &b);
+    wait_for(b.ctx.notices.subscribe(), |n| {
+        matches!(n, SyncNotice::CaughtUp { .. })
+    })
+    .await;
+    let _ = caught_up.try_recv();
+    for (i, doc_id) in published.iter().enumerate() {
+        assert_eq!(
+            b.replica_text(doc_id).await.as_deref(),
+            Some(format!("practice {i}").as_str())
+        );
+    }
+    assert_eq!(
+        b.replica_text(&hidden).await,
+        None,
+        "out-of-scope publication never reaches b"
+    );
+
+    // A live change is pushed while connected.
+    let acked = a.ctx.notices.subscribe();
+    a.publish("p3", "practice 3, edited", Scope::Partners).await;
+    wait_for(
+        b.ctx.notices.subscribe(),
+        |n| matches!(n, SyncNotice::ReplicaChanged { doc_id, .. } if doc_id == &published[3]),
+    )
+    .await;
+    assert_eq!(
+        b.replica_text(&published[3]).await.as_deref(),
+        Some("practice 3, edited")
+    );
+    drop(acked);
+
+    // Disconnect; change two publications on a; reconnect: only those move.
+    stop.send(true).unwrap();
+    assert_eq!(ta.await.unwrap(), SessionEnd::Shutdown);
+    let _ = tb.await.unwrap();
+    a.publish("p5", "practice 5, v2", Scope::Partners).await;
+    a.publish("p7", "practice 7, v2", Scope::Partners).await;
+    let store_a = a.ctx.store.clone();
+    let sent_before = store_a
+        .call(|s| {
+            s.disclosures(None, None)
+                .unwrap()
+                .iter()
+                .filter(|d| d.action == "sent")
+                .count()
+        })
+        .await;
+    let mut changed = Vec::new();
+    let mut notices = b.ctx.notices.subscribe();
+    let (stop, ta, tb) = connect(&a, &b);
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match notices.recv().await.unwrap() {
+                SyncNotice::ReplicaChanged { doc_id, .. } => changed.push(doc_id),
+                SyncNotice::CaughtUp { .. } if changed.len() >= 2 => return,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    changed.sort();
+    assert_eq!(
+        changed,
+        vec![published[5].clone(), published[7].clone()],
+        "only the changed publications are synced"
+    );
+    let sent_after = store_a.call(|s| s.disclosures(None, None).unwrap()).await;
+    let new_sent: Vec<_> = sent_after
+        .iter()
+        .filter(|d| d.action == "sent")
+        .skip(sent_before)
+        .collect();
+    assert_eq!(
+        new_sent.len(),
+        2,
+        "two versions disclosed on reconnect: {new_sent:?}"
+    );
+    assert!(new_sent.iter().all(|d| d.node_id == Some(b.id)
+        && d.scope == "partners"
+        && d.settings.contains("min_count")));
+
+    // Retraction reaches b, which confirms it.
+    let doc = published[0].clone();
+    let retracted = doc.clone();
+    store_a
+        .call(move |s| s.retract_publication(&retracted).unwrap())
+        .await;
+    let _ = a.ctx.local_changes.send(DocId::new(doc.clone()).unwrap());
+    wait_for(b.ctx.notices.subscribe(), |n| {
+        matches!(n, SyncNotice::ReplicaRemoved { .. })
+    })
+    .await;
+    assert_eq!(b.replica_text(&doc).await, None);
+    let confirmed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let d = doc.clone();
+            let acks = store_a.call(move |s| s.retraction_acks(&d).unwrap()).await;
+            if !acks.is_empty() {
+                return acks;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(confirmed, vec![b.id]);
+    stop.send(true).unwrap();
+    let _ = ta.await;
+    let _ = tb.await;
+    b.ctx.store.call(|s| s.integrity_check().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_stream_ends_the_session_with_a_violation() {
+    use tokio::io::AsyncWriteExt;
+    let a = TestNode::new(1);
+    let peer = NodeId::from_public_key(&[2; 32]);
+    let (a_io, mut evil) = tokio::io::duplex(1 << 16);
+    let (a_recv, a_send) = tokio::io::split(a_io);
+    let (_stop, stopped) = watch::channel(false);
+    let info = PeerInfo {
+        local: a.id,
+        peer,
+        peer_role: Role::Partner,
+    };
+    let task = tokio::spawn(run_session(a.ctx.clone(), info, a_recv, a_send, stopped));
+    evil.write_all(&[0, 0, 0, 5, 0xff, 0xfe, 0xfd, 0xfc, 0xfb])
+        .await
+        .unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(end, SessionEnd::Violation { code, .. } if code > 0x5300),
+        "{end:?}"
+    );
+
+    // An oversized length prefix is refused before anything is allocated.
+    let (a_io, mut evil) = tokio::io::duplex(1 << 16);
+    let (a_recv, a_send) = tokio::io::split(a_io);
+    let (_stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(run_session(a.ctx.clone(), info, a_recv, a_send, stopped));
+    evil.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        result.is_err(),
+        "oversized frame must end the session: {result:?}"
+    );
+}
