@@ -5,6 +5,8 @@
 //! store remembers, live pushes, retraction acknowledgements and the disclosure
 //! log.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, as it should
+
 use std::time::Duration;
 
 use automerge::transaction::Transactable;
