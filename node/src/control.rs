@@ -14,7 +14,10 @@ use labnet_protocol::{Contact, NodeId};
 
 use crate::admin::{AdminRequest, AdminResponse};
 use crate::peers::PeerTable;
-use crate::store::{DocumentCounts, PeerRecord, PeerState, PendingPeer, StoreError, StoreHandle};
+use crate::store::{
+    DocumentCounts, IndexRow, PeerRecord, PeerState, PendingPeer, Store, StoreError, StoreHandle,
+};
+use crate::sync::{visible_to, Scope};
 
 /// What only a running daemon knows: its live state.
 pub trait LiveView: Send + Sync {
@@ -45,10 +48,42 @@ pub struct StatusReport {
     pub documents: DocumentCounts,
     /// Approved peers, and how many are connected.
     pub peers: PeerCounts,
+    /// Per approved peer: connection and sync progress.
+    pub sync: Vec<PeerSyncStatus>,
+    /// Our retracted publications and which peers confirmed them.
+    pub retractions: Vec<RetractionStatus>,
     /// The daemon's process id.
     pub pid: u32,
     /// The labnet version running.
     pub version: String,
+}
+
+/// How far one peer is with our publications.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PeerSyncStatus {
+    /// The peer.
+    pub node_id: String,
+    /// Its name, if known.
+    pub name: Option<String>,
+    /// partner or subscriber.
+    pub role: Role,
+    /// Connected now.
+    pub connected: bool,
+    /// When it last acknowledged our index (unix seconds).
+    pub last_sync: Option<i64>,
+    /// Our publications its scope lets it see.
+    pub in_scope: usize,
+    /// Of those, how many changed after what it acknowledged.
+    pub not_up_to_date: usize,
+}
+
+/// A retracted publication and who confirmed the retraction.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RetractionStatus {
+    /// The publication.
+    pub doc_id: String,
+    /// Peers that confirmed they deleted it.
+    pub confirmed_by: Vec<String>,
 }
 
 /// Peer counts for `status`.
@@ -214,14 +249,18 @@ impl Control {
         let Some(live) = &self.live else {
             return Err(ControlError::NeedsDaemon("status"));
         };
-        let (documents, store_bytes, peers, pending) = self
+        let (documents, store_bytes, peers, pending, sync, retractions) = self
             .store
             .call(|s| {
+                let peers = s.peers()?;
+                let (sync, retractions) = sync_progress(s, &peers)?;
                 Ok::<_, StoreError>((
                     s.document_counts()?,
                     s.size_bytes(),
-                    s.peers()?,
+                    peers,
                     s.pending_peers()?.len(),
+                    sync,
+                    retractions,
                 ))
             })
             .await?;
@@ -229,6 +268,17 @@ impl Control {
             .iter()
             .filter(|p| p.state == PeerState::Approved)
             .map(|p| p.node_id)
+            .collect();
+        let sync = sync
+            .into_iter()
+            .map(|mut p| {
+                p.connected = p
+                    .node_id
+                    .parse()
+                    .map(|n| live.is_connected(n))
+                    .unwrap_or(false);
+                p
+            })
             .collect();
         Ok(StatusReport {
             name: self.config.name.clone(),
@@ -243,6 +293,8 @@ impl Control {
                 connected: approved.iter().filter(|n| live.is_connected(**n)).count(),
                 pending,
             },
+            sync,
+            retractions,
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         })
@@ -314,6 +366,58 @@ fn pending_entry(p: PendingPeer) -> PendingEntry {
         last_seen: p.last_seen,
         attempts: p.attempts,
     }
+}
+
+/// Each approved peer's progress through our publication index, and who
+/// confirmed our retractions. Reads plain index rows, never documents.
+fn sync_progress(
+    store: &Store,
+    peers: &[PeerRecord],
+) -> Result<(Vec<PeerSyncStatus>, Vec<RetractionStatus>), StoreError> {
+    let rows = store.publication_rows()?;
+    let epoch = store.index_epoch()?;
+    let scopes: Vec<(Option<Scope>, &IndexRow)> = rows
+        .iter()
+        .map(|r| (Scope::parse(&r.scope).ok(), r))
+        .collect();
+    let mut out = Vec::new();
+    for peer in peers.iter().filter(|p| p.state == PeerState::Approved) {
+        let ack = store.peer_ack(peer.node_id)?;
+        // An ack of another epoch says nothing about the current numbering.
+        let acked_seq = ack.filter(|a| a.0 == epoch).map(|a| a.1).unwrap_or(0);
+        let visible: Vec<&IndexRow> = scopes
+            .iter()
+            .filter(|(scope, row)| {
+                !row.retracted
+                    && scope
+                        .as_ref()
+                        .is_some_and(|s| visible_to(s, peer.node_id, peer.role))
+            })
+            .map(|(_, row)| *row)
+            .collect();
+        out.push(PeerSyncStatus {
+            node_id: peer.node_id.to_string(),
+            name: peer.name.clone(),
+            role: peer.role,
+            connected: false,
+            last_sync: ack.map(|a| a.2),
+            in_scope: visible.len(),
+            not_up_to_date: visible.iter().filter(|r| r.seq > acked_seq).count(),
+        });
+    }
+    let mut retractions = Vec::new();
+    for row in rows.iter().filter(|r| r.retracted) {
+        let confirmed_by = store
+            .retraction_acks(&row.doc_id)?
+            .into_iter()
+            .map(|n| n.to_string())
+            .collect();
+        retractions.push(RetractionStatus {
+            doc_id: row.doc_id.clone(),
+            confirmed_by,
+        });
+    }
+    Ok((out, retractions))
 }
 
 fn json(value: &impl serde::Serialize) -> Result<serde_json::Value, ControlError> {

@@ -88,6 +88,32 @@ pub(crate) fn status(global: &Global, json: bool) -> Result<()> {
         report.peers.approved, report.peers.connected, report.peers.pending
     );
     println!("  daemon:    pid {}, labnet {}", report.pid, report.version);
+    if !report.sync.is_empty() {
+        println!();
+        println!(
+            "  {:<41}  {:<18}  {:<10}  {:<9}  {:<16}  {:>8}  {:>8}",
+            "PEER", "NAME", "ROLE", "CONNECTED", "LAST SYNC", "IN SCOPE", "BEHIND"
+        );
+        for p in &report.sync {
+            println!(
+                "  {:<41}  {:<18}  {:<10}  {:<9}  {:<16}  {:>8}  {:>8}",
+                p.node_id,
+                p.name.as_deref().unwrap_or("-"),
+                p.role,
+                if p.connected { "yes" } else { "no" },
+                super::when(p.last_sync),
+                p.in_scope,
+                p.not_up_to_date
+            );
+        }
+    }
+    for r in &report.retractions {
+        println!(
+            "  retracted {}: confirmed by {} peer(s)",
+            r.doc_id,
+            r.confirmed_by.len()
+        );
+    }
     Ok(())
 }
 
