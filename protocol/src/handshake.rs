@@ -1,0 +1,658 @@
+//! The application handshake: the first thing said on a labnet connection.
+//!
+//! TLS has already proven which key each side holds (the NodeId). The handshake
+//! adds what TLS does not carry: which protocol version each side speaks, the
+//! name it goes by, the role it claims, and, for a node joining through an
+//! invite, the invite's secret. Then the accepting side decides.
+//!
+//! ```text
+//!  dialer                                   acceptor
+//!  Handshake::dialer(hello)  ──Hello──▶     Handshake::acceptor()
+//!                                           handle_bytes → Event::Hello(hello)
+//!                                           (the node looks the NodeId up)
+//!                           ◀─Welcome──     accept(welcome)
+//!  handle_bytes → Event::Welcome            or
+//!                           ◀─Refused──     refuse(code, reason), then close
+//!  handle_bytes → Event::Refused{code, reason}
+//! ```
+//!
+//! Call order: feed received bytes to `handle_bytes`, then drain `poll_event`
+//! and `poll_transmit`. After `Welcome` the stream carries sync frames; bytes that
+//! arrived behind the handshake are returned by `into_remaining`.
+//!
+//! Every refusal carries a [`CloseCode`] (also used to close the QUIC
+//! connection) and a reason the other side shows its operator.
+//!
+//! ```
+//! use labnet_protocol::handshake::{Event, Handshake, Hello, PeerRole, Welcome, PROTOCOL_VERSION};
+//!
+//! let hello = Hello { version: PROTOCOL_VERSION, name: "Modena".into(), role: PeerRole::Partner, invite_secret: None };
+//! let mut dialer = Handshake::dialer(hello.clone());
+//! let mut acceptor = Handshake::acceptor();
+//! while let Some(bytes) = dialer.poll_transmit() {
+//!     acceptor.handle_bytes(&bytes);
+//! }
+//! assert_eq!(acceptor.poll_event(), Some(Event::Hello(hello)));
+//! acceptor.accept(Welcome { name: "Mechelen".into(), role: PeerRole::Partner });
+//! while let Some(bytes) = acceptor.poll_transmit() {
+//!     dialer.handle_bytes(&bytes);
+//! }
+//! assert!(matches!(dialer.poll_event(), Some(Event::Welcome(w)) if w.name == "Mechelen"));
+//! ```
+
+use std::collections::VecDeque;
+
+use crate::frame::{encode_frame, FrameDecoder};
+
+/// The protocol version this code speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// The ALPN protocol id of labnet connections.
+pub const ALPN: &[u8] = b"labnet/1";
+
+/// The longest handshake frame: names and reasons are short.
+pub const HANDSHAKE_FRAME_LEN_MAX: usize = 1024;
+
+/// The longest node name, in bytes of UTF-8.
+pub const NAME_LEN_MAX: usize = 256;
+
+/// The longest refusal reason, in bytes of UTF-8.
+pub const REASON_LEN_MAX: usize = 512;
+
+/// The length of an invite secret.
+pub const INVITE_SECRET_LEN: usize = 32;
+
+const TAG_HELLO: u8 = 1;
+const TAG_WELCOME: u8 = 2;
+const TAG_REFUSED: u8 = 3;
+
+/// Why a connection was closed: the QUIC application error code and what the
+/// other side's operator is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseCode {
+    /// Normal close (shutdown, or nothing more to say).
+    Normal,
+    /// The node has not been approved by this node's admin.
+    NotApproved,
+    /// The node was approved once and has been revoked.
+    Revoked,
+    /// The two nodes speak different protocol versions.
+    VersionMismatch,
+    /// The handshake bytes were not understood.
+    Malformed,
+    /// A frame exceeded its limit.
+    FrameTooLarge,
+    /// The other side took too long.
+    Timeout,
+    /// The invite secret matches no invite of this node.
+    InviteInvalid,
+    /// The invite has expired.
+    InviteExpired,
+    /// The invite has no uses left.
+    InviteUsedUp,
+    /// The invite was revoked.
+    InviteRevoked,
+    /// A connection between the two nodes already exists and this one is dropped.
+    DuplicateConnection,
+    /// The node is shutting down.
+    ShuttingDown,
+    /// Too many attempts from this address.
+    RateLimited,
+    /// The wrong application protocol (ALPN) or no client certificate.
+    WrongProtocol,
+}
+
+impl CloseCode {
+    /// Every code, for tests and documentation.
+    pub const ALL: [CloseCode; 15] = [
+        CloseCode::Normal,
+        CloseCode::NotApproved,
+        CloseCode::Revoked,
+        CloseCode::VersionMismatch,
+        CloseCode::Malformed,
+        CloseCode::FrameTooLarge,
+        CloseCode::Timeout,
+        CloseCode::InviteInvalid,
+        CloseCode::InviteExpired,
+        CloseCode::InviteUsedUp,
+        CloseCode::InviteRevoked,
+        CloseCode::DuplicateConnection,
+        CloseCode::ShuttingDown,
+        CloseCode::RateLimited,
+        CloseCode::WrongProtocol,
+    ];
+
+    /// The numeric code sent in QUIC's CONNECTION_CLOSE.
+    pub fn as_u32(self) -> u32 {
+        match self {
+            CloseCode::Normal => 0,
+            CloseCode::NotApproved => 0x10,
+            CloseCode::Revoked => 0x11,
+            CloseCode::VersionMismatch => 0x12,
+            CloseCode::Malformed => 0x13,
+            CloseCode::FrameTooLarge => 0x14,
+            CloseCode::Timeout => 0x15,
+            CloseCode::InviteInvalid => 0x16,
+            CloseCode::InviteExpired => 0x17,
+            CloseCode::InviteUsedUp => 0x18,
+            CloseCode::InviteRevoked => 0x19,
+            CloseCode::DuplicateConnection => 0x1a,
+            CloseCode::ShuttingDown => 0x1b,
+            CloseCode::RateLimited => 0x1c,
+            CloseCode::WrongProtocol => 0x1d,
+        }
+    }
+
+    /// The code for a number, if it is one of ours.
+    pub fn from_u32(n: u32) -> Option<CloseCode> {
+        CloseCode::ALL.into_iter().find(|c| c.as_u32() == n)
+    }
+
+    /// What the operator on the other side is told.
+    pub fn reason(self) -> &'static str {
+        match self {
+            CloseCode::Normal => "closed",
+            CloseCode::NotApproved => "not approved: the other node's admin has to approve this node (labnet peers approve)",
+            CloseCode::Revoked => "revoked: the other node's admin revoked this node",
+            CloseCode::VersionMismatch => "protocol version mismatch: upgrade the older node",
+            CloseCode::Malformed => "malformed handshake",
+            CloseCode::FrameTooLarge => "frame too large",
+            CloseCode::Timeout => "timed out",
+            CloseCode::InviteInvalid => "invite refused: the inviter did not issue this invite (forged, or meant for another node)",
+            CloseCode::InviteExpired => "invite refused: it has expired; ask for a new one",
+            CloseCode::InviteUsedUp => "invite refused: it has already been used; ask for a new one",
+            CloseCode::InviteRevoked => "invite refused: the inviter revoked it",
+            CloseCode::DuplicateConnection => "duplicate connection: the nodes already have one",
+            CloseCode::ShuttingDown => "the node is shutting down",
+            CloseCode::RateLimited => "too many attempts from this address; try again later",
+            CloseCode::WrongProtocol => "wrong application protocol",
+        }
+    }
+}
+
+/// The role a node claims (the accepting admin decides what it gets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    /// A city.
+    Partner,
+    /// An international network, read-only.
+    Subscriber,
+}
+
+/// What the dialing node says first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// Its protocol version.
+    pub version: u16,
+    /// Its name (at most [`NAME_LEN_MAX`] bytes, no control characters).
+    pub name: String,
+    /// The role it claims.
+    pub role: PeerRole,
+    /// The secret of the invite it is joining with, if any.
+    pub invite_secret: Option<[u8; INVITE_SECRET_LEN]>,
+}
+
+/// The accepting node's answer when it lets the dialer in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: PeerRole,
+}
+
+/// What the handshake learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Acceptor: the dialer said hello; decide with `accept` or `refuse`.
+    Hello(Hello),
+    /// Dialer: we are in.
+    Welcome(Welcome),
+    /// Dialer: we were refused.
+    Refused {
+        /// The code.
+        code: u32,
+        /// The reason, to show the operator.
+        reason: String,
+    },
+    /// The other side's bytes broke the handshake; close with this code.
+    Failed {
+        /// The code to close with.
+        code: CloseCode,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    DialerWaiting,
+    AcceptorWaiting,
+    AcceptorDeciding,
+    Done,
+}
+
+/// One side of a handshake; see the module docs.
+#[derive(Debug)]
+pub struct Handshake {
+    state: State,
+    decoder: FrameDecoder,
+    transmits: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+}
+
+impl Handshake {
+    /// The dialing side, which speaks first.
+    pub fn dialer(hello: Hello) -> Handshake {
+        let mut h = Handshake::new(State::DialerWaiting);
+        h.send(&encode_hello(&hello));
+        h
+    }
+
+    /// The accepting side.
+    pub fn acceptor() -> Handshake {
+        Handshake::new(State::AcceptorWaiting)
+    }
+
+    fn new(state: State) -> Handshake {
+        Handshake {
+            state,
+            decoder: FrameDecoder::new(HANDSHAKE_FRAME_LEN_MAX),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    fn send(&mut self, body: &[u8]) {
+        let mut out = Vec::with_capacity(body.len() + 4);
+        encode_frame(body, &mut out);
+        self.transmits.push_back(out);
+    }
+
+    fn fail(&mut self, code: CloseCode, reason: impl Into<String>) {
+        self.state = State::Done;
+        self.events.push_back(Event::Failed {
+            code,
+            reason: reason.into(),
+        });
+    }
+
+    /// Feeds bytes received from the other side.
+    pub fn handle_bytes(&mut self, bytes: &[u8]) {
+        if matches!(self.state, State::Done | State::AcceptorDeciding) {
+            // Bytes after the handshake belong to whoever reads the stream next.
+            self.decoder.push(bytes);
+            return;
+        }
+        self.decoder.push(bytes);
+        let frame = match self.decoder.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => return,
+            Err(e) => return self.fail(CloseCode::FrameTooLarge, e.to_string()),
+        };
+        match (self.state, decode(&frame)) {
+            (_, Err(reason)) => self.fail(CloseCode::Malformed, reason),
+            (State::AcceptorWaiting, Ok(Message::Hello(hello))) => {
+                self.state = State::AcceptorDeciding;
+                self.events.push_back(Event::Hello(hello));
+            }
+            (State::DialerWaiting, Ok(Message::Welcome(welcome))) => {
+                self.state = State::Done;
+                self.events.push_back(Event::Welcome(welcome));
+            }
+            (State::DialerWaiting, Ok(Message::Refused { code, reason })) => {
+                self.state = State::Done;
+                self.events.push_back(Event::Refused { code, reason });
+            }
+            (_, Ok(_)) => self.fail(CloseCode::Malformed, "unexpected handshake message"),
+        }
+    }
+
+    /// Acceptor: lets the dialer in.
+    pub fn accept(&mut self, welcome: Welcome) {
+        if self.state == State::AcceptorDeciding {
+            self.state = State::Done;
+            self.send(&encode_welcome(&welcome));
+        }
+    }
+
+    /// Acceptor: refuses the dialer; the caller then closes with `code`.
+    pub fn refuse(&mut self, code: CloseCode, reason: &str) {
+        if self.state != State::Done {
+            self.state = State::Done;
+            self.send(&encode_refused(code.as_u32(), reason));
+        }
+    }
+
+    /// The next bytes to send.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmits.pop_front()
+    }
+
+    /// The next thing learned.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Bytes that arrived behind the handshake (the start of the sync stream).
+    pub fn into_remaining(self) -> Vec<u8> {
+        self.decoder.into_remaining()
+    }
+}
+
+enum Message {
+    Hello(Hello),
+    Welcome(Welcome),
+    Refused { code: u32, reason: String },
+}
+
+fn role_byte(role: PeerRole) -> u8 {
+    match role {
+        PeerRole::Partner => 1,
+        PeerRole::Subscriber => 2,
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str, max: usize) {
+    // Truncate on a character boundary: our own names are validated shorter, so
+    // this only guards against a bug producing an unsendable handshake.
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let bytes = &s.as_bytes()[..end];
+    out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn encode_hello(h: &Hello) -> Vec<u8> {
+    let mut out = vec![TAG_HELLO];
+    out.extend_from_slice(&h.version.to_be_bytes());
+    put_str(&mut out, &h.name, NAME_LEN_MAX);
+    out.push(role_byte(h.role));
+    match &h.invite_secret {
+        Some(secret) => {
+            out.push(1);
+            out.extend_from_slice(secret);
+        }
+        None => out.push(0),
+    }
+    out
+}
+
+fn encode_welcome(w: &Welcome) -> Vec<u8> {
+    let mut out = vec![TAG_WELCOME];
+    put_str(&mut out, &w.name, NAME_LEN_MAX);
+    out.push(role_byte(w.role));
+    out
+}
+
+fn encode_refused(code: u32, reason: &str) -> Vec<u8> {
+    let mut out = vec![TAG_REFUSED];
+    out.extend_from_slice(&code.to_be_bytes());
+    put_str(&mut out, reason, REASON_LEN_MAX);
+    out
+}
+
+/// A bounds-checked reader over one frame.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.bytes.len() < n {
+            return Err("handshake message is truncated".into());
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, String> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn string(&mut self, max: usize, what: &str) -> Result<String, String> {
+        let len = self.u16()? as usize;
+        if len > max {
+            return Err(format!("{what} is longer than {max} bytes"));
+        }
+        let s = std::str::from_utf8(self.take(len)?).map_err(|_| format!("{what} is not UTF-8"))?;
+        if s.chars().any(char::is_control) {
+            return Err(format!("{what} contains control characters"));
+        }
+        Ok(s.to_string())
+    }
+    fn role(&mut self) -> Result<PeerRole, String> {
+        match self.u8()? {
+            1 => Ok(PeerRole::Partner),
+            2 => Ok(PeerRole::Subscriber),
+            other => Err(format!("unknown role {other}")),
+        }
+    }
+    fn finish(&self) -> Result<(), String> {
+        if self.bytes.is_empty() {
+            Ok(())
+        } else {
+            Err("trailing bytes after the handshake message".into())
+        }
+    }
+}
+
+fn decode(frame: &[u8]) -> Result<Message, String> {
+    let mut r = Reader { bytes: frame };
+    let message = match r.u8()? {
+        TAG_HELLO => {
+            let version = r.u16()?;
+            if version != PROTOCOL_VERSION {
+                // Nothing after the version can be trusted to mean the same thing.
+                return Ok(Message::Hello(Hello {
+                    version,
+                    name: String::new(),
+                    role: PeerRole::Partner,
+                    invite_secret: None,
+                }));
+            }
+            let name = r.string(NAME_LEN_MAX, "the node name")?;
+            if name.trim().is_empty() {
+                return Err("the node name is empty".into());
+            }
+            let role = r.role()?;
+            let invite_secret = match r.u8()? {
+                0 => None,
+                1 => {
+                    let mut secret = [0u8; INVITE_SECRET_LEN];
+                    secret.copy_from_slice(r.take(INVITE_SECRET_LEN)?);
+                    Some(secret)
+                }
+                other => return Err(format!("unknown invite flag {other}")),
+            };
+            Message::Hello(Hello {
+                version,
+                name,
+                role,
+                invite_secret,
+            })
+        }
+        TAG_WELCOME => {
+            let name = r.string(NAME_LEN_MAX, "the node name")?;
+            let role = r.role()?;
+            Message::Welcome(Welcome { name, role })
+        }
+        TAG_REFUSED => {
+            let code = r.u32()?;
+            let reason = r.string(REASON_LEN_MAX, "the reason")?;
+            Message::Refused { code, reason }
+        }
+        other => return Err(format!("unknown handshake message type {other}")),
+    };
+    r.finish()?;
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hello(secret: Option<[u8; 32]>) -> Hello {
+        Hello {
+            version: PROTOCOL_VERSION,
+            name: "Pont-de-Claix".into(),
+            role: PeerRole::Subscriber,
+            invite_secret: secret,
+        }
+    }
+
+    fn deliver(from: &mut Handshake, to: &mut Handshake) {
+        while let Some(b) = from.poll_transmit() {
+            to.handle_bytes(&b);
+        }
+    }
+
+    #[test]
+    fn refusal_reaches_the_dialer_with_code_and_reason() {
+        let mut d = Handshake::dialer(hello(Some([9; 32])));
+        let mut a = Handshake::acceptor();
+        deliver(&mut d, &mut a);
+        assert_eq!(a.poll_event(), Some(Event::Hello(hello(Some([9; 32])))));
+        a.refuse(CloseCode::InviteExpired, CloseCode::InviteExpired.reason());
+        deliver(&mut a, &mut d);
+        assert_eq!(
+            d.poll_event(),
+            Some(Event::Refused {
+                code: CloseCode::InviteExpired.as_u32(),
+                reason: CloseCode::InviteExpired.reason().into()
+            })
+        );
+    }
+
+    #[test]
+    fn another_version_is_reported_as_such() {
+        let mut d = Handshake::dialer(Hello {
+            version: 7,
+            ..hello(None)
+        });
+        let mut a = Handshake::acceptor();
+        deliver(&mut d, &mut a);
+        assert!(matches!(
+            a.poll_event(),
+            Some(Event::Hello(Hello { version: 7, .. }))
+        ));
+    }
+
+    #[test]
+    fn bytes_behind_the_handshake_are_kept() {
+        let mut d = Handshake::dialer(hello(None));
+        let mut a = Handshake::acceptor();
+        deliver(&mut d, &mut a);
+        a.accept(Welcome {
+            name: "x".into(),
+            role: PeerRole::Partner,
+        });
+        let mut wire: Vec<u8> = std::iter::from_fn(|| a.poll_transmit()).flatten().collect();
+        wire.extend_from_slice(b"sync bytes");
+        d.handle_bytes(&wire);
+        assert!(matches!(d.poll_event(), Some(Event::Welcome(_))));
+        assert_eq!(d.into_remaining(), b"sync bytes");
+    }
+
+    #[test]
+    fn malformed_and_oversized_input_fail_with_their_codes() {
+        let mut a = Handshake::acceptor();
+        a.handle_bytes(&[0, 0, 0, 2, 99, 1]);
+        assert!(matches!(
+            a.poll_event(),
+            Some(Event::Failed {
+                code: CloseCode::Malformed,
+                ..
+            })
+        ));
+        let mut a = Handshake::acceptor();
+        a.handle_bytes(&(HANDSHAKE_FRAME_LEN_MAX as u32 + 1).to_be_bytes());
+        assert!(matches!(
+            a.poll_event(),
+            Some(Event::Failed {
+                code: CloseCode::FrameTooLarge,
+                ..
+            })
+        ));
+        // A name with a control character (a terminal escape) is refused.
+        let mut body = vec![TAG_HELLO, 0, 1, 0, 3, b'a', 0x1b, b'b', 1, 0];
+        let mut framed = Vec::new();
+        encode_frame(&body, &mut framed);
+        let mut a = Handshake::acceptor();
+        a.handle_bytes(&framed);
+        assert!(matches!(
+            a.poll_event(),
+            Some(Event::Failed {
+                code: CloseCode::Malformed,
+                ..
+            })
+        ));
+        // Trailing bytes are refused.
+        body = encode_hello(&hello(None));
+        body.push(0);
+        framed.clear();
+        encode_frame(&body, &mut framed);
+        let mut a = Handshake::acceptor();
+        a.handle_bytes(&framed);
+        assert!(matches!(
+            a.poll_event(),
+            Some(Event::Failed {
+                code: CloseCode::Malformed,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn close_codes_are_distinct_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for c in CloseCode::ALL {
+            assert!(seen.insert(c.as_u32()), "{c:?} reuses a code");
+            assert_eq!(CloseCode::from_u32(c.as_u32()), Some(c));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_either_side(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut a = Handshake::acceptor();
+            a.handle_bytes(&bytes);
+            while a.poll_event().is_some() {}
+            let mut d = Handshake::dialer(hello(None));
+            d.handle_bytes(&bytes);
+            while d.poll_event().is_some() {}
+        }
+
+        #[test]
+        fn framed_arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut framed = Vec::new();
+            encode_frame(&body, &mut framed);
+            let mut a = Handshake::acceptor();
+            a.handle_bytes(&framed);
+            let _ = a.poll_event();
+            let mut d = Handshake::dialer(hello(None));
+            d.handle_bytes(&framed);
+            let _ = d.poll_event();
+        }
+
+        #[test]
+        fn hello_round_trips(name in "[a-zA-Z0-9 éü-]{1,60}", secret in proptest::option::of(proptest::array::uniform32(any::<u8>()))) {
+            let h = Hello { version: PROTOCOL_VERSION, name: name.trim().to_string(), role: PeerRole::Partner, invite_secret: secret };
+            prop_assume!(!h.name.is_empty());
+            let mut d = Handshake::dialer(h.clone());
+            let mut a = Handshake::acceptor();
+            deliver(&mut d, &mut a);
+            prop_assert_eq!(a.poll_event(), Some(Event::Hello(h)));
+        }
+    }
+}
