@@ -60,11 +60,63 @@ pub(crate) enum Command {
     /// Decide who this node talks to: list, approve, add and revoke peers.
     #[command(subcommand)]
     Peers(PeersCommand),
+    /// Invite another node: create, list, revoke invites, or accept one.
+    #[command(subcommand)]
+    Invite(InviteCommand),
     /// What left this node: every share, update, unshare and version sent to a peer.
     #[command(
         after_help = "Example:\n  labnet audit\n  labnet audit --peer 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ --since 2026-01-01 --json"
     )]
     Audit(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum InviteCommand {
+    /// Make an invite: one line to send to the other node's admin.
+    #[command(
+        after_help = "Example:\n  labnet invite create\n  labnet invite create --role subscriber --expires 7d --uses 3"
+    )]
+    Create(InviteCreateArgs),
+    /// This node's invites: id, role, expiry, uses left.
+    #[command(after_help = "Example:\n  labnet invite list --json")]
+    List(JsonFlag),
+    /// Revoke an invite so nobody can join with it any more.
+    #[command(after_help = "Example:\n  labnet invite revoke 7k2m9q4x")]
+    Revoke(InviteRevokeArgs),
+    /// Join the node that sent you an invite (the daemon must be running).
+    #[command(after_help = "Example:\n  labnet invite accept labnet-invite:1:...")]
+    Accept(InviteAcceptArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InviteCreateArgs {
+    /// What the joiner becomes: partner (a city) or subscriber (read-only).
+    #[arg(long, default_value = "partner")]
+    pub(crate) role: String,
+    /// How long the invite stays valid (e.g. 30m, 24h, 7d).
+    #[arg(long, default_value = "24h")]
+    pub(crate) expires: String,
+    /// How many nodes may join with it.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) uses: u32,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InviteRevokeArgs {
+    /// The invite's id, from `labnet invite list`.
+    pub(crate) invite_id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InviteAcceptArgs {
+    /// The invite token, as received.
+    pub(crate) token: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

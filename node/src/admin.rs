@@ -59,6 +59,27 @@ pub enum AdminRequest {
         /// The node, as typed by the admin.
         node_id: String,
     },
+    /// Create an invite; returns the token to send.
+    InviteCreate {
+        /// The role the joiner gets.
+        role: Role,
+        /// How long the invite stays valid, in seconds.
+        expires_secs: u64,
+        /// How many nodes may join with it.
+        uses: u32,
+    },
+    /// This node's invites.
+    InviteList,
+    /// Revoke an invite by id.
+    InviteRevoke {
+        /// The invite's id, from `invite list`.
+        invite_id: String,
+    },
+    /// Join another node with its invite token.
+    InviteAccept {
+        /// The token, as pasted.
+        token: String,
+    },
     /// The disclosure log: what left this node, to whom, when.
     Audit {
         /// Only what was sent to this peer (as typed).
@@ -134,13 +155,16 @@ pub enum AdminError {
 /// requests about live state cannot.
 pub fn works_offline(request: &AdminRequest) -> bool {
     match request {
-        AdminRequest::Status => false,
+        AdminRequest::Status | AdminRequest::InviteAccept { .. } => false,
         AdminRequest::PeersAdd { .. }
         | AdminRequest::PeersList
         | AdminRequest::PeersPending
         | AdminRequest::PeersApprove { .. }
         | AdminRequest::PeersRevoke { .. }
-        | AdminRequest::Audit { .. } => true,
+        | AdminRequest::Audit { .. }
+        | AdminRequest::InviteCreate { .. }
+        | AdminRequest::InviteList
+        | AdminRequest::InviteRevoke { .. } => true,
     }
 }
 

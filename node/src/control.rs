@@ -18,6 +18,11 @@ use crate::store::{
     DocumentCounts, IndexRow, PeerRecord, PeerState, PendingPeer, Store, StoreError, StoreHandle,
 };
 use crate::sync::{visible_to, Scope};
+use crate::transport::{Transport, TransportError};
+use labnet_protocol::handshake::{PeerRole, INVITE_SECRET_LEN};
+use labnet_protocol::invite::{hash_secret, Invite};
+use labnet_protocol::sync::DocId;
+use tokio::sync::broadcast;
 
 /// What only a running daemon knows: its live state.
 pub trait LiveView: Send + Sync {
@@ -84,6 +89,38 @@ pub struct RetractionStatus {
     pub doc_id: String,
     /// Peers that confirmed they deleted it.
     pub confirmed_by: Vec<String>,
+}
+
+/// The longest an invite may stay valid.
+pub const INVITE_EXPIRY_MAX_SECS: u64 = 90 * 86_400;
+
+/// The most nodes one invite may admit.
+pub const INVITE_USES_MAX: u32 = 1000;
+
+/// What `invite create` returns.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InviteCreated {
+    /// The invite's id (for list and revoke).
+    pub invite_id: String,
+    /// The token to send to the other node's admin.
+    pub token: String,
+    /// What the joiner becomes.
+    pub role: Role,
+    /// When it expires (unix seconds).
+    pub expires_at: i64,
+    /// How many nodes may join with it.
+    pub uses: i64,
+}
+
+/// What `invite accept` returns.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InviteAccepted {
+    /// The inviter.
+    pub node_id: String,
+    /// Its name.
+    pub name: String,
+    /// The address that worked.
+    pub address: String,
 }
 
 /// Peer counts for `status`.
@@ -164,6 +201,10 @@ pub struct Control {
     pub peers: PeerTable,
     /// Live state, when the daemon runs.
     pub live: Option<Arc<dyn LiveView>>,
+    /// The transport, when the daemon runs (dialing invites).
+    pub transport: Option<Transport>,
+    /// Where to announce changes to our publications, when the daemon runs.
+    pub local_changes: Option<broadcast::Sender<DocId>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -223,6 +264,23 @@ impl Control {
                     .await?;
                 json(&self.entry(record))
             }
+            AdminRequest::InviteCreate {
+                role,
+                expires_secs,
+                uses,
+            } => json(&self.invite_create(role, expires_secs, uses).await?),
+            AdminRequest::InviteList => json(&self.store.call(|s| s.invites()).await?),
+            AdminRequest::InviteRevoke { invite_id } => {
+                let id = invite_id.clone();
+                if self.store.call(move |s| s.revoke_invite(&id)).await? {
+                    json(&serde_json::json!({ "invite_id": invite_id, "revoked": true }))
+                } else {
+                    Err(ControlError::BadInput(format!(
+                        "no active invite with id {invite_id} (see `labnet invite list`)"
+                    )))
+                }
+            }
+            AdminRequest::InviteAccept { token } => json(&self.invite_accept(&token).await?),
             AdminRequest::Audit { peer, since } => {
                 let peer = peer
                     .map(|p| {
@@ -298,6 +356,104 @@ impl Control {
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         })
+    }
+
+    async fn invite_create(
+        &self,
+        role: Role,
+        expires_secs: u64,
+        uses: u32,
+    ) -> Result<InviteCreated, ControlError> {
+        if expires_secs == 0 || expires_secs > INVITE_EXPIRY_MAX_SECS {
+            return Err(ControlError::BadInput(format!(
+                "--expires must be between 1 second and {} days",
+                INVITE_EXPIRY_MAX_SECS / 86_400
+            )));
+        }
+        if uses == 0 || uses > INVITE_USES_MAX {
+            return Err(ControlError::BadInput(format!(
+                "--uses must be between 1 and {INVITE_USES_MAX}"
+            )));
+        }
+        let mut secret = [0u8; INVITE_SECRET_LEN];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let mut id_bytes = [0u8; 5];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id_bytes);
+        let invite_id = base32::encode(base32::Alphabet::Crockford, &id_bytes).to_lowercase();
+        let expires_at = crate::store::unix_now() + expires_secs as i64;
+        let hash = hash_secret(&secret).to_vec();
+        let id = invite_id.clone();
+        let record = self
+            .store
+            .call(move |s| s.create_invite(&id, &hash, role, expires_at, i64::from(uses)))
+            .await?;
+        let bound = self.live.as_ref().map(|l| l.listen_addr());
+        let host = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        let address = self.config.contact_address(&host, bound);
+        labnet_protocol::contact::validate_address(&address).map_err(|problem| {
+            ControlError::BadInput(format!(
+                "this node has no dialable address ({address}: {problem}); start it first, or set node.listen or node.advertise"
+            ))
+        })?;
+        let invite = Invite {
+            inviter: self.node_id,
+            addresses: vec![address],
+            secret,
+            role: match role {
+                Role::Partner => PeerRole::Partner,
+                Role::Subscriber => PeerRole::Subscriber,
+            },
+            expires_at: expires_at as u64,
+        };
+        Ok(InviteCreated {
+            invite_id,
+            token: invite.to_token(),
+            role,
+            expires_at,
+            uses: record.uses_left,
+        })
+    }
+
+    async fn invite_accept(&self, token: &str) -> Result<InviteAccepted, ControlError> {
+        let invite = Invite::parse(token).map_err(|e| ControlError::BadInput(e.to_string()))?;
+        if invite.inviter == self.node_id {
+            return Err(ControlError::BadInput(
+                "this invite was made by this node".into(),
+            ));
+        }
+        if (invite.expires_at as i64) <= crate::store::unix_now() {
+            return Err(ControlError::BadInput(
+                "the invite has expired; ask for a new one".into(),
+            ));
+        }
+        let Some(transport) = &self.transport else {
+            return Err(ControlError::NeedsDaemon("invite accept"));
+        };
+        let mut last_error = String::from("the invite lists no address");
+        for address in &invite.addresses {
+            match transport
+                .dial(invite.inviter, address, Some(invite.secret))
+                .await
+            {
+                Ok(dialed) => {
+                    return Ok(InviteAccepted {
+                        node_id: invite.inviter.to_string(),
+                        name: dialed.name,
+                        address: dialed.address,
+                    })
+                }
+                Err(TransportError::Refused { reason, .. }) => {
+                    return Err(ControlError::BadInput(reason))
+                }
+                Err(e) => last_error = format!("{address}: {e}"),
+            }
+        }
+        Err(ControlError::BadInput(format!(
+            "could not reach the inviter: {last_error}"
+        )))
     }
 
     fn parse_peer(&self, typed: &str) -> Result<NodeId, ControlError> {

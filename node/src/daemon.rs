@@ -24,7 +24,7 @@ use std::time::Instant;
 use labnet_config::{Config, Overrides, Role};
 
 use labnet_protocol::NodeId;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -34,6 +34,9 @@ use crate::data_dir::{DataDir, DataDirError};
 use crate::identity::Identity;
 use crate::peers::PeerTable;
 use crate::store::StoreHandle;
+use crate::sync::driver::DriverContext;
+use crate::sync::SessionConfig;
+use crate::transport::{make_endpoint, LocalNode, Transport, TransportConfig, TransportError};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -75,14 +78,24 @@ pub enum DaemonError {
     /// The data directory, config, identity or store failed.
     #[error("{0}")]
     DataDir(#[from] DataDirError),
+    /// The QUIC endpoint could not be set up.
+    #[error("{0}")]
+    Transport(#[from] TransportError),
 }
+
+/// Local publication changes that may queue for a slow session before it must
+/// restart (and catch up from the store).
+const LOCAL_CHANGES_CAPACITY: usize = 16 * 1024;
+
+/// Sync notices that may queue for a slow listener.
+const NOTICES_CAPACITY: usize = 16 * 1024;
 
 /// State shared by the daemon's tasks.
 pub struct NodeContext {
     /// Validated settings.
     pub config: Config,
     /// Key pair, certificate, NodeId.
-    pub identity: Identity,
+    pub identity: Arc<Identity>,
     /// The one store.
     pub store: StoreHandle,
     /// Who may connect.
@@ -93,6 +106,10 @@ pub struct NodeContext {
     pub live: Arc<Live>,
     /// The admin operations, with live state.
     pub control: Control,
+    /// QUIC connections to peers.
+    pub transport: Transport,
+    /// What sync sessions share: the store, change notifications, notices.
+    pub sync: DriverContext,
 }
 
 impl std::fmt::Debug for NodeContext {
@@ -118,7 +135,7 @@ pub struct Live {
     /// When the daemon started.
     pub started: Instant,
     /// Peers with an open, handshaken connection. The transport keeps it current.
-    pub connected: RwLock<HashSet<NodeId>>,
+    pub connected: Arc<RwLock<HashSet<NodeId>>>,
 }
 
 impl LiveView for Live {
@@ -153,6 +170,8 @@ pub async fn offline_control(
         store,
         peers,
         live: None,
+        transport: None,
+        local_changes: None,
     })
 }
 
@@ -172,9 +191,6 @@ pub struct Daemon {
     admin_task: JoinHandle<()>,
     /// Held for the daemon's life: the flock is the instance lock.
     _lock: File,
-    /// Held until the transport takes it over (the trust issue): binding it here
-    /// is what reserves the port and reports "address in use" at start.
-    _socket: UdpSocket,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -205,21 +221,52 @@ impl Daemon {
             source,
         })?;
 
+        let transport_config = TransportConfig::default();
+        let endpoint = make_endpoint(socket, &identity, &transport_config)?;
+
         let store = StoreHandle::new(store);
         let peers = PeerTable::load(store.clone())
             .await
             .map_err(DataDirError::from)?;
+        let connected = Arc::new(RwLock::new(HashSet::new()));
         let live = Arc::new(Live {
             listen_addr,
             started: Instant::now(),
-            connected: RwLock::new(HashSet::new()),
+            connected: Arc::clone(&connected),
         });
+        let (local_changes, _) = broadcast::channel(LOCAL_CHANGES_CAPACITY);
+        let (notices, _) = broadcast::channel(NOTICES_CAPACITY);
+        let sync = DriverContext {
+            store: store.clone(),
+            local_changes,
+            notices,
+            config: SessionConfig::default(),
+        };
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let identity = Arc::new(identity);
+        let local = LocalNode {
+            node_id: identity.node_id(),
+            name: config.name.clone(),
+            role: config.role,
+        };
+        let transport = Transport::start(
+            endpoint,
+            Arc::clone(&identity),
+            local,
+            peers.clone(),
+            sync.clone(),
+            transport_config,
+            connected,
+            shutdown_rx.clone(),
+        );
         let control = Control {
             config: config.clone(),
             node_id: identity.node_id(),
             store: store.clone(),
             peers: peers.clone(),
             live: Some(Arc::clone(&live) as Arc<dyn LiveView>),
+            transport: Some(transport.clone()),
+            local_changes: Some(sync.local_changes.clone()),
         };
         let context = Arc::new(NodeContext {
             config,
@@ -229,8 +276,9 @@ impl Daemon {
             data_dir,
             live,
             control,
+            transport,
+            sync,
         });
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let admin_task = tokio::spawn(serve_admin(Arc::clone(&context), listener, shutdown_rx));
         info!(
             node = %context.node_id(),
@@ -244,7 +292,6 @@ impl Daemon {
             shutdown_tx,
             admin_task,
             _lock: lock,
-            _socket: socket,
         })
     }
 
@@ -267,6 +314,7 @@ impl Daemon {
     /// released.
     pub async fn shutdown(self) {
         let _ = self.shutdown_tx.send(true);
+        self.context.transport.shutdown().await;
         let _ = self.admin_task.await;
         let socket = self.context.data_dir.admin_socket();
         if let Err(e) = std::fs::remove_file(&socket) {

@@ -15,6 +15,7 @@
 //! - [`control`]: the admin operations, for the socket and for stopped nodes.
 //! - [`feed`]: what readers see of publications; Atom, JSON Feed and CSV export.
 //! - [`sync`]: per-peer sync sessions (sans-IO): inventory, Automerge sync, scope.
+//! - [`transport`]: QUIC endpoint, TLS pinned to node keys, connection gates.
 
 pub mod admin;
 pub mod control;
@@ -25,3 +26,4 @@ pub mod identity;
 pub mod peers;
 pub mod store;
 pub mod sync;
+pub mod transport;

@@ -178,6 +178,24 @@ impl PeerTable {
         self.store.call(|s| s.pending_peers()).await
     }
 
+    /// The store behind the table (for invite redemption, which must approve in
+    /// the same breath).
+    pub fn store(&self) -> &StoreHandle {
+        &self.store
+    }
+
+    /// Where to dial an approved peer, if known.
+    pub async fn address_of(&self, node_id: NodeId) -> Option<String> {
+        match self.store.call(move |s| s.peer(node_id)).await {
+            Ok(Some(p)) if p.state == PeerState::Approved => p.address,
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a peer's address");
+                None
+            }
+        }
+    }
+
     /// The approved peers with a known address: the ones to dial at start.
     pub async fn dialable(&self) -> Result<Vec<(NodeId, String)>, StoreError> {
         let peers = self.list().await?;

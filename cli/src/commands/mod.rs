@@ -2,6 +2,7 @@
 //! library or the daemon, and prints.
 
 mod audit;
+mod invite;
 mod node;
 mod peers;
 
@@ -22,6 +23,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
         Command::Id(args) => node::id(&global, args.json),
         Command::Peers(command) => peers::run(&global, command),
         Command::Audit(args) => audit::run(&global, args),
+        Command::Invite(command) => invite::run(&global, command),
     }
 }
 

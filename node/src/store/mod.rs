@@ -167,7 +167,7 @@ pub struct PendingPeer {
 }
 
 /// A stored invite (never the secret itself).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InviteRecord {
     /// Short public id, for `invite list` and `invite revoke`.
     pub invite_id: String,
