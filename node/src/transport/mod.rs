@@ -434,22 +434,20 @@ impl Transport {
                 .await
                 .map_err(|e| TransportError::Handshake(e.to_string()))?;
             let mut handshake = Handshake::acceptor();
-            let hello = loop {
-                match read_handshake_event(&mut handshake, &mut recv).await? {
-                    HandshakeEvent::Hello(hello) => break hello,
-                    HandshakeEvent::Failed { code, reason } => {
-                        warn!(%reason, "malformed handshake");
-                        close(&connection, code, &reason);
-                        return Ok(None);
-                    }
-                    _ => {
-                        close(
-                            &connection,
-                            CloseCode::Malformed,
-                            "unexpected handshake message",
-                        );
-                        return Ok(None);
-                    }
+            let hello = match read_handshake_event(&mut handshake, &mut recv).await? {
+                HandshakeEvent::Hello(hello) => hello,
+                HandshakeEvent::Failed { code, reason } => {
+                    warn!(%reason, "malformed handshake");
+                    close(&connection, code, &reason);
+                    return Ok(None);
+                }
+                _ => {
+                    close(
+                        &connection,
+                        CloseCode::Malformed,
+                        "unexpected handshake message",
+                    );
+                    return Ok(None);
                 }
             };
             if hello.version != PROTOCOL_VERSION {
