@@ -182,6 +182,19 @@ pub struct StartOptions {
     pub data_dir: DataDir,
     /// Environment and flag overrides, lowest precedence first.
     pub overrides: Vec<Overrides>,
+    /// Transport limits and timeouts (tests shorten them).
+    pub transport: TransportConfig,
+}
+
+impl StartOptions {
+    /// Options for the node in `data_dir`, with default limits.
+    pub fn new(data_dir: DataDir, overrides: Vec<Overrides>) -> StartOptions {
+        StartOptions {
+            data_dir,
+            overrides,
+            transport: TransportConfig::default(),
+        }
+    }
 }
 
 /// A running daemon.
@@ -221,7 +234,7 @@ impl Daemon {
             source,
         })?;
 
-        let transport_config = TransportConfig::default();
+        let transport_config = options.transport;
         let endpoint = make_endpoint(socket, &identity, &transport_config)?;
 
         let store = StoreHandle::new(store);
@@ -325,7 +338,19 @@ impl Daemon {
         if let Err(e) = self.context.store.call(|s| s.checkpoint()).await {
             warn!(error = %e, "store checkpoint at shutdown failed; the WAL will be replayed at next start");
         }
-        info!(node = %self.context.node_id(), "node stopped");
+        let node = self.context.node_id();
+        let listen = self.context.live.listen_addr;
+        drop(self.context);
+        // The UDP port is released when quinn's endpoint driver notices its last
+        // handle is gone; wait (briefly) until the port can be bound again, so a
+        // restart right after shutdown finds it free.
+        for _ in 0..100 {
+            if UdpSocket::bind(listen).is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        info!(node = %node, "node stopped");
     }
 }
 
@@ -446,12 +471,7 @@ mod tests {
     async fn started(tmp: &tempfile::TempDir) -> Daemon {
         let dir = DataDir::new(tmp.path().join("n"));
         dir.init("Test", Role::Partner, "127.0.0.1:0", &[]).unwrap();
-        Daemon::start(StartOptions {
-            data_dir: dir,
-            overrides: vec![],
-        })
-        .await
-        .unwrap()
+        Daemon::start(StartOptions::new(dir, vec![])).await.unwrap()
     }
 
     #[tokio::test]
@@ -486,12 +506,9 @@ mod tests {
     async fn a_second_daemon_on_the_same_dir_names_the_first() {
         let tmp = tempfile::tempdir().unwrap();
         let daemon = started(&tmp).await;
-        let err = Daemon::start(StartOptions {
-            data_dir: daemon.context().data_dir.clone(),
-            overrides: vec![],
-        })
-        .await
-        .unwrap_err();
+        let err = Daemon::start(StartOptions::new(daemon.context().data_dir.clone(), vec![]))
+            .await
+            .unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains(&format!("pid {}", std::process::id())),
@@ -507,12 +524,9 @@ mod tests {
         let dir = DataDir::new(tmp.path().join("n"));
         let addr = taken.local_addr().unwrap().to_string();
         dir.init("Test", Role::Partner, &addr, &[]).unwrap();
-        let err = Daemon::start(StartOptions {
-            data_dir: dir,
-            overrides: vec![],
-        })
-        .await
-        .unwrap_err();
+        let err = Daemon::start(StartOptions::new(dir, vec![]))
+            .await
+            .unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains(&addr) && msg.contains("another program uses this port"),

@@ -149,3 +149,76 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::Exit
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// In-process nodes: real daemons (real QUIC on 127.0.0.1, real SQLite files)
+/// in the test's own tokio runtime, driven through the same admin operations
+/// the CLI uses.
+pub mod nodes {
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
+
+    use labnet_config::Role;
+    use labnet_node::admin::AdminRequest;
+    use labnet_node::daemon::{Daemon, StartOptions};
+    use labnet_node::data_dir::DataDir;
+    use labnet_node::transport::TransportConfig;
+
+    /// Transport settings for tests: quick redials, no pending rate limit.
+    pub fn fast_transport() -> TransportConfig {
+        TransportConfig {
+            redial_base: Duration::from_millis(100),
+            redial_max: Duration::from_millis(500),
+            handshake_timeout: Duration::from_secs(5),
+            ..TransportConfig::default()
+        }
+    }
+
+    /// Creates a node in `root/name` listening on `127.0.0.1:port` (0 for any).
+    pub fn init(root: &Path, name: &str, role: Role, port: u16) -> PathBuf {
+        let dir = root.join(name);
+        DataDir::new(&dir)
+            .init(name, role, &format!("127.0.0.1:{port}"), &[])
+            .unwrap_or_else(|e| panic!("init {name}: {e}"));
+        dir
+    }
+
+    /// Starts the daemon of an initialized node.
+    pub async fn start(dir: &Path, transport: TransportConfig) -> Daemon {
+        let mut options = StartOptions::new(DataDir::new(dir), vec![]);
+        options.transport = transport;
+        Daemon::start(options)
+            .await
+            .unwrap_or_else(|e| panic!("starting {}: {e}", dir.display()))
+    }
+
+    /// Runs an admin request against a running daemon, as the CLI would.
+    pub async fn admin(
+        daemon: &Daemon,
+        request: AdminRequest,
+    ) -> Result<serde_json::Value, String> {
+        let response = daemon.context().control.handle(request).await;
+        match (response.ok, response.result, response.error) {
+            (true, result, _) => Ok(result.unwrap_or_default()),
+            (false, _, error) => Err(error.unwrap_or_default()),
+        }
+    }
+
+    /// The contact string of a running daemon.
+    pub fn contact(daemon: &Daemon) -> String {
+        format!("labnet://{}@{}", daemon.node_id(), daemon.listen_addr())
+    }
+
+    /// Polls `check` until it holds or `timeout` passes; returns whether it held.
+    pub async fn eventually(timeout: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if check().await {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}

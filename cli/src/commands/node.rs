@@ -51,10 +51,7 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> Result<()> {
         log_format: global.log_format.clone(),
         ..Overrides::default()
     };
-    let options = StartOptions {
-        data_dir: DataDir::new(&global.data_dir),
-        overrides: vec![env_overrides(), flags],
-    };
+    let options = StartOptions::new(DataDir::new(&global.data_dir), vec![env_overrides(), flags]);
     let default_name = hostname_or_default();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime

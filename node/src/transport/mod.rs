@@ -69,6 +69,8 @@ pub struct TransportConfig {
     pub pending_burst: u32,
     /// ... and refill per second.
     pub pending_refill_per_sec: f64,
+    /// Pending requests kept at most (the oldest are dropped beyond this).
+    pub pending_max: usize,
     /// First redial delay.
     pub redial_base: Duration,
     /// Longest redial delay.
@@ -85,6 +87,7 @@ impl Default for TransportConfig {
             handshakes_in_flight_max: 64,
             pending_burst: 5,
             pending_refill_per_sec: 0.2,
+            pending_max: crate::peers::PENDING_MAX,
             redial_base: Duration::from_millis(500),
             redial_max: Duration::from_secs(60),
         }
@@ -210,7 +213,27 @@ pub struct LocalNode {
     pub role: Role,
 }
 
+/// Counts the transport's running tasks, so shutdown can wait for all of them
+/// (each holds the endpoint, and the UDP port is free only when none is left).
+#[derive(Default)]
+struct Tasks {
+    running: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// Held by a running task; the count drops when the task ends, however it ends.
+struct TaskGuard(Arc<Inner>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if self.0.tasks.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.tasks.idle.notify_waiters();
+        }
+    }
+}
+
 struct Inner {
+    tasks: Tasks,
     endpoint: Endpoint,
     identity: Arc<Identity>,
     local: LocalNode,
@@ -273,6 +296,7 @@ impl Transport {
         let limiter = RateLimiter::new(config.pending_burst, config.pending_refill_per_sec, 4096);
         let transport = Transport {
             inner: Arc::new(Inner {
+                tasks: Tasks::default(),
                 endpoint,
                 identity,
                 local,
@@ -288,9 +312,19 @@ impl Transport {
                 shutdown,
             }),
         };
-        tokio::spawn(transport.clone().accept_loop());
-        tokio::spawn(transport.clone().follow_peer_table());
+        transport.spawn(transport.clone().accept_loop());
+        transport.spawn(transport.clone().follow_peer_table());
         transport
+    }
+
+    /// Spawns a transport task, counted so shutdown can wait for it.
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.inner.tasks.running.fetch_add(1, Ordering::AcqRel);
+        let guard = TaskGuard(Arc::clone(&self.inner));
+        tokio::spawn(async move {
+            let _guard = guard;
+            task.await;
+        });
     }
 
     /// The node's id.
@@ -343,8 +377,24 @@ impl Transport {
             VarInt::from_u32(CloseCode::ShuttingDown.as_u32()),
             b"shutting down",
         );
-        // Give the close frames a moment to leave; bounded so shutdown never hangs.
+        // Give the close frames a moment to leave, then wait for every task (each
+        // holds the endpoint); bounded so shutdown never hangs.
         let _ = tokio::time::timeout(Duration::from_secs(2), self.inner.endpoint.wait_idle()).await;
+        let all_done = async {
+            loop {
+                let idle = self.inner.tasks.idle.notified();
+                if self.inner.tasks.running.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(5), all_done)
+            .await
+            .is_err()
+        {
+            warn!("transport tasks still running after shutdown");
+        }
     }
 
     /// Dials every approved peer with a known address (at start).
@@ -380,7 +430,7 @@ impl Transport {
             };
             permit.forget();
             let this = self.clone();
-            tokio::spawn(async move {
+            self.spawn(async move {
                 let remote = incoming.remote_address();
                 let result = tokio::time::timeout(this.inner.config.handshake_timeout, async {
                     let connection = incoming
@@ -653,7 +703,7 @@ impl Transport {
         info!(parent: &span, name = %welcome.name, "connected to peer");
         let this = self.clone();
         let local = self.inner.local.node_id;
-        tokio::spawn(
+        self.spawn(
             async move {
                 this.serve(connection, node, local, recv, send, leftover)
                     .await
@@ -728,7 +778,7 @@ impl Transport {
     fn ensure_dialer(&self, node: NodeId) {
         let mut dialers = self.inner.dialers.lock().unwrap_or_else(|p| p.into_inner());
         if dialers.insert(node) {
-            tokio::spawn(self.clone().dialer(node));
+            self.spawn(self.clone().dialer(node));
         }
     }
 

@@ -1,0 +1,933 @@
+//! Peer trust over QUIC with real nodes on 127.0.0.1: approval, invites,
+//! revocation, and every way of presenting the wrong credentials, in both the
+//! dialing and the accepting role.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use labnet_config::Role;
+use labnet_node::admin::AdminRequest;
+use labnet_node::daemon::Daemon;
+use labnet_node::identity::Identity;
+use labnet_protocol::handshake::{
+    CloseCode, Event as HandshakeEvent, Handshake, Hello, PeerRole, ALPN, PROTOCOL_VERSION,
+};
+use labnet_protocol::invite::Invite;
+use labnet_protocol::NodeId;
+use labnet_tests::free_udp_port;
+use labnet_tests::nodes::{admin, contact, eventually, fast_transport, init, start};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::sign::CertifiedKey;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn peers_of(d: &Daemon) -> serde_json::Value {
+    admin(d, AdminRequest::PeersList).await.unwrap()
+}
+
+async fn is_connected(d: &Daemon, other: NodeId) -> bool {
+    d.context().transport.is_connected(other)
+}
+
+async fn pending_ids(d: &Daemon) -> Vec<String> {
+    let v = admin(d, AdminRequest::PeersPending).await.unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["node_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_pairs_two_nodes_that_stay_connected_across_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a_dir = init(tmp.path(), "Modena", Role::Partner, free_udp_port());
+    let b_dir = init(tmp.path(), "Mechelen", Role::Partner, free_udp_port());
+    let a = start(&a_dir, fast_transport()).await;
+    let b = start(&b_dir, fast_transport()).await;
+    let created = admin(
+        &a,
+        AdminRequest::InviteCreate {
+            role: Role::Partner,
+            expires_secs: 3600,
+            uses: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let token = created["token"].as_str().unwrap().to_string();
+    let accepted = admin(
+        &b,
+        AdminRequest::InviteAccept {
+            token: token.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(accepted["name"], "Modena");
+    let (a_id, b_id) = (a.node_id(), b.node_id());
+    assert!(
+        eventually(WAIT, async || is_connected(&a, b_id).await
+            && is_connected(&b, a_id).await)
+        .await
+    );
+    assert_eq!(peers_of(&a).await[0]["node_id"], b_id.to_string());
+    assert!(peers_of(&a).await[0]["decided_by"]
+        .as_str()
+        .unwrap()
+        .starts_with("invite"));
+    assert_eq!(peers_of(&b).await[0]["decided_by"], "invite accept");
+
+    // Restart A: it comes back and the pair reconnects.
+    a.shutdown().await;
+    assert!(
+        eventually(WAIT, async || !is_connected(&b, a_id).await).await,
+        "B notices A left"
+    );
+    let a = start(&a_dir, fast_transport()).await;
+    assert!(
+        eventually(WAIT, async || is_connected(&a, b_id).await
+            && is_connected(&b, a_id).await)
+        .await,
+        "reconnected after A restarted"
+    );
+    // Restart B.
+    b.shutdown().await;
+    let b = start(&b_dir, fast_transport()).await;
+    assert!(
+        eventually(WAIT, async || is_connected(&a, b_id).await
+            && is_connected(&b, a_id).await)
+        .await,
+        "reconnected after B restarted"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_add_then_approve_pairs_nodes_and_unknown_nodes_wait_in_pending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start(
+        &init(tmp.path(), "Vienna", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let b = start(
+        &init(tmp.path(), "Athens", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let (a_id, b_id) = (a.node_id(), b.node_id());
+    // B adds A ahead of time and dials it: A has not approved B, so B waits in
+    // A's pending list and nothing is connected.
+    admin(
+        &b,
+        AdminRequest::PeersAdd {
+            contact: contact(&a),
+            role: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        eventually(WAIT, async || pending_ids(&a)
+            .await
+            .contains(&b_id.to_string()))
+        .await
+    );
+    assert!(!is_connected(&a, b_id).await && !is_connected(&b, a_id).await);
+    let pending = admin(&a, AdminRequest::PeersPending).await.unwrap();
+    assert_eq!(pending[0]["name"], "Athens");
+    assert!(pending[0]["attempts"].as_i64().unwrap() >= 1);
+    // A approves: B's redial gets in.
+    admin(
+        &a,
+        AdminRequest::PeersApprove {
+            node_id: b_id.to_string(),
+            role: Some(Role::Partner),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        eventually(WAIT, async || is_connected(&a, b_id).await
+            && is_connected(&b, a_id).await)
+        .await
+    );
+    assert!(pending_ids(&a).await.is_empty());
+    let listed = peers_of(&a).await;
+    assert_eq!(listed[0]["connected"], true);
+    assert_eq!(listed[0]["name"], "Athens");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_peer_is_cut_off_within_a_second_and_cannot_come_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start(
+        &init(tmp.path(), "Antwerp", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let b = start(
+        &init(tmp.path(), "Larissa", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let (a_id, b_id) = (a.node_id(), b.node_id());
+    admin(
+        &a,
+        AdminRequest::PeersAdd {
+            contact: contact(&b),
+            role: None,
+        },
+    )
+    .await
+    .unwrap();
+    admin(
+        &b,
+        AdminRequest::PeersAdd {
+            contact: contact(&a),
+            role: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        eventually(WAIT, async || is_connected(&a, b_id).await
+            && is_connected(&b, a_id).await)
+        .await
+    );
+    let revoked_at = std::time::Instant::now();
+    admin(
+        &a,
+        AdminRequest::PeersRevoke {
+            node_id: b_id.to_string(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(1), async || !is_connected(&b, a_id)
+            .await
+            && !is_connected(&a, b_id).await)
+        .await
+    );
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(1),
+        "disconnected within one second"
+    );
+    // B keeps redialing (it still approves A) but is refused every time.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!is_connected(&a, b_id).await && !is_connected(&b, a_id).await);
+    let err = b
+        .context()
+        .transport
+        .dial(a_id, &a.listen_addr().to_string(), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("revoked"), "{err}");
+    assert!(
+        pending_ids(&a).await.is_empty(),
+        "a revoked node does not reappear as pending"
+    );
+    let record = &peers_of(&a).await[0];
+    assert_eq!(record["state"], "revoked");
+    assert_eq!(record["decided_by"], "peers revoke");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_are_refused_each_with_its_own_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start(
+        &init(tmp.path(), "Grenoble", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let b = start(
+        &init(tmp.path(), "Livadia", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let c = start(
+        &init(tmp.path(), "Fuenlabrada", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let create = |expires_secs| AdminRequest::InviteCreate {
+        role: Role::Partner,
+        expires_secs,
+        uses: 1,
+    };
+
+    // Used up: B joins, then C tries the same token.
+    let token = admin(&a, create(3600)).await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin(
+        &b,
+        AdminRequest::InviteAccept {
+            token: token.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let err = admin(
+        &c,
+        AdminRequest::InviteAccept {
+            token: token.clone(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("already been used"), "used up: {err}");
+
+    // Expired: checked by the joiner before dialing, and by the inviter.
+    let short = admin(&a, create(1)).await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let err = admin(
+        &c,
+        AdminRequest::InviteAccept {
+            token: short.clone(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("expired"), "expired: {err}");
+    let mut stale = Invite::parse(&short).unwrap();
+    stale.expires_at += 3600; // the joiner's clock is fooled; the inviter is not
+    let err = admin(
+        &c,
+        AdminRequest::InviteAccept {
+            token: stale.to_token(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("did not issue") || err.contains("expired"),
+        "forged expiry: {err}"
+    );
+
+    // Forged: a well-formed token with a secret the inviter never issued.
+    let mut forged = Invite::parse(&token).unwrap();
+    forged.secret = [7; 32];
+    let err = admin(
+        &c,
+        AdminRequest::InviteAccept {
+            token: forged.to_token(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("did not issue this invite"), "forged: {err}");
+
+    // Truncated and damaged tokens never leave the joiner.
+    let fresh = admin(&a, create(3600)).await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let err = admin(
+        &c,
+        AdminRequest::InviteAccept {
+            token: fresh[..fresh.len() - 9].to_string(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("truncated"), "truncated: {err}");
+    let mut chars: Vec<char> = fresh.chars().collect();
+    let i = chars.len() - 20;
+    chars[i] = if chars[i] == 'Q' { 'R' } else { 'Q' };
+    let err = admin(
+        &c,
+        AdminRequest::InviteAccept {
+            token: chars.into_iter().collect(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("damaged"), "tampered: {err}");
+
+    // Revoked.
+    let created = admin(&a, create(3600)).await.unwrap();
+    admin(
+        &a,
+        AdminRequest::InviteRevoke {
+            invite_id: created["invite_id"].as_str().unwrap().to_string(),
+        },
+    )
+    .await
+    .unwrap();
+    let err = admin(
+        &c,
+        AdminRequest::InviteAccept {
+            token: created["token"].as_str().unwrap().to_string(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("revoked"), "revoked: {err}");
+
+    // None of it let C in.
+    let c_id = c.node_id().to_string();
+    assert!(peers_of(&a)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["node_id"] != c_id.as_str()));
+    for d in [a, b, c] {
+        d.shutdown().await;
+    }
+}
+
+// ---- hand-built peers that present the wrong credentials ---------------------
+
+#[derive(Debug)]
+struct AcceptAnything;
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[derive(Debug)]
+struct Fixed(Arc<CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Fixed {
+    fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Fixed {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+/// A credential: the certificates presented and the key that signs.
+fn credential(chain: Vec<Vec<u8>>, signer: &Identity) -> Arc<CertifiedKey> {
+    let provider = rustls::crypto::ring::default_provider();
+    let key = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            signer.key_der().to_vec(),
+        )))
+        .unwrap();
+    Arc::new(CertifiedKey::new(
+        chain.into_iter().map(CertificateDer::from).collect(),
+        key,
+    ))
+}
+
+/// A raw QUIC client presenting `cred` (or no certificate), with `alpn`.
+fn raw_client(cred: Option<Arc<CertifiedKey>>, alpn: &[&[u8]]) -> quinn::ClientConfig {
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AcceptAnything));
+    let mut config = match cred {
+        Some(c) => builder.with_client_cert_resolver(Arc::new(Fixed(c))),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(config).unwrap(),
+    ))
+}
+
+/// A raw QUIC server presenting `cred`, with `alpn`, that accepts any client.
+fn raw_server(cred: Arc<CertifiedKey>, alpn: &[&[u8]]) -> quinn::Endpoint {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_no_client_auth()
+    .with_cert_resolver(Arc::new(Fixed(cred)));
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(config).unwrap();
+    let server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let endpoint = quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).unwrap();
+    // Accept in the background so handshakes can run.
+    let e = endpoint.clone();
+    tokio::spawn(async move {
+        while let Some(incoming) = e.accept().await {
+            tokio::spawn(async move {
+                if let Ok(c) = incoming.await {
+                    let _ = c.accept_bi().await;
+                }
+            });
+        }
+    });
+    endpoint
+}
+
+/// What happened to a raw client's connection attempt.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    /// The client's own TLS handshake failed.
+    HandshakeFailed(String),
+    /// The node closed the connection at the QUIC/TLS level (an alert): the
+    /// server side of TLS refused what the client sent.
+    ClosedByTls(String),
+    /// The node closed it with an application code.
+    ClosedByNode(u64),
+    /// Still open after a while: the node accepted it.
+    StillOpen,
+}
+
+async fn try_connect(config: quinn::ClientConfig, target: std::net::SocketAddr) -> Outcome {
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let connecting = match endpoint.connect_with(config, target, "labnet") {
+        Ok(c) => c,
+        Err(e) => return Outcome::HandshakeFailed(e.to_string()),
+    };
+    let connection = match tokio::time::timeout(WAIT, connecting).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Outcome::HandshakeFailed(e.to_string()),
+        Err(_) => return Outcome::HandshakeFailed("timeout".into()),
+    };
+    // In TLS 1.3 the client finishes before the server has checked the client's
+    // certificate, so a refusal can arrive just after "connected". Opening a
+    // stream forces the exchange.
+    if let Ok((mut send, _recv)) = connection.open_bi().await {
+        let _ = send.write_all(b"x").await;
+    }
+    match tokio::time::timeout(Duration::from_secs(2), connection.closed()).await {
+        Ok(quinn::ConnectionError::ApplicationClosed(c)) => {
+            Outcome::ClosedByNode(c.error_code.into_inner())
+        }
+        Ok(other) => Outcome::ClosedByTls(other.to_string()),
+        Err(_) => Outcome::StillOpen,
+    }
+}
+
+fn handshake_bytes(hello: Hello) -> Vec<u8> {
+    let mut h = Handshake::dialer(hello);
+    std::iter::from_fn(|| h.poll_transmit()).flatten().collect()
+}
+
+/// Connects, sends `bytes` on a stream, and returns the close code the node
+/// used and the handshake reply it sent, if any.
+async fn speak(
+    config: quinn::ClientConfig,
+    target: std::net::SocketAddr,
+    bytes: &[u8],
+) -> (Option<u64>, Option<HandshakeEvent>) {
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let connection = endpoint
+        .connect_with(config, target, "labnet")
+        .unwrap()
+        .await
+        .unwrap();
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    let _ = send.write_all(bytes).await;
+    let mut reader = Handshake::dialer(Hello {
+        version: PROTOCOL_VERSION,
+        name: "x".into(),
+        role: PeerRole::Partner,
+        invite_secret: None,
+    });
+    let _ = reader.poll_transmit();
+    let mut reply = None;
+    let mut buf = [0u8; 2048];
+    if let Ok(Ok(Some(n))) = tokio::time::timeout(WAIT, recv.read(&mut buf)).await {
+        reader.handle_bytes(&buf[..n]);
+        reply = reader.poll_event();
+    }
+    let code = match tokio::time::timeout(WAIT, connection.closed()).await {
+        Ok(quinn::ConnectionError::ApplicationClosed(c)) => Some(c.error_code.into_inner()),
+        _ => None,
+    };
+    (code, reply)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_handshakes_close_with_their_own_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = start(
+        &init(tmp.path(), "Athens", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let target = node.listen_addr();
+    let client = || {
+        let id = Identity::generate().unwrap();
+        raw_client(Some(credential(vec![id.cert_der().to_vec()], &id)), &[ALPN])
+    };
+    let code = |c: CloseCode| Some(u64::from(c.as_u32()));
+    // Not a handshake message at all.
+    let (got, _) = speak(client(), target, &[0, 0, 0, 3, 0xee, 0xee, 0xee]).await;
+    assert_eq!(got, code(CloseCode::Malformed));
+    // A frame announcing more than a handshake may hold.
+    let (got, _) = speak(client(), target, &(64 * 1024u32).to_be_bytes()).await;
+    assert_eq!(got, code(CloseCode::FrameTooLarge));
+    // Another protocol version: refused with a reason the operator can act on.
+    let hello = Hello {
+        version: 9,
+        name: "Future".into(),
+        role: PeerRole::Partner,
+        invite_secret: None,
+    };
+    let (got, reply) = speak(client(), target, &handshake_bytes(hello)).await;
+    assert_eq!(got, code(CloseCode::VersionMismatch));
+    assert!(
+        matches!(reply, Some(HandshakeEvent::Refused { ref reason, .. }) if reason.contains("protocol 1")),
+        "{reply:?}"
+    );
+    // The node is still fine.
+    assert!(admin(&node, AdminRequest::Status).await.is_ok());
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_fresh_keys_leave_pending_at_its_bound_and_one_address_is_rate_limited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut transport = fast_transport();
+    // Lift the per-address limit so the bound on the list is what is tested.
+    transport.pending_burst = 100_000;
+    transport.pending_refill_per_sec = 100_000.0;
+    transport.pending_max = 256;
+    let node = start(&init(tmp.path(), "Flood", Role::Partner, 0), transport).await;
+    let target = node.listen_addr();
+    let hello = handshake_bytes(Hello {
+        version: PROTOCOL_VERSION,
+        name: "flood".into(),
+        role: PeerRole::Partner,
+        invite_secret: None,
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    let attempts = 1000;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..16 {
+        let next = Arc::clone(&next);
+        let hello = hello.clone();
+        tasks.spawn(async move {
+            let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < attempts {
+                let id = Identity::generate().unwrap();
+                let config =
+                    raw_client(Some(credential(vec![id.cert_der().to_vec()], &id)), &[ALPN]);
+                let Ok(connecting) = endpoint.connect_with(config, target, "labnet") else {
+                    continue;
+                };
+                let Ok(connection) = connecting.await else {
+                    continue;
+                };
+                if let Ok((mut send, _recv)) = connection.open_bi().await {
+                    let _ = send.write_all(&hello).await;
+                }
+                let _ = tokio::time::timeout(WAIT, connection.closed()).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let pending = pending_ids(&node).await;
+    assert_eq!(pending.len(), 256, "the pending list stays at its bound");
+    node.shutdown().await;
+
+    // With the default limit, one address gets a handful of pending records, then
+    // RateLimited.
+    let node = start(&tmp.path().join("Flood"), fast_transport()).await;
+    let target = node.listen_addr();
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        let id = Identity::generate().unwrap();
+        let (code, _) = speak(
+            raw_client(Some(credential(vec![id.cert_der().to_vec()], &id)), &[ALPN]),
+            target,
+            &hello,
+        )
+        .await;
+        codes.push(code);
+    }
+    let limited = Some(u64::from(CloseCode::RateLimited.as_u32()));
+    assert!(
+        codes
+            .iter()
+            .take(5)
+            .all(|c| *c == Some(u64::from(CloseCode::NotApproved.as_u32()))),
+        "{codes:?}"
+    );
+    assert!(codes.iter().skip(5).all(|c| *c == limited), "{codes:?}");
+    node.shutdown().await;
+}
+
+fn refused_by_tls(outcome: &Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::HandshakeFailed(_) | Outcome::ClosedByTls(_)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_refused_when_the_node_accepts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = start(
+        &init(tmp.path(), "Modena", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let victim = Identity::generate().unwrap(); // an approved peer the attacker imitates
+    admin(
+        &node,
+        AdminRequest::PeersApprove {
+            node_id: victim.node_id().to_string(),
+            role: None,
+        },
+    )
+    .await
+    .unwrap();
+    let attacker = Identity::generate().unwrap();
+    let other = Identity::generate().unwrap();
+    let target = node.listen_addr();
+    let cases: Vec<(&str, Option<Arc<CertifiedKey>>)> = vec![
+        (
+            "the victim's certificate with the attacker's key",
+            Some(credential(vec![victim.cert_der().to_vec()], &attacker)),
+        ),
+        (
+            "extra intermediates",
+            Some(credential(
+                vec![attacker.cert_der().to_vec(), other.cert_der().to_vec()],
+                &attacker,
+            )),
+        ),
+        (
+            "a rogue leaf with the pinned certificate appended",
+            Some(credential(
+                vec![attacker.cert_der().to_vec(), victim.cert_der().to_vec()],
+                &attacker,
+            )),
+        ),
+        (
+            "malformed DER",
+            Some(credential(
+                vec![vec![0x30, 0x82, 0x01, 0x00, 0xde, 0xad]],
+                &attacker,
+            )),
+        ),
+        ("no client certificate", None),
+    ];
+    for (what, cred) in cases {
+        let outcome = try_connect(raw_client(cred, &[ALPN]), target).await;
+        assert!(
+            refused_by_tls(&outcome),
+            "{what}: TLS must refuse it, got {outcome:?}"
+        );
+    }
+    // Wrong ALPN: refused in TLS, or closed right after with WrongProtocol.
+    let good = credential(vec![attacker.cert_der().to_vec()], &attacker);
+    for alpn in [&[b"h3".as_slice()][..], &[][..]] {
+        let outcome = try_connect(raw_client(Some(Arc::clone(&good)), alpn), target).await;
+        assert!(
+            refused_by_tls(&outcome)
+                || outcome == Outcome::ClosedByNode(u64::from(CloseCode::WrongProtocol.as_u32())),
+            "ALPN {alpn:?}: {outcome:?}"
+        );
+    }
+    // Impersonation: the attacker's own (valid) key, the victim's name. TLS lets
+    // it through, the peer table does not: it is an unknown node, refused
+    // NotApproved, parked in pending, and served nothing.
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        name: "Victim City".into(),
+        role: PeerRole::Partner,
+        invite_secret: None,
+    };
+    let (code, reply) = speak(
+        raw_client(Some(good), &[ALPN]),
+        target,
+        &handshake_bytes(hello),
+    )
+    .await;
+    assert_eq!(
+        code,
+        Some(u64::from(CloseCode::NotApproved.as_u32())),
+        "{reply:?}"
+    );
+    assert!(
+        matches!(reply, Some(HandshakeEvent::Refused { code, .. }) if code == CloseCode::NotApproved.as_u32()),
+        "{reply:?}"
+    );
+    let pending = pending_ids(&node).await;
+    assert_eq!(
+        pending,
+        vec![attacker.node_id().to_string()],
+        "the impersonator is pending under its own id"
+    );
+    assert!(!node.context().transport.is_connected(victim.node_id()));
+    assert!(!node.context().transport.is_connected(attacker.node_id()));
+    assert!(!node.context().transport.is_connected(victim.node_id()));
+    assert!(!node.context().transport.is_connected(attacker.node_id()));
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_refused_when_the_node_dials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = start(
+        &init(tmp.path(), "Mechelen", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let pinned = Identity::generate().unwrap(); // the peer the node means to reach
+    let attacker = Identity::generate().unwrap();
+    let other = Identity::generate().unwrap();
+    type Case<'a> = (&'a str, Arc<CertifiedKey>, &'a [&'a [u8]]);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "a different node answering the address",
+            credential(vec![attacker.cert_der().to_vec()], &attacker),
+            &[ALPN],
+        ),
+        (
+            "the pinned certificate with the wrong key",
+            credential(vec![pinned.cert_der().to_vec()], &attacker),
+            &[ALPN],
+        ),
+        (
+            "extra intermediates",
+            credential(
+                vec![pinned.cert_der().to_vec(), other.cert_der().to_vec()],
+                &pinned,
+            ),
+            &[ALPN],
+        ),
+        (
+            "a rogue leaf with the pinned certificate appended",
+            credential(
+                vec![attacker.cert_der().to_vec(), pinned.cert_der().to_vec()],
+                &attacker,
+            ),
+            &[ALPN],
+        ),
+        (
+            "malformed DER",
+            credential(vec![vec![0x30, 0x03, 0x02, 0x01, 0x00]], &pinned),
+            &[ALPN],
+        ),
+        (
+            "wrong ALPN",
+            credential(vec![pinned.cert_der().to_vec()], &pinned),
+            &[b"h3"],
+        ),
+    ];
+    for (what, cred, alpn) in cases {
+        let server = raw_server(cred, alpn);
+        let address = server.local_addr().unwrap().to_string();
+        let result = node
+            .context()
+            .transport
+            .dial(pinned.node_id(), &address, None)
+            .await;
+        assert!(result.is_err(), "{what}: dial must fail");
+        assert!(
+            !node.context().transport.is_connected(pinned.node_id()),
+            "{what}"
+        );
+        server.close(0u32.into(), b"");
+    }
+    node.shutdown().await;
+}
+
+#[test]
+fn tls_1_2_is_refused_in_both_roles() {
+    // QUIC cannot carry TLS 1.2 at all (quinn refuses such a config), so the
+    // check is made on labnet's own rustls configurations, in memory.
+    let ours = Identity::generate().unwrap();
+    let theirs = Identity::generate().unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+
+    // Our server, a TLS 1.2-only client.
+    let server = labnet_node::transport::tls::server_config(&ours).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnything))
+        .with_client_cert_resolver(Arc::new(Fixed(credential(
+            vec![theirs.cert_der().to_vec()],
+            &theirs,
+        ))));
+    assert!(handshake_in_memory(client, server).is_err());
+
+    // Our client, a TLS 1.2-only server.
+    let client = labnet_node::transport::tls::client_config(&ours, theirs.node_id()).unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Fixed(credential(
+            vec![theirs.cert_der().to_vec()],
+            &theirs,
+        ))));
+    assert!(handshake_in_memory(client, server).is_err());
+}
+
+fn handshake_in_memory(
+    client: rustls::ClientConfig,
+    server: rustls::ServerConfig,
+) -> Result<(), rustls::Error> {
+    let mut c = rustls::ClientConnection::new(Arc::new(client), "labnet".try_into().unwrap())?;
+    let mut s = rustls::ServerConnection::new(Arc::new(server))?;
+    for _ in 0..10 {
+        let mut buf = Vec::new();
+        c.write_tls(&mut buf).unwrap();
+        s.read_tls(&mut buf.as_slice()).unwrap();
+        s.process_new_packets()?;
+        let mut buf = Vec::new();
+        s.write_tls(&mut buf).unwrap();
+        c.read_tls(&mut buf.as_slice()).unwrap();
+        c.process_new_packets()?;
+        if !c.is_handshaking() && !s.is_handshaking() {
+            return Ok(());
+        }
+    }
+    Err(rustls::Error::General("handshake did not finish".into()))
+}
