@@ -44,7 +44,10 @@ impl TestNode {
     }
 
     fn doc_id(&self, name: &str) -> String {
-        format!("{}:{name}", self.id.to_compact())
+        labnet_node::sync::publication_id(self.id, name)
+            .unwrap()
+            .as_str()
+            .to_string()
     }
 
     async fn publish(&self, name: &str, text: &str, scope: Scope) -> String {

@@ -109,6 +109,29 @@ impl NodeId {
         out
     }
 
+    /// The 34 data characters without the check symbol: for identifiers built
+    /// from NodeIds (publication ids), where only `[0-9A-Z]` may appear. Not for
+    /// people: typed by hand it would lose the typo check.
+    pub fn to_key(&self) -> String {
+        let mut compact = self.to_compact();
+        compact.truncate(DATA_CHARS);
+        compact
+    }
+
+    /// Reads [`NodeId::to_key`]'s form: exactly 34 upper-case data characters.
+    pub fn from_key(key: &str) -> Option<NodeId> {
+        if key.len() != DATA_CHARS || !key.bytes().all(|b| ALPHABET.contains(&b)) {
+            return None;
+        }
+        let bytes =
+            base32::decode(base32::Alphabet::Crockford, key).filter(|b| b.len() == NODE_ID_LEN)?;
+        let mut id = [0u8; NODE_ID_LEN];
+        id.copy_from_slice(&bytes);
+        let node_id = NodeId(id);
+        // The spare bits must be zero, so each NodeId has exactly one key.
+        (node_id.to_key() == key).then_some(node_id)
+    }
+
     /// A short prefix for log lines and tables, like a git short hash.
     pub fn short(&self) -> String {
         self.to_compact()[..GROUP_LEN].to_string()
@@ -369,6 +392,15 @@ mod tests {
         #[test]
         fn arbitrary_strings_never_panic(s in ".{0,80}") {
             let _ = s.parse::<NodeId>();
+            let _ = NodeId::from_key(&s);
+        }
+
+        #[test]
+        fn keys_round_trip_and_use_only_id_safe_characters(bytes in proptest::array::uniform21(any::<u8>())) {
+            let id = NodeId::from_bytes(bytes);
+            let key = id.to_key();
+            prop_assert!(key.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+            prop_assert_eq!(NodeId::from_key(&key), Some(id));
         }
     }
 }

@@ -95,9 +95,10 @@ impl MemNode {
         self.next_seq
     }
 
-    /// Publishes (or replaces the content of) a publication.
-    pub(crate) fn publish(&mut self, doc_id: &str, scope: Scope, doc: &mut AutoCommit) -> DocId {
-        let doc_id = DocId::new(doc_id).unwrap();
+    /// Publishes (or replaces the content of) a publication. Its id is
+    /// `<this node>:<name>`, as publication ids are (see `publication_id`).
+    pub(crate) fn publish(&mut self, name: &str, scope: Scope, doc: &mut AutoCommit) -> DocId {
+        let doc_id = super::publication_id(self.id, name).unwrap();
         let seq = self.bump();
         self.publications.insert(
             doc_id.clone(),

@@ -82,6 +82,27 @@ mod tests;
 pub use scope::{visible_to, Scope};
 pub use session::{Session, SessionConfig};
 
+/// The id of `origin`'s publication called `name`: `<origin key>:<name>`, where
+/// the key is the NodeId's 34 data characters ([`NodeId::to_key`]).
+///
+/// Ids name their origin so that two cities' practices never collide and so a
+/// replica can tell, from the id alone, which node alone may announce it.
+pub fn publication_id(
+    origin: NodeId,
+    name: &str,
+) -> Result<DocId, labnet_protocol::sync::DocIdError> {
+    DocId::new(format!("{}:{name}", origin.to_key()))
+}
+
+/// The origin a publication id names, if it is well-formed.
+pub fn origin_of(doc_id: &DocId) -> Option<NodeId> {
+    let (origin, name) = doc_id.as_str().split_once(':')?;
+    if name.is_empty() {
+        return None;
+    }
+    NodeId::from_key(origin)
+}
+
 /// One row of the origin's publication index: plain data, no loaded document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicationEntry {

@@ -896,6 +896,18 @@ impl Session {
         }
         // Check every entry before acting on any, so a bad batch changes nothing.
         for entry in &entries {
+            if super::origin_of(&entry.doc_id) != Some(self.info.peer) {
+                // A publication's id names its origin, so no node can announce
+                // (and squat) an id that belongs to another, even before the real
+                // origin has been heard from.
+                return self.violation(
+                    ViolationCode::NotOrigin,
+                    format!(
+                        "peer announced {}, whose id names another origin",
+                        entry.doc_id
+                    ),
+                );
+            }
             if view.publication(&entry.doc_id).is_some() {
                 return self.violation(
                     ViolationCode::NotOrigin,
