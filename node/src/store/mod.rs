@@ -1121,8 +1121,6 @@ fn save_in(
         path: path.to_path_buf(),
         what,
     };
-    let heads = doc.get_heads();
-    let encoded_heads = encode_heads(&heads);
     let existing: Option<(String, Vec<u8>)> = tx
         .query_row(
             "SELECT kind, heads FROM documents WHERE doc_id = ?1",
@@ -1134,7 +1132,7 @@ fn save_in(
     let Some((stored_kind, stored_heads)) = existing else {
         tx.execute(
             "INSERT INTO documents (doc_id, kind, snapshot, heads, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![doc_id, kind.as_str(), doc.save(), encoded_heads, now],
+            params![doc_id, kind.as_str(), doc.save(), encode_heads(&doc.get_heads()), now],
         )
         .map_err(err)?;
         return Ok(());
@@ -1145,11 +1143,26 @@ fn save_in(
             kind.as_str()
         )));
     }
-    if stored_heads == encoded_heads {
-        return Ok(());
-    }
     let stored_heads = decode_heads(&stored_heads)
         .ok_or_else(|| corrupt(format!("document {doc_id} has malformed heads")))?;
+    // Another writer (a second CLI session, say) saved changes this document has
+    // not seen: merge them in first, so the stored heads stay the heads of
+    // everything stored and both sessions' edits survive.
+    if stored_heads
+        .iter()
+        .any(|h| doc.get_change_by_hash(h).is_none())
+    {
+        let mut stored = load_in(tx, path, doc_id)?;
+        doc.merge(&mut stored)
+            .map_err(|source| StoreError::Document {
+                doc_id: doc_id.to_string(),
+                source: Box::new(source),
+            })?;
+    }
+    let encoded_heads = encode_heads(&doc.get_heads());
+    if encode_heads(&stored_heads) == encoded_heads {
+        return Ok(());
+    }
     let chunk = doc.save_after(&stored_heads);
     let (count, last): (i64, Option<i64>) = tx
         .query_row(
@@ -1179,6 +1192,38 @@ fn save_in(
         .map_err(err)?;
     }
     Ok(())
+}
+
+/// Loads a document inside an open transaction.
+fn load_in(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    doc_id: &str,
+) -> Result<AutoCommit, StoreError> {
+    let err = |source: rusqlite::Error| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    };
+    let mut bytes: Vec<u8> = tx
+        .query_row(
+            "SELECT snapshot FROM documents WHERE doc_id = ?1",
+            [doc_id],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    let mut stmt = tx
+        .prepare_cached("SELECT chunk FROM document_changes WHERE doc_id = ?1 ORDER BY seq")
+        .map_err(err)?;
+    let chunks = stmt
+        .query_map([doc_id], |r| r.get::<_, Vec<u8>>(0))
+        .map_err(err)?;
+    for chunk in chunks {
+        bytes.extend_from_slice(&chunk.map_err(err)?);
+    }
+    AutoCommit::load(&bytes).map_err(|source| StoreError::Document {
+        doc_id: doc_id.to_string(),
+        source: Box::new(source),
+    })
 }
 
 /// Heads as stored: 32-byte hashes, concatenated.

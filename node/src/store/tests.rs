@@ -461,3 +461,49 @@ fn a_batch_stores_replicas_and_never_overwrites_our_own_documents() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn concurrent_sessions_of_one_document_merge_on_save() {
+    let (_dir, mut store) = open();
+    let mut base = AutoCommit::new();
+    base.put(ROOT, "title", "v1").unwrap();
+    store
+        .save_publication("p:x", &mut base, "partners")
+        .unwrap();
+    // Two sessions load the same version and edit different fields.
+    let mut one = store
+        .load_document("p:x")
+        .unwrap()
+        .unwrap()
+        .1
+        .with_actor(automerge::ActorId::random());
+    let mut two = store
+        .load_document("p:x")
+        .unwrap()
+        .unwrap()
+        .1
+        .with_actor(automerge::ActorId::random());
+    one.put(ROOT, "summary", "from session one").unwrap();
+    two.put(ROOT, "link", "from session two").unwrap();
+    store.save_publication("p:x", &mut one, "partners").unwrap();
+    store.save_publication("p:x", &mut two, "partners").unwrap();
+    let (_, mut merged) = store.load_document("p:x").unwrap().unwrap();
+    assert!(
+        merged.get(ROOT, "summary").unwrap().is_some(),
+        "session one's edit survived"
+    );
+    assert!(
+        merged.get(ROOT, "link").unwrap().is_some(),
+        "session two's edit survived"
+    );
+    assert_eq!(
+        store.publication_row("p:x").unwrap().unwrap().heads,
+        merged.get_heads(),
+        "index heads are the merged heads"
+    );
+    assert_eq!(
+        two.get_heads(),
+        merged.get_heads(),
+        "the saving session now holds the merge too"
+    );
+}
