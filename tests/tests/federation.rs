@@ -1,0 +1,625 @@
+//! Federated sync between real nodes on 127.0.0.1: full mesh convergence under
+//! mixed scopes, partitions and restarts, forged publications, retraction, and
+//! concurrent edits by the origin.
+//!
+//! Publications here are written the way the sharing code writes them (store
+//! plus a change notification); what is checked is the network's behaviour.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ROOT};
+use labnet_config::Role;
+use labnet_node::admin::AdminRequest;
+use labnet_node::daemon::Daemon;
+use labnet_node::store::NewDisclosure;
+use labnet_node::sync::{publication_id, Scope};
+use labnet_protocol::NodeId;
+use labnet_tests::free_udp_port;
+use labnet_tests::nodes::{admin, contact, eventually, fast_transport, init, start};
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+/// Publishes (or edits) `name` on a node, as `labnet share` does.
+async fn publish(d: &Daemon, name: &str, text: &str, scope: &Scope) -> String {
+    let doc_id = publication_id(d.node_id(), name)
+        .unwrap()
+        .as_str()
+        .to_string();
+    let id = doc_id.clone();
+    let text = text.to_string();
+    let scope = scope.to_text();
+    d.context()
+        .store
+        .call(move |s| {
+            let mut doc = match s.load_document(&id).unwrap() {
+                Some((_, doc)) => doc,
+                None => AutoCommit::new(),
+            };
+            doc.put(ROOT, "description", text).unwrap();
+            s.save_publication(&id, &mut doc, &scope).unwrap();
+            s.log_disclosure(&NewDisclosure {
+                action: "share",
+                doc_id: &id,
+                heads: "",
+                node_id: None,
+                scope: &scope,
+                settings: "{}",
+            })
+            .unwrap();
+        })
+        .await;
+    let _ = d
+        .context()
+        .sync
+        .local_changes
+        .send(labnet_protocol::sync::DocId::new(doc_id.clone()).unwrap());
+    doc_id
+}
+
+/// Replicas a node holds: doc id → heads.
+async fn replicas(d: &Daemon) -> BTreeMap<String, Vec<automerge::ChangeHash>> {
+    d.context()
+        .store
+        .call(|s| {
+            s.replicas()
+                .unwrap()
+                .into_iter()
+                .map(|(id, _)| {
+                    let heads = s.replica_entry(&id).unwrap().unwrap().1;
+                    (id, heads)
+                })
+                .collect()
+        })
+        .await
+}
+
+/// Our own publications: doc id → heads.
+async fn published(d: &Daemon) -> BTreeMap<String, Vec<automerge::ChangeHash>> {
+    d.context()
+        .store
+        .call(|s| {
+            s.publication_rows()
+                .unwrap()
+                .into_iter()
+                .filter(|r| !r.retracted)
+                .map(|r| (r.doc_id, r.heads))
+                .collect()
+        })
+        .await
+}
+
+async fn connect_all(nodes: &[Daemon]) {
+    for (i, a) in nodes.iter().enumerate() {
+        for b in nodes.iter().skip(i + 1) {
+            admin(
+                a,
+                AdminRequest::PeersAdd {
+                    contact: contact(b),
+                    role: None,
+                },
+            )
+            .await
+            .unwrap();
+            admin(
+                b,
+                AdminRequest::PeersAdd {
+                    contact: contact(a),
+                    role: None,
+                },
+            )
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// Waits until every node holds exactly `expected[i]`, with the origin's heads.
+async fn converge(nodes: &[Daemon], expected: &[BTreeSet<String>]) -> bool {
+    eventually(CONVERGE, async || {
+        let mut origin_heads = BTreeMap::new();
+        for n in nodes {
+            origin_heads.extend(published(n).await);
+        }
+        for (n, want) in nodes.iter().zip(expected) {
+            let have = replicas(n).await;
+            if have.keys().cloned().collect::<BTreeSet<_>>() != *want {
+                return false;
+            }
+            if have
+                .iter()
+                .any(|(id, heads)| origin_heads.get(id) != Some(heads))
+            {
+                return false;
+            }
+        }
+        true
+    })
+    .await
+}
+
+/// Which publications each node should hold, given who published what to whom.
+fn expected(nodes: &[NodeId], shared: &[(usize, String, Scope)]) -> Vec<BTreeSet<String>> {
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            shared
+                .iter()
+                .filter(|(origin, _, scope)| {
+                    *origin != i && labnet_node::sync::visible_to(scope, *id, Role::Partner)
+                })
+                .map(|(_, doc, _)| doc.clone())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_cities_in_full_mesh_converge_to_exactly_their_scopes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = Vec::new();
+    for i in 0..12 {
+        nodes.push(
+            start(
+                &init(tmp.path(), &format!("city{i}"), Role::Partner, 0),
+                fast_transport(),
+            )
+            .await,
+        );
+    }
+    let ids: Vec<NodeId> = nodes.iter().map(|n| n.node_id()).collect();
+    connect_all(&nodes).await;
+    let mut shared = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let next = ids[(i + 1) % ids.len()];
+        for (k, scope) in [Scope::Public, Scope::Partners, Scope::Nodes(vec![next])]
+            .into_iter()
+            .enumerate()
+        {
+            let doc = publish(
+                n,
+                &format!("practice{k}"),
+                &format!("practice {k} of city {i}"),
+                &scope,
+            )
+            .await;
+            shared.push((i, doc, scope));
+        }
+    }
+    let want = expected(&ids, &shared);
+    assert!(want.iter().all(|w| w.len() == 11 * 2 + 1));
+    assert!(
+        converge(&nodes, &want).await,
+        "the mesh converged to exactly the scopes"
+    );
+
+    // A publication scoped to one city was never announced to another: no other
+    // node holds it or a sync state for it, and its origin logged sending it to
+    // that one city only.
+    for (i, n) in nodes.iter().enumerate() {
+        let (origin, doc, scope) = shared
+            .iter()
+            .find(|(o, _, s)| *o == i && matches!(s, Scope::Nodes(_)))
+            .unwrap();
+        let Scope::Nodes(named) = scope else {
+            unreachable!()
+        };
+        let sent_to: BTreeSet<Option<NodeId>> = n
+            .context()
+            .store
+            .call({
+                let doc = doc.clone();
+                move |s| {
+                    s.disclosures(None, None)
+                        .unwrap()
+                        .into_iter()
+                        .filter(|d| d.action == "sent" && d.doc_id == doc)
+                        .map(|d| d.node_id)
+                        .collect()
+                }
+            })
+            .await;
+        assert_eq!(
+            sent_to,
+            named.iter().map(|n| Some(*n)).collect(),
+            "city {origin}'s scoped publication"
+        );
+        for (j, other) in nodes.iter().enumerate() {
+            if Some(&ids[j]) == named.first() || j == i {
+                continue;
+            }
+            let doc = doc.clone();
+            let peer = ids[i];
+            let leaked = other
+                .context()
+                .store
+                .call(move |s| {
+                    s.load_document(&doc).unwrap().is_some()
+                        || s.load_sync_state(peer, &doc).unwrap().is_some()
+                })
+                .await;
+            assert!(
+                !leaked,
+                "city {j} learned of city {i}'s publication scoped to another city"
+            );
+        }
+    }
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_partition_restarted_cities_receive_only_what_they_missed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = (0..12)
+        .map(|i| {
+            init(
+                tmp.path(),
+                &format!("city{i}"),
+                Role::Partner,
+                free_udp_port(),
+            )
+        })
+        .collect();
+    let mut nodes: Vec<Option<Daemon>> = Vec::new();
+    for d in &dirs {
+        nodes.push(Some(start(d, fast_transport()).await));
+    }
+    let ids: Vec<NodeId> = nodes
+        .iter()
+        .map(|n| n.as_ref().unwrap().node_id())
+        .collect();
+    let live: Vec<Daemon> = nodes.iter_mut().map(|n| n.take().unwrap()).collect();
+    connect_all(&live).await;
+    // Twenty publications of ~3 KB of text per city, random so that Automerge's
+    // compression cannot shrink the history to nothing.
+    let mut shared = Vec::new();
+    for (i, n) in live.iter().enumerate() {
+        for k in 0..20 {
+            let body: String = {
+                use rand::Rng;
+                let mut rng = rand::thread_rng();
+                (0..3000)
+                    .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+                    .collect()
+            };
+            let doc = publish(n, &format!("p{k}"), &body, &Scope::Partners).await;
+            shared.push((i, doc, Scope::Partners));
+        }
+    }
+    assert!(
+        converge(&live, &expected(&ids, &shared)).await,
+        "initial convergence"
+    );
+    let received = |d: &Daemon| {
+        let t = d.context().transport.clone();
+        ids.iter()
+            .filter_map(|p| t.connection_bytes(*p))
+            .map(|(_, rx)| rx)
+            .sum::<u64>()
+    };
+    let initial_rx: Vec<u64> = live.iter().map(received).collect();
+
+    // Partition: stop cities 8..12. Both sides change and share.
+    let mut live = live;
+    let stopped: Vec<Daemon> = live.drain(8..).collect();
+    for d in stopped {
+        d.shutdown().await;
+    }
+    for (i, n) in live.iter().enumerate() {
+        publish(
+            n,
+            "p0",
+            &format!("edited during the partition by city {i}"),
+            &Scope::Partners,
+        )
+        .await;
+        let doc = publish(n, "new", "shared during the partition", &Scope::Partners).await;
+        shared.push((i, doc, Scope::Partners));
+    }
+    // The stopped cities edit offline (as `labnet share` on a stopped node does).
+    for (k, dir) in dirs.iter().enumerate().skip(8) {
+        let d = start(dir, fast_transport()).await;
+        // Started alone, briefly, to write; the others are not dialed yet (its
+        // dialers run, but the test only cares that it ends up converged).
+        publish(
+            &d,
+            "p1",
+            &format!("edited offline by city {k}"),
+            &Scope::Partners,
+        )
+        .await;
+        d.shutdown().await;
+    }
+    let mut restarted = Vec::new();
+    for dir in dirs.iter().skip(8) {
+        restarted.push(start(dir, fast_transport()).await);
+    }
+    let all: Vec<&Daemon> = live.iter().chain(restarted.iter()).collect();
+    let want = expected(&ids, &shared);
+    let ok = eventually(CONVERGE, async || {
+        let mut origin_heads = BTreeMap::new();
+        for n in &all {
+            origin_heads.extend(published(n).await);
+        }
+        for (n, w) in all.iter().zip(&want) {
+            let have = replicas(n).await;
+            if have.keys().cloned().collect::<BTreeSet<_>>() != *w
+                || have.iter().any(|(id, h)| origin_heads.get(id) != Some(h))
+            {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    assert!(ok, "all twelve converge after the partition");
+    // What each restarted city received on its new connections is of the order
+    // of what it missed (8 edits and 8 new small publications, handshakes and
+    // inventories), not of the whole history it already had.
+    for (k, d) in restarted.iter().enumerate() {
+        let rx = received(d);
+        let initial = initial_rx[8 + k];
+        println!(
+            "city {}: caught up with {rx} bytes; its initial sync took {initial}",
+            8 + k
+        );
+        assert!(
+            rx * 4 < initial,
+            "city {}: caught up with {rx} bytes, initial sync took {initial}",
+            8 + k
+        );
+    }
+    for d in live.into_iter().chain(restarted) {
+        d.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_publications_are_rejected_and_reach_no_replica() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = start(
+        &init(tmp.path(), "origin", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let victim = start(
+        &init(tmp.path(), "victim", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let forger = start(
+        &init(tmp.path(), "forger", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let doc = publish(&origin, "practice", "the origin's text", &Scope::Partners).await;
+    // The forger holds a copy of the origin's document with its own change, and
+    // publishes it under the origin's id: only the origin may announce that id.
+    let forged = doc.clone();
+    forger
+        .context()
+        .store
+        .call(move |s| {
+            let mut doc = AutoCommit::new();
+            doc.put(ROOT, "description", "FORGED").unwrap();
+            s.save_publication(&forged, &mut doc, "partners").unwrap();
+        })
+        .await;
+    // The victim meets the forger first, then the origin.
+    admin(
+        &victim,
+        AdminRequest::PeersAdd {
+            contact: contact(&forger),
+            role: None,
+        },
+    )
+    .await
+    .unwrap();
+    admin(
+        &forger,
+        AdminRequest::PeersAdd {
+            contact: contact(&victim),
+            role: None,
+        },
+    )
+    .await
+    .unwrap();
+    let forger_id = forger.node_id();
+    // The forger's connection is closed by the victim (NotOrigin), again at each redial.
+    let closed = eventually(Duration::from_secs(10), async || {
+        let log = victim.context().store.call(|s| s.replicas().unwrap()).await;
+        log.is_empty() && !victim.context().transport.is_connected(forger_id)
+    })
+    .await;
+    assert!(closed);
+    admin(
+        &victim,
+        AdminRequest::PeersAdd {
+            contact: contact(&origin),
+            role: None,
+        },
+    )
+    .await
+    .unwrap();
+    admin(
+        &origin,
+        AdminRequest::PeersAdd {
+            contact: contact(&victim),
+            role: None,
+        },
+    )
+    .await
+    .unwrap();
+    let origin_heads = published(&origin).await;
+    assert!(
+        eventually(CONVERGE, async || replicas(&victim).await == origin_heads).await,
+        "the victim holds the origin's version"
+    );
+    let text = victim
+        .context()
+        .store
+        .call(move |s| {
+            let (_, d) = s.load_document(&doc).unwrap().unwrap();
+            String::from_utf8_lossy(&d.clone().save()).contains("FORGED")
+        })
+        .await;
+    assert!(!text, "no byte of the forged change reached the replica");
+    for d in [origin, victim, forger] {
+        d.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retraction_reaches_every_replica_and_is_confirmed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        nodes.push(
+            start(
+                &init(tmp.path(), &format!("city{i}"), Role::Partner, 0),
+                fast_transport(),
+            )
+            .await,
+        );
+    }
+    connect_all(&nodes).await;
+    let doc = publish(&nodes[0], "practice", "to be retracted", &Scope::Partners).await;
+    assert!(
+        eventually(CONVERGE, async || {
+            for n in &nodes[1..] {
+                if !replicas(n).await.contains_key(&doc) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await
+    );
+    let id = doc.clone();
+    nodes[0]
+        .context()
+        .store
+        .call(move |s| s.retract_publication(&id).unwrap())
+        .await;
+    let _ = nodes[0]
+        .context()
+        .sync
+        .local_changes
+        .send(labnet_protocol::sync::DocId::new(doc.clone()).unwrap());
+    assert!(
+        eventually(CONVERGE, async || {
+            for n in &nodes[1..] {
+                if replicas(n).await.contains_key(&doc) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await,
+        "every replica removed it"
+    );
+    let status = admin(&nodes[0], AdminRequest::Status).await.unwrap();
+    let confirmed = eventually(Duration::from_secs(10), async || {
+        let status = admin(&nodes[0], AdminRequest::Status).await.unwrap();
+        status["retractions"][0]["confirmed_by"]
+            .as_array()
+            .is_some_and(|a| a.len() == 3)
+    })
+    .await;
+    assert!(confirmed, "status shows three confirmations: {status}");
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_from_two_sessions_of_the_origin_merge_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = vec![
+        start(
+            &init(tmp.path(), "origin", Role::Partner, 0),
+            fast_transport(),
+        )
+        .await,
+        start(
+            &init(tmp.path(), "reader", Role::Partner, 0),
+            fast_transport(),
+        )
+        .await,
+    ];
+    connect_all(&nodes).await;
+    let doc = publish(&nodes[0], "practice", "first version", &Scope::Partners).await;
+    assert!(
+        eventually(CONVERGE, async || replicas(&nodes[1])
+            .await
+            .contains_key(&doc))
+        .await
+    );
+    // Two sessions (two CLI processes, say) load the same version and each edit
+    // a different field, then save one after the other.
+    let id = doc.clone();
+    nodes[0]
+        .context()
+        .store
+        .call(move |s| {
+            let mut one = s
+                .load_document(&id)
+                .unwrap()
+                .unwrap()
+                .1
+                .with_actor(automerge::ActorId::random());
+            let mut two = s
+                .load_document(&id)
+                .unwrap()
+                .unwrap()
+                .1
+                .with_actor(automerge::ActorId::random());
+            one.put(ROOT, "title", "title from session one").unwrap();
+            two.put(ROOT, "link", "https://example.org/from-session-two")
+                .unwrap();
+            s.save_publication(&id, &mut one, "partners").unwrap();
+            s.save_publication(&id, &mut two, "partners").unwrap();
+        })
+        .await;
+    let _ = nodes[0]
+        .context()
+        .sync
+        .local_changes
+        .send(labnet_protocol::sync::DocId::new(doc.clone()).unwrap());
+    let origin_heads = published(&nodes[0]).await;
+    assert_eq!(
+        origin_heads[&doc].len(),
+        2,
+        "two concurrent heads at the origin"
+    );
+    assert!(
+        eventually(CONVERGE, async || replicas(&nodes[1]).await == origin_heads).await,
+        "the reader has both edits' heads"
+    );
+    let id = doc.clone();
+    let merged = nodes[1]
+        .context()
+        .store
+        .call(move |s| {
+            use automerge::ReadDoc;
+            let (_, d) = s.load_document(&id).unwrap().unwrap();
+            (
+                d.get(ROOT, "title").unwrap().is_some(),
+                d.get(ROOT, "link").unwrap().is_some(),
+            )
+        })
+        .await;
+    assert_eq!(
+        merged,
+        (true, true),
+        "both sessions' edits reached the replica"
+    );
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
