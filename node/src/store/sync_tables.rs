@@ -120,67 +120,24 @@ impl Store {
 
     /// Saves one of our publications and, when its content or scope changed, gives
     /// it the next index sequence number, all in one transaction.
-    pub fn save_publication(
-        &mut self,
-        doc_id: &str,
-        doc: &mut AutoCommit,
-        scope: &str,
-    ) -> Result<PublicationSave, StoreError> {
+    pub fn save_publication(&mut self, doc_id: &str, doc: &mut AutoCommit, scope: &str) -> Result<PublicationSave, StoreError> {
+        let mut outcomes = self.save_publications(&mut [(doc_id, doc, scope)])?;
+        outcomes.pop().ok_or_else(|| self.corrupt("no outcome for a saved publication".into()))
+    }
+
+    /// Saves several publications in one transaction (an import, a re-share of
+    /// many practices): all or none.
+    pub fn save_publications(&mut self, docs: &mut [(&str, &mut AutoCommit, &str)]) -> Result<Vec<PublicationSave>, StoreError> {
         let path = self.path.clone();
-        let err = |source: rusqlite::Error| StoreError::Sqlite {
-            path: path.clone(),
-            source: Box::new(source),
-        };
+        let err = |source: rusqlite::Error| StoreError::Sqlite { path: path.clone(), source: Box::new(source) };
         let now = unix_now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let before: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT heads FROM documents WHERE doc_id = ?1",
-                [doc_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        save_in(&tx, &path, doc_id, DocumentKind::Publication, doc, now)?;
-        let indexed: Option<(String, i64)> = tx
-            .query_row(
-                "SELECT scope, retracted FROM publication_index WHERE doc_id = ?1",
-                [doc_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(err)?;
-        let heads_changed = before.as_deref() != Some(encode_heads(&doc.get_heads()).as_slice());
-        let outcome = match indexed {
-            None => {
-                let seq = next_seq(&tx, &path)?;
-                tx.execute(
-                    "INSERT INTO publication_index (doc_id, seq, scope, retracted, updated_at) VALUES (?1, ?2, ?3, 0, ?4)",
-                    params![doc_id, seq as i64, scope, now],
-                )
-                .map_err(err)?;
-                PublicationSave::Created(seq)
-            }
-            Some((old_scope, retracted))
-                if heads_changed || old_scope != scope || retracted != 0 =>
-            {
-                let seq = next_seq(&tx, &path)?;
-                tx.execute(
-                    "UPDATE publication_index SET seq = ?2, scope = ?3, retracted = 0, updated_at = ?4 WHERE doc_id = ?1",
-                    params![doc_id, seq as i64, scope, now],
-                )
-                .map_err(err)?;
-                tx.execute("DELETE FROM retraction_acks WHERE doc_id = ?1", [doc_id])
-                    .map_err(err)?;
-                PublicationSave::Updated(seq)
-            }
-            Some(_) => PublicationSave::Unchanged,
-        };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let mut outcomes = Vec::with_capacity(docs.len());
+        for (doc_id, doc, scope) in docs.iter_mut() {
+            outcomes.push(save_publication_in(&tx, &path, doc_id, doc, scope, now)?);
+        }
         tx.commit().map_err(err)?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     /// Marks one of our publications retracted, with the next sequence number, so
@@ -552,6 +509,63 @@ impl Batch<'_> {
         super::insert_disclosure(self.tx, entry, self.now).map_err(self.err())
     }
 }
+
+/// Saves one publication and updates its index row, inside an open transaction.
+fn save_publication_in(
+    tx: &Transaction<'_>,
+    path: &std::path::Path,
+    doc_id: &str,
+    doc: &mut AutoCommit,
+    scope: &str,
+    now: i64,
+) -> Result<PublicationSave, StoreError> {
+    let err = |source: rusqlite::Error| StoreError::Sqlite { path: path.to_path_buf(), source: Box::new(source) };
+    let before: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT heads FROM documents WHERE doc_id = ?1",
+            [doc_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)?;
+    save_in(tx, path, doc_id, DocumentKind::Publication, doc, now)?;
+    let indexed: Option<(String, i64)> = tx
+        .query_row(
+            "SELECT scope, retracted FROM publication_index WHERE doc_id = ?1",
+            [doc_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(err)?;
+    let heads_changed = before.as_deref() != Some(encode_heads(&doc.get_heads()).as_slice());
+    let outcome = match indexed {
+        None => {
+            let seq = next_seq(tx, path)?;
+            tx.execute(
+                "INSERT INTO publication_index (doc_id, seq, scope, retracted, updated_at) VALUES (?1, ?2, ?3, 0, ?4)",
+                params![doc_id, seq as i64, scope, now],
+            )
+            .map_err(err)?;
+            PublicationSave::Created(seq)
+        }
+        Some((old_scope, retracted))
+            if heads_changed || old_scope != scope || retracted != 0 =>
+        {
+            let seq = next_seq(tx, path)?;
+            tx.execute(
+                "UPDATE publication_index SET seq = ?2, scope = ?3, retracted = 0, updated_at = ?4 WHERE doc_id = ?1",
+                params![doc_id, seq as i64, scope, now],
+            )
+            .map_err(err)?;
+            tx.execute("DELETE FROM retraction_acks WHERE doc_id = ?1", [doc_id])
+                .map_err(err)?;
+            PublicationSave::Updated(seq)
+        }
+        Some(_) => PublicationSave::Unchanged,
+    };
+    Ok(outcome)
+}
+
 
 fn next_seq(tx: &Transaction<'_>, path: &std::path::Path) -> Result<u64, StoreError> {
     let err = |source: rusqlite::Error| StoreError::Sqlite {
