@@ -15,6 +15,8 @@
 //! - [`control`]: the admin operations, for the socket and for stopped nodes.
 //! - [`feed`]: what readers see of publications; Atom, JSON Feed and CSV export.
 //! - [`sync`]: per-peer sync sessions (sans-IO): inventory, Automerge sync, scope.
+//! - [`lab`]: the private lab model (practices, roster), its documents and import.
+//! - [`share`]: field classes, the anonymizer, publications and the share operations.
 
 pub mod admin;
 pub mod control;
@@ -22,6 +24,8 @@ pub mod daemon;
 pub mod data_dir;
 pub mod feed;
 pub mod identity;
+pub mod lab;
 pub mod peers;
+pub mod share;
 pub mod store;
 pub mod sync;
