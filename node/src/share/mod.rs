@@ -1,1 +1,3 @@
-//! placeholder
+//! Sharing (placeholder while it is written).
+pub mod classes;
+pub mod scrub;
