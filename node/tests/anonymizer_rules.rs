@@ -6,7 +6,9 @@ use automerge::AutoCommit;
 use labnet_node::lab::import::{parse_practices, ImportFormat, ImportInput};
 use labnet_node::lab::{Contact, Indicator, MappingArea, Practice, Roster, Stakeholder};
 use labnet_node::share::publication::PublicationBody;
-use labnet_node::share::{anonymize, publish, AnonymizationPolicy, Publication, PublishChange, ShareError};
+use labnet_node::share::{
+    anonymize, publish, AnonymizationPolicy, Publication, PublishChange, ShareError,
+};
 use labnet_node::sync::scope::Scope;
 use labnet_protocol::NodeId;
 
@@ -51,24 +53,42 @@ fn counts_of_people_are_suppressed_below_the_minimum() {
         let m = f64::from(min);
         assert_eq!(one(ind("people", m - 1.0, None, None), min), (true, None));
         assert_eq!(one(ind("people", m, None, None), min), (false, Some(m)));
-        assert_eq!(one(ind("participants", m + 1.0, None, None), min), (false, Some(m + 1.0)));
+        assert_eq!(
+            one(ind("participants", m + 1.0, None, None), min),
+            (false, Some(m + 1.0))
+        );
     }
     // Not people: published whatever the size.
-    assert_eq!(one(ind("projects", 3.0, None, None), 10), (false, Some(3.0)));
+    assert_eq!(
+        one(ind("projects", 3.0, None, None), 10),
+        (false, Some(3.0))
+    );
 }
 
 #[test]
 fn shares_with_small_denominators_are_suppressed() {
     let min = 10u32;
     assert_eq!(one(ind("%", 50.0, Some(4), Some(9)), min), (true, None));
-    assert_eq!(one(ind("%", 50.0, Some(5), Some(10)), min), (false, Some(50.0)));
-    assert_eq!(one(ind("%", 50.0, Some(6), Some(11)), min), (false, Some(50.0)));
+    assert_eq!(
+        one(ind("%", 50.0, Some(5), Some(10)), min),
+        (false, Some(50.0))
+    );
+    assert_eq!(
+        one(ind("%", 50.0, Some(6), Some(11)), min),
+        (false, Some(50.0))
+    );
     assert_eq!(one(ind("%", 3.0, Some(1), Some(2)), min), (true, None));
     // As published in the cities' report: no denominator, published.
     assert_eq!(one(ind("%", 32.7, None, None), min), (false, Some(32.7)));
     // A count with a small numerator or denominator.
-    assert_eq!(one(ind("projects", 40.0, Some(9), Some(40)), min), (true, None));
-    assert_eq!(one(ind("projects", 40.0, Some(10), Some(40)), min), (false, Some(40.0)));
+    assert_eq!(
+        one(ind("projects", 40.0, Some(9), Some(40)), min),
+        (true, None)
+    );
+    assert_eq!(
+        one(ind("projects", 40.0, Some(10), Some(40)), min),
+        (false, Some(40.0))
+    );
 }
 
 #[test]
@@ -78,7 +98,8 @@ fn private_fields_are_dropped_and_text_scrubbed() {
         city: "C".into(),
         name: "N".into(),
         duration: Some("2018-03-14/2021-08-02".into()),
-        description: "Run by José Pérez (jose.perez@city.es, +32 470 12 34 56) since 2018-2021.".into(),
+        description: "Run by José Pérez (jose.perez@city.es, +32 470 12 34 56) since 2018-2021."
+            .into(),
         contacts: vec![Contact {
             name: "Ana Ruiz".into(),
             role: "lead".into(),
@@ -112,7 +133,11 @@ fn private_fields_are_dropped_and_text_scrubbed() {
         assert!(!json.contains(leak), "{leak} in {json}");
     }
     assert!(a.report.items.iter().any(|i| i.path == "practice.contacts"));
-    assert!(a.report.items.iter().any(|i| i.path == "practice.internal_notes"));
+    assert!(a
+        .report
+        .items
+        .iter()
+        .any(|i| i.path == "practice.internal_notes"));
 }
 
 #[test]
@@ -142,7 +167,8 @@ fn partner_practices_anonymize_publish_and_preview_byte_for_byte() {
             p.id,
             a.report
         );
-        let (mut publication, change) = publish(&a, origin(), &p.city, &Scope::Partners, None, NOW).unwrap();
+        let (mut publication, change) =
+            publish(&a, origin(), &p.city, &Scope::Partners, None, NOW).unwrap();
         assert_eq!(change, PublishChange::Created);
         let preview = publication.preview_json().unwrap();
         let bytes = publication.save();
@@ -152,7 +178,10 @@ fn partner_practices_anonymize_publish_and_preview_byte_for_byte() {
         let replica = Publication::from_replica(received).unwrap();
         assert_eq!(replica.body().practice, a.practice);
         let entry = replica.to_feed_entry(NOW);
-        assert_eq!(entry.id, format!("urn:labnet:{}:{}", origin().to_compact(), p.id));
+        assert_eq!(
+            entry.id,
+            format!("urn:labnet:{}:{}", origin().to_compact(), p.id)
+        );
         assert_eq!(entry.summary, a.practice.description);
     }
 }
@@ -166,12 +195,21 @@ fn an_edit_adds_a_small_delta_not_a_copy() {
     let size = first.save().len();
     let doc = first.into_doc();
     // Same content again: nothing changes.
-    let (same, change) = publish(&a, origin(), "Fuenlabrada", &Scope::Public, Some(doc.clone()), NOW + 90 * 86400).unwrap();
+    let (same, change) = publish(
+        &a,
+        origin(),
+        "Fuenlabrada",
+        &Scope::Public,
+        Some(doc.clone()),
+        NOW + 90 * 86400,
+    )
+    .unwrap();
     assert_eq!(change, PublishChange::Unchanged);
     assert_eq!(same.body().meta.published_at, "2023-11");
     p.name = "MILMA Project (renewed)".into();
     let a = anonymize(&p, &Roster::default(), &policy(10)).unwrap();
-    let (mut second, change) = publish(&a, origin(), "Fuenlabrada", &Scope::Public, Some(doc), NOW).unwrap();
+    let (mut second, change) =
+        publish(&a, origin(), "Fuenlabrada", &Scope::Public, Some(doc), NOW).unwrap();
     assert_eq!(change, PublishChange::Updated);
     let grown = second.save().len() - size;
     assert!(grown < 300, "grew by {grown} of {size} bytes");

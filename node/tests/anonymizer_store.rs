@@ -57,7 +57,15 @@ fn a_subscriber_refuses_import_and_share() {
         Err(ShareError::NotPartner { .. })
     ));
     assert!(matches!(
-        share::share_practice(&mut store, Role::Subscriber, origin(), "C", &ps[0].id, Scope::Public, &AnonymizationPolicy::default()),
+        share::share_practice(
+            &mut store,
+            Role::Subscriber,
+            origin(),
+            "C",
+            &ps[0].id,
+            Scope::Public,
+            &AnonymizationPolicy::default()
+        ),
         Err(ShareError::NotPartner { .. })
     ));
     assert_eq!(store.document_counts().unwrap().private, 0);
@@ -74,15 +82,39 @@ fn import_share_update_unshare_with_disclosures() {
     ps[0].internal_notes = "call back".into();
     let report = share::import_practices(&mut store, Role::Partner, &ps[..1]).unwrap();
     assert_eq!(report.updated, vec![ps[0].id.clone()]);
-    assert_eq!(share::load_practice(&store, &ps[0].id).unwrap().unwrap(), ps[0]);
+    assert_eq!(
+        share::load_practice(&store, &ps[0].id).unwrap().unwrap(),
+        ps[0]
+    );
     assert_eq!(share::list_practices(&store).unwrap().len(), 25);
 
     let policy = AnonymizationPolicy { min_count: 10 };
     let id = ps[0].id.clone();
-    let preview = share::preview_practice(&store, origin(), "Fuenlabrada", &id, &Scope::Partners, &policy).unwrap();
-    assert_eq!(store.document_counts().unwrap().publication, 0, "preview writes nothing");
+    let preview = share::preview_practice(
+        &store,
+        origin(),
+        "Fuenlabrada",
+        &id,
+        &Scope::Partners,
+        &policy,
+    )
+    .unwrap();
+    assert_eq!(
+        store.document_counts().unwrap().publication,
+        0,
+        "preview writes nothing"
+    );
 
-    let out = share::share_practice(&mut store, Role::Partner, origin(), "Fuenlabrada", &id, Scope::Partners, &policy).unwrap();
+    let out = share::share_practice(
+        &mut store,
+        Role::Partner,
+        origin(),
+        "Fuenlabrada",
+        &id,
+        Scope::Partners,
+        &policy,
+    )
+    .unwrap();
     assert_eq!(out.change, PublishChange::Created);
     assert_eq!(out.doc_id, format!("{}:{id}", origin().to_compact()));
     assert_eq!(out.preview_json, preview.json);
@@ -90,12 +122,30 @@ fn import_share_update_unshare_with_disclosures() {
     let (kind, _) = store.load_document(&out.doc_id).unwrap().unwrap();
     assert_eq!(kind, DocumentKind::Publication);
 
-    let again = share::share_practice(&mut store, Role::Partner, origin(), "Fuenlabrada", &id, Scope::Partners, &policy).unwrap();
+    let again = share::share_practice(
+        &mut store,
+        Role::Partner,
+        origin(),
+        "Fuenlabrada",
+        &id,
+        Scope::Partners,
+        &policy,
+    )
+    .unwrap();
     assert_eq!(again.change, PublishChange::Unchanged);
 
     ps[0].description.push_str(" Extended in 2022.");
     share::import_practices(&mut store, Role::Partner, &ps[..1]).unwrap();
-    let upd = share::share_practice(&mut store, Role::Partner, origin(), "Fuenlabrada", &id, Scope::Public, &policy).unwrap();
+    let upd = share::share_practice(
+        &mut store,
+        Role::Partner,
+        origin(),
+        "Fuenlabrada",
+        &id,
+        Scope::Public,
+        &policy,
+    )
+    .unwrap();
     assert_eq!(upd.change, PublishChange::Updated);
 
     assert!(share::unshare_practice(&mut store, Role::Partner, &id, origin()).unwrap());
@@ -107,7 +157,10 @@ fn import_share_update_unshare_with_disclosures() {
     assert_eq!(log[0].scope, "partners");
     assert_eq!(log[0].settings, "{\"min_count\":10}");
     assert_eq!(log[0].heads, out.heads.join(","));
-    assert!(log[0].heads.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase() || c == ','));
+    assert!(log[0]
+        .heads
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase() || c == ','));
     assert_eq!(log[1].scope, "public");
     assert_eq!(log[1].heads, upd.heads.join(","));
     assert_eq!(log.iter().filter(|d| d.doc_id == out.doc_id).count(), 3);
