@@ -345,7 +345,7 @@ fn json_items(text: &str, key: &str) -> Result<Vec<(String, Value)>, ImportError
     let Value::Object(map) = root else {
         return Err(file_error(
             format!("the top level is {}", kind(&root)),
-            &format!("an object {{\"{key}\": [...]}}"),
+            format!("an object {{\"{key}\": [...]}}"),
         ));
     };
     for k in map.keys().filter(|k| k.as_str() != key) {

@@ -39,7 +39,7 @@ pub enum LabDocError {
         /// Which lab type was expected.
         what: &'static str,
         /// autosurgeon's reason.
-        source: HydrateError,
+        source: Box<HydrateError>,
     },
     /// Writing into the document failed.
     #[error("writing the {what} document failed: {source}")]
@@ -47,7 +47,7 @@ pub enum LabDocError {
         /// Which lab type was written.
         what: &'static str,
         /// autosurgeon's reason.
-        source: autosurgeon::ReconcileError,
+        source: Box<autosurgeon::ReconcileError>,
     },
 }
 
@@ -348,7 +348,7 @@ pub fn practice_doc(practice: &Practice) -> Result<AutoCommit, LabDocError> {
 pub fn update_practice_doc(doc: &mut AutoCommit, practice: &Practice) -> Result<(), LabDocError> {
     autosurgeon::reconcile(doc, practice).map_err(|source| LabDocError::Reconcile {
         what: "practice",
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -356,7 +356,7 @@ pub fn update_practice_doc(doc: &mut AutoCommit, practice: &Practice) -> Result<
 pub fn practice_from_doc(doc: &AutoCommit) -> Result<Practice, LabDocError> {
     autosurgeon::hydrate(doc).map_err(|source| LabDocError::Hydrate {
         what: "practice",
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -371,7 +371,7 @@ pub fn roster_doc(roster: &Roster) -> Result<AutoCommit, LabDocError> {
 pub fn update_roster_doc(doc: &mut AutoCommit, roster: &Roster) -> Result<(), LabDocError> {
     autosurgeon::reconcile(doc, roster).map_err(|source| LabDocError::Reconcile {
         what: "roster",
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -379,7 +379,7 @@ pub fn update_roster_doc(doc: &mut AutoCommit, roster: &Roster) -> Result<(), La
 pub fn roster_from_doc(doc: &AutoCommit) -> Result<Roster, LabDocError> {
     autosurgeon::hydrate(doc).map_err(|source| LabDocError::Hydrate {
         what: "roster",
-        source,
+        source: Box::new(source),
     })
 }
 
