@@ -63,6 +63,21 @@ pub(crate) enum Command {
     /// Invite another node: create, list, revoke invites, or accept one.
     #[command(subcommand)]
     Invite(InviteCommand),
+    /// The city's practices: import, list, show, edit.
+    #[command(subcommand)]
+    Practice(PracticeCommand),
+    /// The stakeholder roster (private: it never leaves the node).
+    #[command(subcommand)]
+    Stakeholder(StakeholderCommand),
+    /// Publish a practice's anonymized projection, or preview exactly what would leave.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    #[command(
+        after_help = "Examples:\n  labnet share preview fuenlabrada-milma --scope partners\n  labnet share fuenlabrada-milma --scope partners\n  labnet share modena-mediation --scope public\n  labnet share vienna-care --scope 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ"
+    )]
+    Share(ShareArgs),
+    /// Retract a practice's publication from every peer that has it.
+    #[command(after_help = "Example:\n  labnet unshare fuenlabrada-milma")]
+    Unshare(UnshareArgs),
     /// What left this node: every share, update, unshare and version sent to a peer.
     #[command(
         after_help = "Example:\n  labnet audit\n  labnet audit --peer 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ --since 2026-01-01 --json"
@@ -117,6 +132,86 @@ pub(crate) struct InviteAcceptArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PracticeCommand {
+    /// Import practices from a .json or .csv file (see FORMAT.md); existing ids are updated.
+    #[command(
+        after_help = "Example:\n  labnet practice import practices.json\n  labnet practice import modena.csv --json"
+    )]
+    Import(ImportArgs),
+    /// The practices held here.
+    #[command(after_help = "Example:\n  labnet practice list --json")]
+    List(JsonFlag),
+    /// One practice with every field (private fields included: this is the city's own view).
+    #[command(after_help = "Example:\n  labnet practice show fuenlabrada-milma")]
+    Show(PracticeIdArgs),
+    /// Edit a practice as JSON in $EDITOR; it is validated before it is saved.
+    #[command(after_help = "Example:\n  EDITOR=nano labnet practice edit fuenlabrada-milma")]
+    Edit(PracticeIdArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StakeholderCommand {
+    /// Import the stakeholder roster (LSRG) from a .json or .csv file; replaces the stored roster.
+    #[command(after_help = "Example:\n  labnet stakeholder import roster.json")]
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The file: .json or .csv.
+    pub(crate) file: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PracticeIdArgs {
+    /// The practice's id.
+    pub(crate) practice_id: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShareArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<ShareCommand>,
+    /// The practice to publish.
+    #[arg(required = true)]
+    pub(crate) practice_id: Option<String>,
+    /// Who receives it: partners, public, or NodeIds separated by commas.
+    #[arg(long, required = true)]
+    pub(crate) scope: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ShareCommand {
+    /// Print exactly what a peer would receive, and what was removed or suppressed and why.
+    #[command(after_help = "Example:\n  labnet share preview fuenlabrada-milma --scope partners")]
+    Preview(PreviewArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PreviewArgs {
+    /// The practice.
+    pub(crate) practice_id: String,
+    /// Who would receive it (default partners).
+    #[arg(long, default_value = "partners")]
+    pub(crate) scope: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UnshareArgs {
+    /// The practice whose publication is retracted.
+    pub(crate) practice_id: String,
 }
 
 #[derive(Debug, Args)]

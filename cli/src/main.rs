@@ -14,6 +14,7 @@ mod logging;
 use clap::Parser;
 
 fn main() {
+    restore_default_sigpipe();
     let cli = args::Cli::parse();
     // The config file's log.format counts too, so a daemon started by a service
     // manager logs as configured; a missing or broken config is reported later by
@@ -38,6 +39,17 @@ fn main() {
             eprintln!("labnet: {}", one_line(&e));
             std::process::exit(code);
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `labnet practice list | head` would panic on the
+/// closed pipe. A command-line tool should simply stop, as `ls` does.
+#[allow(unsafe_code)]
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

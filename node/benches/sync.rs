@@ -96,7 +96,8 @@ fn memory_sync(docs: &[AutoCommit]) -> Memory {
     let (mut bytes, mut messages) = (0u64, 0u64);
     for source in &mut sources {
         let mut target = AutoCommit::new();
-        let (mut s_state, mut t_state) = (automerge::sync::State::new(), automerge::sync::State::new());
+        let (mut s_state, mut t_state) =
+            (automerge::sync::State::new(), automerge::sync::State::new());
         loop {
             let mut quiet = true;
             if let Some(m) = source.sync().generate_sync_message(&mut s_state) {
@@ -104,25 +105,45 @@ fn memory_sync(docs: &[AutoCommit]) -> Memory {
                 bytes += enc.len() as u64;
                 messages += 1;
                 quiet = false;
-                target.sync().receive_sync_message(&mut t_state, automerge::sync::Message::decode(&enc).unwrap()).unwrap();
+                target
+                    .sync()
+                    .receive_sync_message(
+                        &mut t_state,
+                        automerge::sync::Message::decode(&enc).unwrap(),
+                    )
+                    .unwrap();
             }
             if let Some(m) = target.sync().generate_sync_message(&mut t_state) {
                 let enc = m.encode();
                 bytes += enc.len() as u64;
                 messages += 1;
                 quiet = false;
-                source.sync().receive_sync_message(&mut s_state, automerge::sync::Message::decode(&enc).unwrap()).unwrap();
+                source
+                    .sync()
+                    .receive_sync_message(
+                        &mut s_state,
+                        automerge::sync::Message::decode(&enc).unwrap(),
+                    )
+                    .unwrap();
             }
             if quiet {
                 break;
             }
         }
     }
-    Memory { time: started.elapsed(), bytes, messages }
+    Memory {
+        time: started.elapsed(),
+        bytes,
+        messages,
+    }
 }
 
 fn transport() -> TransportConfig {
-    TransportConfig { redial_base: Duration::from_millis(50), redial_max: Duration::from_millis(200), ..TransportConfig::default() }
+    TransportConfig {
+        redial_base: Duration::from_millis(50),
+        redial_max: Duration::from_millis(200),
+        ..TransportConfig::default()
+    }
 }
 
 async fn start(dir: &std::path::Path) -> Daemon {
@@ -140,11 +161,21 @@ async fn admin(d: &Daemon, request: AdminRequest) {
 async fn wait_synced(a: &Daemon, b: &Daemon, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        let want = a.context().store.call(|s| s.publication_rows().unwrap()).await;
+        let want = a
+            .context()
+            .store
+            .call(|s| s.publication_rows().unwrap())
+            .await;
         let ok = b
             .context()
             .store
-            .call(move |s| want.iter().all(|r| s.replica_entry(&r.doc_id).unwrap().is_some_and(|(_, h)| h == r.heads)))
+            .call(move |s| {
+                want.iter().all(|r| {
+                    s.replica_entry(&r.doc_id)
+                        .unwrap()
+                        .is_some_and(|(_, h)| h == r.heads)
+                })
+            })
             .await;
         if ok {
             return true;
@@ -157,7 +188,11 @@ async fn wait_synced(a: &Daemon, b: &Daemon, timeout: Duration) -> bool {
 }
 
 fn wire(a: &Daemon, b: &Daemon) -> u64 {
-    let (tx, rx) = a.context().transport.connection_bytes(b.node_id()).unwrap_or((0, 0));
+    let (tx, rx) = a
+        .context()
+        .transport
+        .connection_bytes(b.node_id())
+        .unwrap_or((0, 0));
     tx + rx
 }
 
@@ -174,12 +209,19 @@ async fn edit(a: &Daemon, ids: Vec<String>, round: i64) {
                     (id.clone(), doc)
                 })
                 .collect();
-            let mut refs: Vec<(&str, &mut AutoCommit, &str)> = batch.iter_mut().map(|(id, d)| (id.as_str(), d, "partners")).collect();
+            let mut refs: Vec<(&str, &mut AutoCommit, &str)> = batch
+                .iter_mut()
+                .map(|(id, d)| (id.as_str(), d, "partners"))
+                .collect();
             s.save_publications(&mut refs).unwrap();
         })
         .await;
     for id in ids {
-        let _ = a.context().sync.local_changes.send(labnet_protocol::sync::DocId::new(id).unwrap());
+        let _ = a
+            .context()
+            .sync
+            .local_changes
+            .send(labnet_protocol::sync::DocId::new(id).unwrap());
     }
 }
 
@@ -187,7 +229,11 @@ async fn run(n: usize) {
     println!("\n== N = {n} publications (partner practices, cycled)");
     let docs = build_docs(n);
     let saved: u64 = docs.iter().map(|d| d.clone().save().len() as u64).sum();
-    println!("sum of the documents' saved size: {:.2} MB ({} B per doc)", saved as f64 / 1e6, saved / n as u64);
+    println!(
+        "sum of the documents' saved size: {:.2} MB ({} B per doc)",
+        saved as f64 / 1e6,
+        saved / n as u64
+    );
 
     let memory = memory_sync(&docs);
     println!(
@@ -201,11 +247,24 @@ async fn run(n: usize) {
     let tmp = tempfile::tempdir().unwrap();
     let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
     for (dir, name) in [(&a_dir, "origin"), (&b_dir, "peer")] {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        DataDir::new(dir).init(name, Role::Partner, &format!("127.0.0.1:{port}"), &[]).unwrap();
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        DataDir::new(dir)
+            .init(name, Role::Partner, &format!("127.0.0.1:{port}"), &[])
+            .unwrap();
     }
     let a = start(&a_dir).await;
-    let ids: Vec<String> = (0..n).map(|i| publication_id(a.node_id(), &format!("p{i}")).unwrap().as_str().to_string()).collect();
+    let ids: Vec<String> = (0..n)
+        .map(|i| {
+            publication_id(a.node_id(), &format!("p{i}"))
+                .unwrap()
+                .as_str()
+                .to_string()
+        })
+        .collect();
     {
         let mut docs = docs;
         let ids = ids.clone();
@@ -214,8 +273,12 @@ async fn run(n: usize) {
             .store
             .call(move |s| {
                 for chunk in ids.chunks(500).zip(docs.chunks_mut(500)) {
-                    let mut refs: Vec<(&str, &mut AutoCommit, &str)> =
-                        chunk.0.iter().zip(chunk.1.iter_mut()).map(|(id, d)| (id.as_str(), d, scope.as_str())).collect();
+                    let mut refs: Vec<(&str, &mut AutoCommit, &str)> = chunk
+                        .0
+                        .iter()
+                        .zip(chunk.1.iter_mut())
+                        .map(|(id, d)| (id.as_str(), d, scope.as_str()))
+                        .collect();
                     s.save_publications(&mut refs).unwrap();
                 }
             })
@@ -224,9 +287,26 @@ async fn run(n: usize) {
     let b = start(&b_dir).await;
     let contact = |d: &Daemon| format!("labnet://{}@{}", d.node_id(), d.listen_addr());
     let started = Instant::now();
-    admin(&a, AdminRequest::PeersAdd { contact: contact(&b), role: None }).await;
-    admin(&b, AdminRequest::PeersAdd { contact: contact(&a), role: None }).await;
-    assert!(wait_synced(&a, &b, Duration::from_secs(600)).await, "initial sync did not finish");
+    admin(
+        &a,
+        AdminRequest::PeersAdd {
+            contact: contact(&b),
+            role: None,
+        },
+    )
+    .await;
+    admin(
+        &b,
+        AdminRequest::PeersAdd {
+            contact: contact(&a),
+            role: None,
+        },
+    )
+    .await;
+    assert!(
+        wait_synced(&a, &b, Duration::from_secs(600)).await,
+        "initial sync did not finish"
+    );
     let quic_time = started.elapsed();
     let quic_bytes = wire(&a, &b);
     println!(
@@ -242,7 +322,11 @@ async fn run(n: usize) {
     );
 
     // Incremental: 1% change while connected.
-    let sent_before = a.context().store.call(|s| s.disclosures(None, None).unwrap().len()).await;
+    let sent_before = a
+        .context()
+        .store
+        .call(|s| s.disclosures(None, None).unwrap().len())
+        .await;
     let before = wire(&a, &b);
     let changed: Vec<String> = ids.iter().step_by(100).cloned().collect();
     let started = Instant::now();
@@ -251,7 +335,11 @@ async fn run(n: usize) {
     let inc_time = started.elapsed();
     let inc_bytes = wire(&a, &b) - before;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let sent_docs = a.context().store.call(move |s| s.disclosures(None, None).unwrap().len() - sent_before).await;
+    let sent_docs = a
+        .context()
+        .store
+        .call(move |s| s.disclosures(None, None).unwrap().len() - sent_before)
+        .await;
     println!(
         "incremental, {} changed (1%): {:>6.3} s  {:>8.1} KB  versions sent {} (unchanged publications sent nothing: {})",
         changed.len(),
@@ -263,7 +351,13 @@ async fn run(n: usize) {
 
     // Catch-up after a partition: B stops, 10 publications change, B restarts.
     b.shutdown().await;
-    let ten: Vec<String> = ids.iter().skip(7).step_by((n / 10).max(1)).take(10).cloned().collect();
+    let ten: Vec<String> = ids
+        .iter()
+        .skip(7)
+        .step_by((n / 10).max(1))
+        .take(10)
+        .cloned()
+        .collect();
     let change_bytes: u64 = {
         let ten = ten.clone();
         a.context()
@@ -297,9 +391,20 @@ async fn run(n: usize) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![1_000, 10_000]
+    } else {
+        sizes
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         for n in sizes {
             run(n).await;

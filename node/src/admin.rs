@@ -80,6 +80,42 @@ pub enum AdminRequest {
         /// The token, as pasted.
         token: String,
     },
+    /// Import (create or update) practices, already parsed and validated by the CLI.
+    PracticeImport {
+        /// The practices.
+        practices: Vec<crate::lab::Practice>,
+    },
+    /// Import the stakeholder roster (replaces the stored roster).
+    RosterImport {
+        /// The roster.
+        roster: crate::lab::Roster,
+    },
+    /// The practices held here.
+    PracticeList,
+    /// One practice, with every field (private ones too: this is the city's own view).
+    PracticeShow {
+        /// The practice's id.
+        practice_id: String,
+    },
+    /// Publish a practice's anonymized projection to a scope.
+    Share {
+        /// The practice's id.
+        practice_id: String,
+        /// `partners`, `public`, or NodeIds separated by commas.
+        scope: String,
+    },
+    /// Show exactly what a peer would receive, without publishing.
+    SharePreview {
+        /// The practice's id.
+        practice_id: String,
+        /// The scope to preview for.
+        scope: String,
+    },
+    /// Retract a practice's publication.
+    Unshare {
+        /// The practice's id.
+        practice_id: String,
+    },
     /// The disclosure log: what left this node, to whom, when.
     Audit {
         /// Only what was sent to this peer (as typed).
@@ -164,7 +200,14 @@ pub fn works_offline(request: &AdminRequest) -> bool {
         | AdminRequest::Audit { .. }
         | AdminRequest::InviteCreate { .. }
         | AdminRequest::InviteList
-        | AdminRequest::InviteRevoke { .. } => true,
+        | AdminRequest::InviteRevoke { .. }
+        | AdminRequest::PracticeImport { .. }
+        | AdminRequest::RosterImport { .. }
+        | AdminRequest::PracticeList
+        | AdminRequest::PracticeShow { .. }
+        | AdminRequest::Share { .. }
+        | AdminRequest::SharePreview { .. }
+        | AdminRequest::Unshare { .. } => true,
     }
 }
 

@@ -14,6 +14,7 @@ use labnet_protocol::{Contact, NodeId};
 
 use crate::admin::{AdminRequest, AdminResponse};
 use crate::peers::PeerTable;
+use crate::share;
 use crate::store::{
     DocumentCounts, IndexRow, PeerRecord, PeerState, PendingPeer, Store, StoreError, StoreHandle,
 };
@@ -186,6 +187,9 @@ pub enum ControlError {
     /// The store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// Importing, anonymizing or publishing failed.
+    #[error("{0}")]
+    Share(#[from] share::ShareError),
 }
 
 /// The admin operations of one node.
@@ -281,6 +285,82 @@ impl Control {
                 }
             }
             AdminRequest::InviteAccept { token } => json(&self.invite_accept(&token).await?),
+            AdminRequest::PracticeImport { practices } => {
+                let role = self.config.role;
+                json(
+                    &self
+                        .store
+                        .call(move |s| share::import_practices(s, role, &practices))
+                        .await?,
+                )
+            }
+            AdminRequest::RosterImport { roster } => {
+                let role = self.config.role;
+                let count = roster.stakeholders.len();
+                self.store
+                    .call(move |s| share::import_roster(s, role, &roster))
+                    .await?;
+                json(&serde_json::json!({ "stakeholders": count }))
+            }
+            AdminRequest::PracticeList => {
+                json(&self.store.call(|s| share::list_practices(s)).await?)
+            }
+            AdminRequest::PracticeShow { practice_id } => {
+                let id = practice_id.clone();
+                match self
+                    .store
+                    .call(move |s| share::load_practice(s, &id))
+                    .await?
+                {
+                    Some(p) => json(&p),
+                    None => Err(ControlError::BadInput(format!(
+                        "no practice with id {practice_id} (see `labnet practice list`)"
+                    ))),
+                }
+            }
+            AdminRequest::Share { practice_id, scope } => {
+                let scope = Scope::parse(&scope)
+                    .map_err(|e| ControlError::BadInput(format!("--scope: {e}")))?;
+                let (role, origin, city, policy) = self.share_context();
+                let outcome = self
+                    .store
+                    .call(move |s| {
+                        share::share_practice(s, role, origin, &city, &practice_id, scope, &policy)
+                    })
+                    .await?;
+                self.announce(&outcome.doc_id);
+                json(&outcome)
+            }
+            AdminRequest::SharePreview { practice_id, scope } => {
+                let scope = Scope::parse(&scope)
+                    .map_err(|e| ControlError::BadInput(format!("--scope: {e}")))?;
+                let (_, origin, city, policy) = self.share_context();
+                json(
+                    &self
+                        .store
+                        .call(move |s| {
+                            share::preview_practice(s, origin, &city, &practice_id, &scope, &policy)
+                        })
+                        .await?,
+                )
+            }
+            AdminRequest::Unshare { practice_id } => {
+                let (role, origin, _, _) = self.share_context();
+                let id = practice_id.clone();
+                let retracted = self
+                    .store
+                    .call(move |s| share::unshare_practice(s, role, &id, origin))
+                    .await?;
+                if !retracted {
+                    return Err(ControlError::BadInput(format!(
+                        "{practice_id} is not shared (see `labnet audit`)"
+                    )));
+                }
+                if let Ok(doc_id) = share::publication_doc_id(origin, &practice_id) {
+                    self.announce(doc_id.as_str());
+                }
+                json(&serde_json::json!({ "practice_id": practice_id, "retracted": true }))
+            }
             AdminRequest::Audit { peer, since } => {
                 let peer = peer
                     .map(|p| {
@@ -454,6 +534,25 @@ impl Control {
         Err(ControlError::BadInput(format!(
             "could not reach the inviter: {last_error}"
         )))
+    }
+
+    fn share_context(&self) -> (Role, NodeId, String, share::AnonymizationPolicy) {
+        (
+            self.config.role,
+            self.node_id,
+            self.config.name.clone(),
+            share::AnonymizationPolicy {
+                min_count: self.config.min_count,
+            },
+        )
+    }
+
+    /// Tells connected peers' sessions that one of our publications changed.
+    fn announce(&self, doc_id: &str) {
+        if let (Some(changes), Ok(doc_id)) = (&self.local_changes, DocId::new(doc_id)) {
+            // No session listening is fine: peers catch up when they connect.
+            let _ = changes.send(doc_id);
+        }
     }
 
     fn parse_peer(&self, typed: &str) -> Result<NodeId, ControlError> {

@@ -16,6 +16,8 @@
 //! - [`feed`]: what readers see of publications; Atom, JSON Feed and CSV export.
 //! - [`sync`]: per-peer sync sessions (sans-IO): inventory, Automerge sync, scope.
 //! - [`transport`]: QUIC endpoint, TLS pinned to node keys, connection gates.
+//! - [`lab`]: the private lab model (practices, roster), its documents and import.
+//! - [`share`]: field classes, the anonymizer, publications and the share operations.
 
 pub mod admin;
 pub mod control;
@@ -23,7 +25,9 @@ pub mod daemon;
 pub mod data_dir;
 pub mod feed;
 pub mod identity;
+pub mod lab;
 pub mod peers;
+pub mod share;
 pub mod store;
 pub mod sync;
 pub mod transport;

@@ -5,6 +5,7 @@ mod audit;
 mod invite;
 mod node;
 mod peers;
+mod practice;
 
 use anyhow::{Context, Result};
 use labnet_config::Overrides;
@@ -23,6 +24,10 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
         Command::Id(args) => node::id(&global, args.json),
         Command::Peers(command) => peers::run(&global, command),
         Command::Audit(args) => audit::run(&global, args),
+        Command::Practice(command) => practice::run(&global, command),
+        Command::Stakeholder(command) => practice::stakeholder(&global, command),
+        Command::Share(args) => practice::share(&global, args),
+        Command::Unshare(args) => practice::unshare(&global, args),
         Command::Invite(command) => invite::run(&global, command),
     }
 }

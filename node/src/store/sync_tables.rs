@@ -120,18 +120,34 @@ impl Store {
 
     /// Saves one of our publications and, when its content or scope changed, gives
     /// it the next index sequence number, all in one transaction.
-    pub fn save_publication(&mut self, doc_id: &str, doc: &mut AutoCommit, scope: &str) -> Result<PublicationSave, StoreError> {
+    pub fn save_publication(
+        &mut self,
+        doc_id: &str,
+        doc: &mut AutoCommit,
+        scope: &str,
+    ) -> Result<PublicationSave, StoreError> {
         let mut outcomes = self.save_publications(&mut [(doc_id, doc, scope)])?;
-        outcomes.pop().ok_or_else(|| self.corrupt("no outcome for a saved publication".into()))
+        outcomes
+            .pop()
+            .ok_or_else(|| self.corrupt("no outcome for a saved publication".into()))
     }
 
     /// Saves several publications in one transaction (an import, a re-share of
     /// many practices): all or none.
-    pub fn save_publications(&mut self, docs: &mut [(&str, &mut AutoCommit, &str)]) -> Result<Vec<PublicationSave>, StoreError> {
+    pub fn save_publications(
+        &mut self,
+        docs: &mut [(&str, &mut AutoCommit, &str)],
+    ) -> Result<Vec<PublicationSave>, StoreError> {
         let path = self.path.clone();
-        let err = |source: rusqlite::Error| StoreError::Sqlite { path: path.clone(), source: Box::new(source) };
+        let err = |source: rusqlite::Error| StoreError::Sqlite {
+            path: path.clone(),
+            source: Box::new(source),
+        };
         let now = unix_now();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let mut outcomes = Vec::with_capacity(docs.len());
         for (doc_id, doc, scope) in docs.iter_mut() {
             outcomes.push(save_publication_in(&tx, &path, doc_id, doc, scope, now)?);
@@ -519,7 +535,10 @@ fn save_publication_in(
     scope: &str,
     now: i64,
 ) -> Result<PublicationSave, StoreError> {
-    let err = |source: rusqlite::Error| StoreError::Sqlite { path: path.to_path_buf(), source: Box::new(source) };
+    let err = |source: rusqlite::Error| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    };
     let before: Option<Vec<u8>> = tx
         .query_row(
             "SELECT heads FROM documents WHERE doc_id = ?1",
@@ -548,9 +567,7 @@ fn save_publication_in(
             .map_err(err)?;
             PublicationSave::Created(seq)
         }
-        Some((old_scope, retracted))
-            if heads_changed || old_scope != scope || retracted != 0 =>
-        {
+        Some((old_scope, retracted)) if heads_changed || old_scope != scope || retracted != 0 => {
             let seq = next_seq(tx, path)?;
             tx.execute(
                 "UPDATE publication_index SET seq = ?2, scope = ?3, retracted = 0, updated_at = ?4 WHERE doc_id = ?1",
@@ -565,7 +582,6 @@ fn save_publication_in(
     };
     Ok(outcome)
 }
-
 
 fn next_seq(tx: &Transaction<'_>, path: &std::path::Path) -> Result<u64, StoreError> {
     let err = |source: rusqlite::Error| StoreError::Sqlite {

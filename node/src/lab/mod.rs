@@ -1,0 +1,450 @@
+//! The lab model: a city's private Policy Lab data, and how it maps to Automerge.
+//!
+//! Everything in this module is **private** lab data. It lives in private
+//! documents (`practice:<id>` for each practice, `roster` for the Local
+//! Stakeholders Reference Group) that never leave the node, not even in part:
+//! Automerge keeps every change forever, so a document that ever held a name
+//! holds it in its history. What peers see is computed by [`crate::share`], which
+//! reads these types through the field classification in
+//! [`crate::share::classes`].
+//!
+//! The shapes follow the import format (`/work/shared/data/FORMAT.md`), which
+//! follows the common template of the partner cities' State-of-the-Art report.
+//! The mapping to Automerge uses autosurgeon's derives, so an edit reconciled
+//! into an existing document produces only the operations for what changed.
+
+pub mod import;
+
+use automerge::AutoCommit;
+use autosurgeon::{Hydrate, HydrateError, Reconcile};
+use serde::{Deserialize, Serialize};
+
+/// The id of the private document holding the stakeholder roster.
+pub const ROSTER_DOC_ID: &str = "roster";
+
+/// The prefix of the private documents holding one practice each.
+pub const PRACTICE_DOC_PREFIX: &str = "practice:";
+
+/// The private document id of a practice: `practice:<id>`.
+pub fn practice_doc_id(practice_id: &str) -> String {
+    format!("{PRACTICE_DOC_PREFIX}{practice_id}")
+}
+
+/// Why a lab document could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LabDocError {
+    /// The document does not have the shape of the lab type.
+    #[error("the document is not a valid {what}: {source}")]
+    Hydrate {
+        /// Which lab type was expected.
+        what: &'static str,
+        /// autosurgeon's reason.
+        source: Box<HydrateError>,
+    },
+    /// Writing into the document failed.
+    #[error("writing the {what} document failed: {source}")]
+    Reconcile {
+        /// Which lab type was written.
+        what: &'static str,
+        /// autosurgeon's reason.
+        source: Box<autosurgeon::ReconcileError>,
+    },
+}
+
+/// The two thematic areas the partner cities group their practices in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThematicArea {
+    /// Education, lifelong learning, citizenship, professionalisation.
+    Education,
+    /// Care, work-life balance, gender equality.
+    Care,
+}
+
+impl ThematicArea {
+    /// The name as written in the import format and in documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThematicArea::Education => "education",
+            ThematicArea::Care => "care",
+        }
+    }
+
+    /// Reads the import format's name (exact, lowercase).
+    pub fn parse(text: &str) -> Option<ThematicArea> {
+        match text {
+            "education" => Some(ThematicArea::Education),
+            "care" => Some(ThematicArea::Care),
+            _ => None,
+        }
+    }
+}
+
+// Written by hand so documents hold the same lowercase names as the import
+// format, not the Rust variant names.
+impl Reconcile for ThematicArea {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        reconciler.str(self.as_str())
+    }
+}
+
+impl Hydrate for ThematicArea {
+    fn hydrate_string(s: &'_ str) -> Result<Self, HydrateError> {
+        ThematicArea::parse(s)
+            .ok_or_else(|| HydrateError::unexpected("education or care", s.to_string()))
+    }
+}
+
+/// The five mapping areas of the partner cities' stakeholder maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MappingArea {
+    /// Municipal and other public bodies.
+    PublicAdministration,
+    /// Migrant communities and their organisations.
+    MigrantCommunities,
+    /// Schools, universities, training.
+    Education,
+    /// NGOs, associations, volunteers.
+    CivilSociety,
+    /// Companies, employers, unions.
+    Economy,
+}
+
+impl MappingArea {
+    /// Every area, in the order the format lists them.
+    pub const ALL: [MappingArea; 5] = [
+        MappingArea::PublicAdministration,
+        MappingArea::MigrantCommunities,
+        MappingArea::Education,
+        MappingArea::CivilSociety,
+        MappingArea::Economy,
+    ];
+
+    /// The name as written in the import format and in documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MappingArea::PublicAdministration => "public-administration",
+            MappingArea::MigrantCommunities => "migrant-communities",
+            MappingArea::Education => "education",
+            MappingArea::CivilSociety => "civil-society",
+            MappingArea::Economy => "economy",
+        }
+    }
+
+    /// Reads the import format's name (exact, lowercase).
+    pub fn parse(text: &str) -> Option<MappingArea> {
+        MappingArea::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+}
+
+impl Reconcile for MappingArea {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        reconciler.str(self.as_str())
+    }
+}
+
+impl Hydrate for MappingArea {
+    fn hydrate_string(s: &'_ str) -> Result<Self, HydrateError> {
+        MappingArea::parse(s).ok_or_else(|| {
+            HydrateError::unexpected(
+                "public-administration, migrant-communities, education, civil-society or economy",
+                s.to_string(),
+            )
+        })
+    }
+}
+
+/// One result of a practice, as the city measured it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Indicator {
+    /// What was measured.
+    pub label: String,
+    /// What was achieved.
+    pub achieved: Option<f64>,
+    /// What was aimed at.
+    pub target: Option<f64>,
+    /// The unit: `%`, `people`, `projects`, ...
+    pub unit: Option<String>,
+    /// For a share: how many of the denominator (a raw count of people).
+    pub numerator: Option<u64>,
+    /// For a share: out of how many (a raw count of people).
+    pub denominator: Option<u64>,
+}
+
+/// A person behind a practice. Private: never published in any form.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Contact {
+    /// Full name.
+    pub name: String,
+    /// Role in the practice.
+    pub role: String,
+    /// E-mail address.
+    pub email: String,
+    /// Phone number.
+    pub phone: String,
+}
+
+/// A practice, with every field of the import format.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Practice {
+    /// Slug, unique per city.
+    pub id: String,
+    /// The city running the practice.
+    pub city: String,
+    /// The practice's name.
+    pub name: String,
+    /// The city's own wording of the practice's field.
+    pub area: String,
+    /// `education` or `care`, when the city gave one.
+    pub thematic_area: Option<ThematicArea>,
+    /// A public link.
+    pub link: Option<String>,
+    /// Free text or `YYYY-MM/YYYY-MM`.
+    pub duration: Option<String>,
+    /// Free text.
+    pub challenges_addressed: String,
+    /// Types of organisation involved (not people).
+    pub stakeholders_involved: Vec<String>,
+    /// Free text.
+    pub description: String,
+    /// Whether the practice was systematized.
+    pub systematized: bool,
+    /// Results.
+    pub indicators: Vec<Indicator>,
+    /// Free text.
+    pub communication: String,
+    /// Free text.
+    pub stakeholder_involvement: String,
+    /// Free text.
+    pub migrant_involvement: String,
+    /// Free-text items.
+    pub challenges: Vec<String>,
+    /// Free-text items.
+    pub recommendations: Vec<String>,
+    /// Free-text items.
+    pub lessons: Vec<String>,
+    /// People behind the practice (private).
+    pub contacts: Vec<Contact>,
+    /// Notes for the city only (private).
+    pub internal_notes: String,
+}
+
+/// A member of the Local Stakeholders Reference Group. Every field is private.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Stakeholder {
+    /// Full name: also what the anonymizer scrubs from free text.
+    pub name: String,
+    /// Organisation.
+    pub organisation: String,
+    /// Mapping area.
+    pub area: MappingArea,
+    /// E-mail address.
+    pub email: String,
+    /// Phone number.
+    pub phone: String,
+    /// Whether the person has a migrant background, when known.
+    pub migrant_background: Option<bool>,
+    /// Nationality, when known.
+    pub nationality: Option<String>,
+    /// Groups the person belongs to (`lsrg`, ...).
+    pub groups: Vec<String>,
+    /// Notes.
+    pub notes: String,
+}
+
+/// The city's stakeholder roster (document `roster`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Roster {
+    /// The members.
+    pub stakeholders: Vec<Stakeholder>,
+}
+
+/// The city's profile, as in the partner cities' report (`cities.json`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct CityProfile {
+    /// City name.
+    pub name: String,
+    /// Country.
+    pub country: String,
+    /// Population, when known.
+    pub population: Option<u64>,
+    /// Share of migrants in percent, when known.
+    pub migrant_share_pct: Option<f64>,
+    /// What the share counts.
+    pub migrant_share_definition: Option<String>,
+    /// Main nationalities of the migrant population.
+    pub main_nationalities: Vec<String>,
+}
+
+/// A dated meeting of a Policy Lab.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct LabSession {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// What was worked on.
+    pub topic: String,
+    /// How many people attended (raw count).
+    pub attendance: Option<u64>,
+}
+
+/// A Policy Lab: a co-design process on one topic.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct PolicyLab {
+    /// Slug.
+    pub id: String,
+    /// The topic.
+    pub topic: String,
+    /// `education` or `care`.
+    pub thematic_area: Option<ThematicArea>,
+    /// Its sessions.
+    pub sessions: Vec<LabSession>,
+}
+
+/// A measurement of an outcome, with its raw counts.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct OutcomeMeasurement {
+    /// What was measured.
+    pub label: String,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// How many of the base had the outcome.
+    pub numerator: Option<u64>,
+    /// The base.
+    pub denominator: Option<u64>,
+    /// The unit of a plain value.
+    pub unit: Option<String>,
+    /// A plain value, when not a share.
+    pub value: Option<f64>,
+}
+
+/// A small, time-boxed trial run by a Policy Lab.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct MicroExperiment {
+    /// Slug.
+    pub id: String,
+    /// The lab running it.
+    pub lab_id: String,
+    /// What is tried.
+    pub hypothesis: String,
+    /// `YYYY-MM-DD`.
+    pub start: String,
+    /// `YYYY-MM-DD`, when finished.
+    pub end: Option<String>,
+    /// Its measurements.
+    pub measurements: Vec<OutcomeMeasurement>,
+}
+
+/// A fresh Automerge document holding a practice.
+pub fn practice_doc(practice: &Practice) -> Result<AutoCommit, LabDocError> {
+    let mut doc = AutoCommit::new();
+    update_practice_doc(&mut doc, practice)?;
+    Ok(doc)
+}
+
+/// Reconciles a practice into its document: only what changed becomes ops.
+pub fn update_practice_doc(doc: &mut AutoCommit, practice: &Practice) -> Result<(), LabDocError> {
+    autosurgeon::reconcile(doc, practice).map_err(|source| LabDocError::Reconcile {
+        what: "practice",
+        source: Box::new(source),
+    })
+}
+
+/// Reads a practice back from its document.
+pub fn practice_from_doc(doc: &AutoCommit) -> Result<Practice, LabDocError> {
+    autosurgeon::hydrate(doc).map_err(|source| LabDocError::Hydrate {
+        what: "practice",
+        source: Box::new(source),
+    })
+}
+
+/// A fresh Automerge document holding the roster.
+pub fn roster_doc(roster: &Roster) -> Result<AutoCommit, LabDocError> {
+    let mut doc = AutoCommit::new();
+    update_roster_doc(&mut doc, roster)?;
+    Ok(doc)
+}
+
+/// Reconciles the roster into its document.
+pub fn update_roster_doc(doc: &mut AutoCommit, roster: &Roster) -> Result<(), LabDocError> {
+    autosurgeon::reconcile(doc, roster).map_err(|source| LabDocError::Reconcile {
+        what: "roster",
+        source: Box::new(source),
+    })
+}
+
+/// Reads the roster back from its document.
+pub fn roster_from_doc(doc: &AutoCommit) -> Result<Roster, LabDocError> {
+    autosurgeon::hydrate(doc).map_err(|source| LabDocError::Hydrate {
+        what: "roster",
+        source: Box::new(source),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Practice {
+        Practice {
+            id: "x-p".into(),
+            city: "X".into(),
+            name: "P".into(),
+            thematic_area: Some(ThematicArea::Care),
+            indicators: vec![Indicator {
+                label: "l".into(),
+                achieved: Some(12.5),
+                unit: Some("%".into()),
+                denominator: Some(40),
+                ..Indicator::default()
+            }],
+            contacts: vec![Contact {
+                name: "n".into(),
+                ..Contact::default()
+            }],
+            ..Practice::default()
+        }
+    }
+
+    #[test]
+    fn practice_round_trips_through_a_document() {
+        let p = sample();
+        let doc = practice_doc(&p).unwrap();
+        assert_eq!(practice_from_doc(&doc).unwrap(), p);
+    }
+
+    #[test]
+    fn an_edit_reconciles_to_a_small_change() {
+        let mut p = sample();
+        p.description = "a long description ".repeat(50);
+        let mut doc = practice_doc(&p).unwrap();
+        let before = doc.save().len();
+        p.name = "Q".into();
+        update_practice_doc(&mut doc, &p).unwrap();
+        let delta = doc.save_incremental();
+        assert!(delta.len() < 200, "delta {} bytes", delta.len());
+        assert!(doc.save().len() < before + 200);
+        assert_eq!(practice_from_doc(&doc).unwrap(), p);
+    }
+
+    #[test]
+    fn roster_round_trips_through_a_document() {
+        let r = Roster {
+            stakeholders: vec![Stakeholder {
+                name: "A B".into(),
+                organisation: "O".into(),
+                area: MappingArea::CivilSociety,
+                email: String::new(),
+                phone: String::new(),
+                migrant_background: Some(true),
+                nationality: None,
+                groups: vec!["lsrg".into()],
+                notes: String::new(),
+            }],
+        };
+        let doc = roster_doc(&r).unwrap();
+        assert_eq!(roster_from_doc(&doc).unwrap(), r);
+    }
+}

@@ -1,0 +1,384 @@
+//! Sharing: what of a city's lab data may leave the node, and the operations
+//! that publish it.
+//!
+//! - [`classes`]: the one table classing every field of the lab model as
+//!   private, shareable or transformed.
+//! - [`scrub`]: finds e-mail addresses, phone numbers and roster names in free
+//!   text; coarsens dates.
+//! - [`anonymize`]: the pure anonymizer, practice + roster -> projection + report.
+//! - [`publication`]: the publication document type, which only this module can
+//!   make, its preview and its feed entry.
+//!
+//! The functions below are what the admin layer calls. Each works on a
+//! [`Store`] synchronously; writes happen in single store transactions. A
+//! subscriber node keeps no lab data and publishes nothing: every writing
+//! operation takes the node's role and refuses a subscriber.
+//!
+//! Nothing here logs personal data: log lines and errors name ids and fields,
+//! never values from lab documents.
+
+pub mod anonymize;
+pub mod classes;
+pub mod publication;
+pub mod scrub;
+
+use automerge::AutoCommit;
+use labnet_config::Role;
+use labnet_protocol::NodeId;
+use serde::Serialize;
+
+use crate::lab::{self, LabDocError, Practice, Roster, ROSTER_DOC_ID};
+use crate::store::{DocumentKind, NewDisclosure, PublicationSave, Store, StoreError};
+use crate::sync::scope::Scope;
+pub use anonymize::{
+    anonymize, AnonymizationPolicy, AnonymizationReport, Anonymized, PublishedIndicator,
+    PublishedPractice,
+};
+pub use publication::{
+    publication_doc_id, publish, Publication, PublicationBody, PublicationMeta, PublishChange,
+};
+
+/// Why a share operation failed. Names fields and ids, never their values.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    /// A field of the lab model is not in the classification table.
+    #[error("field {path} is not classed as private, shareable or transformed; nothing was published (class it in share::classes)")]
+    Unclassified {
+        /// The field.
+        path: String,
+    },
+    /// A field's class does not fit how the anonymizer would publish it.
+    #[error("field {path}: {why}; nothing was published")]
+    Misclassified {
+        /// The field.
+        path: String,
+        /// Why.
+        why: String,
+    },
+    /// A value could not be checked against the rules.
+    #[error("field {path}: {why}; nothing was published")]
+    Unchecked {
+        /// The field.
+        path: String,
+        /// Why.
+        why: String,
+    },
+    /// The final scan found personal data in the projection.
+    #[error("field {path} still contains {what} after anonymization; nothing was published (edit the practice)")]
+    LeakDetected {
+        /// The field.
+        path: String,
+        /// What kind of data was found.
+        what: &'static str,
+    },
+    /// The practice id does not make a valid publication id.
+    #[error("practice {practice_id} gives no valid publication id: {why}")]
+    InvalidDocId {
+        /// The practice.
+        practice_id: String,
+        /// Why.
+        why: String,
+    },
+    /// A document is not a valid publication.
+    #[error("not a valid publication document: {why}")]
+    MalformedPublication {
+        /// Why.
+        why: String,
+    },
+    /// No practice with this id.
+    #[error("no practice with id {id}")]
+    NoSuchPractice {
+        /// The id.
+        id: String,
+    },
+    /// A document id in the store holds another kind of document.
+    #[error("document {doc_id} is a {found:?} document, expected {expected:?}")]
+    WrongKind {
+        /// The document.
+        doc_id: String,
+        /// What it is.
+        found: DocumentKind,
+        /// What it should be.
+        expected: DocumentKind,
+    },
+    /// The node is a subscriber.
+    #[error("this node is a subscriber: it keeps no lab data and cannot {operation}; only partner nodes can")]
+    NotPartner {
+        /// What was refused.
+        operation: &'static str,
+    },
+    /// A lab document failed to read or write.
+    #[error(transparent)]
+    Lab(#[from] LabDocError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug: serialization or Automerge failed on data that should not fail.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn partner_only(role: Role, operation: &'static str) -> Result<(), ShareError> {
+    match role {
+        Role::Partner => Ok(()),
+        Role::Subscriber => Err(ShareError::NotPartner { operation }),
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// Ids of practices new to the store.
+    pub created: Vec<String>,
+    /// Ids of practices that existed and were updated.
+    pub updated: Vec<String>,
+}
+
+/// What sharing did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShareOutcome {
+    /// The publication document id.
+    pub doc_id: String,
+    /// Its heads after sharing, lowercase hex.
+    pub heads: Vec<String>,
+    /// Created, updated or unchanged.
+    pub change: PublishChange,
+    /// Exactly what a peer receives.
+    pub preview_json: String,
+    /// What was removed or suppressed, and why.
+    pub report: AnonymizationReport,
+}
+
+/// A preview: what sharing would send, without writing anything.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    /// Exactly what a peer would receive.
+    pub json: String,
+    /// What was removed or suppressed, and why.
+    pub report: AnonymizationReport,
+}
+
+fn load_kind(
+    store: &Store,
+    doc_id: &str,
+    expected: DocumentKind,
+) -> Result<Option<AutoCommit>, ShareError> {
+    match store.load_document(doc_id)? {
+        None => Ok(None),
+        Some((kind, doc)) if kind == expected => Ok(Some(doc)),
+        Some((found, _)) => Err(ShareError::WrongKind {
+            doc_id: doc_id.to_string(),
+            found,
+            expected,
+        }),
+    }
+}
+
+/// Stores imported practices, all in one transaction: each new id becomes a
+/// private `practice:<id>` document, an existing one is updated by reconcile.
+pub fn import_practices(
+    store: &mut Store,
+    role: Role,
+    practices: &[Practice],
+) -> Result<ImportReport, ShareError> {
+    partner_only(role, "import practices")?;
+    let mut report = ImportReport::default();
+    let mut docs: Vec<(String, AutoCommit)> = Vec::new();
+    for p in practices {
+        let doc_id = lab::practice_doc_id(&p.id);
+        let doc = match load_kind(store, &doc_id, DocumentKind::Private)? {
+            Some(mut doc) => {
+                lab::update_practice_doc(&mut doc, p)?;
+                report.updated.push(p.id.clone());
+                doc
+            }
+            None => {
+                report.created.push(p.id.clone());
+                lab::practice_doc(p)?
+            }
+        };
+        docs.push((doc_id, doc));
+    }
+    let mut batch: Vec<(&str, DocumentKind, &mut AutoCommit)> = docs
+        .iter_mut()
+        .map(|(id, doc)| (id.as_str(), DocumentKind::Private, doc))
+        .collect();
+    store.save_documents(&mut batch)?;
+    tracing::info!(
+        created = report.created.len(),
+        updated = report.updated.len(),
+        "practices imported"
+    );
+    Ok(report)
+}
+
+/// Replaces the stakeholder roster (reconciled into the `roster` document).
+pub fn import_roster(store: &mut Store, role: Role, roster: &Roster) -> Result<(), ShareError> {
+    partner_only(role, "import a stakeholder roster")?;
+    let mut doc = match load_kind(store, ROSTER_DOC_ID, DocumentKind::Private)? {
+        Some(mut doc) => {
+            lab::update_roster_doc(&mut doc, roster)?;
+            doc
+        }
+        None => lab::roster_doc(roster)?,
+    };
+    store.save_document(ROSTER_DOC_ID, DocumentKind::Private, &mut doc)?;
+    tracing::info!(members = roster.stakeholders.len(), "roster imported");
+    Ok(())
+}
+
+/// The stakeholder roster, empty when none was imported.
+pub fn load_roster(store: &Store) -> Result<Roster, ShareError> {
+    match load_kind(store, ROSTER_DOC_ID, DocumentKind::Private)? {
+        Some(doc) => Ok(lab::roster_from_doc(&doc)?),
+        None => Ok(Roster::default()),
+    }
+}
+
+/// Every practice in the store, in id order.
+pub fn list_practices(store: &Store) -> Result<Vec<Practice>, ShareError> {
+    let mut out = Vec::new();
+    for doc_id in store.document_ids(DocumentKind::Private)? {
+        if let Some(id) = doc_id.strip_prefix(lab::PRACTICE_DOC_PREFIX) {
+            if let Some(p) = load_practice(store, id)? {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One practice, if it exists.
+pub fn load_practice(store: &Store, id: &str) -> Result<Option<Practice>, ShareError> {
+    match load_kind(store, &lab::practice_doc_id(id), DocumentKind::Private)? {
+        Some(doc) => Ok(Some(lab::practice_from_doc(&doc)?)),
+        None => Ok(None),
+    }
+}
+
+/// Anonymizes a stored practice and builds its publication in memory.
+fn build(
+    store: &Store,
+    origin: NodeId,
+    city: &str,
+    practice_id: &str,
+    scope: &Scope,
+    policy: &AnonymizationPolicy,
+) -> Result<(Publication, PublishChange, AnonymizationReport), ShareError> {
+    let practice =
+        load_practice(store, practice_id)?.ok_or_else(|| ShareError::NoSuchPractice {
+            id: practice_id.to_string(),
+        })?;
+    let roster = load_roster(store)?;
+    let anonymized = anonymize(&practice, &roster, policy)?;
+    let doc_id = publication_doc_id(origin, &anonymized.practice.id)?;
+    let existing = load_kind(store, doc_id.as_str(), DocumentKind::Publication)?;
+    let (publication, change) = publish(
+        &anonymized,
+        origin,
+        city,
+        scope,
+        existing,
+        crate::store::unix_now(),
+    )?;
+    Ok((publication, change, anonymized.report))
+}
+
+/// Shares a practice: anonymizes it, writes or updates its publication
+/// document with the scope, and records the disclosure (`share` for a new
+/// publication, `update` for a changed one; nothing for an unchanged one).
+pub fn share_practice(
+    store: &mut Store,
+    role: Role,
+    origin: NodeId,
+    city: &str,
+    practice_id: &str,
+    scope: Scope,
+    policy: &AnonymizationPolicy,
+) -> Result<ShareOutcome, ShareError> {
+    partner_only(role, "share practices")?;
+    let (mut publication, change, report) =
+        build(store, origin, city, practice_id, &scope, policy)?;
+    let doc_id = publication.doc_id()?;
+    let preview_json = publication.preview_json()?;
+    let heads = publication.heads_hex();
+    let scope_text = scope.to_text();
+    let mut doc = publication.into_doc();
+    let saved = store.save_publication(doc_id.as_str(), &mut doc, &scope_text)?;
+    // The store API has no way to join the disclosure to the publication's
+    // transaction, so it is logged right after the save commits.
+    let action = match (change, saved) {
+        (PublishChange::Created, _) => Some("share"),
+        (_, PublicationSave::Created(_)) => Some("share"),
+        (_, PublicationSave::Updated(_)) => Some("update"),
+        (PublishChange::Updated, PublicationSave::Unchanged) => Some("update"),
+        (PublishChange::Unchanged, PublicationSave::Unchanged) => None,
+    };
+    if let Some(action) = action {
+        store.log_disclosure(&NewDisclosure {
+            action,
+            doc_id: doc_id.as_str(),
+            heads: &heads.join(","),
+            node_id: None,
+            scope: &scope_text,
+            settings: &policy.settings_json(),
+        })?;
+    }
+    tracing::info!(doc_id = doc_id.as_str(), ?change, "practice shared");
+    Ok(ShareOutcome {
+        doc_id: doc_id.as_str().to_string(),
+        heads,
+        change,
+        preview_json,
+        report,
+    })
+}
+
+/// Retracts a practice's publication and records the disclosure `unshare`.
+/// Returns whether there was a live publication to retract.
+pub fn unshare_practice(
+    store: &mut Store,
+    role: Role,
+    practice_id: &str,
+    origin: NodeId,
+) -> Result<bool, ShareError> {
+    partner_only(role, "unshare practices")?;
+    let doc_id = publication_doc_id(origin, practice_id)?;
+    let Some(mut doc) = load_kind(store, doc_id.as_str(), DocumentKind::Publication)? else {
+        return Ok(false);
+    };
+    let scope = store
+        .publication_row(doc_id.as_str())?
+        .map(|r| r.scope)
+        .unwrap_or_default();
+    if store.retract_publication(doc_id.as_str())?.is_none() {
+        return Ok(false);
+    }
+    let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
+    store.log_disclosure(&NewDisclosure {
+        action: "unshare",
+        doc_id: doc_id.as_str(),
+        heads: &heads.join(","),
+        node_id: None,
+        scope: &scope,
+        settings: "",
+    })?;
+    tracing::info!(doc_id = doc_id.as_str(), "practice unshared");
+    Ok(true)
+}
+
+/// What sharing a practice would send, byte for byte, without writing anything.
+pub fn preview_practice(
+    store: &Store,
+    origin: NodeId,
+    city: &str,
+    practice_id: &str,
+    scope: &Scope,
+    policy: &AnonymizationPolicy,
+) -> Result<Preview, ShareError> {
+    let (publication, _, report) = build(store, origin, city, practice_id, scope, policy)?;
+    Ok(Preview {
+        json: publication.preview_json()?,
+        report,
+    })
+}

@@ -1,0 +1,280 @@
+//! Publications: the Automerge documents that carry an anonymized practice to
+//! peers, and the only documents the sync engine sends.
+//!
+//! A [`Publication`] can only be made here: [`publish`] builds one from an
+//! [`Anonymized`] projection (a new document, or the existing publication
+//! document with the new projection reconciled in, so an edit adds only the
+//! changed operations), and [`Publication::from_replica`] accepts a document from
+//! a peer only if it hydrates to exactly the published shape. The constructor is
+//! private, so no other code in the node can wrap arbitrary data as a
+//! publication. Its document holds a [`PublicationBody`]: the
+//! [`PublishedPractice`] and [`PublicationMeta`].
+//!
+//! [`Publication::preview_json`] is what `labnet share preview` prints: the pretty
+//! JSON of the body hydrated from the document, which is what a peer receiving
+//! the document would read.
+
+use automerge::{AutoCommit, ReadDoc};
+use autosurgeon::{Hydrate, Reconcile};
+use labnet_protocol::sync::DocId;
+use labnet_protocol::NodeId;
+use serde::{Deserialize, Serialize};
+
+use super::anonymize::{Anonymized, PublishedPractice};
+use super::ShareError;
+use crate::feed::{FeedEntry, FeedIndicator};
+use crate::sync::scope::Scope;
+
+/// The anonymization settings a publication was made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct PublicationSettings {
+    /// The minimum count applied.
+    pub min_count: u64,
+}
+
+/// Who published what, for whom, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct PublicationMeta {
+    /// The publication's document id: `<origin NodeId>:<practice id>`.
+    pub doc_id: String,
+    /// The publishing city's name.
+    pub origin_city: String,
+    /// The publishing node, compact form.
+    pub origin_node: String,
+    /// The practice's id in its city.
+    pub practice_id: String,
+    /// Who it is published to, in general terms: `public`, `partners` or
+    /// `selected cities`. Which cities a narrow scope names is the origin's
+    /// policy and stays in its own index; recipients are not told who else got it.
+    pub scope: String,
+    /// The anonymization settings used.
+    pub settings: PublicationSettings,
+    /// When the content last changed, `YYYY-MM` (month precision on purpose).
+    pub published_at: String,
+}
+
+/// The whole content of a publication document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct PublicationBody {
+    /// Metadata.
+    pub meta: PublicationMeta,
+    /// The anonymized practice.
+    pub practice: PublishedPractice,
+}
+
+/// What [`publish`] did to the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishChange {
+    /// A new document.
+    Created,
+    /// The existing document got new operations.
+    Updated,
+    /// The existing document already said all this.
+    Unchanged,
+}
+
+/// A publication document, checked to hold only a published practice.
+#[derive(Debug)]
+pub struct Publication {
+    doc: AutoCommit,
+    body: PublicationBody,
+}
+
+/// The publication document id of a practice: `<origin NodeId>:<practice id>`.
+pub fn publication_doc_id(origin: NodeId, practice_id: &str) -> Result<DocId, ShareError> {
+    crate::sync::publication_id(origin, practice_id).map_err(|e| ShareError::InvalidDocId {
+        practice_id: practice_id.to_string(),
+        why: e.to_string(),
+    })
+}
+
+/// The general audience of a scope, as written in a publication.
+pub fn audience(scope: &Scope) -> &'static str {
+    match scope {
+        Scope::Public => "public",
+        Scope::Partners => "partners",
+        Scope::Nodes(_) => "selected cities",
+    }
+}
+
+/// `YYYY-MM` of a unix time.
+pub fn month_of(unix_seconds: i64) -> Result<String, ShareError> {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .map_err(|e| ShareError::Internal(format!("time out of range: {e}")))?;
+    Ok(format!("{:04}-{:02}", t.year(), u8::from(t.month())))
+}
+
+impl Publication {
+    // Private: the only ways in are `publish` and `from_replica`, which check.
+    fn new(doc: AutoCommit, body: PublicationBody) -> Publication {
+        Publication { doc, body }
+    }
+
+    /// Accepts a document received from a peer, if it has exactly the shape of
+    /// a publication: a `meta` and a `practice` at the root and nothing else,
+    /// both hydrating, with a consistent id.
+    pub fn from_replica(doc: AutoCommit) -> Result<Publication, ShareError> {
+        let body = validate(&doc)?;
+        Ok(Publication::new(doc, body))
+    }
+
+    /// The content.
+    pub fn body(&self) -> &PublicationBody {
+        &self.body
+    }
+
+    /// The document id.
+    pub fn doc_id(&self) -> Result<DocId, ShareError> {
+        DocId::new(self.body.meta.doc_id.clone()).map_err(|e| ShareError::InvalidDocId {
+            practice_id: self.body.meta.practice_id.clone(),
+            why: e.to_string(),
+        })
+    }
+
+    /// The document, read-only.
+    pub fn doc(&self) -> &AutoCommit {
+        &self.doc
+    }
+
+    /// The document's bytes, with its whole history.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Gives the document up (for storing or syncing).
+    pub fn into_doc(self) -> AutoCommit {
+        self.doc
+    }
+
+    /// The current heads, lowercase hex.
+    pub fn heads_hex(&mut self) -> Vec<String> {
+        self.doc
+            .get_heads()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Exactly the JSON a peer reads from this document: the body hydrated from
+    /// the document itself, pretty-printed.
+    pub fn preview_json(&self) -> Result<String, ShareError> {
+        let body: PublicationBody =
+            autosurgeon::hydrate(&self.doc).map_err(|e| ShareError::Internal(e.to_string()))?;
+        serde_json::to_string_pretty(&body).map_err(|e| ShareError::Internal(e.to_string()))
+    }
+
+    /// The publication as a feed entry; `updated` is when it last changed.
+    pub fn to_feed_entry(&self, updated: i64) -> FeedEntry {
+        let m = &self.body.meta;
+        let p = &self.body.practice;
+        FeedEntry {
+            id: format!("urn:labnet:{}:{}", m.origin_node, m.practice_id),
+            city: m.origin_city.clone(),
+            title: p.name.clone(),
+            summary: p.description.clone(),
+            area: p.thematic_area.map(|a| a.as_str().to_string()),
+            link: p.link.clone(),
+            updated,
+            indicators: p
+                .indicators
+                .iter()
+                .map(|i| FeedIndicator {
+                    label: i.label.clone(),
+                    achieved: i.achieved,
+                    target: i.target,
+                    unit: i.unit.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn validate(doc: &AutoCommit) -> Result<PublicationBody, ShareError> {
+    let malformed = |why: String| ShareError::MalformedPublication { why };
+    let keys: Vec<String> = doc.keys(automerge::ROOT).collect();
+    for k in &keys {
+        if k != "meta" && k != "practice" {
+            return Err(malformed(format!("unexpected root field '{k}'")));
+        }
+    }
+    let body: PublicationBody = autosurgeon::hydrate(doc).map_err(|e| malformed(e.to_string()))?;
+    let node: NodeId = body
+        .meta
+        .origin_node
+        .parse()
+        .map_err(|e| malformed(format!("origin_node is not a NodeId: {e}")))?;
+    let expected = publication_doc_id(node, &body.meta.practice_id)?;
+    if expected.as_str() != body.meta.doc_id {
+        return Err(malformed(
+            "doc_id is not <origin NodeId>:<practice id>".into(),
+        ));
+    }
+    if body.practice.id != body.meta.practice_id {
+        return Err(malformed(
+            "practice.id differs from meta.practice_id".into(),
+        ));
+    }
+    Ok(body)
+}
+
+/// Builds or updates the publication of an anonymized practice.
+///
+/// `existing` is the publication document already stored for this practice,
+/// if any: the new projection is reconciled into it, so peers receive only the
+/// changed operations. `published_at` moves to the month of `now_unix` only when
+/// the content, scope or settings change.
+pub fn publish(
+    anonymized: &Anonymized,
+    origin: NodeId,
+    city: &str,
+    scope: &Scope,
+    existing: Option<AutoCommit>,
+    now_unix: i64,
+) -> Result<(Publication, PublishChange), ShareError> {
+    let doc_id = publication_doc_id(origin, &anonymized.practice.id)?;
+    let mut body = PublicationBody {
+        meta: PublicationMeta {
+            doc_id: doc_id.as_str().to_string(),
+            origin_city: city.to_string(),
+            origin_node: origin.to_compact(),
+            practice_id: anonymized.practice.id.clone(),
+            scope: audience(scope).to_string(),
+            settings: PublicationSettings {
+                min_count: u64::from(anonymized.policy.min_count),
+            },
+            published_at: month_of(now_unix)?,
+        },
+        practice: anonymized.practice.clone(),
+    };
+    let (mut doc, created) = match existing {
+        Some(doc) => {
+            let old = validate(&doc)?;
+            if old.meta.doc_id != body.meta.doc_id {
+                return Err(ShareError::MalformedPublication {
+                    why: "the stored publication belongs to another practice or node".into(),
+                });
+            }
+            let mut same = old.meta.clone();
+            same.published_at = body.meta.published_at.clone();
+            if same == body.meta && old.practice == body.practice {
+                body.meta.published_at = old.meta.published_at;
+            }
+            (doc, false)
+        }
+        None => (AutoCommit::new(), true),
+    };
+    let before = doc.get_heads();
+    autosurgeon::reconcile(&mut doc, &body).map_err(|e| ShareError::Internal(e.to_string()))?;
+    let change = if created {
+        PublishChange::Created
+    } else if doc.get_heads() == before {
+        PublishChange::Unchanged
+    } else {
+        PublishChange::Updated
+    };
+    let mut publication = Publication::new(doc, body);
+    // Keep the document's own view authoritative: what we hold is what peers read.
+    publication.body = validate(&publication.doc)?;
+    Ok((publication, change))
+}

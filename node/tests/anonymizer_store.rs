@@ -1,0 +1,160 @@
+//! The share operations against a real store: imports (all or nothing),
+//! share/update/unshare and their disclosure log rows, subscriber refusal.
+#![allow(clippy::unwrap_used)]
+
+use labnet_config::Role;
+use labnet_node::lab::import::{parse_practices, ImportFormat, ImportInput};
+use labnet_node::share::{self, AnonymizationPolicy, PublishChange, ShareError};
+use labnet_node::store::{DocumentKind, Store};
+use labnet_node::sync::scope::Scope;
+use labnet_protocol::NodeId;
+
+const PARTNERS: &str = include_str!("../data/practices.json");
+
+fn origin() -> NodeId {
+    NodeId::from_public_key(&[3; 32])
+}
+
+#[test]
+fn every_origin_can_name_its_publications() {
+    // Publication ids use the NodeId's data characters, never its check symbol
+    // (which may be one of `*~$=`), so every node can publish.
+    for b in 0u8..=255 {
+        let node = NodeId::from_public_key(&[b; 32]);
+        let id = share::publication_doc_id(node, "x").unwrap();
+        assert_eq!(labnet_node::sync::origin_of(&id), Some(node));
+    }
+}
+
+#[test]
+fn a_failing_import_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let bad = r#"{"practices": [{"id": "ok", "city": "C", "name": "N"},
+                                 {"id": "bad", "city": "C", "name": "M", "thematic_area": "sport"}]}"#;
+    let errs = parse_practices(ImportInput::Text(bad), Some(ImportFormat::Json)).unwrap_err();
+    assert_eq!(errs.errors.len(), 1);
+    assert_eq!(errs.errors[0].location, "practices[1].thematic_area");
+    // Parsing failed, so the caller has nothing to import: the store is untouched.
+    assert!(share::list_practices(&store).unwrap().is_empty());
+    assert_eq!(store.document_counts().unwrap().private, 0);
+}
+
+#[test]
+fn a_subscriber_refuses_import_and_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let ps = parse_practices(ImportInput::Text(PARTNERS), None).unwrap();
+    assert!(matches!(
+        share::import_practices(&mut store, Role::Subscriber, &ps),
+        Err(ShareError::NotPartner { .. })
+    ));
+    assert!(matches!(
+        share::share_practice(
+            &mut store,
+            Role::Subscriber,
+            origin(),
+            "C",
+            &ps[0].id,
+            Scope::Public,
+            &AnonymizationPolicy::default()
+        ),
+        Err(ShareError::NotPartner { .. })
+    ));
+    assert_eq!(store.document_counts().unwrap().private, 0);
+}
+
+#[test]
+fn import_share_update_unshare_with_disclosures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut ps = parse_practices(ImportInput::Text(PARTNERS), None).unwrap();
+    let report = share::import_practices(&mut store, Role::Partner, &ps).unwrap();
+    assert_eq!(report.created.len(), 25);
+    assert!(report.updated.is_empty());
+    ps[0].internal_notes = "call back".into();
+    let report = share::import_practices(&mut store, Role::Partner, &ps[..1]).unwrap();
+    assert_eq!(report.updated, vec![ps[0].id.clone()]);
+    assert_eq!(
+        share::load_practice(&store, &ps[0].id).unwrap().unwrap(),
+        ps[0]
+    );
+    assert_eq!(share::list_practices(&store).unwrap().len(), 25);
+
+    let policy = AnonymizationPolicy { min_count: 10 };
+    let id = ps[0].id.clone();
+    let preview = share::preview_practice(
+        &store,
+        origin(),
+        "Fuenlabrada",
+        &id,
+        &Scope::Partners,
+        &policy,
+    )
+    .unwrap();
+    assert_eq!(
+        store.document_counts().unwrap().publication,
+        0,
+        "preview writes nothing"
+    );
+
+    let out = share::share_practice(
+        &mut store,
+        Role::Partner,
+        origin(),
+        "Fuenlabrada",
+        &id,
+        Scope::Partners,
+        &policy,
+    )
+    .unwrap();
+    assert_eq!(out.change, PublishChange::Created);
+    assert_eq!(out.doc_id, format!("{}:{id}", origin().to_key()));
+    assert_eq!(out.preview_json, preview.json);
+    assert!(!out.preview_json.contains("call back"));
+    let (kind, _) = store.load_document(&out.doc_id).unwrap().unwrap();
+    assert_eq!(kind, DocumentKind::Publication);
+
+    let again = share::share_practice(
+        &mut store,
+        Role::Partner,
+        origin(),
+        "Fuenlabrada",
+        &id,
+        Scope::Partners,
+        &policy,
+    )
+    .unwrap();
+    assert_eq!(again.change, PublishChange::Unchanged);
+
+    ps[0].description.push_str(" Extended in 2022.");
+    share::import_practices(&mut store, Role::Partner, &ps[..1]).unwrap();
+    let upd = share::share_practice(
+        &mut store,
+        Role::Partner,
+        origin(),
+        "Fuenlabrada",
+        &id,
+        Scope::Public,
+        &policy,
+    )
+    .unwrap();
+    assert_eq!(upd.change, PublishChange::Updated);
+
+    assert!(share::unshare_practice(&mut store, Role::Partner, &id, origin()).unwrap());
+    assert!(!share::unshare_practice(&mut store, Role::Partner, &id, origin()).unwrap());
+
+    let log = store.disclosures(None, None).unwrap();
+    let actions: Vec<&str> = log.iter().map(|d| d.action.as_str()).collect();
+    assert_eq!(actions, vec!["share", "update", "unshare"]);
+    assert_eq!(log[0].scope, "partners");
+    assert_eq!(log[0].settings, "{\"min_count\":10}");
+    assert_eq!(log[0].heads, out.heads.join(","));
+    assert!(log[0]
+        .heads
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase() || c == ','));
+    assert_eq!(log[1].scope, "public");
+    assert_eq!(log[1].heads, upd.heads.join(","));
+    assert_eq!(log.iter().filter(|d| d.doc_id == out.doc_id).count(), 3);
+}
