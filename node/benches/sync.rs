@@ -91,7 +91,7 @@ struct Memory {
 }
 
 fn memory_sync(docs: &[AutoCommit]) -> Memory {
-    let mut sources: Vec<AutoCommit> = docs.iter().map(|d| d.clone()).collect();
+    let mut sources: Vec<AutoCommit> = docs.to_vec();
     let started = Instant::now();
     let (mut bytes, mut messages) = (0u64, 0u64);
     for source in &mut sources {
