@@ -99,7 +99,7 @@ pub const DOC_ID_LEN_MAX: usize = 128;
 /// the oldest: flow control, so a replica never holds more than
 /// `INVENTORY_BATCHES_UNACKED_MAX * INVENTORY_ENTRIES_MAX` announced documents it
 /// has not synced yet. A replica treats more as a protocol violation.
-pub const INVENTORY_BATCHES_UNACKED_MAX: usize = 4;
+pub const INVENTORY_BATCHES_UNACKED_MAX: usize = 16;
 
 /// The id of a publication document: 1 to [`DOC_ID_LEN_MAX`] bytes of
 /// `[A-Za-z0-9._:-]`. The restricted alphabet means an id from a peer can be

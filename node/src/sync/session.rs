@@ -61,8 +61,8 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
-            docs_in_flight_max: 64,
-            docs_loaded_max: 160,
+            docs_in_flight_max: 256,
+            docs_loaded_max: 512,
         }
     }
 }

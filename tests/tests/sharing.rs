@@ -1,0 +1,295 @@
+//! Sharing from the command line, with the real `labnet` binary on real data
+//! directories: imports, previews, publications, the disclosure log.
+
+use std::path::Path;
+
+use labnet_node::share::Publication;
+use labnet_node::store::Store;
+use labnet_tests::{run_labnet, stderr, stdout};
+
+const PARTNERS: &str = "../node/data/practices.json";
+
+fn init(dir: &Path, name: &str, role: &str) {
+    let out = run_labnet(
+        dir,
+        &[
+            "init",
+            "--name",
+            name,
+            "--listen",
+            "127.0.0.1:0",
+            "--role",
+            role,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn json_of(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = run_labnet(dir, args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)))
+}
+
+fn partners() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(PARTNERS)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn imports_validate_the_whole_file_and_write_nothing_on_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), "Modena", "partner");
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"practices": [
+            {"id": "ok", "city": "Modena", "name": "Fine"},
+            {"id": "x", "city": "Modena", "name": "Bad", "thematic_area": "sport", "colour": "red"},
+            {"id": "y", "city": "Modena", "name": "Worse", "indicators": [{"label": "l", "achieved": "many"}]}
+        ]}"#,
+    )
+    .unwrap();
+    let out = run_labnet(tmp.path(), &["practice", "import", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for expected in [
+        "practices[1].thematic_area",
+        "colour",
+        "practices[2].indicators[0].achieved",
+        "nothing was imported",
+    ] {
+        assert!(err.contains(expected), "missing {expected}: {err}");
+    }
+    assert_eq!(
+        json_of(tmp.path(), &["practice", "list", "--json"]),
+        serde_json::json!([]),
+        "nothing written"
+    );
+
+    let csv = tmp.path().join("bad.csv");
+    std::fs::write(
+        &csv,
+        "id,city,name,thematic_area\nok,Modena,Fine,care\nbad,Modena,Bad,sport\n",
+    )
+    .unwrap();
+    let out = run_labnet(tmp.path(), &["practice", "import", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("row 2") && stderr(&out).contains("thematic_area"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        json_of(tmp.path(), &["practice", "list", "--json"]),
+        serde_json::json!([])
+    );
+
+    // The partner practices import cleanly; a second import updates and says so.
+    let first = json_of(tmp.path(), &["practice", "import", &partners(), "--json"]);
+    assert_eq!(first["created"].as_array().unwrap().len(), 25);
+    let again = json_of(tmp.path(), &["practice", "import", &partners(), "--json"]);
+    assert_eq!(again["updated"].as_array().unwrap().len(), 25);
+    assert_eq!(
+        json_of(tmp.path(), &["practice", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        25
+    );
+}
+
+#[test]
+fn preview_is_exactly_the_publication_and_roster_names_never_leave() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), "Fuenlabrada", "partner");
+    let practices = tmp.path().join("p.json");
+    std::fs::write(
+        &practices,
+        r#"{"practices": [{"id": "fuenlabrada-club", "city": "Fuenlabrada", "name": "Job club",
+            "description": "Run with José Pérez (jose.perez@example.org, +34 612 345 678) since 2019-03-14.",
+            "indicators": [{"label": "participants", "achieved": 7, "unit": "people"},
+                           {"label": "found a job", "achieved": 40, "unit": "%"}],
+            "contacts": [{"name": "José Pérez", "role": "coordinator", "email": "jose.perez@example.org"}],
+            "internal_notes": "call Pérez on Fridays"}]}"#,
+    )
+    .unwrap();
+    let roster = tmp.path().join("roster.json");
+    std::fs::write(
+        &roster,
+        r#"{"stakeholders": [{"name": "José Pérez", "organisation": "Asociación Vecinal", "area": "civil-society",
+            "email": "jose.perez@example.org", "phone": "+34 612 345 678", "migrant_background": true,
+            "nationality": "Colombia", "groups": ["lsrg"], "notes": "prefers WhatsApp"}]}"#,
+    )
+    .unwrap();
+    assert!(run_labnet(
+        tmp.path(),
+        &["practice", "import", practices.to_str().unwrap()]
+    )
+    .status
+    .success());
+    let out = run_labnet(
+        tmp.path(),
+        &["stakeholder", "import", roster.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stdout(&out).contains("Pérez"),
+        "the CLI does not echo personal data"
+    );
+
+    let preview = run_labnet(
+        tmp.path(),
+        &[
+            "share",
+            "preview",
+            "fuenlabrada-club",
+            "--scope",
+            "partners",
+        ],
+    );
+    assert!(preview.status.success(), "{}", stderr(&preview));
+    let preview_text = stdout(&preview);
+    for private in [
+        "Pérez",
+        "Perez",
+        "jose.perez",
+        "612 345",
+        "coordinator",
+        "Fridays",
+        "Colombia",
+        "2019-03-14",
+    ] {
+        assert!(
+            !preview_text.contains(private),
+            "{private} in the preview:\n{preview_text}"
+        );
+    }
+    assert!(
+        preview_text.contains("2019-03"),
+        "dates are coarsened to the month"
+    );
+    assert!(
+        stderr(&preview).contains("suppressed") || stderr(&preview).contains("indicators"),
+        "{}",
+        stderr(&preview)
+    );
+
+    let shared = json_of(
+        tmp.path(),
+        &["share", "fuenlabrada-club", "--scope", "partners", "--json"],
+    );
+    let doc_id = shared["doc_id"].as_str().unwrap().to_string();
+    // The publication as stored (with its whole history) holds exactly the preview.
+    let store = Store::open(tmp.path()).unwrap();
+    let (_, doc) = store.load_document(&doc_id).unwrap().unwrap();
+    let bytes = doc.clone().save();
+    let publication = Publication::from_replica(doc).unwrap();
+    assert_eq!(
+        publication.preview_json().unwrap().trim(),
+        preview_text.trim(),
+        "preview equals the publication byte for byte"
+    );
+    for private in ["Pérez", "jose.perez", "Fridays"] {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(private),
+            "{private} in the publication's saved bytes"
+        );
+    }
+}
+
+#[test]
+fn the_audit_log_answers_what_left_the_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), "Mechelen", "partner");
+    assert!(run_labnet(tmp.path(), &["practice", "import", &partners()])
+        .status
+        .success());
+    let ids: Vec<String> = json_of(tmp.path(), &["practice", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    let (a, b) = (&ids[0], &ids[1]);
+    assert!(run_labnet(tmp.path(), &["share", a, "--scope", "partners"])
+        .status
+        .success());
+    assert!(run_labnet(tmp.path(), &["share", b, "--scope", "public"])
+        .status
+        .success());
+    // Sharing again without an edit changes nothing and logs nothing.
+    assert!(stdout(&run_labnet(
+        tmp.path(),
+        &["share", a, "--scope", "partners"]
+    ))
+    .contains("nothing changed"));
+    // A new scope is an update.
+    assert!(run_labnet(tmp.path(), &["share", a, "--scope", "public"])
+        .status
+        .success());
+    assert!(run_labnet(tmp.path(), &["unshare", b]).status.success());
+    let out = run_labnet(tmp.path(), &["unshare", b]);
+    assert_eq!(out.status.code(), Some(1), "unsharing twice is an error");
+
+    let log = json_of(tmp.path(), &["audit", "--json"]);
+    let lines: Vec<(String, String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let name = d["doc_id"]
+                .as_str()
+                .unwrap()
+                .split(':')
+                .nth(1)
+                .unwrap()
+                .to_string();
+            (
+                d["action"].as_str().unwrap().to_string(),
+                name,
+                d["scope"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = vec![
+        ("share".to_string(), a.clone(), "partners".to_string()),
+        ("share".to_string(), b.clone(), "public".to_string()),
+        ("update".to_string(), a.clone(), "public".to_string()),
+        ("unshare".to_string(), b.clone(), "public".to_string()),
+    ];
+    assert_eq!(lines, expected);
+    assert!(log
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["settings"] == "{\"min_count\":10}" || d["action"] == "unshare"));
+    let since_tomorrow = json_of(tmp.path(), &["audit", "--since", "2999-01-01", "--json"]);
+    assert_eq!(since_tomorrow, serde_json::json!([]));
+    let nobody = labnet_protocol::NodeId::from_public_key(&[1; 32]).to_string();
+    assert_eq!(
+        json_of(tmp.path(), &["audit", "--peer", &nobody, "--json"]),
+        serde_json::json!([])
+    );
+    let out = run_labnet(tmp.path(), &["audit", "--since", "yesterday"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("YYYY-MM-DD"));
+}
+
+#[test]
+fn a_subscriber_holds_no_lab_data_and_cannot_share() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), "ISRG", "subscriber");
+    let out = run_labnet(tmp.path(), &["practice", "import", &partners()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("subscriber"), "{}", stderr(&out));
+    let out = run_labnet(tmp.path(), &["share", "anything", "--scope", "public"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        json_of(tmp.path(), &["practice", "list", "--json"]),
+        serde_json::json!([])
+    );
+}
