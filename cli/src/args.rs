@@ -78,6 +78,9 @@ pub(crate) enum Command {
     /// Retract a practice's publication from every peer that has it.
     #[command(after_help = "Example:\n  labnet unshare fuenlabrada-milma")]
     Unshare(UnshareArgs),
+    /// What this node can show of the network's practices, and exports for other tools.
+    #[command(subcommand)]
+    Feed(FeedCommand),
     /// What left this node: every share, update, unshare and version sent to a peer.
     #[command(
         after_help = "Example:\n  labnet audit\n  labnet audit --peer 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ --since 2026-01-01 --json"
@@ -212,6 +215,66 @@ pub(crate) struct PreviewArgs {
 pub(crate) struct UnshareArgs {
     /// The practice whose publication is retracted.
     pub(crate) practice_id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FeedCommand {
+    /// Publications held here (our own and those received), newest first.
+    #[command(
+        after_help = "Example:\n  labnet feed list --city Modena --area education --since 2026-01-01"
+    )]
+    List(FeedListArgs),
+    /// One publication as received.
+    #[command(after_help = "Example:\n  labnet feed show fuenlabrada-milma --json")]
+    Show(FeedShowArgs),
+    /// Export as Atom, JSON Feed or CSV, with the same filters.
+    #[command(
+        after_help = "Example:\n  labnet feed export --format atom --out practices.xml\n  labnet feed export --format csv --area care"
+    )]
+    Export(FeedExportArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct FeedFilterArgs {
+    /// Only this city.
+    #[arg(long)]
+    pub(crate) city: Option<String>,
+    /// Only this area: education or care.
+    #[arg(long)]
+    pub(crate) area: Option<String>,
+    /// Only publications changed from this date (YYYY-MM-DD) on.
+    #[arg(long, value_name = "DATE")]
+    pub(crate) since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FeedListArgs {
+    #[command(flatten)]
+    pub(crate) filter: FeedFilterArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FeedShowArgs {
+    /// The entry's id, publication id, or practice id.
+    pub(crate) id: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FeedExportArgs {
+    #[command(flatten)]
+    pub(crate) filter: FeedFilterArgs,
+    /// atom, jsonfeed or csv.
+    #[arg(long)]
+    pub(crate) format: String,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

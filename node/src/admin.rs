@@ -116,6 +116,20 @@ pub enum AdminRequest {
         /// The practice's id.
         practice_id: String,
     },
+    /// The publications this node can show (its own and those received).
+    FeedList {
+        /// Only this city.
+        city: Option<String>,
+        /// Only this area: education or care.
+        area: Option<String>,
+        /// Only entries changed from this time on (unix seconds).
+        since: Option<i64>,
+    },
+    /// One feed entry, by its id, publication id or practice id.
+    FeedShow {
+        /// The id.
+        id: String,
+    },
     /// The disclosure log: what left this node, to whom, when.
     Audit {
         /// Only what was sent to this peer (as typed).
@@ -207,7 +221,9 @@ pub fn works_offline(request: &AdminRequest) -> bool {
         | AdminRequest::PracticeShow { .. }
         | AdminRequest::Share { .. }
         | AdminRequest::SharePreview { .. }
-        | AdminRequest::Unshare { .. } => true,
+        | AdminRequest::Unshare { .. }
+        | AdminRequest::FeedList { .. }
+        | AdminRequest::FeedShow { .. } => true,
     }
 }
 

@@ -361,6 +361,32 @@ impl Control {
                 }
                 json(&serde_json::json!({ "practice_id": practice_id, "retracted": true }))
             }
+            AdminRequest::FeedList { city, area, since } => {
+                if let Some(a) = &area {
+                    if a != "education" && a != "care" {
+                        return Err(ControlError::BadInput(format!(
+                            "--area '{a}': use education or care"
+                        )));
+                    }
+                }
+                let filter = crate::feed::FeedFilter { city, area, since };
+                let entries = self.store.call(|s| crate::feed::collect_entries(s)).await?;
+                json(&filter.apply(&entries))
+            }
+            AdminRequest::FeedShow { id } => {
+                let entries = self.store.call(|s| crate::feed::collect_entries(s)).await?;
+                let found = entries.into_iter().find(|e| {
+                    e.id == id
+                        || e.id.ends_with(&format!(":{id}"))
+                        || e.id.replace("urn:labnet:", "") == id
+                });
+                match found {
+                    Some(e) => json(&e),
+                    None => Err(ControlError::BadInput(format!(
+                        "no publication {id} in the feed (see `labnet feed list`)"
+                    ))),
+                }
+            }
             AdminRequest::Audit { peer, since } => {
                 let peer = peer
                     .map(|p| {

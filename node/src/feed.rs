@@ -97,6 +97,39 @@ impl FeedFilter {
     }
 }
 
+/// Every publication this node can show: its own live ones and the replicas it
+/// received, newest first. A document that does not validate as a publication is
+/// skipped (and logged), never shown half-read.
+pub fn collect_entries(
+    store: &crate::store::Store,
+) -> Result<Vec<FeedEntry>, crate::store::StoreError> {
+    use crate::store::DocumentKind;
+    let retracted: std::collections::HashSet<String> = store
+        .publication_rows()?
+        .into_iter()
+        .filter(|r| r.retracted)
+        .map(|r| r.doc_id)
+        .collect();
+    let mut entries = Vec::new();
+    for kind in [DocumentKind::Publication, DocumentKind::Replica] {
+        for (doc_id, changed_at) in store.documents_changed_at(kind)? {
+            if retracted.contains(&doc_id) {
+                continue;
+            }
+            let Some((_, doc)) = store.load_document(&doc_id)? else {
+                continue;
+            };
+            match crate::share::Publication::from_replica(doc) {
+                Ok(publication) => entries.push(publication.to_feed_entry(changed_at)),
+                Err(e) => {
+                    tracing::warn!(doc = %doc_id, error = %e, "not shown in the feed: not a valid publication")
+                }
+            }
+        }
+    }
+    Ok(FeedFilter::default().apply(&entries))
+}
+
 /// Feed-level metadata.
 #[derive(Debug, Clone)]
 pub struct FeedInfo {

@@ -234,6 +234,9 @@ fn the_audit_log_answers_what_left_the_node() {
     assert!(run_labnet(tmp.path(), &["unshare", b]).status.success());
     let out = run_labnet(tmp.path(), &["unshare", b]);
     assert_eq!(out.status.code(), Some(1), "unsharing twice is an error");
+    // Sharing again after unshare publishes anew.
+    let again = run_labnet(tmp.path(), &["share", b, "--scope", "public"]);
+    assert!(stdout(&again).contains("Shared"), "{}", stdout(&again));
 
     let log = json_of(tmp.path(), &["audit", "--json"]);
     let lines: Vec<(String, String, String)> = log
@@ -260,6 +263,7 @@ fn the_audit_log_answers_what_left_the_node() {
         ("share".to_string(), b.clone(), "public".to_string()),
         ("update".to_string(), a.clone(), "public".to_string()),
         ("unshare".to_string(), b.clone(), "public".to_string()),
+        ("share".to_string(), b.clone(), "public".to_string()),
     ];
     assert_eq!(lines, expected);
     assert!(log

@@ -2,6 +2,7 @@
 //! library or the daemon, and prints.
 
 mod audit;
+mod feed;
 mod invite;
 mod node;
 mod peers;
@@ -24,6 +25,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
         Command::Id(args) => node::id(&global, args.json),
         Command::Peers(command) => peers::run(&global, command),
         Command::Audit(args) => audit::run(&global, args),
+        Command::Feed(command) => feed::run(&global, command),
         Command::Practice(command) => practice::run(&global, command),
         Command::Stakeholder(command) => practice::stakeholder(&global, command),
         Command::Share(args) => practice::share(&global, args),

@@ -304,10 +304,15 @@ pub fn share_practice(
     let heads = publication.heads_hex();
     let scope_text = scope.to_text();
     let mut doc = publication.into_doc();
+    // Sharing again after `unshare` publishes anew: logged as a share.
+    let was_retracted = store
+        .publication_row(doc_id.as_str())?
+        .is_some_and(|r| r.retracted);
     let saved = store.save_publication(doc_id.as_str(), &mut doc, &scope_text)?;
     // The store API has no way to join the disclosure to the publication's
     // transaction, so it is logged right after the save commits.
     let action = match (change, saved) {
+        (_, PublicationSave::Updated(_)) if was_retracted => Some("share"),
         (PublishChange::Created, _) => Some("share"),
         (_, PublicationSave::Created(_)) => Some("share"),
         (_, PublicationSave::Updated(_)) => Some("update"),
@@ -324,6 +329,14 @@ pub fn share_practice(
             settings: &policy.settings_json(),
         })?;
     }
+    // A new scope or a re-share changes what peers get even when the content
+    // does not: report it as an update.
+    let change = match (change, saved) {
+        (PublishChange::Unchanged, PublicationSave::Updated(_) | PublicationSave::Created(_)) => {
+            PublishChange::Updated
+        }
+        (change, _) => change,
+    };
     tracing::info!(doc_id = doc_id.as_str(), ?change, "practice shared");
     Ok(ShareOutcome {
         doc_id: doc_id.as_str().to_string(),

@@ -517,6 +517,23 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// Ids of the documents of one kind with when each last changed here (unix seconds).
+    pub fn documents_changed_at(
+        &self,
+        kind: DocumentKind,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT doc_id, updated_at FROM documents WHERE kind = ?1 ORDER BY doc_id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([kind.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
     /// How many incremental chunks a document has gathered since its last compaction.
     pub fn pending_changes(&self, doc_id: &str) -> Result<i64, StoreError> {
         self.conn

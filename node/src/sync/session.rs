@@ -894,6 +894,13 @@ impl Session {
                 "more unacknowledged inventory batches than the window allows".into(),
             );
         }
+        if self.info.peer_role == labnet_config::Role::Subscriber && !entries.is_empty() {
+            // Subscribers are read-only: nothing they announce is accepted.
+            return self.violation(
+                ViolationCode::NotOrigin,
+                "a subscriber announced a publication; subscribers cannot publish".into(),
+            );
+        }
         // Check every entry before acting on any, so a bad batch changes nothing.
         for entry in &entries {
             if super::origin_of(&entry.doc_id) != Some(self.info.peer) {
