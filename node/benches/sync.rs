@@ -157,10 +157,23 @@ async fn admin(d: &Daemon, request: AdminRequest) {
     assert!(r.ok, "{:?}", r.error);
 }
 
-/// Waits until `b` holds `count` replicas whose heads match `a`'s publications.
+/// Waits until `b` holds replicas whose heads match all of `a`'s publications.
+///
+/// The full check reads every row, under the store lock the sync sessions need
+/// too; it runs only once the replica count is right (a cheap query), and then
+/// at most every 50 ms, so measuring does not slow down what is measured.
 async fn wait_synced(a: &Daemon, b: &Daemon, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
+    let expected = a.context().store.call(|s| s.publication_rows().unwrap().len() as i64).await;
     loop {
+        let count = b.context().store.call(|s| s.document_counts().unwrap().replica).await;
+        if count < expected {
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
         let want = a
             .context()
             .store
@@ -183,7 +196,7 @@ async fn wait_synced(a: &Daemon, b: &Daemon, timeout: Duration) -> bool {
         if Instant::now() > deadline {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
