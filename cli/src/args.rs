@@ -78,6 +78,11 @@ pub(crate) enum Command {
     /// Retract a practice's publication from every peer that has it.
     #[command(after_help = "Example:\n  labnet unshare fuenlabrada-milma")]
     Unshare(UnshareArgs),
+    /// Run a whole network on this machine: cities, a subscriber, invites, shares.
+    #[command(
+        after_help = "Example:\n  labnet demo\n  labnet demo --cities 3 --keep /tmp/labnet-demo"
+    )]
+    Demo(DemoArgs),
     /// What this node can show of the network's practices, and exports for other tools.
     #[command(subcommand)]
     Feed(FeedCommand),
@@ -215,6 +220,16 @@ pub(crate) struct PreviewArgs {
 pub(crate) struct UnshareArgs {
     /// The practice whose publication is retracted.
     pub(crate) practice_id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// How many city nodes (the first 11 are the partner cities of the report).
+    #[arg(long, default_value_t = 12)]
+    pub(crate) cities: usize,
+    /// Keep the nodes' data directories here instead of deleting them.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) keep: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

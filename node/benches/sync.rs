@@ -164,9 +164,17 @@ async fn admin(d: &Daemon, request: AdminRequest) {
 /// at most every 50 ms, so measuring does not slow down what is measured.
 async fn wait_synced(a: &Daemon, b: &Daemon, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    let expected = a.context().store.call(|s| s.publication_rows().unwrap().len() as i64).await;
+    let expected = a
+        .context()
+        .store
+        .call(|s| s.publication_rows().unwrap().len() as i64)
+        .await;
     loop {
-        let count = b.context().store.call(|s| s.document_counts().unwrap().replica).await;
+        let count = b
+            .context()
+            .store
+            .call(|s| s.document_counts().unwrap().replica)
+            .await;
         if count < expected {
             if Instant::now() > deadline {
                 return false;

@@ -18,11 +18,13 @@
 //! - [`transport`]: QUIC endpoint, TLS pinned to node keys, connection gates.
 //! - [`lab`]: the private lab model (practices, roster), its documents and import.
 //! - [`share`]: field classes, the anonymizer, publications and the share operations.
+//! - [`demo`]: a whole network on one machine.
 
 pub mod admin;
 pub mod control;
 pub mod daemon;
 pub mod data_dir;
+pub mod demo;
 pub mod feed;
 pub mod identity;
 pub mod lab;

@@ -2,6 +2,7 @@
 //! library or the daemon, and prints.
 
 mod audit;
+mod demo;
 mod feed;
 mod invite;
 mod node;
@@ -26,6 +27,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
         Command::Peers(command) => peers::run(&global, command),
         Command::Audit(args) => audit::run(&global, args),
         Command::Feed(command) => feed::run(&global, command),
+        Command::Demo(args) => demo::run(args),
         Command::Practice(command) => practice::run(&global, command),
         Command::Stakeholder(command) => practice::stakeholder(&global, command),
         Command::Share(args) => practice::share(&global, args),

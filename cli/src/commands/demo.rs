@@ -1,0 +1,118 @@
+//! `labnet demo`: the whole network on one machine, with a report at the end.
+
+use anyhow::{bail, Context, Result};
+use labnet_node::demo;
+
+use crate::args::DemoArgs;
+
+pub(crate) fn run(args: DemoArgs) -> Result<()> {
+    let (root, _cleanup) = match &args.keep {
+        Some(dir) => {
+            if dir.exists()
+                && std::fs::read_dir(dir)
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(true)
+            {
+                bail!(
+                    "--keep {}: the directory exists and is not empty; give a new or empty one",
+                    dir.display()
+                );
+            }
+            std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+            (dir.clone(), None)
+        }
+        None => {
+            let tmp = tempfile::Builder::new()
+                .prefix("labnet-demo-")
+                .tempdir()
+                .context("creating a temporary directory")?;
+            (tmp.path().to_path_buf(), Some(tmp))
+        }
+    };
+    let started = std::time::Instant::now();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let report = runtime.block_on(demo::run(args.cities, &root, |line| {
+        eprintln!("[{:>5.1}s] {line}", started.elapsed().as_secs_f64());
+    }))?;
+
+    println!();
+    println!(
+        "{:<26} {:>7} {:>9} {:>12} {:>12}",
+        "CITY", "SHARED", "RECEIVED", "CONVERGED", "BYTES SENT"
+    );
+    for c in &report.cities {
+        println!(
+            "{:<26} {:>7} {:>9} {:>10.2} s {:>12}",
+            c.name,
+            c.shared,
+            c.received,
+            c.converged_after_ms as f64 / 1000.0,
+            c.bytes_sent
+        );
+    }
+    println!(
+        "{:<26} {:>7} {:>9}",
+        "ISRG (subscriber)", 0, report.subscriber_received
+    );
+    println!();
+    println!("A practice as its city keeps it (private fields included):");
+    println!("{}", indent(&excerpt(&report.example_private)));
+    println!("The same practice as peers receive it (after anonymization):");
+    println!("{}", indent(&excerpt(&report.example_published)));
+    println!(
+        "The subscriber's feed ({} public practices):",
+        report.subscriber_feed.len()
+    );
+    for e in report.subscriber_feed.iter().take(15) {
+        println!("  {:<26} {}", e.city, e.title);
+    }
+    if report.subscriber_feed.len() > 15 {
+        println!(
+            "  ... and {} more (labnet feed list)",
+            report.subscriber_feed.len() - 15
+        );
+    }
+    println!();
+    println!(
+        "All {} cities and the subscriber converged in {:.1} s.",
+        report.cities.len(),
+        report.total_ms as f64 / 1000.0
+    );
+    if args.keep.is_some() {
+        println!(
+            "The nodes' data directories are in {}.",
+            report.root.display()
+        );
+    }
+    Ok(())
+}
+
+/// The fields that show what anonymization does, not the whole record.
+fn excerpt(json: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
+        return json.to_string();
+    };
+    let practice = value.get("practice").unwrap_or(&value);
+    let mut shown = serde_json::Map::new();
+    for key in [
+        "id",
+        "city",
+        "name",
+        "description",
+        "indicators",
+        "contacts",
+        "internal_notes",
+    ] {
+        if let Some(v) = practice.get(key) {
+            shown.insert(key.to_string(), v.clone());
+        }
+    }
+    serde_json::to_string_pretty(&shown).unwrap_or_default()
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
