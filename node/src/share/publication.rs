@@ -170,7 +170,13 @@ impl Publication {
         let p = &self.body.practice;
         FeedEntry {
             id: format!("urn:labnet:{}:{}", m.origin_node, m.practice_id),
-            city: m.origin_city.clone(),
+            // The practice's own city (a node may publish for a district or a
+            // metropolitan area under another name); the node's name otherwise.
+            city: if p.city.trim().is_empty() {
+                m.origin_city.clone()
+            } else {
+                p.city.clone()
+            },
             title: p.name.clone(),
             summary: p.description.clone(),
             area: p.thematic_area.map(|a| a.as_str().to_string()),

@@ -1,0 +1,368 @@
+//! Subscribers, feeds and the demo: what an international network sees, the
+//! exports it passes on, and the one-command tour of the whole network.
+
+use std::path::Path;
+use std::time::Duration;
+
+use automerge::transaction::Transactable;
+use automerge::ROOT;
+use labnet_config::Role;
+use labnet_node::admin::AdminRequest;
+use labnet_node::daemon::Daemon;
+use labnet_node::sync::publication_id;
+use labnet_tests::nodes::{admin, eventually, fast_transport, init, start};
+use labnet_tests::{labnet_bin, run_labnet, stderr, stdout};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn invite(inviter: &Daemon, joiner: &Daemon, role: Role) {
+    let created = admin(
+        inviter,
+        AdminRequest::InviteCreate {
+            role,
+            expires_secs: 600,
+            uses: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let token = created["token"].as_str().unwrap().to_string();
+    admin(joiner, AdminRequest::InviteAccept { token })
+        .await
+        .unwrap();
+}
+
+async fn replica_ids(d: &Daemon) -> Vec<String> {
+    d.context()
+        .store
+        .call(|s| {
+            s.replicas()
+                .unwrap()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        })
+        .await
+}
+
+fn partner_file() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../node/data/practices.json")
+        .display()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_receives_public_publications_only_and_can_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let city = start(
+        &init(tmp.path(), "Vienna", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let other = start(
+        &init(tmp.path(), "Athens", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let subscriber = start(
+        &init(tmp.path(), "ISRG", Role::Subscriber, 0),
+        fast_transport(),
+    )
+    .await;
+    let practices = labnet_node::lab::import::parse_practices(
+        labnet_node::lab::import::ImportInput::Path(Path::new(&partner_file())),
+        None,
+    )
+    .unwrap();
+    let vienna: Vec<_> = practices
+        .into_iter()
+        .filter(|p| p.city == "Vienna")
+        .collect();
+    assert!(vienna.len() >= 3);
+    admin(
+        &city,
+        AdminRequest::PracticeImport {
+            practices: vienna.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    invite(&city, &other, Role::Partner).await;
+    invite(&city, &subscriber, Role::Subscriber).await;
+    let scopes = [
+        "public".to_string(),
+        "partners".to_string(),
+        other.node_id().to_string(),
+    ];
+    let mut ids = Vec::new();
+    for (p, scope) in vienna.iter().zip(&scopes) {
+        let out = admin(
+            &city,
+            AdminRequest::Share {
+                practice_id: p.id.clone(),
+                scope: scope.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        ids.push(out["doc_id"].as_str().unwrap().to_string());
+    }
+    assert!(
+        eventually(WAIT, async || replica_ids(&other).await.len() == 3).await,
+        "the partner gets all three"
+    );
+    assert!(
+        eventually(WAIT, async || replica_ids(&subscriber).await
+            == vec![ids[0].clone()])
+        .await,
+        "the subscriber gets the public one"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        replica_ids(&subscriber).await,
+        vec![ids[0].clone()],
+        "and nothing else"
+    );
+    let feed = admin(
+        &subscriber,
+        AdminRequest::FeedList {
+            city: None,
+            area: None,
+            since: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(feed.as_array().unwrap().len(), 1);
+    // A subscriber cannot share.
+    assert!(admin(
+        &subscriber,
+        AdminRequest::Share {
+            practice_id: vienna[0].id.clone(),
+            scope: "public".into()
+        }
+    )
+    .await
+    .is_err());
+
+    // Write attempt 1: the subscriber alters its copy of the city's publication
+    // and reconnects; the city refuses the change and keeps its own version.
+    let public = ids[0].clone();
+    let city_heads = city
+        .context()
+        .store
+        .call({
+            let p = public.clone();
+            move |s| s.publication_row(&p).unwrap().unwrap().heads
+        })
+        .await;
+    let sub_dir = subscriber.context().data_dir.root().to_path_buf();
+    subscriber.shutdown().await;
+    {
+        let mut store = labnet_node::store::Store::open(&sub_dir).unwrap();
+        let (_, mut doc) = store.load_document(&public).unwrap().unwrap();
+        let before = doc.get_heads();
+        doc.put(ROOT, "meta", "hijacked").unwrap();
+        let chunk = doc.save_after(&before);
+        let heads = doc.get_heads();
+        let origin = city.node_id();
+        store
+            .batch(|b| b.append_replica_changes(&public, origin, &heads, &chunk))
+            .unwrap();
+        // Write attempt 2: a publication of its own, as if it could share.
+        let own = publication_id(
+            labnet_node::identity::Identity::load(&sub_dir)
+                .unwrap()
+                .node_id(),
+            "sneaky",
+        )
+        .unwrap();
+        let mut fake = automerge::AutoCommit::new();
+        fake.put(ROOT, "meta", "not allowed").unwrap();
+        store
+            .save_publication(own.as_str(), &mut fake, "public")
+            .unwrap();
+    }
+    let subscriber = start(&sub_dir, fast_transport()).await;
+    let sub_id = subscriber.node_id();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = city
+        .context()
+        .store
+        .call({
+            let p = public.clone();
+            move |s| s.publication_row(&p).unwrap().unwrap().heads
+        })
+        .await;
+    assert_eq!(after, city_heads, "the city's publication is unchanged");
+    assert!(
+        replica_ids(&city).await.is_empty(),
+        "the city stored nothing from the subscriber"
+    );
+    assert!(
+        !city.context().transport.is_connected(sub_id),
+        "the city closed the subscriber's connection"
+    );
+    for d in [city, other, subscriber] {
+        d.shutdown().await;
+    }
+}
+
+fn json_of(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = run_labnet(dir, args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+#[test]
+fn feed_filters_and_exports_on_known_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    assert!(run_labnet(
+        dir,
+        &["init", "--name", "Partners", "--listen", "127.0.0.1:0"]
+    )
+    .status
+    .success());
+    assert!(run_labnet(dir, &["practice", "import", &partner_file()])
+        .status
+        .success());
+    let list = json_of(dir, &["practice", "list", "--json"]);
+    let ids: Vec<(String, String, Option<String>)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().into(),
+                p["city"].as_str().unwrap().into(),
+                p["thematic_area"].as_str().map(Into::into),
+            )
+        })
+        .collect();
+    for (id, _, _) in &ids {
+        assert!(run_labnet(dir, &["share", id, "--scope", "public"])
+            .status
+            .success());
+    }
+    let all = json_of(dir, &["feed", "list", "--json"]);
+    assert_eq!(all.as_array().unwrap().len(), 25);
+    let modena = json_of(dir, &["feed", "list", "--city", "modena", "--json"]);
+    let want_modena = ids
+        .iter()
+        .filter(|(_, c, _)| c.to_lowercase() == "modena")
+        .count();
+    assert_eq!(modena.as_array().unwrap().len(), want_modena);
+    let care = json_of(dir, &["feed", "list", "--area", "care", "--json"]);
+    let want_care = ids
+        .iter()
+        .filter(|(_, _, a)| a.as_deref() == Some("care"))
+        .count();
+    assert_eq!(care.as_array().unwrap().len(), want_care);
+    assert_eq!(
+        json_of(dir, &["feed", "list", "--since", "2999-01-01", "--json"]),
+        serde_json::json!([])
+    );
+    let out = run_labnet(dir, &["feed", "list", "--area", "sport"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // Atom, parsed by an XML parser.
+    let atom = dir.join("feed.xml");
+    assert!(run_labnet(
+        dir,
+        &[
+            "feed",
+            "export",
+            "--format",
+            "atom",
+            "--out",
+            atom.to_str().unwrap()
+        ]
+    )
+    .status
+    .success());
+    let text = std::fs::read_to_string(&atom).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("valid XML");
+    let entries: Vec<_> = doc
+        .root_element()
+        .children()
+        .filter(|n| n.tag_name().name() == "entry")
+        .collect();
+    assert_eq!(entries.len(), 25);
+    for e in &entries {
+        for required in ["id", "title", "updated", "author", "summary"] {
+            assert!(
+                e.children().any(|c| c.tag_name().name() == required),
+                "entry without {required}"
+            );
+        }
+    }
+    // JSON Feed's required fields.
+    let jf: serde_json::Value = serde_json::from_str(&stdout(&run_labnet(
+        dir,
+        &["feed", "export", "--format", "jsonfeed"],
+    )))
+    .unwrap();
+    assert_eq!(jf["version"], "https://jsonfeed.org/version/1.1");
+    assert!(jf["title"].is_string());
+    assert!(jf["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["id"].is_string() && i["content_text"].is_string()));
+    // CSV: one row per practice, with the filter applied.
+    let csv_text = stdout(&run_labnet(
+        dir,
+        &["feed", "export", "--format", "csv", "--area", "care"],
+    ));
+    let rows = csv::Reader::from_reader(csv_text.as_bytes())
+        .records()
+        .count();
+    assert_eq!(rows, want_care);
+    // A retracted publication leaves the feed.
+    assert!(run_labnet(dir, &["unshare", &ids[0].0]).status.success());
+    assert_eq!(
+        json_of(dir, &["feed", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        24
+    );
+    let out = run_labnet(dir, &["feed", "show", &ids[0].0]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run_labnet(dir, &["feed", "export", "--format", "rss"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn the_demo_runs_three_cities_to_convergence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keep = tmp.path().join("demo");
+    let out = std::process::Command::new(labnet_bin())
+        .args(["demo", "--cities", "3", "--keep"])
+        .arg(&keep)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("converged"), "{text}");
+    assert!(
+        text.contains("[name removed]"),
+        "the example shows anonymization at work: {text}"
+    );
+    assert!(text.contains("ISRG (subscriber)"));
+    assert!(
+        keep.join("isrg").join("labnet.db").exists(),
+        "--keep keeps the data directories"
+    );
+    let out = std::process::Command::new(labnet_bin())
+        .args(["demo", "--cities", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
