@@ -66,6 +66,9 @@ pub(crate) enum Command {
     /// The city's practices: import, list, show, edit.
     #[command(subcommand)]
     Practice(PracticeCommand),
+    /// The city's Policy Lab record: profile, labs with sessions, micro-experiments (private).
+    #[command(subcommand)]
+    Lab(LabCommand),
     /// The stakeholder roster (private: it never leaves the node).
     #[command(subcommand)]
     Stakeholder(StakeholderCommand),
@@ -158,6 +161,16 @@ pub(crate) enum PracticeCommand {
     /// Edit a practice as JSON in $EDITOR; it is validated before it is saved.
     #[command(after_help = "Example:\n  EDITOR=nano labnet practice edit fuenlabrada-milma")]
     Edit(PracticeIdArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LabCommand {
+    /// Store the lab record from a JSON file: {"profile": {...}, "labs": [...], "experiments": [...]}.
+    #[command(after_help = "Example:\n  labnet lab import livadia-lab.json")]
+    Import(ImportArgs),
+    /// Print the lab record as JSON.
+    #[command(after_help = "Example:\n  labnet lab show")]
+    Show,
 }
 
 #[derive(Debug, Subcommand)]

@@ -90,6 +90,13 @@ pub enum AdminRequest {
         /// The roster.
         roster: crate::lab::Roster,
     },
+    /// Store the city's lab record (profile, Policy Labs, micro-experiments).
+    LabImport {
+        /// The record.
+        lab: crate::lab::CityLab,
+    },
+    /// The city's lab record.
+    LabShow,
     /// The practices held here.
     PracticeList,
     /// One practice, with every field (private ones too: this is the city's own view).
@@ -218,6 +225,8 @@ pub fn works_offline(request: &AdminRequest) -> bool {
         | AdminRequest::PracticeImport { .. }
         | AdminRequest::RosterImport { .. }
         | AdminRequest::PracticeList
+        | AdminRequest::LabImport { .. }
+        | AdminRequest::LabShow
         | AdminRequest::PracticeShow { .. }
         | AdminRequest::Share { .. }
         | AdminRequest::SharePreview { .. }

@@ -302,6 +302,15 @@ impl Control {
                     .await?;
                 json(&serde_json::json!({ "stakeholders": count }))
             }
+            AdminRequest::LabImport { lab } => {
+                let role = self.config.role;
+                let summary = serde_json::json!({ "labs": lab.labs.len(), "experiments": lab.experiments.len() });
+                self.store
+                    .call(move |s| share::import_lab(s, role, &lab))
+                    .await?;
+                json(&summary)
+            }
+            AdminRequest::LabShow => json(&self.store.call(|s| share::load_lab(s)).await?),
             AdminRequest::PracticeList => {
                 json(&self.store.call(|s| share::list_practices(s)).await?)
             }

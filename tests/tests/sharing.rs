@@ -297,3 +297,111 @@ fn a_subscriber_holds_no_lab_data_and_cannot_share() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn the_lab_record_is_stored_and_bad_files_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), "Livadia", "partner");
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        "{\n  \"profile\": {\"name\": \"Livadia\", \"country\": \"Greece\", \"mayor\": \"X\"}\n}\n",
+    )
+    .unwrap();
+    let out = run_labnet(tmp.path(), &["lab", "import", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("mayor") && stderr(&out).contains("line 2"),
+        "{}",
+        stderr(&out)
+    );
+    let good = tmp.path().join("lab.json");
+    std::fs::write(
+        &good,
+        r#"{"profile": {"name": "Livadia", "country": "Greece", "population": 32000, "main_nationalities": ["Albania"]},
+            "labs": [{"id": "care", "topic": "childcare", "thematic_area": "care",
+                      "sessions": [{"date": "2023-05-10", "topic": "kick-off", "attendance": 17}]}],
+            "experiments": [{"id": "e1", "lab_id": "care", "hypothesis": "play group", "start": "2023-09-01",
+                             "measurements": [{"label": "attending", "date": "2023-12-01", "numerator": 9, "denominator": 14}]}]}"#,
+    )
+    .unwrap();
+    let out = run_labnet(tmp.path(), &["lab", "import", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = json_of(tmp.path(), &["lab", "show"]);
+    assert_eq!(shown["profile"]["population"], 32000);
+    assert_eq!(shown["labs"][0]["sessions"][0]["attendance"], 17);
+    assert_eq!(
+        shown["experiments"][0]["measurements"][0]["denominator"],
+        14
+    );
+}
+
+#[test]
+fn practice_edit_validates_what_the_editor_saved() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), "Antwerp", "partner");
+    assert!(run_labnet(tmp.path(), &["practice", "import", &partners()])
+        .status
+        .success());
+    let id = json_of(tmp.path(), &["practice", "list", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // An "editor" that renames the practice.
+    let script = tmp.path().join("rename.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nsed -i 's/\"name\": \"[^\"]*\"/\"name\": \"Renamed by the editor\"/' \"$1\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = labnet_tests::labnet(tmp.path())
+        .args(["practice", "edit", &id])
+        .env("EDITOR", &script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = json_of(tmp.path(), &["practice", "show", &id]);
+    assert_eq!(shown["name"], "Renamed by the editor");
+    // An "editor" that breaks the JSON: refused, nothing saved (the retry prompt
+    // reads "n" from stdin).
+    let breaker = tmp.path().join("break.sh");
+    std::fs::write(
+        &breaker,
+        "#!/bin/sh\nsed -i 's/\"systematized\": [a-z]*/\"systematized\": \"maybe\"/' \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&breaker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut child = labnet_tests::labnet(tmp.path())
+        .args(["practice", "edit", &id])
+        .env("EDITOR", &breaker)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("systematized"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        json_of(tmp.path(), &["practice", "show", &id])["name"],
+        "Renamed by the editor",
+        "nothing was saved"
+    );
+    assert!(
+        std::fs::read_dir(tmp.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("edit-")),
+        "the temporary file is gone"
+    );
+}

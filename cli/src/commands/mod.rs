@@ -30,6 +30,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Practice(command) => practice::run(&global, command),
         Command::Stakeholder(command) => practice::stakeholder(&global, command),
+        Command::Lab(command) => practice::lab(&global, command),
         Command::Share(args) => practice::share(&global, args),
         Command::Unshare(args) => practice::unshare(&global, args),
         Command::Invite(command) => invite::run(&global, command),

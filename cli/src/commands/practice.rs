@@ -16,7 +16,8 @@ use labnet_node::lab::Practice;
 
 use super::{decode, print_json, request};
 use crate::args::{
-    Global, ImportArgs, PracticeCommand, ShareArgs, ShareCommand, StakeholderCommand, UnshareArgs,
+    Global, ImportArgs, LabCommand, PracticeCommand, ShareArgs, ShareCommand, StakeholderCommand,
+    UnshareArgs,
 };
 
 fn import_failed(file: &std::path::Path, errors: ImportErrors) -> anyhow::Error {
@@ -102,6 +103,33 @@ pub(crate) fn stakeholder(global: &Global, command: StakeholderCommand) -> Resul
         result["stakeholders"]
     );
     Ok(())
+}
+
+pub(crate) fn lab(global: &Global, command: LabCommand) -> Result<()> {
+    match command {
+        LabCommand::Import(args) => {
+            let text = std::fs::read_to_string(&args.file)
+                .with_context(|| args.file.display().to_string())?;
+            let lab: labnet_node::lab::CityLab = serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: line {}, column {}: {e}; nothing was imported",
+                    args.file.display(),
+                    e.line(),
+                    e.column()
+                )
+            })?;
+            let result = request(global, AdminRequest::LabImport { lab })?;
+            if args.json {
+                return print_json(&result);
+            }
+            println!(
+                "Stored the lab record: {} lab(s), {} micro-experiment(s).",
+                result["labs"], result["experiments"]
+            );
+            Ok(())
+        }
+        LabCommand::Show => print_json(&request(global, AdminRequest::LabShow)?),
+    }
 }
 
 fn edit(global: &Global, practice_id: &str) -> Result<()> {

@@ -264,6 +264,7 @@ pub struct Roster {
 
 /// The city's profile, as in the partner cities' report (`cities.json`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(deny_unknown_fields)]
 pub struct CityProfile {
     /// City name.
     pub name: String,
@@ -281,6 +282,7 @@ pub struct CityProfile {
 
 /// A dated meeting of a Policy Lab.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(deny_unknown_fields)]
 pub struct LabSession {
     /// `YYYY-MM-DD`.
     pub date: String,
@@ -292,6 +294,7 @@ pub struct LabSession {
 
 /// A Policy Lab: a co-design process on one topic.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyLab {
     /// Slug.
     pub id: String,
@@ -305,6 +308,7 @@ pub struct PolicyLab {
 
 /// A measurement of an outcome, with its raw counts.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(deny_unknown_fields)]
 pub struct OutcomeMeasurement {
     /// What was measured.
     pub label: String,
@@ -322,6 +326,7 @@ pub struct OutcomeMeasurement {
 
 /// A small, time-boxed trial run by a Policy Lab.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(deny_unknown_fields)]
 pub struct MicroExperiment {
     /// Slug.
     pub id: String,
@@ -335,6 +340,50 @@ pub struct MicroExperiment {
     pub end: Option<String>,
     /// Its measurements.
     pub measurements: Vec<OutcomeMeasurement>,
+}
+
+/// The id of the private document holding the city's profile, Policy Labs and
+/// micro-experiments.
+pub const LAB_DOC_ID: &str = "lab";
+
+/// The city's Policy Lab record: its profile, its labs (with sessions and
+/// attendance) and its micro-experiments (with raw-count measurements). Private:
+/// kept as one Automerge document, never published as such.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(deny_unknown_fields)]
+pub struct CityLab {
+    /// The city's profile.
+    #[serde(default)]
+    pub profile: CityProfile,
+    /// Its Policy Labs.
+    #[serde(default)]
+    pub labs: Vec<PolicyLab>,
+    /// Its micro-experiments.
+    #[serde(default)]
+    pub experiments: Vec<MicroExperiment>,
+}
+
+/// A fresh Automerge document holding the lab record.
+pub fn lab_doc(lab: &CityLab) -> Result<AutoCommit, LabDocError> {
+    let mut doc = AutoCommit::new();
+    update_lab_doc(&mut doc, lab)?;
+    Ok(doc)
+}
+
+/// Reconciles the lab record into its document: only what changed becomes ops.
+pub fn update_lab_doc(doc: &mut AutoCommit, lab: &CityLab) -> Result<(), LabDocError> {
+    autosurgeon::reconcile(doc, lab).map_err(|source| LabDocError::Reconcile {
+        what: "lab record",
+        source: Box::new(source),
+    })
+}
+
+/// Reads the lab record back from its document.
+pub fn lab_from_doc(doc: &AutoCommit) -> Result<CityLab, LabDocError> {
+    autosurgeon::hydrate(doc).map_err(|source| LabDocError::Hydrate {
+        what: "lab record",
+        source: Box::new(source),
+    })
 }
 
 /// A fresh Automerge document holding a practice.
@@ -386,6 +435,62 @@ pub fn roster_from_doc(doc: &AutoCommit) -> Result<Roster, LabDocError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lab_record_round_trips_and_edits_are_deltas() {
+        let mut lab = CityLab {
+            profile: CityProfile {
+                name: "Livadia".into(),
+                country: "Greece".into(),
+                population: Some(32_000),
+                ..CityProfile::default()
+            },
+            labs: vec![PolicyLab {
+                id: "livadia-care".into(),
+                topic: "childcare for working mothers".into(),
+                thematic_area: Some(ThematicArea::Care),
+                sessions: vec![LabSession {
+                    date: "2023-05-10".into(),
+                    topic: "kick-off".into(),
+                    attendance: Some(17),
+                }],
+            }],
+            experiments: vec![MicroExperiment {
+                id: "e1".into(),
+                lab_id: "livadia-care".into(),
+                hypothesis: "a Saturday play group frees time for language classes".into(),
+                start: "2023-09-01".into(),
+                end: None,
+                measurements: vec![OutcomeMeasurement {
+                    label: "mothers attending class".into(),
+                    date: "2023-12-01".into(),
+                    numerator: Some(9),
+                    denominator: Some(14),
+                    unit: None,
+                    value: None,
+                }],
+            }],
+        };
+        let mut doc = lab_doc(&lab).unwrap();
+        assert_eq!(lab_from_doc(&doc).unwrap(), lab);
+        let before = doc.save().len();
+        lab.labs[0].sessions.push(LabSession {
+            date: "2023-06-07".into(),
+            topic: "solutions".into(),
+            attendance: Some(15),
+        });
+        update_lab_doc(&mut doc, &lab).unwrap();
+        assert_eq!(lab_from_doc(&doc).unwrap(), lab);
+        assert!(
+            doc.save().len() < before + 200,
+            "an added session is a small delta"
+        );
+        let unknown = r#"{"profile": {"name": "X", "country": "Y", "mayor": "Z"}}"#;
+        assert!(
+            serde_json::from_str::<CityLab>(unknown).is_err(),
+            "unknown fields are refused"
+        );
+    }
 
     fn sample() -> Practice {
         Practice {

@@ -347,6 +347,33 @@ pub fn share_practice(
     })
 }
 
+/// Stores the city's lab record (profile, Policy Labs, micro-experiments),
+/// reconciling into the existing document so an edit adds only what changed.
+pub fn import_lab(
+    store: &mut Store,
+    role: Role,
+    lab: &crate::lab::CityLab,
+) -> Result<(), ShareError> {
+    partner_only(role, "keep lab data")?;
+    let mut doc = match load_kind(store, crate::lab::LAB_DOC_ID, DocumentKind::Private)? {
+        Some(doc) => doc,
+        None => automerge::AutoCommit::new(),
+    };
+    crate::lab::update_lab_doc(&mut doc, lab).map_err(|e| ShareError::Internal(e.to_string()))?;
+    store.save_document(crate::lab::LAB_DOC_ID, DocumentKind::Private, &mut doc)?;
+    Ok(())
+}
+
+/// The city's lab record, or an empty one.
+pub fn load_lab(store: &Store) -> Result<crate::lab::CityLab, ShareError> {
+    match load_kind(store, crate::lab::LAB_DOC_ID, DocumentKind::Private)? {
+        Some(doc) => {
+            crate::lab::lab_from_doc(&doc).map_err(|e| ShareError::Internal(e.to_string()))
+        }
+        None => Ok(crate::lab::CityLab::default()),
+    }
+}
+
 /// Retracts a practice's publication and records the disclosure `unshare`.
 /// Returns whether there was a live publication to retract.
 pub fn unshare_practice(
