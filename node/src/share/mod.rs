@@ -297,38 +297,27 @@ pub fn share_practice(
     policy: &AnonymizationPolicy,
 ) -> Result<ShareOutcome, ShareError> {
     partner_only(role, "share practices")?;
-    let (mut publication, change, report) =
-        build(store, origin, city, practice_id, &scope, policy)?;
+    let (publication, change, report) = build(store, origin, city, practice_id, &scope, policy)?;
     let doc_id = publication.doc_id()?;
     let preview_json = publication.preview_json()?;
-    let heads = publication.heads_hex();
     let scope_text = scope.to_text();
     let mut doc = publication.into_doc();
-    // Sharing again after `unshare` publishes anew: logged as a share.
-    let was_retracted = store
-        .publication_row(doc_id.as_str())?
-        .is_some_and(|r| r.retracted);
-    let saved = store.save_publication(doc_id.as_str(), &mut doc, &scope_text)?;
-    // The store API has no way to join the disclosure to the publication's
-    // transaction, so it is logged right after the save commits.
-    let action = match (change, saved) {
-        (_, PublicationSave::Updated(_)) if was_retracted => Some("share"),
-        (PublishChange::Created, _) => Some("share"),
-        (_, PublicationSave::Created(_)) => Some("share"),
-        (_, PublicationSave::Updated(_)) => Some("update"),
-        (PublishChange::Updated, PublicationSave::Unchanged) => Some("update"),
-        (PublishChange::Unchanged, PublicationSave::Unchanged) => None,
-    };
-    if let Some(action) = action {
-        store.log_disclosure(&NewDisclosure {
-            action,
-            doc_id: doc_id.as_str(),
-            heads: &heads.join(","),
-            node_id: None,
-            scope: &scope_text,
-            settings: &policy.settings_json(),
-        })?;
-    }
+    // The disclosure line is written in the publication's own transaction.
+    let (saved, _action) = store.save_publication_logged(
+        doc_id.as_str(),
+        &mut doc,
+        &scope_text,
+        &policy.settings_json(),
+        |saved, was_retracted| match (change, saved) {
+            // Sharing again after `unshare` publishes anew: logged as a share.
+            (_, PublicationSave::Updated(_)) if was_retracted => Some("share"),
+            (PublishChange::Created, _) | (_, PublicationSave::Created(_)) => Some("share"),
+            (_, PublicationSave::Updated(_))
+            | (PublishChange::Updated, PublicationSave::Unchanged) => Some("update"),
+            (PublishChange::Unchanged, PublicationSave::Unchanged) => None,
+        },
+    )?;
+    let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
     // A new scope or a re-share changes what peers get even when the content
     // does not: report it as an update.
     let change = match (change, saved) {

@@ -156,6 +156,55 @@ impl Store {
         Ok(outcomes)
     }
 
+    /// Saves one of our publications and, in the same transaction, the
+    /// disclosure-log line that records it: `decide` is told what the save did
+    /// and whether the publication was retracted before, and names the action to
+    /// log (`share`, `update`), or none. Either both are on disk or neither.
+    pub fn save_publication_logged(
+        &mut self,
+        doc_id: &str,
+        doc: &mut AutoCommit,
+        scope: &str,
+        settings: &str,
+        decide: impl FnOnce(PublicationSave, bool) -> Option<&'static str>,
+    ) -> Result<(PublicationSave, Option<&'static str>), StoreError> {
+        let path = self.path.clone();
+        let err = |source: rusqlite::Error| StoreError::Sqlite {
+            path: path.clone(),
+            source: Box::new(source),
+        };
+        let now = unix_now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let was_retracted = tx
+            .query_row(
+                "SELECT retracted FROM publication_index WHERE doc_id = ?1",
+                [doc_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(err)?
+            == Some(1);
+        let saved = save_publication_in(&tx, &path, doc_id, doc, scope, now)?;
+        let action = decide(saved, was_retracted);
+        if let Some(action) = action {
+            let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
+            let entry = NewDisclosure {
+                action,
+                doc_id,
+                heads: &heads.join(","),
+                node_id: None,
+                scope,
+                settings,
+            };
+            super::insert_disclosure(&tx, &entry, now).map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok((saved, action))
+    }
+
     /// Marks one of our publications retracted, with the next sequence number, so
     /// every peer that had it learns. Returns the new seq, or `None` if it was not
     /// published (or already retracted).
