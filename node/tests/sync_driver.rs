@@ -207,7 +207,12 @@ async fn two_nodes_converge_resume_push_and_retract() {
 
     // Disconnect; change two publications on a; reconnect: only those move.
     stop.send(true).unwrap();
-    assert_eq!(ta.await.unwrap(), SessionEnd::Shutdown);
+    // Both sessions are told to stop; A may see B's stream close first.
+    let end = ta.await.unwrap();
+    assert!(
+        matches!(end, SessionEnd::Shutdown | SessionEnd::PeerClosed),
+        "{end:?}"
+    );
     let _ = tb.await.unwrap();
     a.publish("p5", "practice 5, v2", Scope::Partners).await;
     a.publish("p7", "practice 7, v2", Scope::Partners).await;
