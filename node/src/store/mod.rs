@@ -10,7 +10,7 @@
 //!   power failure, and we acknowledge writes to operators and peers;
 //! - every public write is one transaction, and returns only after its commit, so
 //!   "returned Ok" means "on disk" (the kill -9 test in `tests/` checks this);
-//! - the schema moves forward only, through [`schema::MIGRATIONS`].
+//! - the schema moves forward only, through the migrations in `schema.rs`.
 //!
 //! The [`Store`] is a plain synchronous object with a single owner. Async code
 //! reaches it through a [`StoreHandle`], which runs each call on tokio's blocking
@@ -18,7 +18,7 @@
 //!
 //! Map: [`documents`](Store::save_document) (snapshots plus incremental changes,
 //! with compaction), [`peers`](Store::approve_peer), [`pending`](Store::record_pending),
-//! [`invites`](Store::create_invite), [`sync state`](Store::save_sync_state),
+//! [`invites`](Store::create_invite), [`sync state`](Store::load_sync_state),
 //! [`disclosures`](Store::log_disclosure).
 
 mod schema;
@@ -999,23 +999,6 @@ impl Store {
     }
 
     // ---- sync state ------------------------------------------------------------
-
-    /// Saves the Automerge sync state of one document with one peer.
-    pub fn save_sync_state(
-        &mut self,
-        node_id: NodeId,
-        doc_id: &str,
-        state: &[u8],
-    ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO sync_state (node_id, doc_id, state) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(node_id, doc_id) DO UPDATE SET state = excluded.state",
-                params![node_id.to_string(), doc_id, state],
-            )
-            .map_err(self.err())?;
-        Ok(())
-    }
 
     /// Loads the sync state of one document with one peer, if any was saved.
     pub fn load_sync_state(

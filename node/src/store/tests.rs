@@ -283,9 +283,15 @@ fn invites_are_spent_once_and_refused_with_a_reason() {
 #[test]
 fn sync_state_round_trips_per_peer_and_document() {
     let (_dir, mut store) = open();
-    store.save_sync_state(node(1), "d", b"one").unwrap();
-    store.save_sync_state(node(1), "d", b"two").unwrap();
-    store.save_sync_state(node(2), "d", b"other").unwrap();
+    store
+        .batch(|b| b.save_sync_state(node(1), "d", b"one"))
+        .unwrap();
+    store
+        .batch(|b| b.save_sync_state(node(1), "d", b"two"))
+        .unwrap();
+    store
+        .batch(|b| b.save_sync_state(node(2), "d", b"other"))
+        .unwrap();
     assert_eq!(
         store.load_sync_state(node(1), "d").unwrap().as_deref(),
         Some(&b"two"[..])
