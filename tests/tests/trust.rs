@@ -163,6 +163,61 @@ async fn peers_add_then_approve_pairs_nodes_and_unknown_nodes_wait_in_pending() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_both_dial_both_keep_the_same_one_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start(
+        &init(tmp.path(), "Pont-de-Claix", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let b = start(
+        &init(tmp.path(), "Grenoble", Role::Partner, 0),
+        fast_transport(),
+    )
+    .await;
+    let (a_id, b_id) = (a.node_id(), b.node_id());
+    // Both approve the other with an address at once, so both dial.
+    let (ra, rb) = tokio::join!(
+        admin(
+            &a,
+            AdminRequest::PeersAdd {
+                contact: contact(&b),
+                role: None
+            }
+        ),
+        admin(
+            &b,
+            AdminRequest::PeersAdd {
+                contact: contact(&a),
+                role: None
+            }
+        ),
+    );
+    ra.unwrap();
+    rb.unwrap();
+    assert!(
+        eventually(WAIT, async || is_connected(&a, b_id).await
+            && is_connected(&b, a_id).await)
+        .await
+    );
+    let rule = a_id.min(b_id);
+    assert!(
+        eventually(WAIT, async || {
+            a.context().transport.connection_dialer(b_id) == Some(rule)
+                && b.context().transport.connection_dialer(a_id) == Some(rule)
+        })
+        .await,
+        "both sides keep the connection dialed by the smaller NodeId"
+    );
+    // And it stays that way: no flapping between the two.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(a.context().transport.connection_dialer(b_id), Some(rule));
+    assert_eq!(b.context().transport.connection_dialer(a_id), Some(rule));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_peer_is_cut_off_within_a_second_and_cannot_come_back() {
     let tmp = tempfile::tempdir().unwrap();
     let a = start(

@@ -355,6 +355,17 @@ impl Transport {
         })
     }
 
+    /// Which node dialed the live connection to `node` (both sides keep the one
+    /// dialed by the smaller NodeId when both dialed).
+    pub fn connection_dialer(&self, node: NodeId) -> Option<NodeId> {
+        let map = self
+            .inner
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.get(&node).map(|c| c.dialed_by)
+    }
+
     /// Closes every connection and the endpoint.
     pub async fn shutdown(&self) {
         let connections: Vec<Connection> = {

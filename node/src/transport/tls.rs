@@ -348,6 +348,26 @@ mod tests {
     }
 
     #[test]
+    fn no_resumption_and_no_early_data_on_either_side() {
+        let id = Identity::generate().unwrap();
+        let server = server_config(&id).unwrap();
+        assert_eq!(server.send_tls13_tickets, 0, "no session tickets");
+        assert_eq!(server.max_early_data_size, 0, "no 0-RTT");
+        assert!(
+            !server.session_storage.can_cache(),
+            "no server-side session cache"
+        );
+        let client = client_config(&id, Identity::generate().unwrap().node_id()).unwrap();
+        assert!(!client.enable_early_data, "no 0-RTT");
+        assert!(
+            format!("{:?}", client.resumption).contains("Disabled")
+                || format!("{:?}", client.resumption).contains("disabled"),
+            "no client resumption: {:?}",
+            client.resumption
+        );
+    }
+
+    #[test]
     fn chains_are_refused() {
         let a = Identity::generate().unwrap();
         let b = Identity::generate().unwrap();
