@@ -120,6 +120,12 @@ impl Store {
 
     /// Saves one of our publications and, when its content or scope changed, gives
     /// it the next index sequence number, all in one transaction.
+    ///
+    /// Raw publication writes exist for tests and benchmarks only (feature
+    /// `test-support`): in a normal build the only way into the publication
+    /// index is [`Store::save_publication_logged`], which only `share` calls with
+    /// a document it built from an anonymized projection.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn save_publication(
         &mut self,
         doc_id: &str,
@@ -132,8 +138,9 @@ impl Store {
             .ok_or_else(|| self.corrupt("no outcome for a saved publication".into()))
     }
 
-    /// Saves several publications in one transaction (an import, a re-share of
-    /// many practices): all or none.
+    /// Saves several publications in one transaction: all or none. Tests and
+    /// benchmarks only, as [`Store::save_publication`].
+    #[cfg(any(test, feature = "test-support"))]
     pub fn save_publications(
         &mut self,
         docs: &mut [(&str, &mut AutoCommit, &str)],
@@ -160,7 +167,7 @@ impl Store {
     /// disclosure-log line that records it: `decide` is told what the save did
     /// and whether the publication was retracted before, and names the action to
     /// log (`share`, `update`), or none. Either both are on disk or neither.
-    pub fn save_publication_logged(
+    pub(crate) fn save_publication_logged(
         &mut self,
         doc_id: &str,
         doc: &mut AutoCommit,
