@@ -500,6 +500,25 @@ async fn retraction_reaches_every_replica_and_is_confirmed() {
         })
         .await
     );
+    // Status on the origin: every peer connected, one publication in scope,
+    // nothing behind once they acknowledged.
+    let caught_up = eventually(Duration::from_secs(10), async || {
+        let status = admin(&nodes[0], AdminRequest::Status).await.unwrap();
+        let sync = status["sync"].as_array().unwrap().clone();
+        sync.len() == 3
+            && sync.iter().all(|p| {
+                p["connected"] == true
+                    && p["in_scope"] == 1
+                    && p["not_up_to_date"] == 0
+                    && p["last_sync"].is_i64()
+            })
+    })
+    .await;
+    assert!(
+        caught_up,
+        "{}",
+        admin(&nodes[0], AdminRequest::Status).await.unwrap()
+    );
     let id = doc.clone();
     nodes[0]
         .context()
