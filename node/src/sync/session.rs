@@ -320,11 +320,21 @@ impl Session {
             SyncMessage::InventoryAck { epoch, up_to_seq } => {
                 self.on_inventory_ack(view, epoch, up_to_seq)
             }
-            SyncMessage::DocSync { doc_id, message } => self.on_doc_sync(view, doc_id, &message),
+            SyncMessage::DocSync { doc_id, message } => {
+                // One span per document sync step, inside the peer's span, so a
+                // document's exchange can be followed in the logs by `doc`.
+                let doc_span = tracing::debug_span!("doc_sync", doc = %doc_id);
+                let _doc = doc_span.enter();
+                self.on_doc_sync(view, doc_id, &message)
+            }
             SyncMessage::Retract { doc_id, seq } => self.on_retract(view, doc_id, seq),
             SyncMessage::RetractAck { doc_id } => self.on_retract_ack(doc_id),
             SyncMessage::WantSnapshots { doc_ids } => self.on_want_snapshots(view, doc_ids),
-            SyncMessage::Snapshot { doc_id, bytes } => self.on_snapshot(doc_id, bytes),
+            SyncMessage::Snapshot { doc_id, bytes } => {
+                let doc_span = tracing::debug_span!("doc_sync", doc = %doc_id);
+                let _doc = doc_span.enter();
+                self.on_snapshot(doc_id, bytes)
+            }
         }
         if self.closed.is_none() {
             self.start_syncs(view);
