@@ -28,8 +28,10 @@ pub const DEFAULT_PORT: u16 = 7447;
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7447";
 /// The smallest count the anonymizer publishes unless told otherwise.
 pub const DEFAULT_MIN_COUNT: u32 = 10;
-/// The longest node name, in characters: it travels in every handshake.
-pub const NAME_LEN_MAX: usize = 64;
+/// The longest node name, in characters. It travels in every handshake, where
+/// the wire's `NAME_BYTES_MAX` (in `labnet-protocol`) holds it at four bytes a
+/// character.
+pub const NAME_CHARS_MAX: usize = 64;
 
 /// What kind of node this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -148,7 +150,7 @@ pub struct RawAnonymization {
 /// Validated node settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The node's name, shown to peers; 1 to [`NAME_LEN_MAX`] characters.
+    /// The node's name, shown to peers; 1 to [`NAME_CHARS_MAX`] characters.
     pub name: String,
     /// Partner (a city) or subscriber (a network).
     pub role: Role,
@@ -373,8 +375,10 @@ fn validate_name(name: (Origin, String)) -> Result<String, ConfigError> {
                 "the name is empty: give the city's or network's name, e.g. name = \"Modena\""
                     .into(),
             )
-        } else if trimmed.chars().count() > NAME_LEN_MAX {
-            Err(format!("the name is longer than {NAME_LEN_MAX} characters"))
+        } else if trimmed.chars().count() > NAME_CHARS_MAX {
+            Err(format!(
+                "the name is longer than {NAME_CHARS_MAX} characters"
+            ))
         } else if trimmed.chars().any(char::is_control) {
             Err("the name contains control characters".into())
         } else {
@@ -453,7 +457,7 @@ pub fn default_file(name: &str, role: Role, listen: &str) -> String {
 # override both. `labnet run` refuses to start if a key is unknown or invalid.
 
 [node]
-# Shown to peers in the handshake and to their operators. 1-{NAME_LEN_MAX} characters.
+# Shown to peers in the handshake and to their operators. 1-{NAME_CHARS_MAX} characters.
 name = {name}
 # partner: a city that keeps lab data and shares publications.
 # subscriber: an international network that receives public publications only.

@@ -13,13 +13,13 @@ use labnet_config::{Config, Role};
 use labnet_protocol::{Contact, NodeId};
 
 use crate::admin::{AdminRequest, AdminResponse};
-use crate::peers::PeerTable;
 use crate::share;
 use crate::store::{
     DocumentCounts, IndexRow, PeerRecord, PeerState, PendingPeer, Store, StoreError, StoreHandle,
 };
-use crate::sync::{visible_to, Scope};
 use crate::transport::{Transport, TransportError};
+use crate::trust::PeerTable;
+use crate::trust::{visible_to, Scope};
 use labnet_protocol::handshake::{PeerRole, INVITE_SECRET_LEN};
 use labnet_protocol::invite::{hash_secret, Invite};
 use labnet_protocol::sync::DocId;

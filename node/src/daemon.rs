@@ -32,11 +32,42 @@ use crate::admin;
 use crate::control::{Control, LiveView};
 use crate::data_dir::{DataDir, DataDirError};
 use crate::identity::Identity;
-use crate::peers::PeerTable;
 use crate::store::StoreHandle;
-use crate::sync::driver::DriverContext;
-use crate::sync::SessionConfig;
-use crate::transport::{make_endpoint, LocalNode, Transport, TransportConfig, TransportError};
+use crate::sync::driver::{run_session, DriverContext, SessionEnd};
+use crate::sync::{PeerInfo, SessionConfig};
+use crate::transport::{
+    make_endpoint, LocalNode, PeerStream, SessionHandler, SessionOutcome, Transport,
+    TransportConfig, TransportError,
+};
+use crate::trust::PeerTable;
+
+/// Hands each stream the transport admitted to a sync session: the one place
+/// transport and sync meet, so that neither depends on the other.
+fn session_handler(
+    sync: DriverContext,
+    local: NodeId,
+    shutdown: watch::Receiver<bool>,
+) -> SessionHandler {
+    Arc::new(move |stream: PeerStream| {
+        let ctx = sync.clone();
+        let shutdown = shutdown.clone();
+        Box::pin(async move {
+            let info = PeerInfo {
+                local,
+                peer: stream.peer,
+                peer_role: stream.role,
+            };
+            match run_session(ctx, info, stream.recv, stream.send, shutdown).await {
+                Ok(SessionEnd::Shutdown) => SessionOutcome::Shutdown,
+                Ok(SessionEnd::PeerClosed) => SessionOutcome::PeerClosed,
+                Ok(SessionEnd::Violation { code, reason }) => {
+                    SessionOutcome::Violation { code, reason }
+                }
+                Err(e) => SessionOutcome::Failed(e.to_string()),
+            }
+        })
+    })
+}
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -267,7 +298,7 @@ impl Daemon {
             Arc::clone(&identity),
             local,
             peers.clone(),
-            sync.clone(),
+            session_handler(sync.clone(), identity.node_id(), shutdown_rx.clone()),
             transport_config,
             connected,
             shutdown_rx.clone(),

@@ -30,7 +30,7 @@ use crate::data_dir::DataDir;
 use crate::feed::FeedEntry;
 use crate::lab::import::{parse_practices, ImportFormat, ImportInput};
 use crate::lab::{Contact, MappingArea, Practice, Roster, Stakeholder};
-use crate::sync::{visible_to, Scope};
+use crate::trust::{visible_to, Scope};
 
 const PARTNER_PRACTICES: &str = include_str!("../data/practices.json");
 

@@ -11,7 +11,8 @@
 //! - [`data_dir`]: the files of a node, and `init`.
 //! - [`daemon`]: start, serve, shut down.
 //! - [`admin`]: the local socket the CLI talks to.
-//! - [`peers`]: who may connect, in which role; pending requests.
+//! - [`trust`]: every decision about who may do what: the peer table, admission,
+//!   invites, scope.
 //! - [`control`]: the admin operations, for the socket and for stopped nodes.
 //! - [`feed`]: what readers see of publications; Atom, JSON Feed and CSV export.
 //! - [`sync`]: per-peer sync sessions (sans-IO): inventory, Automerge sync, scope.
@@ -28,8 +29,8 @@ pub mod demo;
 pub mod feed;
 pub mod identity;
 pub mod lab;
-pub mod peers;
 pub mod share;
 pub mod store;
 pub mod sync;
 pub mod transport;
+pub mod trust;

@@ -11,7 +11,7 @@ use labnet_node::lab::{Contact, Indicator, MappingArea, Practice, Roster, Stakeh
 use labnet_node::share::publication::PublicationBody;
 use labnet_node::share::scrub::fold;
 use labnet_node::share::{anonymize, publish, AnonymizationPolicy};
-use labnet_node::sync::scope::Scope;
+use labnet_node::trust::Scope;
 use labnet_protocol::NodeId;
 use proptest::prelude::*;
 

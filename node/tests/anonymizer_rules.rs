@@ -9,7 +9,7 @@ use labnet_node::share::publication::PublicationBody;
 use labnet_node::share::{
     anonymize, publish, AnonymizationPolicy, Publication, PublishChange, ShareError,
 };
-use labnet_node::sync::scope::Scope;
+use labnet_node::trust::Scope;
 use labnet_protocol::NodeId;
 
 const PARTNERS: &str = include_str!("../data/practices.json");

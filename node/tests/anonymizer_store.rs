@@ -6,7 +6,7 @@ use labnet_config::Role;
 use labnet_node::lab::import::{parse_practices, ImportFormat, ImportInput};
 use labnet_node::share::{self, AnonymizationPolicy, PublishChange, ShareError};
 use labnet_node::store::{DocumentKind, Store};
-use labnet_node::sync::scope::Scope;
+use labnet_node::trust::Scope;
 use labnet_protocol::NodeId;
 
 const PARTNERS: &str = include_str!("../data/practices.json");

@@ -94,6 +94,12 @@ impl FrameDecoder {
         Ok(Some(self.buf.drain(..len).collect()))
     }
 
+    /// Bytes buffered that are not a whole frame yet: non-zero means a frame is
+    /// under way (a reader can bound how long its remainder may take).
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Bytes received beyond the frames taken so far (handed to whoever reads
     /// the stream next, e.g. after a handshake).
     pub fn into_remaining(self) -> Vec<u8> {

@@ -42,6 +42,7 @@
 
 use std::collections::VecDeque;
 
+use crate::close::CloseCode;
 use crate::frame::{encode_frame, FrameDecoder};
 
 /// The protocol version this code speaks.
@@ -53,8 +54,11 @@ pub const ALPN: &[u8] = b"labnet/1";
 /// The longest handshake frame: names and reasons are short.
 pub const HANDSHAKE_FRAME_LEN_MAX: usize = 1024;
 
-/// The longest node name, in bytes of UTF-8.
-pub const NAME_LEN_MAX: usize = 256;
+/// The longest node name on the wire, in bytes of UTF-8: room for a name of
+/// the config's `NAME_CHARS_MAX` (64) characters at four bytes each, the most
+/// UTF-8 takes for one character. This crate cannot see the config's limit, so
+/// `labnet-node` checks at compile time that the two agree.
+pub const NAME_BYTES_MAX: usize = 256;
 
 /// The longest refusal reason, in bytes of UTF-8.
 pub const REASON_LEN_MAX: usize = 512;
@@ -65,110 +69,6 @@ pub const INVITE_SECRET_LEN: usize = 32;
 const TAG_HELLO: u8 = 1;
 const TAG_WELCOME: u8 = 2;
 const TAG_REFUSED: u8 = 3;
-
-/// Why a connection was closed: the QUIC application error code and what the
-/// other side's operator is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CloseCode {
-    /// Normal close (shutdown, or nothing more to say).
-    Normal,
-    /// The node has not been approved by this node's admin.
-    NotApproved,
-    /// The node was approved once and has been revoked.
-    Revoked,
-    /// The two nodes speak different protocol versions.
-    VersionMismatch,
-    /// The handshake bytes were not understood.
-    Malformed,
-    /// A frame exceeded its limit.
-    FrameTooLarge,
-    /// The other side took too long.
-    Timeout,
-    /// The invite secret matches no invite of this node.
-    InviteInvalid,
-    /// The invite has expired.
-    InviteExpired,
-    /// The invite has no uses left.
-    InviteUsedUp,
-    /// The invite was revoked.
-    InviteRevoked,
-    /// A connection between the two nodes already exists and this one is dropped.
-    DuplicateConnection,
-    /// The node is shutting down.
-    ShuttingDown,
-    /// Too many attempts from this address.
-    RateLimited,
-    /// The wrong application protocol (ALPN) or no client certificate.
-    WrongProtocol,
-}
-
-impl CloseCode {
-    /// Every code, for tests and documentation.
-    pub const ALL: [CloseCode; 15] = [
-        CloseCode::Normal,
-        CloseCode::NotApproved,
-        CloseCode::Revoked,
-        CloseCode::VersionMismatch,
-        CloseCode::Malformed,
-        CloseCode::FrameTooLarge,
-        CloseCode::Timeout,
-        CloseCode::InviteInvalid,
-        CloseCode::InviteExpired,
-        CloseCode::InviteUsedUp,
-        CloseCode::InviteRevoked,
-        CloseCode::DuplicateConnection,
-        CloseCode::ShuttingDown,
-        CloseCode::RateLimited,
-        CloseCode::WrongProtocol,
-    ];
-
-    /// The numeric code sent in QUIC's CONNECTION_CLOSE.
-    pub fn as_u32(self) -> u32 {
-        match self {
-            CloseCode::Normal => 0,
-            CloseCode::NotApproved => 0x10,
-            CloseCode::Revoked => 0x11,
-            CloseCode::VersionMismatch => 0x12,
-            CloseCode::Malformed => 0x13,
-            CloseCode::FrameTooLarge => 0x14,
-            CloseCode::Timeout => 0x15,
-            CloseCode::InviteInvalid => 0x16,
-            CloseCode::InviteExpired => 0x17,
-            CloseCode::InviteUsedUp => 0x18,
-            CloseCode::InviteRevoked => 0x19,
-            CloseCode::DuplicateConnection => 0x1a,
-            CloseCode::ShuttingDown => 0x1b,
-            CloseCode::RateLimited => 0x1c,
-            CloseCode::WrongProtocol => 0x1d,
-        }
-    }
-
-    /// The code for a number, if it is one of ours.
-    pub fn from_u32(n: u32) -> Option<CloseCode> {
-        CloseCode::ALL.into_iter().find(|c| c.as_u32() == n)
-    }
-
-    /// What the operator on the other side is told.
-    pub fn reason(self) -> &'static str {
-        match self {
-            CloseCode::Normal => "closed",
-            CloseCode::NotApproved => "not approved: the other node's admin has to approve this node (labnet peers approve)",
-            CloseCode::Revoked => "revoked: the other node's admin revoked this node",
-            CloseCode::VersionMismatch => "protocol version mismatch: upgrade the older node",
-            CloseCode::Malformed => "malformed handshake",
-            CloseCode::FrameTooLarge => "frame too large",
-            CloseCode::Timeout => "timed out",
-            CloseCode::InviteInvalid => "invite refused: the inviter did not issue this invite (forged, or meant for another node)",
-            CloseCode::InviteExpired => "invite refused: it has expired; ask for a new one",
-            CloseCode::InviteUsedUp => "invite refused: it has already been used; ask for a new one",
-            CloseCode::InviteRevoked => "invite refused: the inviter revoked it",
-            CloseCode::DuplicateConnection => "duplicate connection: the nodes already have one",
-            CloseCode::ShuttingDown => "the node is shutting down",
-            CloseCode::RateLimited => "too many attempts from this address; try again later",
-            CloseCode::WrongProtocol => "wrong application protocol",
-        }
-    }
-}
 
 /// The role a node claims (the accepting admin decides what it gets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +84,7 @@ pub enum PeerRole {
 pub struct Hello {
     /// Its protocol version.
     pub version: u16,
-    /// Its name (at most [`NAME_LEN_MAX`] bytes, no control characters).
+    /// Its name (at most [`NAME_BYTES_MAX`] bytes, no control characters).
     pub name: String,
     /// The role it claims.
     pub role: PeerRole,
@@ -368,7 +268,7 @@ fn put_str(out: &mut Vec<u8>, s: &str, max: usize) {
 fn encode_hello(h: &Hello) -> Vec<u8> {
     let mut out = vec![TAG_HELLO];
     out.extend_from_slice(&h.version.to_be_bytes());
-    put_str(&mut out, &h.name, NAME_LEN_MAX);
+    put_str(&mut out, &h.name, NAME_BYTES_MAX);
     out.push(role_byte(h.role));
     match &h.invite_secret {
         Some(secret) => {
@@ -382,7 +282,7 @@ fn encode_hello(h: &Hello) -> Vec<u8> {
 
 fn encode_welcome(w: &Welcome) -> Vec<u8> {
     let mut out = vec![TAG_WELCOME];
-    put_str(&mut out, &w.name, NAME_LEN_MAX);
+    put_str(&mut out, &w.name, NAME_BYTES_MAX);
     out.push(role_byte(w.role));
     out
 }
@@ -460,7 +360,7 @@ fn decode(frame: &[u8]) -> Result<Message, String> {
                     invite_secret: None,
                 }));
             }
-            let name = r.string(NAME_LEN_MAX, "the node name")?;
+            let name = r.string(NAME_BYTES_MAX, "the node name")?;
             if name.trim().is_empty() {
                 return Err("the node name is empty".into());
             }
@@ -482,7 +382,7 @@ fn decode(frame: &[u8]) -> Result<Message, String> {
             })
         }
         TAG_WELCOME => {
-            let name = r.string(NAME_LEN_MAX, "the node name")?;
+            let name = r.string(NAME_BYTES_MAX, "the node name")?;
             let role = r.role()?;
             Message::Welcome(Welcome { name, role })
         }
@@ -611,15 +511,6 @@ mod tests {
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn close_codes_are_distinct_and_round_trip() {
-        let mut seen = std::collections::HashSet::new();
-        for c in CloseCode::ALL {
-            assert!(seen.insert(c.as_u32()), "{c:?} reuses a code");
-            assert_eq!(CloseCode::from_u32(c.as_u32()), Some(c));
-        }
     }
 
     proptest! {

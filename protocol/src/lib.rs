@@ -10,12 +10,14 @@
 //! Map:
 //! - [`node_id`]: the NodeId, derived from a node's public key, printed for people.
 //! - [`contact`]: `labnet://NODEID@HOST:PORT`, how operators exchange addresses.
+//! - [`close`]: the one registry of connection close codes (handshake and sync).
 //! - [`frame`]: length-prefixed frames with a hard maximum.
 //! - [`handshake`]: the versioned application handshake and close codes.
 //! - [`invite`]: invite tokens.
 //! - [`sync`]: the messages of a sync session (inventory, Automerge sync, retraction)
 //!   and their bounded encoding.
 
+pub mod close;
 pub mod contact;
 pub mod frame;
 pub mod handshake;

@@ -9,8 +9,9 @@ use labnet_config::Role;
 use labnet_node::admin::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_node::identity::Identity;
+use labnet_protocol::close::CloseCode;
 use labnet_protocol::handshake::{
-    CloseCode, Event as HandshakeEvent, Handshake, Hello, PeerRole, ALPN, PROTOCOL_VERSION,
+    Event as HandshakeEvent, Handshake, Hello, PeerRole, ALPN, PROTOCOL_VERSION,
 };
 use labnet_protocol::invite::Invite;
 use labnet_protocol::NodeId;

@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::lab::{self, LabDocError, Practice, Roster, ROSTER_DOC_ID};
 use crate::store::{DocumentKind, NewDisclosure, PublicationSave, Store, StoreError};
-use crate::sync::scope::Scope;
+use crate::trust::Scope;
 pub use anonymize::{
     anonymize, AnonymizationPolicy, AnonymizationReport, Anonymized, PublishedIndicator,
     PublishedPractice,

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::anonymize::{Anonymized, PublishedPractice};
 use super::ShareError;
 use crate::feed::{FeedEntry, FeedIndicator};
-use crate::sync::scope::Scope;
+use crate::trust::Scope;
 
 /// The anonymization settings a publication was made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]

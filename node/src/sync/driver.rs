@@ -18,11 +18,14 @@
 //! so a burst of ten thousand small messages costs a few hundred transactions,
 //! not ten thousand fsyncs.
 //!
-//! Frames are a 4-byte big-endian length and that many bytes of a
-//! [`labnet_protocol::sync`] message, at most [`MESSAGE_LEN_MAX`].
+//! Frames are [`labnet_protocol::frame`]'s: a 4-byte big-endian length and that
+//! many bytes of a [`labnet_protocol::sync`] message, at most
+//! [`MESSAGE_LEN_MAX`]. The length is checked before any of the body is
+//! buffered.
 
 use std::time::Duration;
 
+use labnet_protocol::frame::{encode_frame, FrameDecoder};
 use labnet_protocol::sync::{DocId, MESSAGE_LEN_MAX};
 use labnet_protocol::NodeId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -40,7 +43,8 @@ pub const STEP_INPUTS_MAX: usize = 512;
 /// pushes back on the peer through the stream's flow control.
 const FRAMES_QUEUED_MAX: usize = 1024;
 
-/// Once a frame's length has arrived, its body must follow within this time.
+/// Once a frame has begun to arrive, the rest of it must follow within this
+/// time: a peer cannot hold a half-sent frame in our buffer forever.
 pub const FRAME_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a node's sessions tell the rest of the node.
@@ -368,63 +372,75 @@ async fn write_frames<W: AsyncWrite + Unpin>(
     let total: usize = frames.iter().map(|f| f.len() + 4).sum();
     let mut buf = Vec::with_capacity(total);
     for f in frames {
-        let len = u32::try_from(f.len()).map_err(|_| std::io::Error::other("frame too large"))?;
-        buf.extend_from_slice(&len.to_be_bytes());
-        buf.extend_from_slice(f);
+        encode_frame(f, &mut buf);
     }
     send.write_all(&buf).await?;
     send.flush().await
 }
 
+/// Bytes read from the stream at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads frames off the stream into `out` until the stream ends or fails.
 async fn read_frames<R: AsyncRead + Unpin>(
     mut recv: R,
     out: mpsc::Sender<std::io::Result<Vec<u8>>>,
 ) {
+    let mut decoder = FrameDecoder::new(MESSAGE_LEN_MAX);
+    let mut chunk = vec![0u8; READ_CHUNK];
     loop {
-        let len = match recv.read_u32().await {
-            Ok(len) => len as usize,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    if out.send(Ok(frame)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = out
+                        .send(Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("sync {e}"),
+                        )))
+                        .await;
+                    return;
+                }
+            }
+        }
+        let read = if decoder.buffered_len() == 0 {
+            recv.read(&mut chunk).await
+        } else {
+            match tokio::time::timeout(FRAME_BODY_TIMEOUT, recv.read(&mut chunk)).await {
+                Ok(read) => read,
+                Err(_) => {
+                    let _ = out
+                        .send(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "sync frame body timed out",
+                        )))
+                        .await;
+                    return;
+                }
+            }
+        };
+        match read {
+            Ok(0) => {
+                if decoder.buffered_len() > 0 {
+                    let _ = out
+                        .send(Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the stream ended inside a sync frame",
+                        )))
+                        .await;
+                }
+                return;
+            }
+            Ok(n) => decoder.push(&chunk[..n]),
             Err(e) => {
                 let _ = out.send(Err(e)).await;
                 return;
             }
-        };
-        if len > MESSAGE_LEN_MAX {
-            let _ = out
-                .send(Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("sync frame of {len} bytes exceeds the {MESSAGE_LEN_MAX}-byte limit"),
-                )))
-                .await;
-            return;
         }
-        let mut body = vec![0u8; len];
-        match tokio::time::timeout(FRAME_BODY_TIMEOUT, recv.read_exact(&mut body)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                let _ = out.send(Err(e)).await;
-                return;
-            }
-            Err(_) => {
-                let _ = out
-                    .send(Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "sync frame body timed out",
-                    )))
-                    .await;
-                return;
-            }
-        }
-        if out.send(Ok(body)).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The close code a session end maps to, if the connection should be closed.
-pub fn close_code(end: &SessionEnd) -> Option<u32> {
-    match end {
-        SessionEnd::Violation { code, .. } => Some(*code),
-        _ => None,
     }
 }

@@ -59,7 +59,6 @@
 //!   connection with [`ViolationCode::as_u32`].
 //!
 //! Map:
-//! - [`scope`]: [`Scope`] and [`visible_to`].
 //! - [`session`]: the state machine.
 //! - [`store_view`]: the view of a real node's SQLite store.
 //! - [`driver`]: the tokio task that runs a session over a stream.
@@ -70,7 +69,6 @@ use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
 
 pub mod driver;
-pub mod scope;
 pub mod session;
 pub mod store_view;
 
@@ -79,7 +77,8 @@ mod harness;
 #[cfg(test)]
 mod tests;
 
-pub use scope::{visible_to, Scope};
+pub use crate::trust::{visible_to, Scope};
+use labnet_protocol::close::ViolationCode;
 pub use session::{Session, SessionConfig};
 
 /// The id of `origin`'s publication called `name`: `<origin key>:<name>`, where
@@ -277,56 +276,6 @@ pub enum Event {
         /// What failed.
         reason: String,
     },
-}
-
-/// Why a peer's session was closed. Each has a distinct close code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
-pub enum ViolationCode {
-    /// Bytes that are not a sync message, or exceed a limit.
-    #[error("malformed message")]
-    MalformedMessage,
-    /// A `Resume` with a protocol version we do not speak.
-    #[error("unsupported sync protocol version")]
-    UnsupportedVersion,
-    /// A message that makes no sense now (a second `Resume`, an ack of nothing).
-    #[error("unexpected message")]
-    UnexpectedMessage,
-    /// The peer announced, retracted or synced a publication it is not the origin of.
-    #[error("not the origin of the publication")]
-    NotOrigin,
-    /// A sync message carrying changes for a publication the peer does not originate.
-    #[error("forged change")]
-    ForgedChange,
-    /// A sync message about a document the peer was never told about.
-    #[error("unknown document")]
-    UnknownDoc,
-    /// An Automerge sync message that does not decode.
-    #[error("malformed Automerge sync message")]
-    MalformedSyncMessage,
-    /// Changes from the origin that Automerge refuses to load.
-    #[error("document does not load")]
-    BadDocument,
-    /// Inventory batches out of order, with a changed epoch, or beyond the window.
-    #[error("inventory out of order")]
-    InventoryOutOfOrder,
-}
-
-impl ViolationCode {
-    /// The QUIC application close code for this violation (0x5300 + n).
-    pub fn as_u32(self) -> u32 {
-        0x5300
-            + match self {
-                ViolationCode::MalformedMessage => 1,
-                ViolationCode::UnsupportedVersion => 2,
-                ViolationCode::UnexpectedMessage => 3,
-                ViolationCode::NotOrigin => 4,
-                ViolationCode::ForgedChange => 5,
-                ViolationCode::UnknownDoc => 6,
-                ViolationCode::MalformedSyncMessage => 7,
-                ViolationCode::BadDocument => 8,
-                ViolationCode::InventoryOutOfOrder => 9,
-            }
-    }
 }
 
 /// Who we are and who the peer is: what the transport established.

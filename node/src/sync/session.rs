@@ -45,7 +45,8 @@ use labnet_protocol::sync::{
 use labnet_protocol::NodeId;
 use tracing::{debug, trace, warn};
 
-use super::{visible_to, Effect, Event, PeerInfo, ReplicaData, SyncView, ViewError, ViolationCode};
+use super::{visible_to, Effect, Event, PeerInfo, ReplicaData, SyncView, ViewError};
+use labnet_protocol::close::ViolationCode;
 
 /// Limits of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

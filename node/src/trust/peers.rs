@@ -6,9 +6,10 @@
 //! invite); a revoked peer is refused from then on. Every decision is written to
 //! the store first and only then takes effect, so decisions survive restarts.
 //!
-//! The transport asks [`PeerTable::decide`] when a connection is accepted and
-//! again before serving each stream, so the answer is kept in memory (a lookup
-//! per stream must not cost a SQLite query). Changes are broadcast as
+//! Admission ([`super::admission`]) asks [`PeerTable::decide`] when a
+//! connection is accepted, and the transport again before serving each stream,
+//! so the answer is kept in memory (a lookup per stream must not cost a SQLite
+//! query). Changes are broadcast as
 //! [`PeerChange`]s: the transport closes a revoked peer's connection and dials a
 //! newly added one.
 
@@ -37,6 +38,25 @@ pub enum PeerDecision {
     Unknown,
     /// Revoked: refuse.
     Revoked,
+}
+
+/// Anything that answers "what did the admin decide about this node?": the
+/// [`PeerTable`], or a plain map in tests of the pure decisions built on it.
+pub trait PeerLookup {
+    /// The decision for a node.
+    fn decide(&self, node_id: NodeId) -> PeerDecision;
+}
+
+impl PeerLookup for PeerTable {
+    fn decide(&self, node_id: NodeId) -> PeerDecision {
+        PeerTable::decide(self, node_id)
+    }
+}
+
+impl PeerLookup for HashMap<NodeId, PeerDecision> {
+    fn decide(&self, node_id: NodeId) -> PeerDecision {
+        self.get(&node_id).copied().unwrap_or(PeerDecision::Unknown)
+    }
 }
 
 /// A change to the peer table, for the transport to act on.

@@ -1,11 +1,14 @@
-//! Pure limits for the transport: a per-address rate limiter and redial backoff.
+//! The per-address budget for pending requests.
 //!
-//! Both take `now` (or a random number) as an argument, so they are tested
+//! A node nobody approved gets nothing but a line in `labnet peers pending`, and
+//! even that line costs a store write. This token bucket bounds how often one
+//! source address may cause one, so a flood of fresh keys from one host cannot
+//! churn the pending list. It takes `now` as an argument, so it is tested
 //! without clocks or sleeps.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A token bucket per source address, bounding how often nodes nobody approved
 /// may be recorded as pending requests.
@@ -84,43 +87,10 @@ impl RateLimiter {
     }
 }
 
-/// Exponential backoff with jitter for redialing a peer.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    attempt: u32,
-    base: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    /// Starts at `base`, doubles per failure, never above `max`.
-    pub fn new(base: Duration, max: Duration) -> Backoff {
-        Backoff {
-            attempt: 0,
-            base,
-            max,
-        }
-    }
-
-    /// The wait before the next attempt, given a random number in `[0, 1)`: full
-    /// jitter over the upper half, so peers that lost each other at the same
-    /// moment do not redial in lockstep.
-    pub fn next_delay(&mut self, random: f64) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << self.attempt.min(16));
-        let ceiling = exp.min(self.max);
-        self.attempt = self.attempt.saturating_add(1);
-        ceiling.mul_f64(0.5 + 0.5 * random.clamp(0.0, 1.0))
-    }
-
-    /// A success: the next failure starts from `base` again.
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn bucket_allows_a_burst_then_refills() {
@@ -147,22 +117,5 @@ mod tests {
             r.allow(ip, t0 + Duration::from_millis(u64::from(i)));
             assert!(r.tracked() <= 50);
         }
-    }
-
-    #[test]
-    fn backoff_grows_caps_and_resets() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-        let delays: Vec<Duration> = (0..10).map(|_| b.next_delay(1.0)).collect();
-        assert_eq!(delays[0], Duration::from_secs(1));
-        assert_eq!(delays[1], Duration::from_secs(2));
-        assert_eq!(delays[5], Duration::from_secs(32));
-        assert_eq!(delays[9], Duration::from_secs(60), "capped");
-        assert_eq!(
-            b.next_delay(0.0),
-            Duration::from_secs(30),
-            "jitter keeps at least half"
-        );
-        b.reset();
-        assert_eq!(b.next_delay(1.0), Duration::from_secs(1));
     }
 }
