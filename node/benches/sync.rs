@@ -27,8 +27,9 @@ use labnet_config::Role;
 use labnet_node::admin::AdminRequest;
 use labnet_node::daemon::{Daemon, StartOptions};
 use labnet_node::data_dir::DataDir;
-use labnet_node::sync::{publication_id, Scope};
+use labnet_node::sync::Scope;
 use labnet_node::transport::TransportConfig;
+use labnet_protocol::sync::publication_id;
 
 const PRACTICES_JSON: &str = include_str!("../data/practices.json");
 

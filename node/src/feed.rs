@@ -22,6 +22,8 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 use serde::{Deserialize, Serialize};
 
+use crate::share::Publication;
+
 /// The XML namespace of labnet's Atom extension elements.
 pub const ATOM_EXTENSION_NS: &str = "urn:labnet:feed:1";
 
@@ -97,6 +99,39 @@ impl FeedFilter {
     }
 }
 
+impl FeedEntry {
+    /// A publication as a feed entry; `updated` is when it last changed.
+    pub fn from_publication(publication: &Publication, updated: i64) -> FeedEntry {
+        let m = &publication.body().meta;
+        let p = &publication.body().practice;
+        FeedEntry {
+            id: format!("urn:labnet:{}:{}", m.origin_node, m.practice_id),
+            // The practice's own city (a node may publish for a district or a
+            // metropolitan area under another name); the node's name otherwise.
+            city: if p.city.trim().is_empty() {
+                m.origin_city.clone()
+            } else {
+                p.city.clone()
+            },
+            title: p.name.clone(),
+            summary: p.description.clone(),
+            area: p.thematic_area.map(|a| a.as_str().to_string()),
+            link: p.link.clone(),
+            updated,
+            indicators: p
+                .indicators
+                .iter()
+                .map(|i| FeedIndicator {
+                    label: i.label.clone(),
+                    achieved: i.achieved,
+                    target: i.target,
+                    unit: i.unit.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Every publication this node can show: its own live ones and the replicas it
 /// received, newest first. A document that does not validate as a publication is
 /// skipped (and logged), never shown half-read.
@@ -119,8 +154,10 @@ pub fn collect_entries(
             let Some((_, doc)) = store.load_document(&doc_id)? else {
                 continue;
             };
-            match crate::share::Publication::from_replica(doc) {
-                Ok(publication) => entries.push(publication.to_feed_entry(changed_at)),
+            match Publication::from_replica(doc) {
+                Ok(publication) => {
+                    entries.push(FeedEntry::from_publication(&publication, changed_at))
+                }
                 Err(e) => {
                     tracing::warn!(doc = %doc_id, error = %e, "not shown in the feed: not a valid publication")
                 }

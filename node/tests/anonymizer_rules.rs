@@ -177,7 +177,7 @@ fn partner_practices_anonymize_publish_and_preview_byte_for_byte() {
         assert_eq!(preview, serde_json::to_string_pretty(&body).unwrap());
         let replica = Publication::from_replica(received).unwrap();
         assert_eq!(replica.body().practice, a.practice);
-        let entry = replica.to_feed_entry(NOW);
+        let entry = labnet_node::feed::FeedEntry::from_publication(&replica, NOW);
         assert_eq!(
             entry.id,
             format!("urn:labnet:{}:{}", origin().to_compact(), p.id)

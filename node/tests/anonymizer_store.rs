@@ -22,7 +22,7 @@ fn every_origin_can_name_its_publications() {
     for b in 0u8..=255 {
         let node = NodeId::from_public_key(&[b; 32]);
         let id = share::publication_doc_id(node, "x").unwrap();
-        assert_eq!(labnet_node::sync::origin_of(&id), Some(node));
+        assert_eq!(labnet_protocol::sync::origin_of(&id), Some(node));
     }
 }
 

@@ -44,7 +44,7 @@ impl TestNode {
     }
 
     fn doc_id(&self, name: &str) -> String {
-        labnet_node::sync::publication_id(self.id, name)
+        labnet_protocol::sync::publication_id(self.id, name)
             .unwrap()
             .as_str()
             .to_string()

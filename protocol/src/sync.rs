@@ -76,6 +76,8 @@
 
 use std::fmt;
 
+use crate::NodeId;
+
 /// The version of this message set; `Resume` carries it.
 pub const SYNC_PROTOCOL_VERSION: u16 = 1;
 
@@ -106,6 +108,24 @@ pub const INVENTORY_BATCHES_UNACKED_MAX: usize = 16;
 /// logged and stored without escaping.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DocId(String);
+
+/// The id of `origin`'s publication called `name`: `<origin key>:<name>`, where
+/// the key is the NodeId's 34 data characters ([`NodeId::to_key`]).
+///
+/// Ids name their origin so that two cities' practices never collide and so a
+/// replica can tell, from the id alone, which node alone may announce it.
+pub fn publication_id(origin: NodeId, name: &str) -> Result<DocId, DocIdError> {
+    DocId::new(format!("{}:{name}", origin.to_key()))
+}
+
+/// The origin a publication id names, if it is well-formed.
+pub fn origin_of(doc_id: &DocId) -> Option<NodeId> {
+    let (origin, name) = doc_id.as_str().split_once(':')?;
+    if name.is_empty() {
+        return None;
+    }
+    NodeId::from_key(origin)
+}
 
 /// Why a string is not a [`DocId`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,7 +9,7 @@ use automerge::ROOT;
 use labnet_config::Role;
 use labnet_node::admin::AdminRequest;
 use labnet_node::daemon::Daemon;
-use labnet_node::sync::publication_id;
+use labnet_protocol::sync::publication_id;
 use labnet_tests::nodes::{admin, eventually, fast_transport, init, start};
 use labnet_tests::{labnet_bin, run_labnet, stderr, stdout};
 

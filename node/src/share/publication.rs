@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use super::anonymize::{Anonymized, PublishedPractice};
 use super::ShareError;
-use crate::feed::{FeedEntry, FeedIndicator};
 use crate::trust::Scope;
 
 /// The anonymization settings a publication was made with.
@@ -83,9 +82,11 @@ pub struct Publication {
 
 /// The publication document id of a practice: `<origin NodeId>:<practice id>`.
 pub fn publication_doc_id(origin: NodeId, practice_id: &str) -> Result<DocId, ShareError> {
-    crate::sync::publication_id(origin, practice_id).map_err(|e| ShareError::InvalidDocId {
-        practice_id: practice_id.to_string(),
-        why: e.to_string(),
+    labnet_protocol::sync::publication_id(origin, practice_id).map_err(|e| {
+        ShareError::InvalidDocId {
+            practice_id: practice_id.to_string(),
+            why: e.to_string(),
+        }
     })
 }
 
@@ -162,37 +163,6 @@ impl Publication {
         let body: PublicationBody =
             autosurgeon::hydrate(&self.doc).map_err(|e| ShareError::Internal(e.to_string()))?;
         serde_json::to_string_pretty(&body).map_err(|e| ShareError::Internal(e.to_string()))
-    }
-
-    /// The publication as a feed entry; `updated` is when it last changed.
-    pub fn to_feed_entry(&self, updated: i64) -> FeedEntry {
-        let m = &self.body.meta;
-        let p = &self.body.practice;
-        FeedEntry {
-            id: format!("urn:labnet:{}:{}", m.origin_node, m.practice_id),
-            // The practice's own city (a node may publish for a district or a
-            // metropolitan area under another name); the node's name otherwise.
-            city: if p.city.trim().is_empty() {
-                m.origin_city.clone()
-            } else {
-                p.city.clone()
-            },
-            title: p.name.clone(),
-            summary: p.description.clone(),
-            area: p.thematic_area.map(|a| a.as_str().to_string()),
-            link: p.link.clone(),
-            updated,
-            indicators: p
-                .indicators
-                .iter()
-                .map(|i| FeedIndicator {
-                    label: i.label.clone(),
-                    achieved: i.achieved,
-                    target: i.target,
-                    unit: i.unit.clone(),
-                })
-                .collect(),
-        }
     }
 }
 

@@ -33,7 +33,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn, Instrument};
 
 use super::store_view::StoreView;
-use super::{Effect, Event, PeerInfo, ReplicaData, Session, SessionConfig};
+use super::{Event, PeerInfo, Session, SessionConfig};
 use crate::store::{NewDisclosure, Store, StoreError, StoreHandle};
 
 /// Inputs taken into one step (one store transaction) at most.
@@ -265,36 +265,7 @@ fn drain(store: &mut Store, session: &mut Session, peer: NodeId) -> Result<StepO
     let mut violation = None;
     store.batch(|b| {
         for effect in &effects {
-            match effect {
-                Effect::SaveReplica {
-                    doc_id,
-                    origin,
-                    heads,
-                    data,
-                } => match data {
-                    ReplicaData::Snapshot(bytes) => {
-                        b.save_replica_snapshot(doc_id.as_str(), *origin, heads, bytes)?
-                    }
-                    ReplicaData::Incremental(chunk) => {
-                        b.append_replica_changes(doc_id.as_str(), *origin, heads, chunk)?
-                    }
-                },
-                Effect::DeleteReplica { doc_id } => b.delete_replica(doc_id.as_str())?,
-                Effect::SaveSyncState {
-                    peer,
-                    doc_id,
-                    state,
-                } => b.save_sync_state(*peer, doc_id.as_str(), state)?,
-                Effect::DeleteSyncState { peer, doc_id } => {
-                    b.delete_sync_state(*peer, doc_id.as_str())?
-                }
-                Effect::SaveResumePoint { origin, point } => {
-                    b.save_resume_point(*origin, point.epoch, point.seq)?
-                }
-                Effect::SaveAckedSeq { peer, epoch, seq } => {
-                    b.save_peer_ack(*peer, *epoch, *seq)?
-                }
-            }
+            effect.apply(b)?;
         }
         for (doc_id, heads, scope, settings) in &disclosed {
             b.log_disclosure(&NewDisclosure {

@@ -16,8 +16,8 @@ use labnet_protocol::sync::{DocId, ResumePoint, SyncMessage};
 use labnet_protocol::NodeId;
 
 use super::{
-    Effect, Event, OriginView, PeerInfo, PublicationEntry, ReplicaData, ReplicaEntry, ReplicaView,
-    Scope, Session, SessionConfig, SyncView, ViewError,
+    Effect, EffectSink, Event, OriginView, PeerInfo, PublicationEntry, ReplicaData, ReplicaEntry,
+    ReplicaView, Scope, Session, SessionConfig, SyncView, ViewError,
 };
 
 /// One of our publications, stored as bytes like the SQLite store keeps it.
@@ -98,7 +98,7 @@ impl MemNode {
     /// Publishes (or replaces the content of) a publication. Its id is
     /// `<this node>:<name>`, as publication ids are (see `publication_id`).
     pub(crate) fn publish(&mut self, name: &str, scope: Scope, doc: &mut AutoCommit) -> DocId {
-        let doc_id = super::publication_id(self.id, name).unwrap();
+        let doc_id = labnet_protocol::sync::publication_id(self.id, name).unwrap();
         let seq = self.bump();
         self.publications.insert(
             doc_id.clone(),
@@ -143,51 +143,68 @@ impl MemNode {
     }
 
     pub(crate) fn apply(&mut self, effect: Effect) {
-        match effect {
-            Effect::SaveReplica {
-                doc_id,
-                origin,
-                heads,
-                data,
-            } => match data {
-                ReplicaData::Snapshot(bytes) => {
-                    self.replicas.insert(
-                        doc_id,
-                        MemReplica {
-                            origin,
-                            bytes,
-                            heads,
-                        },
-                    );
-                }
-                ReplicaData::Incremental(chunk) => {
-                    let replica = self.replicas.get_mut(&doc_id).unwrap();
-                    assert_eq!(replica.origin, origin);
-                    replica.bytes.extend_from_slice(&chunk);
-                    replica.heads = heads;
-                }
-            },
-            Effect::DeleteReplica { doc_id } => {
-                self.replicas.remove(&doc_id);
-                self.states.retain(|(_, d), _| d != &doc_id);
+        let Ok(()) = effect.apply(self);
+    }
+}
+
+impl EffectSink for MemNode {
+    type Error = std::convert::Infallible;
+
+    fn save_replica(
+        &mut self,
+        doc_id: &DocId,
+        origin: NodeId,
+        heads: &[ChangeHash],
+        data: &ReplicaData,
+    ) -> Result<(), Self::Error> {
+        match data {
+            ReplicaData::Snapshot(bytes) => {
+                let replica = MemReplica {
+                    origin,
+                    bytes: bytes.clone(),
+                    heads: heads.to_vec(),
+                };
+                self.replicas.insert(doc_id.clone(), replica);
             }
-            Effect::SaveSyncState {
-                peer,
-                doc_id,
-                state,
-            } => {
-                self.states.insert((peer, doc_id), state);
-            }
-            Effect::DeleteSyncState { peer, doc_id } => {
-                self.states.remove(&(peer, doc_id));
-            }
-            Effect::SaveResumePoint { origin, point } => {
-                self.resume.insert(origin, point);
-            }
-            Effect::SaveAckedSeq { peer, seq, .. } => {
-                self.acked.insert(peer, seq);
+            ReplicaData::Incremental(chunk) => {
+                let replica = self.replicas.get_mut(doc_id).unwrap();
+                assert_eq!(replica.origin, origin);
+                replica.bytes.extend_from_slice(chunk);
+                replica.heads = heads.to_vec();
             }
         }
+        Ok(())
+    }
+
+    fn delete_replica(&mut self, doc_id: &DocId) -> Result<(), Self::Error> {
+        self.replicas.remove(doc_id);
+        self.states.retain(|(_, d), _| d != doc_id);
+        Ok(())
+    }
+
+    fn save_sync_state(
+        &mut self,
+        peer: NodeId,
+        doc_id: &DocId,
+        state: &[u8],
+    ) -> Result<(), Self::Error> {
+        self.states.insert((peer, doc_id.clone()), state.to_vec());
+        Ok(())
+    }
+
+    fn delete_sync_state(&mut self, peer: NodeId, doc_id: &DocId) -> Result<(), Self::Error> {
+        self.states.remove(&(peer, doc_id.clone()));
+        Ok(())
+    }
+
+    fn save_resume_point(&mut self, origin: NodeId, point: ResumePoint) -> Result<(), Self::Error> {
+        self.resume.insert(origin, point);
+        Ok(())
+    }
+
+    fn save_acked_seq(&mut self, peer: NodeId, _epoch: u64, seq: u64) -> Result<(), Self::Error> {
+        self.acked.insert(peer, seq);
+        Ok(())
     }
 }
 

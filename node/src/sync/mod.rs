@@ -81,27 +81,6 @@ pub use crate::trust::{visible_to, Scope};
 use labnet_protocol::close::ViolationCode;
 pub use session::{Session, SessionConfig};
 
-/// The id of `origin`'s publication called `name`: `<origin key>:<name>`, where
-/// the key is the NodeId's 34 data characters ([`NodeId::to_key`]).
-///
-/// Ids name their origin so that two cities' practices never collide and so a
-/// replica can tell, from the id alone, which node alone may announce it.
-pub fn publication_id(
-    origin: NodeId,
-    name: &str,
-) -> Result<DocId, labnet_protocol::sync::DocIdError> {
-    DocId::new(format!("{}:{name}", origin.to_key()))
-}
-
-/// The origin a publication id names, if it is well-formed.
-pub fn origin_of(doc_id: &DocId) -> Option<NodeId> {
-    let (origin, name) = doc_id.as_str().split_once(':')?;
-    if name.is_empty() {
-        return None;
-    }
-    NodeId::from_key(origin)
-}
-
 /// One row of the origin's publication index: plain data, no loaded document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicationEntry {
@@ -223,6 +202,60 @@ pub enum Effect {
         /// The acknowledged sequence number.
         seq: u64,
     },
+}
+
+/// Where effects are persisted: the SQLite store's write batch in a node, a
+/// map in the test harness. [`Effect::apply`] is the one place an effect is
+/// taken apart, so every sink persists the same things.
+pub trait EffectSink {
+    /// What a write can fail with.
+    type Error;
+    /// Stores (or extends) our copy of a peer's publication.
+    fn save_replica(
+        &mut self,
+        doc_id: &DocId,
+        origin: NodeId,
+        heads: &[ChangeHash],
+        data: &ReplicaData,
+    ) -> Result<(), Self::Error>;
+    /// Deletes our copy of a publication and every sync state kept for it.
+    fn delete_replica(&mut self, doc_id: &DocId) -> Result<(), Self::Error>;
+    /// Saves the Automerge sync state of one document with one peer.
+    fn save_sync_state(
+        &mut self,
+        peer: NodeId,
+        doc_id: &DocId,
+        state: &[u8],
+    ) -> Result<(), Self::Error>;
+    /// Forgets the sync state of one document with one peer.
+    fn delete_sync_state(&mut self, peer: NodeId, doc_id: &DocId) -> Result<(), Self::Error>;
+    /// Saves how far we got in `origin`'s index.
+    fn save_resume_point(&mut self, origin: NodeId, point: ResumePoint) -> Result<(), Self::Error>;
+    /// Saves how far `peer` acknowledged our index.
+    fn save_acked_seq(&mut self, peer: NodeId, epoch: u64, seq: u64) -> Result<(), Self::Error>;
+}
+
+impl Effect {
+    /// Persists this effect into `sink`.
+    pub fn apply<S: EffectSink>(&self, sink: &mut S) -> Result<(), S::Error> {
+        match self {
+            Effect::SaveReplica {
+                doc_id,
+                origin,
+                heads,
+                data,
+            } => sink.save_replica(doc_id, *origin, heads, data),
+            Effect::DeleteReplica { doc_id } => sink.delete_replica(doc_id),
+            Effect::SaveSyncState {
+                peer,
+                doc_id,
+                state,
+            } => sink.save_sync_state(*peer, doc_id, state),
+            Effect::DeleteSyncState { peer, doc_id } => sink.delete_sync_state(*peer, doc_id),
+            Effect::SaveResumePoint { origin, point } => sink.save_resume_point(*origin, *point),
+            Effect::SaveAckedSeq { peer, epoch, seq } => sink.save_acked_seq(*peer, *epoch, *seq),
+        }
+    }
 }
 
 /// Something that happened, for status, logs and the disclosure log.

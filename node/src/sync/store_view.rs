@@ -11,8 +11,11 @@ use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
 use tracing::warn;
 
-use super::{OriginView, PublicationEntry, ReplicaEntry, ReplicaView, Scope, SyncView, ViewError};
-use crate::store::{DocumentKind, IndexRow, Store, StoreError};
+use super::{
+    EffectSink, OriginView, PublicationEntry, ReplicaData, ReplicaEntry, ReplicaView, Scope,
+    SyncView, ViewError,
+};
+use crate::store::{Batch, DocumentKind, IndexRow, Store, StoreError};
 
 /// A node's store, seen by its sync sessions.
 pub struct StoreView<'a> {
@@ -127,5 +130,52 @@ impl SyncView for StoreView<'_> {
             self.store.load_sync_state(peer, doc_id.as_str()),
         )
         .flatten()
+    }
+}
+
+/// The driver persists a step's effects into one store transaction.
+impl EffectSink for Batch<'_> {
+    type Error = StoreError;
+
+    fn save_replica(
+        &mut self,
+        doc_id: &DocId,
+        origin: NodeId,
+        heads: &[automerge::ChangeHash],
+        data: &ReplicaData,
+    ) -> Result<(), StoreError> {
+        match data {
+            ReplicaData::Snapshot(bytes) => {
+                self.save_replica_snapshot(doc_id.as_str(), origin, heads, bytes)
+            }
+            ReplicaData::Incremental(chunk) => {
+                self.append_replica_changes(doc_id.as_str(), origin, heads, chunk)
+            }
+        }
+    }
+
+    fn delete_replica(&mut self, doc_id: &DocId) -> Result<(), StoreError> {
+        Batch::delete_replica(self, doc_id.as_str())
+    }
+
+    fn save_sync_state(
+        &mut self,
+        peer: NodeId,
+        doc_id: &DocId,
+        state: &[u8],
+    ) -> Result<(), StoreError> {
+        Batch::save_sync_state(self, peer, doc_id.as_str(), state)
+    }
+
+    fn delete_sync_state(&mut self, peer: NodeId, doc_id: &DocId) -> Result<(), StoreError> {
+        Batch::delete_sync_state(self, peer, doc_id.as_str())
+    }
+
+    fn save_resume_point(&mut self, origin: NodeId, point: ResumePoint) -> Result<(), StoreError> {
+        Batch::save_resume_point(self, origin, point.epoch, point.seq)
+    }
+
+    fn save_acked_seq(&mut self, peer: NodeId, epoch: u64, seq: u64) -> Result<(), StoreError> {
+        Batch::save_peer_ack(self, peer, epoch, seq)
     }
 }

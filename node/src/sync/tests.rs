@@ -688,7 +688,7 @@ fn unwanted_or_broken_snapshots_are_refused() {
         peer_role: Role::Partner,
     };
     let mut session = Session::new(info, SessionConfig::default(), &a);
-    let id = super::publication_id(b.id, "q").unwrap();
+    let id = labnet_protocol::sync::publication_id(b.id, "q").unwrap();
     let inventory = SyncMessage::Inventory {
         epoch: 1,
         entries: vec![InventoryEntry {
