@@ -229,20 +229,14 @@ impl StartOptions {
 }
 
 /// A running daemon.
+#[derive(Debug)]
 pub struct Daemon {
+    /// Its Debug shows only the node's id (see [`NodeContext`]).
     context: Arc<NodeContext>,
     shutdown_tx: watch::Sender<bool>,
     admin_task: JoinHandle<()>,
     /// Held for the daemon's life: the flock is the instance lock.
     _lock: File,
-}
-
-impl std::fmt::Debug for Daemon {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Daemon")
-            .field("node", &self.context.node_id())
-            .finish_non_exhaustive()
-    }
 }
 
 impl Daemon {

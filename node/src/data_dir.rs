@@ -244,19 +244,15 @@ fn create_private_dir(path: &Path) -> Result<(), DataDirError> {
         .map_err(io)
 }
 
+/// The mode of files the data directory writes besides the key: the owner
+/// reads and writes, others read (the directory itself is 0700).
+const FILE_MODE: u32 = 0o644;
+
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
-    use std::io::Write;
-    let io = |source| DataDirError::Io {
+    crate::identity::write_new_file(path, bytes, FILE_MODE).map_err(|source| DataDirError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)
+    })
 }
 
 #[cfg(test)]

@@ -122,12 +122,15 @@ impl Identity {
 
     /// Writes the key (mode 0600) and certificate into `dir`, refusing to overwrite.
     pub fn save(&self, dir: &Path) -> Result<(), IdentityError> {
-        let key_path = dir.join(KEY_FILE);
-        let key_pem = pem_encode("PRIVATE KEY", &self.key_der);
-        write_new_file(&key_path, key_pem.as_bytes(), 0o600)?;
-        let cert_path = dir.join(CERT_FILE);
-        let cert_pem = pem_encode("CERTIFICATE", &self.cert_der);
-        write_new_file(&cert_path, cert_pem.as_bytes(), 0o644)?;
+        let files = [
+            (KEY_FILE, pem_encode("PRIVATE KEY", &self.key_der), 0o600),
+            (CERT_FILE, pem_encode("CERTIFICATE", &self.cert_der), 0o644),
+        ];
+        for (name, pem, mode) in files {
+            let path = dir.join(name);
+            write_new_file(&path, pem.as_bytes(), mode)
+                .map_err(|source| IdentityError::Io { path, source })?;
+        }
         Ok(())
     }
 
@@ -198,23 +201,18 @@ fn read_to_string(path: &Path) -> Result<String, IdentityError> {
     })
 }
 
-/// Creates `path` with `mode` from the start, so the key is never readable by others,
-/// not even for an instant, and never overwrites an existing file.
-fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), IdentityError> {
+/// Creates `path` with `mode` from the start, so a key is never readable by
+/// others, not even for an instant; never overwrites an existing file; and is
+/// on disk when it returns. The data directory writes its config the same way.
+pub(crate) fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let io_err = |source| IdentityError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
-        .open(path)
-        .map_err(io_err)?;
-    file.write_all(bytes).map_err(io_err)?;
-    file.sync_all().map_err(io_err)?;
-    Ok(())
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 fn pem_encode(label: &str, der: &[u8]) -> String {

@@ -47,16 +47,20 @@ impl fmt::Display for Contact {
     }
 }
 
+/// `text` without `prefix`, if it starts with it in any case: how people
+/// paste contact strings and invite tokens.
+pub(crate) fn strip_prefix_ignore_case<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
+    text.get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(prefix))
+        .and_then(|_| text.get(prefix.len()..))
+}
+
 impl FromStr for Contact {
     type Err = ContactError;
 
     fn from_str(s: &str) -> Result<Contact, ContactError> {
         let s = s.trim();
-        let rest = s
-            .get(..CONTACT_SCHEME.len())
-            .filter(|p| p.eq_ignore_ascii_case(CONTACT_SCHEME))
-            .and_then(|_| s.get(CONTACT_SCHEME.len()..))
-            .ok_or(ContactError::Scheme)?;
+        let rest = strip_prefix_ignore_case(s, CONTACT_SCHEME).ok_or(ContactError::Scheme)?;
         let (id, address) = rest.split_once('@').ok_or(ContactError::MissingAt)?;
         let node_id = id.parse()?;
         validate_address(address).map_err(ContactError::Address)?;

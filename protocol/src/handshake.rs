@@ -464,53 +464,42 @@ mod tests {
         assert_eq!(d.into_remaining(), b"sync bytes");
     }
 
+    /// The code an acceptor fails with on these raw bytes, if it fails.
+    fn acceptor_failure(raw: &[u8]) -> Option<CloseCode> {
+        let mut a = Handshake::acceptor();
+        a.handle_bytes(raw);
+        match a.poll_event() {
+            Some(Event::Failed { code, .. }) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The code an acceptor fails with on one frame holding `body`.
+    fn acceptor_failure_on_frame(body: &[u8]) -> Option<CloseCode> {
+        let mut framed = Vec::new();
+        encode_frame(body, &mut framed);
+        acceptor_failure(&framed)
+    }
+
     #[test]
     fn malformed_and_oversized_input_fail_with_their_codes() {
-        let mut a = Handshake::acceptor();
-        a.handle_bytes(&[0, 0, 0, 2, 99, 1]);
-        assert!(matches!(
-            a.poll_event(),
-            Some(Event::Failed {
-                code: CloseCode::Malformed,
-                ..
-            })
-        ));
-        let mut a = Handshake::acceptor();
-        a.handle_bytes(&(HANDSHAKE_FRAME_LEN_MAX as u32 + 1).to_be_bytes());
-        assert!(matches!(
-            a.poll_event(),
-            Some(Event::Failed {
-                code: CloseCode::FrameTooLarge,
-                ..
-            })
-        ));
+        assert_eq!(
+            acceptor_failure(&[0, 0, 0, 2, 99, 1]),
+            Some(CloseCode::Malformed)
+        );
+        assert_eq!(
+            acceptor_failure(&(HANDSHAKE_FRAME_LEN_MAX as u32 + 1).to_be_bytes()),
+            Some(CloseCode::FrameTooLarge)
+        );
         // A name with a control character (a terminal escape) is refused.
-        let mut body = vec![TAG_HELLO, 0, 1, 0, 3, b'a', 0x1b, b'b', 1, 0];
-        let mut framed = Vec::new();
-        encode_frame(&body, &mut framed);
-        let mut a = Handshake::acceptor();
-        a.handle_bytes(&framed);
-        assert!(matches!(
-            a.poll_event(),
-            Some(Event::Failed {
-                code: CloseCode::Malformed,
-                ..
-            })
-        ));
+        assert_eq!(
+            acceptor_failure_on_frame(&[TAG_HELLO, 0, 1, 0, 3, b'a', 0x1b, b'b', 1, 0]),
+            Some(CloseCode::Malformed)
+        );
         // Trailing bytes are refused.
-        body = encode_hello(&hello(None));
+        let mut body = encode_hello(&hello(None));
         body.push(0);
-        framed.clear();
-        encode_frame(&body, &mut framed);
-        let mut a = Handshake::acceptor();
-        a.handle_bytes(&framed);
-        assert!(matches!(
-            a.poll_event(),
-            Some(Event::Failed {
-                code: CloseCode::Malformed,
-                ..
-            })
-        ));
+        assert_eq!(acceptor_failure_on_frame(&body), Some(CloseCode::Malformed));
     }
 
     proptest! {

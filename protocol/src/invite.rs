@@ -112,10 +112,7 @@ impl Invite {
     /// Reads a token, as pasted (surrounding whitespace is ignored).
     pub fn parse(token: &str) -> Result<Invite, InviteError> {
         let token = token.trim();
-        let rest = token
-            .get(..INVITE_PREFIX.len())
-            .filter(|p| p.eq_ignore_ascii_case(INVITE_PREFIX))
-            .and_then(|_| token.get(INVITE_PREFIX.len()..))
+        let rest = crate::contact::strip_prefix_ignore_case(token, INVITE_PREFIX)
             .ok_or(InviteError::NotAnInvite)?;
         let (version, encoded) = rest.split_once(':').ok_or(InviteError::Truncated)?;
         if version != INVITE_VERSION.to_string() {

@@ -314,24 +314,17 @@ mod tests {
                 found: 30
             })
         );
-        let mut bad = compact.clone();
-        bad.replace_range(3..4, "U");
-        assert_eq!(
-            bad.parse::<NodeId>(),
-            Err(NodeIdError::Character {
-                character: 'U',
-                position: 4
-            })
-        );
-        let mut bad = compact.clone();
-        bad.replace_range(0..1, "*");
-        assert_eq!(
-            bad.parse::<NodeId>(),
-            Err(NodeIdError::Character {
-                character: '*',
-                position: 1
-            })
-        );
+        for (at, character) in [(3, 'U'), (0, '*')] {
+            let mut bad = compact.clone();
+            bad.replace_range(at..at + 1, &character.to_string());
+            assert_eq!(
+                bad.parse::<NodeId>(),
+                Err(NodeIdError::Character {
+                    character,
+                    position: at + 1
+                })
+            );
+        }
     }
 
     #[test]

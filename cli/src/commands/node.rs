@@ -52,7 +52,7 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> Result<()> {
         ..Overrides::default()
     };
     let options = StartOptions::new(DataDir::new(&global.data_dir), vec![env_overrides(), flags]);
-    let default_name = hostname_or_default();
+    let default_name = default_node_name();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime
         .block_on(async move { daemon::run(options, &default_name, shutdown_signal()).await })?;
@@ -123,7 +123,7 @@ pub(crate) fn id(global: &Global, json: bool) -> Result<()> {
         .ok()
         .and_then(|v| serde_json::from_value::<StatusReport>(v).ok())
         .and_then(|s| s.listen.parse().ok());
-    let address = config.contact_address(&hostname_or_default(), bound);
+    let address = config.contact_address(&labnet_node::transport::endpoint::contact_host(), bound);
     // A node configured on port 0 has no dialable address until it runs; the
     // NodeId is still worth printing.
     let contact = match labnet_protocol::contact::validate_address(&address) {
@@ -151,7 +151,9 @@ pub(crate) fn id(global: &Global, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn hostname_or_default() -> String {
+/// The name `init` gives a node when none is given: the machine's host name,
+/// or `labnet-node` when it has none (a name, not an address).
+fn default_node_name() -> String {
     hostname::get()
         .ok()
         .and_then(|h| h.into_string().ok())

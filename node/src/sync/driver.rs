@@ -352,66 +352,51 @@ async fn write_frames<W: AsyncWrite + Unpin>(
 /// Bytes read from the stream at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Reads frames off the stream into `out` until the stream ends or fails.
+/// Reads frames off the stream into `out` until the stream ends or fails; a
+/// failure is the last thing sent.
 async fn read_frames<R: AsyncRead + Unpin>(
     mut recv: R,
     out: mpsc::Sender<std::io::Result<Vec<u8>>>,
 ) {
+    if let Err(e) = forward_frames(&mut recv, &out).await {
+        let _ = out.send(Err(e)).await;
+    }
+}
+
+/// Forwards whole frames until the stream ends cleanly (`Ok`), the session
+/// stops listening (`Ok`), or the stream fails (`Err`).
+async fn forward_frames<R: AsyncRead + Unpin>(
+    recv: &mut R,
+    out: &mpsc::Sender<std::io::Result<Vec<u8>>>,
+) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
     let mut decoder = FrameDecoder::new(MESSAGE_LEN_MAX);
     let mut chunk = vec![0u8; READ_CHUNK];
     loop {
-        loop {
-            match decoder.next_frame() {
-                Ok(Some(frame)) => {
-                    if out.send(Ok(frame)).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = out
-                        .send(Err(std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            format!("sync {e}"),
-                        )))
-                        .await;
-                    return;
-                }
+        while let Some(frame) = decoder
+            .next_frame()
+            .map_err(|e| Error::new(ErrorKind::InvalidData, format!("sync {e}")))?
+        {
+            if out.send(Ok(frame)).await.is_err() {
+                return Ok(());
             }
         }
-        let read = if decoder.buffered_len() == 0 {
-            recv.read(&mut chunk).await
+        let n = if decoder.buffered_len() == 0 {
+            recv.read(&mut chunk).await?
         } else {
-            match tokio::time::timeout(FRAME_BODY_TIMEOUT, recv.read(&mut chunk)).await {
-                Ok(read) => read,
-                Err(_) => {
-                    let _ = out
-                        .send(Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "sync frame body timed out",
-                        )))
-                        .await;
-                    return;
-                }
-            }
+            tokio::time::timeout(FRAME_BODY_TIMEOUT, recv.read(&mut chunk))
+                .await
+                .map_err(|_| Error::new(ErrorKind::TimedOut, "sync frame body timed out"))??
         };
-        match read {
-            Ok(0) => {
-                if decoder.buffered_len() > 0 {
-                    let _ = out
-                        .send(Err(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "the stream ended inside a sync frame",
-                        )))
-                        .await;
-                }
-                return;
-            }
-            Ok(n) => decoder.push(&chunk[..n]),
-            Err(e) => {
-                let _ = out.send(Err(e)).await;
-                return;
-            }
+        if n == 0 {
+            return match decoder.buffered_len() {
+                0 => Ok(()),
+                _ => Err(Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "the stream ended inside a sync frame",
+                )),
+            };
         }
+        decoder.push(&chunk[..n]);
     }
 }

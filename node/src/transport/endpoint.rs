@@ -21,6 +21,18 @@ use crate::identity::Identity;
 /// at most `HANDSHAKE_FRAME_LEN_MAX`, so one read usually holds one).
 const HANDSHAKE_READ_CHUNK: usize = 1024;
 
+/// The host name that contact strings and invites carry when the node listens
+/// on every interface and no `node.advertise` is set: the machine's host name,
+/// or `localhost` when it has none (dialable on this machine only, which the
+/// caller's address check then points out).
+pub fn contact_host() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
 /// Makes the node's QUIC endpoint on an already-bound socket.
 pub fn make_endpoint(
     socket: std::net::UdpSocket,

@@ -131,26 +131,19 @@ mod tests {
             (Scope::Nodes(vec![me, other]), true, true, false, false),
         ];
         for (scope, partner_me, partner_other, sub_me, sub_other) in scopes {
-            assert_eq!(
-                visible_to(&scope, me, Role::Partner),
-                partner_me,
-                "{scope:?}"
-            );
-            assert_eq!(
-                visible_to(&scope, other, Role::Partner),
-                partner_other,
-                "{scope:?}"
-            );
-            assert_eq!(
-                visible_to(&scope, me, Role::Subscriber),
-                sub_me,
-                "{scope:?}"
-            );
-            assert_eq!(
-                visible_to(&scope, other, Role::Subscriber),
-                sub_other,
-                "{scope:?}"
-            );
+            let cases = [
+                (me, Role::Partner, partner_me),
+                (other, Role::Partner, partner_other),
+                (me, Role::Subscriber, sub_me),
+                (other, Role::Subscriber, sub_other),
+            ];
+            for (peer, role, expected) in cases {
+                assert_eq!(
+                    visible_to(&scope, peer, role),
+                    expected,
+                    "{scope:?} to {role:?}"
+                );
+            }
         }
     }
 }

@@ -265,6 +265,30 @@ impl Session {
         self.transmit.push_back(msg.encode());
     }
 
+    /// The value of an Automerge call on a peer's bytes (run under
+    /// [`guarded`]), or `None` once its error or panic has been turned into a
+    /// violation with `code`. `what` names the input for the log ("snapshot of
+    /// X"), `refused` what went wrong with it ("does not load").
+    fn peer_outcome<T, E: std::fmt::Display>(
+        &mut self,
+        outcome: Option<Result<T, E>>,
+        code: ViolationCode,
+        what: &str,
+        refused: &str,
+    ) -> Option<T> {
+        match outcome {
+            Some(Ok(value)) => Some(value),
+            Some(Err(e)) => {
+                self.violation(code, format!("{what} {refused}: {e}"));
+                None
+            }
+            None => {
+                self.violation(code, format!("{what} made Automerge panic"));
+                None
+            }
+        }
+    }
+
     fn violation(&mut self, code: ViolationCode, reason: String) {
         warn!(code = code.as_u32(), %reason, "protocol violation; closing");
         self.closed = Some((code, reason.clone()));

@@ -199,20 +199,14 @@ impl Session {
         doc_id: DocId,
         bytes: &[u8],
     ) {
-        let message = match guarded(|| sync::Message::decode(bytes)) {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => {
-                return self.violation(
-                    ViolationCode::MalformedSyncMessage,
-                    format!("sync message for {doc_id}: {e}"),
-                )
-            }
-            None => {
-                return self.violation(
-                    ViolationCode::MalformedSyncMessage,
-                    format!("sync message for {doc_id} made Automerge panic"),
-                )
-            }
+        let decoded = guarded(|| sync::Message::decode(bytes));
+        let Some(message) = self.peer_outcome(
+            decoded,
+            ViolationCode::MalformedSyncMessage,
+            &format!("sync message for {doc_id}"),
+            "does not decode",
+        ) else {
+            return;
         };
         if let Some(entry) = view.publication(&doc_id) {
             // Ours. Scope first: a peer outside it gets the same answer as for an
@@ -278,22 +272,17 @@ impl Session {
                 .map(|_| sorted(loaded.doc.get_heads()));
             Ok::<_, automerge::AutomergeError>((reply, heads))
         });
-        let (reply, disclosed) = match outcome {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => {
-                self.discard(&doc_id);
-                return self.violation(
-                    ViolationCode::MalformedSyncMessage,
-                    format!("sync message for {doc_id} refused: {e}"),
-                );
-            }
-            None => {
-                self.discard(&doc_id);
-                return self.violation(
-                    ViolationCode::MalformedSyncMessage,
-                    format!("sync message for {doc_id} made Automerge panic"),
-                );
-            }
+        if !matches!(outcome, Some(Ok(_))) {
+            // Our own document, touched by a call that failed: reload it next time.
+            self.discard(&doc_id);
+        }
+        let Some((reply, disclosed)) = self.peer_outcome(
+            outcome,
+            ViolationCode::MalformedSyncMessage,
+            &format!("sync message for {doc_id}"),
+            "refused",
+        ) else {
+            return;
         };
         match reply {
             Some(reply) => {

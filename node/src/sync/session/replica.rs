@@ -99,20 +99,13 @@ impl Session {
                 .verification_mode(VerificationMode::Check);
             AutoCommit::load_with_options(&bytes, strict)
         });
-        let mut doc = match loaded {
-            Some(Ok(doc)) => doc,
-            Some(Err(e)) => {
-                return self.violation(
-                    ViolationCode::BadDocument,
-                    format!("snapshot of {doc_id} does not load: {e}"),
-                )
-            }
-            None => {
-                return self.violation(
-                    ViolationCode::BadDocument,
-                    format!("snapshot of {doc_id} made Automerge panic"),
-                )
-            }
+        let Some(mut doc) = self.peer_outcome(
+            loaded,
+            ViolationCode::BadDocument,
+            &format!("snapshot of {doc_id}"),
+            "does not load",
+        ) else {
+            return;
         };
         let heads = sorted(doc.get_heads());
         self.effects.push_back(Effect::SaveReplica {
@@ -409,26 +402,21 @@ impl Session {
         };
         let mut message = message;
         // Automerge skips chunks it cannot parse; we want to know, so check first.
-        match guarded(|| check_changes(&loaded.doc, &message)) {
-            Some(Ok(None)) => {}
-            Some(Ok(Some(first_copy))) => {
-                // Our copy was empty and the message holds the whole document:
-                // use the copy we just loaded instead of loading it twice.
-                loaded.doc = first_copy;
-                message.changes = Vec::<Vec<u8>>::new().into();
-            }
-            Some(Err(e)) => {
-                return self.violation(
-                    ViolationCode::BadDocument,
-                    format!("changes for {doc_id} do not load: {e}"),
-                )
-            }
-            None => {
-                return self.violation(
-                    ViolationCode::BadDocument,
-                    format!("changes for {doc_id} made Automerge panic"),
-                )
-            }
+        let checked = guarded(|| check_changes(&loaded.doc, &message));
+        let what = format!("changes for {doc_id}");
+        let Some(first_copy) =
+            self.peer_outcome(checked, ViolationCode::BadDocument, &what, "do not load")
+        else {
+            return;
+        };
+        let Some(loaded) = self.cache.get_mut(&doc_id) else {
+            return;
+        };
+        if let Some(first_copy) = first_copy {
+            // Our copy was empty and the message holds the whole document:
+            // use the copy we just loaded instead of loading it twice.
+            loaded.doc = first_copy;
+            message.changes = Vec::<Vec<u8>>::new().into();
         }
         let outcome = guarded(|| {
             loaded
@@ -439,20 +427,10 @@ impl Session {
                 loaded.doc.sync().generate_sync_message(&mut loaded.state),
             )
         });
-        let reply = match outcome {
-            Some(Ok(reply)) => reply,
-            Some(Err(e)) => {
-                return self.violation(
-                    ViolationCode::BadDocument,
-                    format!("changes for {doc_id} do not load: {e}"),
-                )
-            }
-            None => {
-                return self.violation(
-                    ViolationCode::BadDocument,
-                    format!("changes for {doc_id} made Automerge panic"),
-                )
-            }
+        let Some(reply) =
+            self.peer_outcome(outcome, ViolationCode::BadDocument, &what, "do not load")
+        else {
+            return;
         };
         let quiet = reply.is_none();
         if let Some(reply) = reply {
