@@ -14,6 +14,7 @@
 //! - [`frame`]: length-prefixed frames with a hard maximum.
 //! - [`handshake`]: the versioned application handshake and close codes.
 //! - [`invite`]: invite tokens.
+//! - [`statement`]: signed version statements and retraction confirmations.
 //! - [`sync`]: the messages of a sync session (inventory, Automerge sync, retraction)
 //!   and their bounded encoding.
 
@@ -23,6 +24,7 @@ pub mod frame;
 pub mod handshake;
 pub mod invite;
 pub mod node_id;
+pub mod statement;
 pub mod sync;
 
 pub use contact::{Contact, ContactError};

@@ -479,7 +479,7 @@ impl SyncMessage {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;
         value >>= 7;
@@ -491,18 +491,18 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     }
 }
 
-fn put_doc_id(out: &mut Vec<u8>, id: &DocId) {
+pub(crate) fn put_doc_id(out: &mut Vec<u8>, id: &DocId) {
     put_varint(out, id.0.len() as u64);
     out.extend_from_slice(id.0.as_bytes());
 }
 
 /// A cursor over the input that checks before it reads.
-struct Reader<'a> {
-    rest: &'a [u8],
+pub(crate) struct Reader<'a> {
+    pub(crate) rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.rest.len() < n {
             return Err(DecodeError::Truncated);
         }
@@ -511,13 +511,13 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn byte(&mut self) -> Result<u8, DecodeError> {
+    pub(crate) fn byte(&mut self) -> Result<u8, DecodeError> {
         let (&first, tail) = self.rest.split_first().ok_or(DecodeError::Truncated)?;
         self.rest = tail;
         Ok(first)
     }
 
-    fn bool(&mut self) -> Result<bool, DecodeError> {
+    pub(crate) fn bool(&mut self) -> Result<bool, DecodeError> {
         match self.byte()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -525,7 +525,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn varint(&mut self) -> Result<u64, DecodeError> {
+    pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
         let mut value: u64 = 0;
         for i in 0..10u32 {
             let byte = self.byte()?;
@@ -544,7 +544,7 @@ impl<'a> Reader<'a> {
 
     /// A length, checked against its limit and against the bytes left, so a
     /// lying length cannot make us allocate.
-    fn len(&mut self, what: &'static str, max: usize) -> Result<usize, DecodeError> {
+    pub(crate) fn len(&mut self, what: &'static str, max: usize) -> Result<usize, DecodeError> {
         let len = self.varint()?;
         match usize::try_from(len) {
             Ok(n) if n <= max => {
@@ -558,7 +558,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn doc_id(&mut self) -> Result<DocId, DecodeError> {
+    pub(crate) fn doc_id(&mut self) -> Result<DocId, DecodeError> {
         let len = self.varint()?;
         let len = match usize::try_from(len) {
             Ok(n) if (1..=DOC_ID_LEN_MAX).contains(&n) => n,
@@ -569,7 +569,7 @@ impl<'a> Reader<'a> {
         Ok(DocId::new(id)?)
     }
 
-    fn hash(&mut self) -> Result<[u8; 32], DecodeError> {
+    pub(crate) fn hash(&mut self) -> Result<[u8; 32], DecodeError> {
         let bytes = self.take(32)?;
         let mut out = [0u8; 32];
         out.copy_from_slice(bytes);
@@ -582,7 +582,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn doc_id() -> impl Strategy<Value = DocId> {
+    pub(crate) fn doc_id() -> impl Strategy<Value = DocId> {
         "[A-Za-z0-9._:-]{1,128}".prop_map(|s| DocId::new(s).unwrap())
     }
 
