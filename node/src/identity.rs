@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use labnet_protocol::NodeId;
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ED25519};
+use ring::signature::Ed25519KeyPair;
 
 /// File name of the private key inside the data directory.
 pub const KEY_FILE: &str = "node.key";
@@ -47,6 +48,12 @@ pub enum IdentityError {
         /// The key file.
         path: PathBuf,
     },
+    /// ring refused the key for signing.
+    #[error("the node key cannot sign: {reason}")]
+    Signer {
+        /// ring's reason.
+        reason: String,
+    },
     /// The certificate on disk was not made from the key on disk.
     #[error("{cert} does not belong to the key in {key}: restore the pair from the same backup")]
     Mismatch {
@@ -56,6 +63,9 @@ pub enum IdentityError {
         key: PathBuf,
     },
 }
+
+/// Bytes of an Ed25519 signature.
+const SIGNATURE_LEN: usize = labnet_protocol::statement::SIGNATURE_LEN;
 
 /// A node's key pair and certificate, and the NodeId they give.
 pub struct Identity {
@@ -67,6 +77,8 @@ pub struct Identity {
     public_key: Vec<u8>,
     /// Hash of `public_key`: how peers name this node.
     node_id: NodeId,
+    /// The key, parsed once for signing statements (rustls parses its own copy).
+    signer: Ed25519KeyPair,
 }
 
 impl std::fmt::Debug for Identity {
@@ -112,8 +124,10 @@ impl Identity {
                 what: "signing the certificate",
                 source,
             })?;
+        let key_der = key_pair.serialize_der();
         Ok(Identity {
-            key_der: key_pair.serialize_der(),
+            signer: signer_of(&key_der)?,
+            key_der,
             cert_der: cert.der().to_vec(),
             public_key,
             node_id,
@@ -160,8 +174,10 @@ impl Identity {
                 key: key_path,
             });
         }
+        let key_der = key_pair.serialize_der();
         Ok(Identity {
-            key_der: key_pair.serialize_der(),
+            signer: signer_of(&key_der)?,
+            key_der,
             cert_der,
             node_id: NodeId::from_public_key(&public_key),
             public_key,
@@ -192,6 +208,24 @@ impl Identity {
     pub fn public_key(&self) -> &[u8] {
         &self.public_key
     }
+
+    /// Signs `message` with the node key: how this node vouches for the
+    /// versions of its publications and for its retraction confirmations
+    /// (`labnet_protocol::statement`), which anyone can check with the key
+    /// its NodeId is the hash of.
+    pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        let mut out = [0u8; SIGNATURE_LEN];
+        out.copy_from_slice(self.signer.sign(message).as_ref());
+        out
+    }
+}
+
+/// ring's signing key from the PKCS#8 document rcgen wrote (version 1, without
+/// the public key, hence the "maybe unchecked" parser).
+fn signer_of(key_der: &[u8]) -> Result<Ed25519KeyPair, IdentityError> {
+    Ed25519KeyPair::from_pkcs8_maybe_unchecked(key_der).map_err(|e| IdentityError::Signer {
+        reason: e.to_string(),
+    })
 }
 
 fn read_to_string(path: &Path) -> Result<String, IdentityError> {
@@ -248,6 +282,30 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn statements_signed_by_a_reloaded_key_verify_against_its_node_id() {
+        use labnet_protocol::statement::{ScopeClass, SignedStatement, VersionStatement};
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Identity::generate().unwrap();
+        identity.save(dir.path()).unwrap();
+        let loaded = Identity::load(dir.path()).unwrap();
+        let origin_key: [u8; 32] = loaded.public_key().try_into().unwrap();
+        let statement = VersionStatement {
+            publication: labnet_protocol::sync::publication_id(loaded.node_id(), "p").unwrap(),
+            origin_key,
+            version: 1,
+            heads: vec![[3; 32]],
+            scope: ScopeClass::Public,
+            retracted: false,
+            issued_at: 1,
+        };
+        let signature = loaded.sign(&statement.signing_bytes());
+        assert_eq!(signature, identity.sign(&statement.signing_bytes()));
+        let signed = SignedStatement::from_parts(statement, &signature).unwrap();
+        assert_eq!(signed.statement.origin(), identity.node_id());
+        assert_eq!(signed.verify(), Ok(()));
     }
 
     #[test]
