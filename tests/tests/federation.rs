@@ -12,7 +12,7 @@ use std::time::Duration;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT};
 use labnet_config::Role;
-use labnet_node::admin::AdminRequest;
+use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_node::store::NewDisclosure;
 use labnet_node::sync::{publication_id, Scope};
