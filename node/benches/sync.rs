@@ -24,10 +24,10 @@ use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT};
 use labnet_config::Role;
-use labnet_node::admin::AdminRequest;
+use labnet_node::api::AdminRequest;
 use labnet_node::daemon::{Daemon, StartOptions};
 use labnet_node::data_dir::DataDir;
-use labnet_node::sync::Scope;
+use labnet_node::trust::Scope;
 use labnet_node::transport::TransportConfig;
 use labnet_protocol::sync::publication_id;
 

@@ -11,176 +11,25 @@
 //! ```
 //!
 //! Lines are bounded ([`ADMIN_LINE_MAX`]) and reads time out, so a stuck or
-//! hostile local client cannot hold the daemon. The result is untyped JSON on the
-//! wire; each CLI command deserializes it into the type its request returns.
+//! hostile local client cannot hold the daemon. This module is only the
+//! transport (bind, call, framing): what the lines say, the requests and their
+//! typed replies, is in [`crate::api`]; what answers them is [`crate::control`].
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use labnet_config::Role;
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
+
+use crate::api::{AdminRequest, AdminResponse};
 
 /// The longest request or response line, in bytes.
 pub const ADMIN_LINE_MAX: usize = 16 * 1024 * 1024;
 
 /// How long either side waits for the other's line.
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A request from the CLI to the daemon.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "cmd", rename_all = "snake_case")]
-pub enum AdminRequest {
-    /// What the node is and how it is doing.
-    Status,
-    /// Approved and revoked peers.
-    PeersList,
-    /// Nodes that knocked without being approved.
-    PeersPending,
-    /// Approve a node (normally a pending one).
-    PeersApprove {
-        /// The node, as typed by the admin (parsed by the daemon).
-        node_id: String,
-        /// The role to give it; partner when absent.
-        role: Option<Role>,
-    },
-    /// Approve a node ahead of time from its contact string, and dial it.
-    PeersAdd {
-        /// `labnet://NODEID@HOST:PORT`.
-        contact: String,
-        /// The role to give it; partner when absent.
-        role: Option<Role>,
-    },
-    /// Revoke a peer: close its connection and refuse it from now on.
-    PeersRevoke {
-        /// The node, as typed by the admin.
-        node_id: String,
-    },
-    /// Create an invite; returns the token to send.
-    InviteCreate {
-        /// The role the joiner gets.
-        role: Role,
-        /// How long the invite stays valid, in seconds.
-        expires_secs: u64,
-        /// How many nodes may join with it.
-        uses: u32,
-    },
-    /// This node's invites.
-    InviteList,
-    /// Revoke an invite by id.
-    InviteRevoke {
-        /// The invite's id, from `invite list`.
-        invite_id: String,
-    },
-    /// Join another node with its invite token.
-    InviteAccept {
-        /// The token, as pasted.
-        token: String,
-    },
-    /// Import (create or update) practices, already parsed and validated by the CLI.
-    PracticeImport {
-        /// The practices.
-        practices: Vec<crate::lab::Practice>,
-    },
-    /// Import the stakeholder roster (replaces the stored roster).
-    RosterImport {
-        /// The roster.
-        roster: crate::lab::Roster,
-    },
-    /// Store the city's lab record (profile, Policy Labs, micro-experiments).
-    LabImport {
-        /// The record.
-        lab: crate::lab::CityLab,
-    },
-    /// The city's lab record.
-    LabShow,
-    /// The practices held here.
-    PracticeList,
-    /// One practice, with every field (private ones too: this is the city's own view).
-    PracticeShow {
-        /// The practice's id.
-        practice_id: String,
-    },
-    /// Publish a practice's anonymized projection to a scope.
-    Share {
-        /// The practice's id.
-        practice_id: String,
-        /// `partners`, `public`, or NodeIds separated by commas.
-        scope: String,
-    },
-    /// Show exactly what a peer would receive, without publishing.
-    SharePreview {
-        /// The practice's id.
-        practice_id: String,
-        /// The scope to preview for.
-        scope: String,
-    },
-    /// Retract a practice's publication.
-    Unshare {
-        /// The practice's id.
-        practice_id: String,
-    },
-    /// The publications this node can show (its own and those received).
-    FeedList {
-        /// Only this city.
-        city: Option<String>,
-        /// Only this area: education or care.
-        area: Option<String>,
-        /// Only entries changed from this time on (unix seconds).
-        since: Option<i64>,
-    },
-    /// One feed entry, by its id, publication id or practice id.
-    FeedShow {
-        /// The id.
-        id: String,
-    },
-    /// The disclosure log: what left this node, to whom, when.
-    Audit {
-        /// Only what was sent to this peer (as typed).
-        peer: Option<String>,
-        /// Only from this time on (unix seconds).
-        since: Option<i64>,
-    },
-}
-
-/// The daemon's answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AdminResponse {
-    /// Whether the request succeeded.
-    pub ok: bool,
-    /// The request's result, when it succeeded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
-    /// A one-line reason, when it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl AdminResponse {
-    /// A successful answer carrying `result`.
-    pub fn success(result: impl Serialize) -> AdminResponse {
-        match serde_json::to_value(result) {
-            Ok(v) => AdminResponse {
-                ok: true,
-                result: Some(v),
-                error: None,
-            },
-            Err(e) => AdminResponse::failure(format!("could not encode the answer: {e}")),
-        }
-    }
-
-    /// A refusal with a one-line reason.
-    pub fn failure(reason: impl Into<String>) -> AdminResponse {
-        AdminResponse {
-            ok: false,
-            result: None,
-            error: Some(reason.into()),
-        }
-    }
-}
 
 /// Why an admin request did not get an answer.
 #[derive(Debug, thiserror::Error)]
@@ -205,35 +54,6 @@ pub enum AdminError {
     /// The daemon refused the request.
     #[error("{0}")]
     Refused(String),
-}
-
-/// Whether a request can be carried out on a stopped node, directly on its
-/// store. Decisions about peers can (they take effect when the daemon starts);
-/// requests about live state cannot.
-pub fn works_offline(request: &AdminRequest) -> bool {
-    match request {
-        AdminRequest::Status | AdminRequest::InviteAccept { .. } => false,
-        AdminRequest::PeersAdd { .. }
-        | AdminRequest::PeersList
-        | AdminRequest::PeersPending
-        | AdminRequest::PeersApprove { .. }
-        | AdminRequest::PeersRevoke { .. }
-        | AdminRequest::Audit { .. }
-        | AdminRequest::InviteCreate { .. }
-        | AdminRequest::InviteList
-        | AdminRequest::InviteRevoke { .. }
-        | AdminRequest::PracticeImport { .. }
-        | AdminRequest::RosterImport { .. }
-        | AdminRequest::PracticeList
-        | AdminRequest::LabImport { .. }
-        | AdminRequest::LabShow
-        | AdminRequest::PracticeShow { .. }
-        | AdminRequest::Share { .. }
-        | AdminRequest::SharePreview { .. }
-        | AdminRequest::Unshare { .. }
-        | AdminRequest::FeedList { .. }
-        | AdminRequest::FeedShow { .. } => true,
-    }
 }
 
 /// Sends one request to the daemon behind `socket` and waits for its result.
@@ -272,13 +92,7 @@ pub fn call(socket: &Path, request: &AdminRequest) -> Result<serde_json::Value, 
     }
     let response: AdminResponse =
         serde_json::from_slice(&answer).map_err(|e| AdminError::Protocol(e.to_string()))?;
-    match (response.ok, response.result, response.error) {
-        (true, result, _) => Ok(result.unwrap_or(serde_json::Value::Null)),
-        (false, _, Some(reason)) => Err(AdminError::Refused(reason)),
-        (false, _, None) => Err(AdminError::Refused(
-            "the daemon refused without a reason".into(),
-        )),
-    }
+    response.into_result().map_err(AdminError::Refused)
 }
 
 /// Binds the admin socket at `path` with mode 0600.

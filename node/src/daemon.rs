@@ -491,7 +491,7 @@ fn bind_listen(addr: SocketAddr) -> Result<UdpSocket, DaemonError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::AdminRequest;
+    use crate::api::AdminRequest;
 
     async fn started(tmp: &tempfile::TempDir) -> Daemon {
         let dir = DataDir::new(tmp.path().join("n"));
@@ -510,7 +510,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let report: crate::control::StatusReport = serde_json::from_value(result).unwrap();
+        let report: crate::api::StatusReport = serde_json::from_value(result).unwrap();
         assert_eq!(report.node_id, node_id.to_string());
         assert_eq!(report.name, "Test");
         assert_ne!(report.listen, "127.0.0.1:0", "the real port is reported");

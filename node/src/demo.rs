@@ -24,12 +24,14 @@ use std::time::{Duration, Instant};
 use labnet_config::Role;
 use labnet_protocol::NodeId;
 
-use crate::admin::AdminRequest;
+use crate::api::{
+    AdminRequest, FeedEntry, InviteAccepted, InviteCreated, Practice, PracticesImported,
+    RosterImported, SharePreview, Shared,
+};
 use crate::daemon::{Daemon, StartOptions};
 use crate::data_dir::DataDir;
-use crate::feed::FeedEntry;
 use crate::lab::import::{parse_practices, ImportFormat, ImportInput};
-use crate::lab::{Contact, MappingArea, Practice, Roster, Stakeholder};
+use crate::lab::{Contact, MappingArea, Roster, Stakeholder};
 use crate::trust::{visible_to, Scope};
 
 const PARTNER_PRACTICES: &str = include_str!("../data/practices.json");
@@ -98,15 +100,25 @@ struct Node {
     daemon: Daemon,
 }
 
-async fn admin(node: &Node, request: AdminRequest) -> Result<serde_json::Value, DemoError> {
-    let response = node.daemon.context().control.handle(request).await;
-    match (response.ok, response.result, response.error) {
-        (true, result, _) => Ok(result.unwrap_or_default()),
-        (false, _, error) => Err(DemoError::Setup {
-            node: node.name.clone(),
-            reason: error.unwrap_or_default(),
-        }),
-    }
+/// Runs an admin request on a node as the CLI would (through its JSON), and
+/// reads the reply as the type the request returns.
+async fn admin<T: serde::de::DeserializeOwned>(
+    node: &Node,
+    request: AdminRequest,
+) -> Result<T, DemoError> {
+    let failed = |reason: String| DemoError::Setup {
+        node: node.name.clone(),
+        reason,
+    };
+    let reply = node
+        .daemon
+        .context()
+        .control
+        .handle(request)
+        .await
+        .into_result()
+        .map_err(failed)?;
+    serde_json::from_value(reply).map_err(|e| failed(format!("unexpected reply: {e}")))
 }
 
 /// The partner cities and their practices, in the order the demo uses them.
@@ -265,7 +277,7 @@ pub async fn run(
                 example = Some((i, first.id.clone()));
             }
         }
-        admin(
+        let _: RosterImported = admin(
             node,
             AdminRequest::RosterImport {
                 roster: Roster {
@@ -274,7 +286,7 @@ pub async fn run(
             },
         )
         .await?;
-        admin(node, AdminRequest::PracticeImport { practices }).await?;
+        let _: PracticesImported = admin(node, AdminRequest::PracticeImport { practices }).await?;
     }
 
     progress("joining every pair of cities with invites, and inviting the subscriber");
@@ -293,7 +305,7 @@ pub async fn run(
         let next = ids[(i + 1) % ids.len()];
         for (k, p) in practices.iter().enumerate() {
             let scope = scope_for(k, next);
-            let outcome = admin(
+            let outcome: Shared = admin(
                 node,
                 AdminRequest::Share {
                     practice_id: p.id.clone(),
@@ -301,8 +313,7 @@ pub async fn run(
                 },
             )
             .await?;
-            let doc_id = outcome["doc_id"].as_str().unwrap_or_default().to_string();
-            shared.push((i, doc_id, scope));
+            shared.push((i, outcome.doc_id, scope));
         }
     }
     progress(&format!(
@@ -379,14 +390,14 @@ pub async fn run(
     }
     let (example_private, example_published) = match example {
         Some((i, practice_id)) => {
-            let private = admin(
+            let private: Practice = admin(
                 &nodes[i],
                 AdminRequest::PracticeShow {
                     practice_id: practice_id.clone(),
                 },
             )
             .await?;
-            let preview = admin(
+            let preview: SharePreview = admin(
                 &nodes[i],
                 AdminRequest::SharePreview {
                     practice_id,
@@ -396,12 +407,12 @@ pub async fn run(
             .await?;
             (
                 serde_json::to_string_pretty(&private).unwrap_or_default(),
-                preview["json"].as_str().unwrap_or_default().to_string(),
+                preview.json,
             )
         }
         None => (String::new(), String::new()),
     };
-    let feed = admin(
+    let subscriber_feed: Vec<FeedEntry> = admin(
         &subscriber,
         AdminRequest::FeedList {
             city: None,
@@ -410,7 +421,6 @@ pub async fn run(
         },
     )
     .await?;
-    let subscriber_feed: Vec<FeedEntry> = serde_json::from_value(feed).unwrap_or_default();
     // Stop all nodes at once: each waits briefly for its peers' close frames.
     let mut stopping = tokio::task::JoinSet::new();
     for node in nodes.into_iter().chain(std::iter::once(subscriber)) {
@@ -450,7 +460,7 @@ async fn start_node(root: &Path, name: &str, role: Role) -> Result<Node, DemoErr
 }
 
 async fn invite(inviter: &Node, joiner: &Node, role: Role) -> Result<(), DemoError> {
-    let created = admin(
+    let created: InviteCreated = admin(
         inviter,
         AdminRequest::InviteCreate {
             role,
@@ -459,8 +469,13 @@ async fn invite(inviter: &Node, joiner: &Node, role: Role) -> Result<(), DemoErr
         },
     )
     .await?;
-    let token = created["token"].as_str().unwrap_or_default().to_string();
-    admin(joiner, AdminRequest::InviteAccept { token }).await?;
+    let _: InviteAccepted = admin(
+        joiner,
+        AdminRequest::InviteAccept {
+            token: created.token,
+        },
+    )
+    .await?;
     Ok(())
 }
 

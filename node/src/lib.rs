@@ -10,18 +10,23 @@
 //! - [`store`]: SQLite: documents, peers, invites, sync state, disclosure log.
 //! - [`data_dir`]: the files of a node, and `init`.
 //! - [`daemon`]: start, serve, shut down.
-//! - [`admin`]: the local socket the CLI talks to.
+//! - [`api`]: the admin requests and their typed replies (the CLI's wire types).
+//! - [`admin`]: the local socket the CLI talks to (bind, call, framing).
 //! - [`trust`]: every decision about who may do what: the peer table, admission,
 //!   invites, scope.
-//! - [`control`]: the admin operations, for the socket and for stopped nodes.
+//! - [`control`]: the admin operations, one file per area, for the socket and
+//!   for stopped nodes.
 //! - [`feed`]: what readers see of publications; Atom, JSON Feed and CSV export.
 //! - [`sync`]: per-peer sync sessions (sans-IO): inventory, Automerge sync, scope.
 //! - [`transport`]: QUIC endpoint, TLS pinned to node keys, connection gates.
-//! - [`lab`]: the private lab model (practices, roster), its documents and import.
-//! - [`share`]: field classes, the anonymizer, publications and the share operations.
+//! - [`lab`]: the private lab model (practices, roster, lab record), its
+//!   documents, its import and its storage.
+//! - [`share`]: field classes, the anonymizer, publications and the share
+//!   operations (share, preview, unshare).
 //! - [`demo`]: a whole network on one machine.
 
 pub mod admin;
+pub mod api;
 pub mod control;
 pub mod daemon;
 pub mod data_dir;

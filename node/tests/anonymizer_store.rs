@@ -4,6 +4,7 @@
 
 use labnet_config::Role;
 use labnet_node::lab::import::{parse_practices, ImportFormat, ImportInput};
+use labnet_node::lab::storage::{self, LabStoreError};
 use labnet_node::share::{self, AnonymizationPolicy, PublishChange, ShareError};
 use labnet_node::store::{DocumentKind, Store};
 use labnet_node::trust::Scope;
@@ -36,7 +37,7 @@ fn a_failing_import_writes_nothing() {
     assert_eq!(errs.errors.len(), 1);
     assert_eq!(errs.errors[0].location, "practices[1].thematic_area");
     // Parsing failed, so the caller has nothing to import: the store is untouched.
-    assert!(share::list_practices(&store).unwrap().is_empty());
+    assert!(storage::list_practices(&store).unwrap().is_empty());
     assert_eq!(store.document_counts().unwrap().private, 0);
 }
 
@@ -46,8 +47,8 @@ fn a_subscriber_refuses_import_and_share() {
     let mut store = Store::open(dir.path()).unwrap();
     let ps = parse_practices(ImportInput::Text(PARTNERS), None).unwrap();
     assert!(matches!(
-        share::import_practices(&mut store, Role::Subscriber, &ps),
-        Err(ShareError::NotPartner { .. })
+        storage::import_practices(&mut store, Role::Subscriber, &ps),
+        Err(LabStoreError::NotPartner { .. })
     ));
     assert!(matches!(
         share::share_practice(
@@ -69,17 +70,17 @@ fn import_share_update_unshare_with_disclosures() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
     let mut ps = parse_practices(ImportInput::Text(PARTNERS), None).unwrap();
-    let report = share::import_practices(&mut store, Role::Partner, &ps).unwrap();
+    let report = storage::import_practices(&mut store, Role::Partner, &ps).unwrap();
     assert_eq!(report.created.len(), 25);
     assert!(report.updated.is_empty());
     ps[0].internal_notes = "call back".into();
-    let report = share::import_practices(&mut store, Role::Partner, &ps[..1]).unwrap();
+    let report = storage::import_practices(&mut store, Role::Partner, &ps[..1]).unwrap();
     assert_eq!(report.updated, vec![ps[0].id.clone()]);
     assert_eq!(
-        share::load_practice(&store, &ps[0].id).unwrap().unwrap(),
+        storage::load_practice(&store, &ps[0].id).unwrap().unwrap(),
         ps[0]
     );
-    assert_eq!(share::list_practices(&store).unwrap().len(), 25);
+    assert_eq!(storage::list_practices(&store).unwrap().len(), 25);
 
     let policy = AnonymizationPolicy { min_count: 10 };
     let id = ps[0].id.clone();
@@ -128,7 +129,7 @@ fn import_share_update_unshare_with_disclosures() {
     assert_eq!(again.change, PublishChange::Unchanged);
 
     ps[0].description.push_str(" Extended in 2022.");
-    share::import_practices(&mut store, Role::Partner, &ps[..1]).unwrap();
+    storage::import_practices(&mut store, Role::Partner, &ps[..1]).unwrap();
     let upd = share::share_practice(
         &mut store,
         Role::Partner,

@@ -158,7 +158,7 @@ pub mod nodes {
     use std::time::{Duration, Instant};
 
     use labnet_config::Role;
-    use labnet_node::admin::AdminRequest;
+    use labnet_node::api::AdminRequest;
     use labnet_node::daemon::{Daemon, StartOptions};
     use labnet_node::data_dir::DataDir;
     use labnet_node::transport::TransportConfig;
@@ -196,11 +196,7 @@ pub mod nodes {
         daemon: &Daemon,
         request: AdminRequest,
     ) -> Result<serde_json::Value, String> {
-        let response = daemon.context().control.handle(request).await;
-        match (response.ok, response.result, response.error) {
-            (true, result, _) => Ok(result.unwrap_or_default()),
-            (false, _, error) => Err(error.unwrap_or_default()),
-        }
+        daemon.context().control.handle(request).await.into_result()
     }
 
     /// The contact string of a running daemon.

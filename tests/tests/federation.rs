@@ -12,7 +12,7 @@ use std::time::Duration;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT};
 use labnet_config::Role;
-use labnet_node::admin::AdminRequest;
+use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_node::store::NewDisclosure;
 use labnet_node::trust::Scope;
@@ -150,7 +150,7 @@ fn expected(nodes: &[NodeId], shared: &[(usize, String, Scope)]) -> Vec<BTreeSet
             shared
                 .iter()
                 .filter(|(origin, _, scope)| {
-                    *origin != i && labnet_node::sync::visible_to(scope, *id, Role::Partner)
+                    *origin != i && labnet_node::trust::visible_to(scope, *id, Role::Partner)
                 })
                 .map(|(_, doc, _)| doc.clone())
                 .collect()

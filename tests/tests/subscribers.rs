@@ -7,7 +7,7 @@ use std::time::Duration;
 use automerge::transaction::Transactable;
 use automerge::ROOT;
 use labnet_config::Role;
-use labnet_node::admin::AdminRequest;
+use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_protocol::sync::publication_id;
 use labnet_tests::nodes::{admin, eventually, fast_transport, init, start};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use labnet_config::Role;
-use labnet_node::admin::AdminRequest;
+use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_node::identity::Identity;
 use labnet_protocol::close::CloseCode;

@@ -1,11 +1,20 @@
 //! `labnet audit`: answers "what did peer X get from us, and when?".
 
 use anyhow::Result;
-use labnet_node::admin::AdminRequest;
-use labnet_node::store::Disclosure;
+use labnet_node::api::{AdminRequest, DisclosureEntry};
 
-use super::{decode, parse_date, print_json, request, when};
+use super::{parse_date, print_list, request, when};
 use crate::args::{AuditArgs, Global};
+use crate::table::{left, Column};
+
+const COLUMNS: [Column; 6] = [
+    left("WHEN (UTC)"),
+    left("ACTION"),
+    left("PUBLICATION"),
+    left("PEER"),
+    left("SCOPE"),
+    left("VERSION"),
+];
 
 pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<()> {
     let since = args
@@ -13,39 +22,28 @@ pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<()> {
         .as_deref()
         .map(|s| parse_date("--since", s))
         .transpose()?;
-    let lines: Vec<Disclosure> = decode(request(
+    let lines: Vec<DisclosureEntry> = request(
         global,
         AdminRequest::Audit {
             peer: args.peer,
             since,
         },
-    )?)?;
-    if args.json {
-        return print_json(&lines);
-    }
-    if lines.is_empty() {
-        println!("Nothing in the disclosure log matches.");
-        return Ok(());
-    }
-    println!(
-        "{:<16}  {:<8}  {:<36}  {:<41}  {:<12}  VERSION",
-        "WHEN (UTC)", "ACTION", "PUBLICATION", "PEER", "SCOPE"
-    );
-    for d in lines {
-        let peer = d
-            .node_id
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| "-".into());
-        let version: String = d.heads.chars().take(12).collect();
-        println!(
-            "{:<16}  {:<8}  {:<36}  {:<41}  {:<12}  {}",
-            when(Some(d.at)),
-            d.action,
-            d.doc_id,
-            peer,
-            d.scope,
-            version
-        );
-    }
-    Ok(())
+    )?;
+    print_list(
+        args.json,
+        &lines,
+        "Nothing in the disclosure log matches.",
+        &COLUMNS,
+        |d| {
+            vec![
+                when(Some(d.at)),
+                d.action.clone(),
+                d.doc_id.clone(),
+                d.node_id.clone().unwrap_or_else(|| "-".into()),
+                d.scope.clone(),
+                // The first head's start names the version, as a short git hash does.
+                d.heads.chars().take(12).collect(),
+            ]
+        },
+    )
 }

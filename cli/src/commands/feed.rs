@@ -1,12 +1,20 @@
 //! `labnet feed ...`: what this node can show of the network's practices.
 
 use anyhow::{bail, Context, Result};
-use labnet_node::admin::AdminRequest;
+use labnet_node::api::{AdminRequest, FeedEntry};
 use labnet_node::data_dir::DataDir;
-use labnet_node::feed::{indicator_text, to_atom, to_csv, to_json_feed, FeedEntry, FeedInfo};
+use labnet_node::feed::{indicator_text, to_atom, to_csv, to_json_feed, FeedInfo};
 
-use super::{decode, parse_date, print_json, request, when};
+use super::{answer, parse_date, print_list, request, when};
 use crate::args::{FeedCommand, FeedFilterArgs, Global};
+use crate::table::{left, Column};
+
+const COLUMNS: [Column; 4] = [
+    left("UPDATED (UTC)"),
+    left("CITY"),
+    left("AREA"),
+    left("TITLE"),
+];
 
 fn list(global: &Global, filter: &FeedFilterArgs) -> Result<Vec<FeedEntry>> {
     let since = filter
@@ -14,61 +22,53 @@ fn list(global: &Global, filter: &FeedFilterArgs) -> Result<Vec<FeedEntry>> {
         .as_deref()
         .map(|s| parse_date("--since", s))
         .transpose()?;
-    decode(request(
+    request(
         global,
         AdminRequest::FeedList {
             city: filter.city.clone(),
             area: filter.area.clone(),
             since,
         },
-    )?)
+    )
 }
 
 pub(crate) fn run(global: &Global, command: FeedCommand) -> Result<()> {
     match command {
         FeedCommand::List(args) => {
             let entries = list(global, &args.filter)?;
-            if args.json {
-                return print_json(&entries);
-            }
-            if entries.is_empty() {
-                println!("No publications match.");
-                return Ok(());
-            }
-            println!(
-                "{:<16}  {:<22}  {:<10}  TITLE",
-                "UPDATED (UTC)", "CITY", "AREA"
-            );
-            for e in entries {
-                println!(
-                    "{:<16}  {:<22}  {:<10}  {}",
-                    when(Some(e.updated)),
-                    e.city,
-                    e.area.as_deref().unwrap_or("-"),
-                    e.title
-                );
-            }
-            Ok(())
+            print_list(
+                args.json,
+                &entries,
+                "No publications match.",
+                &COLUMNS,
+                |e| {
+                    vec![
+                        when(Some(e.updated)),
+                        e.city.clone(),
+                        e.area.clone().unwrap_or_else(|| "-".into()),
+                        e.title.clone(),
+                    ]
+                },
+            )
         }
-        FeedCommand::Show(args) => {
-            let entry: FeedEntry =
-                decode(request(global, AdminRequest::FeedShow { id: args.id })?)?;
-            if args.json {
-                return print_json(&entry);
-            }
-            println!("{} ({})", entry.title, entry.city);
-            println!("  id:      {}", entry.id);
-            println!("  area:    {}", entry.area.as_deref().unwrap_or("-"));
-            println!("  updated: {} UTC", when(Some(entry.updated)));
-            if let Some(link) = &entry.link {
-                println!("  link:    {link}");
-            }
-            println!("\n{}\n", entry.summary);
-            for i in &entry.indicators {
-                println!("  - {}", indicator_text(i));
-            }
-            Ok(())
-        }
+        FeedCommand::Show(args) => answer(
+            global,
+            AdminRequest::FeedShow { id: args.id },
+            args.json,
+            |e: &FeedEntry| {
+                println!("{} ({})", e.title, e.city);
+                println!("  id:      {}", e.id);
+                println!("  area:    {}", e.area.as_deref().unwrap_or("-"));
+                println!("  updated: {} UTC", when(Some(e.updated)));
+                if let Some(link) = &e.link {
+                    println!("  link:    {link}");
+                }
+                println!("\n{}\n", e.summary);
+                for i in &e.indicators {
+                    println!("  - {}", indicator_text(i));
+                }
+            },
+        ),
         FeedCommand::Export(args) => {
             let entries = list(global, &args.filter)?;
             let node = DataDir::new(&global.data_dir)

@@ -2,12 +2,20 @@
 
 use anyhow::{Context, Result};
 use labnet_config::Role;
-use labnet_node::admin::AdminRequest;
-use labnet_node::control::{InviteAccepted, InviteCreated};
-use labnet_node::store::InviteRecord;
+use labnet_node::api::{AdminRequest, InviteAccepted, InviteCreated, InviteEntry, InviteRevoked};
 
-use super::{decode, print_json, request, when};
+use super::{answer, print_list, request, when};
 use crate::args::{Global, InviteCommand};
+use crate::table::{left, right, Column};
+
+const COLUMNS: [Column; 6] = [
+    left("ID"),
+    left("ROLE"),
+    left("CREATED"),
+    left("EXPIRES"),
+    right("USES LEFT"),
+    left("STATE"),
+];
 
 pub(crate) fn run(global: &Global, command: InviteCommand) -> Result<()> {
     match command {
@@ -20,86 +28,80 @@ pub(crate) fn run(global: &Global, command: InviteCommand) -> Result<()> {
             let expires = humantime::parse_duration(&args.expires).map_err(|e| {
                 anyhow::anyhow!("--expires '{}': {e}; use e.g. 30m, 24h or 7d", args.expires)
             })?;
-            let created: InviteCreated = decode(request(
+            answer(
                 global,
                 AdminRequest::InviteCreate {
                     role,
                     expires_secs: expires.as_secs(),
                     uses: args.uses,
                 },
-            )?)?;
-            if args.json {
-                return print_json(&created);
-            }
-            println!("{}", created.token);
-            eprintln!(
-                "Invite {} for a {}: valid until {} UTC, {} use(s). Send the line above to the other node's admin; they run `labnet invite accept TOKEN`.",
-                created.invite_id,
-                created.role,
-                when(Some(created.expires_at)),
-                created.uses
-            );
-            Ok(())
+                args.json,
+                |c: &InviteCreated| {
+                    // The token alone on stdout, so `$(labnet invite create)` is the token.
+                    println!("{}", c.token);
+                    eprintln!(
+                    "Invite {} for a {}: valid until {} UTC, {} use(s). Send the line above to the other node's admin; they run `labnet invite accept TOKEN`.",
+                    c.invite_id,
+                    c.role,
+                    when(Some(c.expires_at)),
+                    c.uses
+                );
+                },
+            )
         }
         InviteCommand::List(args) => {
-            let invites: Vec<InviteRecord> = decode(request(global, AdminRequest::InviteList)?)?;
-            if args.json {
-                return print_json(&invites);
-            }
-            if invites.is_empty() {
-                println!("No invites. Make one with `labnet invite create`.");
-                return Ok(());
-            }
-            println!(
-                "{:<10}  {:<10}  {:<16}  {:<16}  {:>9}  STATE",
-                "ID", "ROLE", "CREATED", "EXPIRES", "USES LEFT"
-            );
+            let invites: Vec<InviteEntry> = request(global, AdminRequest::InviteList)?;
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            for i in invites {
-                let state = if i.revoked_at.is_some() {
-                    "revoked"
-                } else if i.expires_at <= now {
-                    "expired"
-                } else if i.uses_left <= 0 {
-                    "used up"
-                } else {
-                    "active"
-                };
-                println!(
-                    "{:<10}  {:<10}  {:<16}  {:<16}  {:>9}  {}",
-                    i.invite_id,
-                    i.role,
-                    when(Some(i.created_at)),
-                    when(Some(i.expires_at)),
-                    i.uses_left,
-                    state
-                );
-            }
-            Ok(())
+            print_list(
+                args.json,
+                &invites,
+                "No invites. Make one with `labnet invite create`.",
+                &COLUMNS,
+                |i| {
+                    vec![
+                        i.invite_id.clone(),
+                        i.role.to_string(),
+                        when(Some(i.created_at)),
+                        when(Some(i.expires_at)),
+                        i.uses_left.to_string(),
+                        state(i, now).into(),
+                    ]
+                },
+            )
         }
         InviteCommand::Revoke(args) => {
-            request(
+            let revoked: InviteRevoked = request(
                 global,
                 AdminRequest::InviteRevoke {
-                    invite_id: args.invite_id.clone(),
+                    invite_id: args.invite_id,
                 },
             )?;
-            println!("Revoked invite {}.", args.invite_id);
+            println!("Revoked invite {}.", revoked.invite_id);
             Ok(())
         }
-        InviteCommand::Accept(args) => {
-            let accepted: InviteAccepted = decode(request(
-                global,
-                AdminRequest::InviteAccept { token: args.token },
-            )?)?;
-            if args.json {
-                return print_json(&accepted);
-            }
-            println!(
-                "Joined {} ({}) at {}. Both nodes have approved each other.",
-                accepted.name, accepted.node_id, accepted.address
-            );
-            Ok(())
-        }
+        InviteCommand::Accept(args) => answer(
+            global,
+            AdminRequest::InviteAccept { token: args.token },
+            args.json,
+            |a: &InviteAccepted| {
+                println!(
+                    "Joined {} ({}) at {}. Both nodes have approved each other.",
+                    a.name, a.node_id, a.address
+                )
+            },
+        ),
+    }
+}
+
+/// Whether an invite can still be used, and if not why, at `now`.
+fn state(invite: &InviteEntry, now: i64) -> &'static str {
+    if invite.revoked_at.is_some() {
+        "revoked"
+    } else if invite.expires_at <= now {
+        "expired"
+    } else if invite.uses_left <= 0 {
+        "used up"
+    } else {
+        "active"
     }
 }

@@ -1,5 +1,10 @@
 //! What each command does. Each submodule takes parsed flags, calls the node
 //! library or the daemon, and prints.
+//!
+//! The helpers below are what every command shares: [`request`] (the running
+//! daemon, or the store of a stopped node, with a typed reply), [`answer`]
+//! and [`print_list`] (`--json` or words or a table), and the reading and
+//! writing of dates.
 
 mod audit;
 mod demo;
@@ -11,10 +16,14 @@ mod practice;
 
 use anyhow::{Context, Result};
 use labnet_config::Overrides;
-use labnet_node::admin::{self, AdminError, AdminRequest};
+use labnet_node::admin::{self, AdminError};
+use labnet_node::api::AdminRequest;
 use labnet_node::data_dir::DataDir;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::args::{Cli, Command, Global};
+use crate::table::{Column, Table};
 
 /// Runs the command the user typed.
 pub(crate) fn dispatch(cli: Cli) -> Result<()> {
@@ -38,11 +47,13 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
 }
 
 /// Sends a request to the running daemon; on a stopped node, carries out the
-/// requests that can be (see `admin::works_offline`) directly on its store.
-pub(crate) fn request(global: &Global, request: AdminRequest) -> Result<serde_json::Value> {
+/// requests that can be (see `AdminRequest::works_offline`) directly on its
+/// store. Reads the reply as `T`, the type the request returns (see
+/// `labnet_node::api`).
+pub(crate) fn request<T: DeserializeOwned>(global: &Global, request: AdminRequest) -> Result<T> {
     let data_dir = DataDir::new(&global.data_dir);
-    match admin::call(&data_dir.admin_socket(), &request) {
-        Err(AdminError::NotRunning { .. }) if admin::works_offline(&request) => {
+    let value = match admin::call(&data_dir.admin_socket(), &request) {
+        Err(AdminError::NotRunning { .. }) if request.works_offline() => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -50,19 +61,15 @@ pub(crate) fn request(global: &Global, request: AdminRequest) -> Result<serde_js
                 let control =
                     labnet_node::daemon::offline_control(&data_dir, &[Overrides::from_env()])
                         .await?;
-                let response = control.handle(request).await;
-                match (response.ok, response.result, response.error) {
-                    (true, result, _) => Ok(result.unwrap_or_default()),
-                    (false, _, error) => Err(anyhow::anyhow!(error.unwrap_or_default())),
-                }
-            })
+                control
+                    .handle(request)
+                    .await
+                    .into_result()
+                    .map_err(anyhow::Error::msg)
+            })?
         }
-        other => Ok(other?),
-    }
-}
-
-/// Reads a daemon answer into the type the request returns.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T> {
+        other => other?,
+    };
     serde_json::from_value(value).context(
         "the daemon's answer has an unexpected shape (is the daemon a different labnet version?)",
     )
@@ -103,7 +110,47 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> i32 {
 }
 
 /// Prints a value as pretty JSON on stdout.
-pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn print_json(value: &impl Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Sends `request` (see [`request`]) and prints its reply: as JSON with
+/// `--json`, else as `human` words it.
+pub(crate) fn answer<T: DeserializeOwned + Serialize>(
+    global: &Global,
+    request: AdminRequest,
+    json: bool,
+    human: impl FnOnce(&T),
+) -> Result<()> {
+    let reply: T = self::request(global, request)?;
+    if json {
+        return print_json(&reply);
+    }
+    human(&reply);
+    Ok(())
+}
+
+/// Prints a list: as JSON with `--json`; else `empty` when there is nothing, or
+/// a table with `columns` and one `row` per item.
+pub(crate) fn print_list<T: Serialize>(
+    json: bool,
+    items: &[T],
+    empty: &str,
+    columns: &[Column],
+    row: impl Fn(&T) -> Vec<String>,
+) -> Result<()> {
+    if json {
+        return print_json(&items);
+    }
+    if items.is_empty() {
+        println!("{empty}");
+        return Ok(());
+    }
+    let mut table = Table::new(columns);
+    for item in items {
+        table.row(row(item));
+    }
+    table.print();
     Ok(())
 }

@@ -2,14 +2,24 @@
 
 use anyhow::{Context, Result};
 use labnet_config::{OverrideOrigin, Overrides, Role};
-use labnet_node::admin::{self, AdminRequest};
-use labnet_node::control::StatusReport;
+use labnet_node::api::{AdminRequest, StatusReport};
 use labnet_node::daemon::{self, StartOptions};
 use labnet_node::data_dir::DataDir;
 use labnet_protocol::Contact;
 
-use super::print_json;
+use super::{answer, print_json, request, when};
 use crate::args::{Global, InitArgs, RunArgs};
+use crate::table::{left, right, Column, Table};
+
+const SYNC_COLUMNS: [Column; 7] = [
+    left("PEER"),
+    left("NAME"),
+    left("ROLE"),
+    left("CONNECTED"),
+    left("LAST SYNC"),
+    right("IN SCOPE"),
+    right("BEHIND"),
+];
 
 fn env_overrides() -> Overrides {
     Overrides::from_env()
@@ -54,19 +64,21 @@ pub(crate) fn run(global: &Global, args: RunArgs) -> Result<()> {
     let options = StartOptions::new(DataDir::new(&global.data_dir), vec![env_overrides(), flags]);
     let default_name = default_node_name();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime
-        .block_on(async move { daemon::run(options, &default_name, shutdown_signal()).await })?;
+    runtime.block_on(async move {
+        let shutdown = shutdown_signal();
+        daemon::run(options, &default_name, shutdown).await
+    })?;
     Ok(())
 }
 
 pub(crate) fn status(global: &Global, json: bool) -> Result<()> {
-    let dir = DataDir::new(&global.data_dir);
-    let value = admin::call(&dir.admin_socket(), &AdminRequest::Status)?;
-    let report: StatusReport =
-        serde_json::from_value(value).context("reading the daemon's status")?;
-    if json {
-        return print_json(&report);
-    }
+    // Status is live state: it never falls back to a stopped node's store.
+    answer(global, AdminRequest::Status, json, |r: &StatusReport| {
+        print_status(global, r)
+    })
+}
+
+fn print_status(global: &Global, report: &StatusReport) {
     println!("{} ({})", report.name, report.role);
     println!("  NodeId:    {}", report.node_id);
     println!("  listening: {}", report.listen);
@@ -87,22 +99,19 @@ pub(crate) fn status(global: &Global, json: bool) -> Result<()> {
     println!("  daemon:    pid {}, labnet {}", report.pid, report.version);
     if !report.sync.is_empty() {
         println!();
-        println!(
-            "  {:<41}  {:<18}  {:<10}  {:<9}  {:<16}  {:>8}  {:>8}",
-            "PEER", "NAME", "ROLE", "CONNECTED", "LAST SYNC", "IN SCOPE", "BEHIND"
-        );
+        let mut table = Table::new(&SYNC_COLUMNS).indented("  ");
         for p in &report.sync {
-            println!(
-                "  {:<41}  {:<18}  {:<10}  {:<9}  {:<16}  {:>8}  {:>8}",
-                p.node_id,
-                p.name.as_deref().unwrap_or("-"),
-                p.role,
-                if p.connected { "yes" } else { "no" },
-                super::when(p.last_sync),
-                p.in_scope,
-                p.not_up_to_date
-            );
+            table.row(vec![
+                p.node_id.clone(),
+                p.name.clone().unwrap_or_else(|| "-".into()),
+                p.role.to_string(),
+                if p.connected { "yes" } else { "no" }.into(),
+                when(p.last_sync),
+                p.in_scope.to_string(),
+                p.not_up_to_date.to_string(),
+            ]);
         }
+        table.print();
     }
     for r in &report.retractions {
         println!(
@@ -111,7 +120,6 @@ pub(crate) fn status(global: &Global, json: bool) -> Result<()> {
             r.confirmed_by.len()
         );
     }
-    Ok(())
 }
 
 pub(crate) fn id(global: &Global, json: bool) -> Result<()> {
@@ -119,9 +127,8 @@ pub(crate) fn id(global: &Global, json: bool) -> Result<()> {
     let identity = dir.load_identity()?;
     let config = dir.load_config(&[env_overrides()])?;
     // The running daemon knows the port it really bound (the config may say 0).
-    let bound = admin::call(&dir.admin_socket(), &AdminRequest::Status)
+    let bound = request::<StatusReport>(global, AdminRequest::Status)
         .ok()
-        .and_then(|v| serde_json::from_value::<StatusReport>(v).ok())
         .and_then(|s| s.listen.parse().ok());
     let address = config.contact_address(&labnet_node::transport::endpoint::contact_host(), bound);
     // A node configured on port 0 has no dialable address until it runs; the
@@ -161,20 +168,33 @@ fn default_node_name() -> String {
         .unwrap_or_else(|| "labnet-node".to_string())
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Watches SIGINT and SIGTERM from the call on; the future completes on either.
+///
+/// The handlers are installed when this is called, not when the future is first
+/// polled: the daemon answers on its admin socket before it waits for the
+/// signal, and a signal sent as soon as it answers (a service manager stopping
+/// it, a test) must shut it down cleanly, not kill it with the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            (Ok(mut interrupt), Err(e)) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
+                interrupt.recv().await;
+            }
+            (Err(e), _) => {
+                tracing::warn!(error = %e, "cannot watch SIGINT; trying Ctrl-C once more");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }
 

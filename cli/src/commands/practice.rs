@@ -6,56 +6,70 @@
 //! what is wrong) and writes nothing.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use labnet_node::admin::AdminRequest;
+use labnet_node::api::{
+    AdminRequest, CityLab, LabImported, Practice, PracticesImported, RosterImported, ShareChange,
+    SharePreview, Shared, Unshared,
+};
 use labnet_node::lab::import::{
     export_practices_json, parse_practices, parse_roster, ImportErrors, ImportFormat, ImportInput,
 };
-use labnet_node::lab::Practice;
 
-use super::{decode, print_json, request};
+use super::{answer, print_json, print_list, request};
 use crate::args::{
     Global, ImportArgs, LabCommand, PracticeCommand, ShareArgs, ShareCommand, StakeholderCommand,
     UnshareArgs,
 };
+use crate::table::{left, Column, Table};
 
-fn import_failed(file: &std::path::Path, errors: ImportErrors) -> anyhow::Error {
-    let mut text = String::new();
-    for e in &errors.errors {
-        text.push_str(&format!("\n  {e}"));
-    }
-    anyhow::anyhow!(
-        "{}: {} error(s), nothing was imported:{text}",
-        file.display(),
-        errors.errors.len()
-    )
+const PRACTICE_COLUMNS: [Column; 4] = [left("ID"), left("CITY"), left("AREA"), left("NAME")];
+
+const REPORT_COLUMNS: [Column; 3] = [left("FIELD"), left("ACTION"), left("WHY")];
+
+/// Parses an import file in full with `parse` (its format from its extension);
+/// on any error, every error in one message, and nothing is sent to the node.
+fn parse_file<T>(
+    file: &Path,
+    parse: fn(ImportInput<'_>, Option<ImportFormat>) -> Result<T, ImportErrors>,
+) -> Result<T> {
+    parse(ImportInput::Path(file), ImportFormat::from_path(file)).map_err(|errors| {
+        let mut text = String::new();
+        for e in &errors.errors {
+            text.push_str(&format!("\n  {e}"));
+        }
+        anyhow::anyhow!(
+            "{}: {} error(s), nothing was imported:{text}",
+            file.display(),
+            errors.errors.len()
+        )
+    })
 }
 
 pub(crate) fn run(global: &Global, command: PracticeCommand) -> Result<()> {
     match command {
         PracticeCommand::Import(args) => import(global, args),
         PracticeCommand::List(args) => {
-            let practices: Vec<Practice> = decode(request(global, AdminRequest::PracticeList)?)?;
-            if args.json {
-                return print_json(&practices);
-            }
-            if practices.is_empty() {
-                println!("No practices yet. Import some with `labnet practice import FILE`.");
-                return Ok(());
-            }
-            println!("{:<40}  {:<24}  {:<10}  NAME", "ID", "CITY", "AREA");
-            for p in practices {
-                let area = serde_json::to_value(p.thematic_area)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_else(|| "-".into());
-                println!("{:<40}  {:<24}  {:<10}  {}", p.id, p.city, area, p.name);
-            }
-            Ok(())
+            let practices: Vec<Practice> = request(global, AdminRequest::PracticeList)?;
+            print_list(
+                args.json,
+                &practices,
+                "No practices yet. Import some with `labnet practice import FILE`.",
+                &PRACTICE_COLUMNS,
+                |p| {
+                    vec![
+                        p.id.clone(),
+                        p.city.clone(),
+                        p.thematic_area.map_or("-", |a| a.as_str()).into(),
+                        p.name.clone(),
+                    ]
+                },
+            )
         }
         PracticeCommand::Show(args) => {
-            let practice: serde_json::Value = request(
+            // Always JSON: every field of the record, in the import format.
+            let practice: Practice = request(
                 global,
                 AdminRequest::PracticeShow {
                     practice_id: args.practice_id,
@@ -68,41 +82,40 @@ pub(crate) fn run(global: &Global, command: PracticeCommand) -> Result<()> {
 }
 
 fn import(global: &Global, args: ImportArgs) -> Result<()> {
-    let format = ImportFormat::from_path(&args.file);
-    let practices = parse_practices(ImportInput::Path(&args.file), format)
-        .map_err(|e| import_failed(&args.file, e))?;
-    let report: serde_json::Value = request(global, AdminRequest::PracticeImport { practices })?;
-    if args.json {
-        return print_json(&report);
-    }
-    let count = |k: &str| report[k].as_array().map(Vec::len).unwrap_or(0);
-    println!(
-        "Imported {}: {} new, {} updated.",
-        args.file.display(),
-        count("created"),
-        count("updated")
-    );
-    for id in report["updated"].as_array().into_iter().flatten() {
-        println!("  updated {}", id.as_str().unwrap_or_default());
-    }
-    Ok(())
+    let practices = parse_file(&args.file, parse_practices)?;
+    answer(
+        global,
+        AdminRequest::PracticeImport { practices },
+        args.json,
+        |r: &PracticesImported| {
+            println!(
+                "Imported {}: {} new, {} updated.",
+                args.file.display(),
+                r.created.len(),
+                r.updated.len()
+            );
+            for id in &r.updated {
+                println!("  updated {id}");
+            }
+        },
+    )
 }
 
 pub(crate) fn stakeholder(global: &Global, command: StakeholderCommand) -> Result<()> {
     let StakeholderCommand::Import(args) = command;
-    let format = ImportFormat::from_path(&args.file);
-    let roster = parse_roster(ImportInput::Path(&args.file), format)
-        .map_err(|e| import_failed(&args.file, e))?;
-    let result = request(global, AdminRequest::RosterImport { roster })?;
-    if args.json {
-        return print_json(&result);
-    }
-    // Names are personal data: say how many, never who.
-    println!(
-        "Imported the roster: {} stakeholder(s). It stays on this node.",
-        result["stakeholders"]
-    );
-    Ok(())
+    let roster = parse_file(&args.file, parse_roster)?;
+    answer(
+        global,
+        AdminRequest::RosterImport { roster },
+        args.json,
+        |i: &RosterImported| {
+            // Names are personal data: say how many, never who.
+            println!(
+                "Imported the roster: {} stakeholder(s). It stays on this node.",
+                i.stakeholders
+            )
+        },
+    )
 }
 
 pub(crate) fn lab(global: &Global, command: LabCommand) -> Result<()> {
@@ -110,7 +123,7 @@ pub(crate) fn lab(global: &Global, command: LabCommand) -> Result<()> {
         LabCommand::Import(args) => {
             let text = std::fs::read_to_string(&args.file)
                 .with_context(|| args.file.display().to_string())?;
-            let lab: labnet_node::lab::CityLab = serde_json::from_str(&text).map_err(|e| {
+            let lab: CityLab = serde_json::from_str(&text).map_err(|e| {
                 anyhow::anyhow!(
                     "{}: line {}, column {}: {e}; nothing was imported",
                     args.file.display(),
@@ -118,27 +131,29 @@ pub(crate) fn lab(global: &Global, command: LabCommand) -> Result<()> {
                     e.column()
                 )
             })?;
-            let result = request(global, AdminRequest::LabImport { lab })?;
-            if args.json {
-                return print_json(&result);
-            }
-            println!(
-                "Stored the lab record: {} lab(s), {} micro-experiment(s).",
-                result["labs"], result["experiments"]
-            );
-            Ok(())
+            answer(
+                global,
+                AdminRequest::LabImport { lab },
+                args.json,
+                |i: &LabImported| {
+                    println!(
+                        "Stored the lab record: {} lab(s), {} micro-experiment(s).",
+                        i.labs, i.experiments
+                    )
+                },
+            )
         }
-        LabCommand::Show => print_json(&request(global, AdminRequest::LabShow)?),
+        LabCommand::Show => print_json(&request::<CityLab>(global, AdminRequest::LabShow)?),
     }
 }
 
 fn edit(global: &Global, practice_id: &str) -> Result<()> {
-    let practice: Practice = decode(request(
+    let practice: Practice = request(
         global,
         AdminRequest::PracticeShow {
             practice_id: practice_id.to_string(),
         },
-    )?)?;
+    )?;
     let text = export_practices_json(std::slice::from_ref(&practice))
         .context("writing the practice as JSON")?;
     let mut file = tempfile_in_data_dir(global)?;
@@ -166,7 +181,8 @@ fn edit(global: &Global, practice_id: &str) -> Result<()> {
         match parse_practices(ImportInput::Text(&edited), Some(ImportFormat::Json)) {
             Ok(mut practices) if practices.len() == 1 && practices[0].id == practice.id => {
                 let practice = practices.remove(0);
-                request(global, AdminRequest::PracticeImport { practices: vec![practice] })?;
+                let _: PracticesImported =
+                    request(global, AdminRequest::PracticeImport { practices: vec![practice] })?;
                 println!("Saved {practice_id}. Shared versions change only when you run `labnet share` again.");
                 return Ok(());
             }
@@ -217,7 +233,7 @@ fn ask(prompt: &str) -> Result<bool> {
 
 pub(crate) fn share(global: &Global, args: ShareArgs) -> Result<()> {
     if let Some(ShareCommand::Preview(preview)) = args.command {
-        let result = request(
+        let preview: SharePreview = request(
             global,
             AdminRequest::SharePreview {
                 practice_id: preview.practice_id,
@@ -225,62 +241,54 @@ pub(crate) fn share(global: &Global, args: ShareArgs) -> Result<()> {
             },
         )?;
         // Exactly the bytes a peer would receive, then the report on stderr.
-        println!("{}", result["json"].as_str().unwrap_or_default());
-        let items = result["report"]["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if items.is_empty() {
+        println!("{}", preview.json);
+        if preview.report.items.is_empty() {
             eprintln!("Nothing was removed or suppressed.");
         } else {
             eprintln!("Removed or changed before publication:");
-            for item in items {
-                eprintln!(
-                    "  {:<40} {:<12} {}",
-                    item["path"].as_str().unwrap_or(""),
-                    item["action"].as_str().unwrap_or(""),
-                    item["reason"].as_str().unwrap_or("")
-                );
+            let mut table = Table::new(&REPORT_COLUMNS).indented("  ");
+            for item in &preview.report.items {
+                table.row(vec![
+                    item.path.clone(),
+                    item.action.as_str().into(),
+                    item.reason.clone(),
+                ]);
             }
+            eprint!("{}", table.render());
         }
         return Ok(());
     }
     let (Some(practice_id), Some(scope)) = (args.practice_id, args.scope) else {
         bail!("give a practice id and --scope (see `labnet share --help`)");
     };
-    let outcome = request(
+    answer(
         global,
         AdminRequest::Share {
             practice_id: practice_id.clone(),
             scope: scope.clone(),
         },
-    )?;
-    if args.json {
-        return print_json(&outcome);
-    }
-    let change = outcome["change"].as_str().unwrap_or("");
-    match change {
-        "Unchanged" | "unchanged" => {
-            println!("{practice_id} is already shared as it is; nothing changed.")
-        }
-        _ => println!(
-            "Shared {practice_id} with {scope} as {}.",
-            outcome["doc_id"].as_str().unwrap_or("")
-        ),
-    }
-    Ok(())
+        args.json,
+        |s: &Shared| match s.change {
+            ShareChange::Unchanged => {
+                println!("{practice_id} is already shared as it is; nothing changed.")
+            }
+            ShareChange::Created | ShareChange::Updated => {
+                println!("Shared {practice_id} with {scope} as {}.", s.doc_id)
+            }
+        },
+    )
 }
 
 pub(crate) fn unshare(global: &Global, args: UnshareArgs) -> Result<()> {
-    request(
+    let unshared: Unshared = request(
         global,
         AdminRequest::Unshare {
-            practice_id: args.practice_id.clone(),
+            practice_id: args.practice_id,
         },
     )?;
     println!(
         "Retracted {}. Peers that hold it remove it and confirm (see `labnet status`).",
-        args.practice_id
+        unshared.practice_id
     );
     Ok(())
 }

@@ -12,8 +12,19 @@
 //! follows the common template of the partner cities' State-of-the-Art report.
 //! The mapping to Automerge uses autosurgeon's derives, so an edit reconciled
 //! into an existing document produces only the operations for what changed.
+//!
+//! Map:
+//! - this file: the types, and [`new_doc`] / [`update_doc`] / [`from_doc`], the
+//!   one way any of them goes into and out of its document.
+//! - [`import`]: reading (and writing) the import format, JSON and CSV; no side
+//!   effects.
+//! - [`storage`]: where the documents live in the store: import, list, load.
+//!
+//! Nothing here depends on [`crate::share`]: data flows lab -> share, so
+//! sharing reads practices through [`storage`], never the other way round.
 
 pub mod import;
+pub mod storage;
 
 use automerge::AutoCommit;
 use autosurgeon::{Hydrate, HydrateError, Reconcile};
@@ -363,71 +374,45 @@ pub struct CityLab {
     pub experiments: Vec<MicroExperiment>,
 }
 
-/// A fresh Automerge document holding the lab record.
-pub fn lab_doc(lab: &CityLab) -> Result<AutoCommit, LabDocError> {
+/// A lab type kept as one private Automerge document: a practice, the roster or
+/// the lab record. The mapping is autosurgeon's, so the three types share one way
+/// in and out of their documents.
+pub trait LabDocument: Reconcile + Hydrate {
+    /// What the type is called in errors: `practice`, `roster`, `lab record`.
+    const WHAT: &'static str;
+}
+
+impl LabDocument for Practice {
+    const WHAT: &'static str = "practice";
+}
+
+impl LabDocument for Roster {
+    const WHAT: &'static str = "roster";
+}
+
+impl LabDocument for CityLab {
+    const WHAT: &'static str = "lab record";
+}
+
+/// A fresh Automerge document holding `value`.
+pub fn new_doc<T: LabDocument>(value: &T) -> Result<AutoCommit, LabDocError> {
     let mut doc = AutoCommit::new();
-    update_lab_doc(&mut doc, lab)?;
+    update_doc(&mut doc, value)?;
     Ok(doc)
 }
 
-/// Reconciles the lab record into its document: only what changed becomes ops.
-pub fn update_lab_doc(doc: &mut AutoCommit, lab: &CityLab) -> Result<(), LabDocError> {
-    autosurgeon::reconcile(doc, lab).map_err(|source| LabDocError::Reconcile {
-        what: "lab record",
+/// Reconciles `value` into its document: only what changed becomes ops.
+pub fn update_doc<T: LabDocument>(doc: &mut AutoCommit, value: &T) -> Result<(), LabDocError> {
+    autosurgeon::reconcile(doc, value).map_err(|source| LabDocError::Reconcile {
+        what: T::WHAT,
         source: Box::new(source),
     })
 }
 
-/// Reads the lab record back from its document.
-pub fn lab_from_doc(doc: &AutoCommit) -> Result<CityLab, LabDocError> {
+/// Reads a value back from its document.
+pub fn from_doc<T: LabDocument>(doc: &AutoCommit) -> Result<T, LabDocError> {
     autosurgeon::hydrate(doc).map_err(|source| LabDocError::Hydrate {
-        what: "lab record",
-        source: Box::new(source),
-    })
-}
-
-/// A fresh Automerge document holding a practice.
-pub fn practice_doc(practice: &Practice) -> Result<AutoCommit, LabDocError> {
-    let mut doc = AutoCommit::new();
-    update_practice_doc(&mut doc, practice)?;
-    Ok(doc)
-}
-
-/// Reconciles a practice into its document: only what changed becomes ops.
-pub fn update_practice_doc(doc: &mut AutoCommit, practice: &Practice) -> Result<(), LabDocError> {
-    autosurgeon::reconcile(doc, practice).map_err(|source| LabDocError::Reconcile {
-        what: "practice",
-        source: Box::new(source),
-    })
-}
-
-/// Reads a practice back from its document.
-pub fn practice_from_doc(doc: &AutoCommit) -> Result<Practice, LabDocError> {
-    autosurgeon::hydrate(doc).map_err(|source| LabDocError::Hydrate {
-        what: "practice",
-        source: Box::new(source),
-    })
-}
-
-/// A fresh Automerge document holding the roster.
-pub fn roster_doc(roster: &Roster) -> Result<AutoCommit, LabDocError> {
-    let mut doc = AutoCommit::new();
-    update_roster_doc(&mut doc, roster)?;
-    Ok(doc)
-}
-
-/// Reconciles the roster into its document.
-pub fn update_roster_doc(doc: &mut AutoCommit, roster: &Roster) -> Result<(), LabDocError> {
-    autosurgeon::reconcile(doc, roster).map_err(|source| LabDocError::Reconcile {
-        what: "roster",
-        source: Box::new(source),
-    })
-}
-
-/// Reads the roster back from its document.
-pub fn roster_from_doc(doc: &AutoCommit) -> Result<Roster, LabDocError> {
-    autosurgeon::hydrate(doc).map_err(|source| LabDocError::Hydrate {
-        what: "roster",
+        what: T::WHAT,
         source: Box::new(source),
     })
 }
@@ -471,16 +456,16 @@ mod tests {
                 }],
             }],
         };
-        let mut doc = lab_doc(&lab).unwrap();
-        assert_eq!(lab_from_doc(&doc).unwrap(), lab);
+        let mut doc = new_doc(&lab).unwrap();
+        assert_eq!(from_doc::<CityLab>(&doc).unwrap(), lab);
         let before = doc.save().len();
         lab.labs[0].sessions.push(LabSession {
             date: "2023-06-07".into(),
             topic: "solutions".into(),
             attendance: Some(15),
         });
-        update_lab_doc(&mut doc, &lab).unwrap();
-        assert_eq!(lab_from_doc(&doc).unwrap(), lab);
+        update_doc(&mut doc, &lab).unwrap();
+        assert_eq!(from_doc::<CityLab>(&doc).unwrap(), lab);
         assert!(
             doc.save().len() < before + 200,
             "an added session is a small delta"
@@ -516,22 +501,22 @@ mod tests {
     #[test]
     fn practice_round_trips_through_a_document() {
         let p = sample();
-        let doc = practice_doc(&p).unwrap();
-        assert_eq!(practice_from_doc(&doc).unwrap(), p);
+        let doc = new_doc(&p).unwrap();
+        assert_eq!(from_doc::<Practice>(&doc).unwrap(), p);
     }
 
     #[test]
     fn an_edit_reconciles_to_a_small_change() {
         let mut p = sample();
         p.description = "a long description ".repeat(50);
-        let mut doc = practice_doc(&p).unwrap();
+        let mut doc = new_doc(&p).unwrap();
         let before = doc.save().len();
         p.name = "Q".into();
-        update_practice_doc(&mut doc, &p).unwrap();
+        update_doc(&mut doc, &p).unwrap();
         let delta = doc.save_incremental();
         assert!(delta.len() < 200, "delta {} bytes", delta.len());
         assert!(doc.save().len() < before + 200);
-        assert_eq!(practice_from_doc(&doc).unwrap(), p);
+        assert_eq!(from_doc::<Practice>(&doc).unwrap(), p);
     }
 
     #[test]
@@ -549,7 +534,7 @@ mod tests {
                 notes: String::new(),
             }],
         };
-        let doc = roster_doc(&r).unwrap();
-        assert_eq!(roster_from_doc(&doc).unwrap(), r);
+        let doc = new_doc(&r).unwrap();
+        assert_eq!(from_doc::<Roster>(&doc).unwrap(), r);
     }
 }

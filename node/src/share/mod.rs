@@ -9,10 +9,12 @@
 //! - [`publication`]: the publication document type, which only this module can
 //!   make, its preview and its feed entry.
 //!
-//! The functions below are what the admin layer calls. Each works on a
-//! [`Store`] synchronously; writes happen in single store transactions. A
-//! subscriber node keeps no lab data and publishes nothing: every writing
-//! operation takes the node's role and refuses a subscriber.
+//! The functions below are what the admin layer calls: share, preview and
+//! unshare. Each works on a [`Store`] synchronously; writes happen in single
+//! store transactions. They read practices and the roster through
+//! [`crate::lab::storage`] (data flows lab -> share, never back). A subscriber
+//! node publishes nothing: every writing operation takes the node's role and
+//! refuses a subscriber.
 //!
 //! Nothing here logs personal data: log lines and errors name ids and fields,
 //! never values from lab documents.
@@ -25,9 +27,8 @@ pub mod scrub;
 use automerge::AutoCommit;
 use labnet_config::Role;
 use labnet_protocol::NodeId;
-use serde::Serialize;
 
-use crate::lab::{self, LabDocError, Practice, Roster, ROSTER_DOC_ID};
+use crate::lab::storage::{load_practice, load_roster, LabStoreError};
 use crate::store::{DocumentKind, NewDisclosure, PublicationSave, Store, StoreError};
 use crate::trust::Scope;
 pub use anonymize::{
@@ -107,9 +108,9 @@ pub enum ShareError {
         /// What was refused.
         operation: &'static str,
     },
-    /// A lab document failed to read or write.
+    /// The practice or the roster could not be read.
     #[error(transparent)]
-    Lab(#[from] LabDocError),
+    Lab(#[from] LabStoreError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -125,17 +126,8 @@ fn partner_only(role: Role, operation: &'static str) -> Result<(), ShareError> {
     }
 }
 
-/// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ImportReport {
-    /// Ids of practices new to the store.
-    pub created: Vec<String>,
-    /// Ids of practices that existed and were updated.
-    pub updated: Vec<String>,
-}
-
 /// What sharing did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ShareOutcome {
     /// The publication document id.
     pub doc_id: String,
@@ -150,7 +142,7 @@ pub struct ShareOutcome {
 }
 
 /// A preview: what sharing would send, without writing anything.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Preview {
     /// Exactly what a peer would receive.
     pub json: String,
@@ -158,101 +150,17 @@ pub struct Preview {
     pub report: AnonymizationReport,
 }
 
-fn load_kind(
-    store: &Store,
-    doc_id: &str,
-    expected: DocumentKind,
-) -> Result<Option<AutoCommit>, ShareError> {
+/// Our publication document `doc_id`, if it exists. Another kind of document
+/// under a publication id is an error, never "nothing there".
+fn load_publication(store: &Store, doc_id: &str) -> Result<Option<AutoCommit>, ShareError> {
     match store.load_document(doc_id)? {
         None => Ok(None),
-        Some((kind, doc)) if kind == expected => Ok(Some(doc)),
+        Some((DocumentKind::Publication, doc)) => Ok(Some(doc)),
         Some((found, _)) => Err(ShareError::WrongKind {
             doc_id: doc_id.to_string(),
             found,
-            expected,
+            expected: DocumentKind::Publication,
         }),
-    }
-}
-
-/// Stores imported practices, all in one transaction: each new id becomes a
-/// private `practice:<id>` document, an existing one is updated by reconcile.
-pub fn import_practices(
-    store: &mut Store,
-    role: Role,
-    practices: &[Practice],
-) -> Result<ImportReport, ShareError> {
-    partner_only(role, "import practices")?;
-    let mut report = ImportReport::default();
-    let mut docs: Vec<(String, AutoCommit)> = Vec::new();
-    for p in practices {
-        let doc_id = lab::practice_doc_id(&p.id);
-        let doc = match load_kind(store, &doc_id, DocumentKind::Private)? {
-            Some(mut doc) => {
-                lab::update_practice_doc(&mut doc, p)?;
-                report.updated.push(p.id.clone());
-                doc
-            }
-            None => {
-                report.created.push(p.id.clone());
-                lab::practice_doc(p)?
-            }
-        };
-        docs.push((doc_id, doc));
-    }
-    let mut batch: Vec<(&str, DocumentKind, &mut AutoCommit)> = docs
-        .iter_mut()
-        .map(|(id, doc)| (id.as_str(), DocumentKind::Private, doc))
-        .collect();
-    store.save_documents(&mut batch)?;
-    tracing::info!(
-        created = report.created.len(),
-        updated = report.updated.len(),
-        "practices imported"
-    );
-    Ok(report)
-}
-
-/// Replaces the stakeholder roster (reconciled into the `roster` document).
-pub fn import_roster(store: &mut Store, role: Role, roster: &Roster) -> Result<(), ShareError> {
-    partner_only(role, "import a stakeholder roster")?;
-    let mut doc = match load_kind(store, ROSTER_DOC_ID, DocumentKind::Private)? {
-        Some(mut doc) => {
-            lab::update_roster_doc(&mut doc, roster)?;
-            doc
-        }
-        None => lab::roster_doc(roster)?,
-    };
-    store.save_document(ROSTER_DOC_ID, DocumentKind::Private, &mut doc)?;
-    tracing::info!(members = roster.stakeholders.len(), "roster imported");
-    Ok(())
-}
-
-/// The stakeholder roster, empty when none was imported.
-pub fn load_roster(store: &Store) -> Result<Roster, ShareError> {
-    match load_kind(store, ROSTER_DOC_ID, DocumentKind::Private)? {
-        Some(doc) => Ok(lab::roster_from_doc(&doc)?),
-        None => Ok(Roster::default()),
-    }
-}
-
-/// Every practice in the store, in id order.
-pub fn list_practices(store: &Store) -> Result<Vec<Practice>, ShareError> {
-    let mut out = Vec::new();
-    for doc_id in store.document_ids(DocumentKind::Private)? {
-        if let Some(id) = doc_id.strip_prefix(lab::PRACTICE_DOC_PREFIX) {
-            if let Some(p) = load_practice(store, id)? {
-                out.push(p);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// One practice, if it exists.
-pub fn load_practice(store: &Store, id: &str) -> Result<Option<Practice>, ShareError> {
-    match load_kind(store, &lab::practice_doc_id(id), DocumentKind::Private)? {
-        Some(doc) => Ok(Some(lab::practice_from_doc(&doc)?)),
-        None => Ok(None),
     }
 }
 
@@ -272,7 +180,7 @@ fn build(
     let roster = load_roster(store)?;
     let anonymized = anonymize(&practice, &roster, policy)?;
     let doc_id = publication_doc_id(origin, &anonymized.practice.id)?;
-    let existing = load_kind(store, doc_id.as_str(), DocumentKind::Publication)?;
+    let existing = load_publication(store, doc_id.as_str())?;
     let (publication, change) = publish(
         &anonymized,
         origin,
@@ -336,33 +244,6 @@ pub fn share_practice(
     })
 }
 
-/// Stores the city's lab record (profile, Policy Labs, micro-experiments),
-/// reconciling into the existing document so an edit adds only what changed.
-pub fn import_lab(
-    store: &mut Store,
-    role: Role,
-    lab: &crate::lab::CityLab,
-) -> Result<(), ShareError> {
-    partner_only(role, "keep lab data")?;
-    let mut doc = match load_kind(store, crate::lab::LAB_DOC_ID, DocumentKind::Private)? {
-        Some(doc) => doc,
-        None => automerge::AutoCommit::new(),
-    };
-    crate::lab::update_lab_doc(&mut doc, lab).map_err(|e| ShareError::Internal(e.to_string()))?;
-    store.save_document(crate::lab::LAB_DOC_ID, DocumentKind::Private, &mut doc)?;
-    Ok(())
-}
-
-/// The city's lab record, or an empty one.
-pub fn load_lab(store: &Store) -> Result<crate::lab::CityLab, ShareError> {
-    match load_kind(store, crate::lab::LAB_DOC_ID, DocumentKind::Private)? {
-        Some(doc) => {
-            crate::lab::lab_from_doc(&doc).map_err(|e| ShareError::Internal(e.to_string()))
-        }
-        None => Ok(crate::lab::CityLab::default()),
-    }
-}
-
 /// Retracts a practice's publication and records the disclosure `unshare`.
 /// Returns whether there was a live publication to retract.
 pub fn unshare_practice(
@@ -373,7 +254,7 @@ pub fn unshare_practice(
 ) -> Result<bool, ShareError> {
     partner_only(role, "unshare practices")?;
     let doc_id = publication_doc_id(origin, practice_id)?;
-    let Some(mut doc) = load_kind(store, doc_id.as_str(), DocumentKind::Publication)? else {
+    let Some(mut doc) = load_publication(store, doc_id.as_str())? else {
         return Ok(false);
     };
     let scope = store

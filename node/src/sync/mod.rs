@@ -77,7 +77,7 @@ mod harness;
 #[cfg(test)]
 mod tests;
 
-pub use crate::trust::{visible_to, Scope};
+use crate::trust::Scope;
 use labnet_protocol::close::ViolationCode;
 pub use session::{Session, SessionConfig};
 

@@ -15,6 +15,7 @@ use proptest::prelude::*;
 
 use super::harness::{practice_doc, title, MemNode, Net};
 use super::*;
+use crate::trust::visible_to;
 
 fn doc_ids_in(msg: &SyncMessage) -> Vec<&DocId> {
     match msg {

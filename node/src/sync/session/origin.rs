@@ -17,7 +17,8 @@ use labnet_protocol::sync::{
 use tracing::{debug, trace, warn};
 
 use super::{guarded, sorted, state_at, Session, Side};
-use crate::sync::{visible_to, Effect, Event, SyncView};
+use crate::sync::{Effect, Event, SyncView};
+use crate::trust::visible_to;
 
 /// The origin half: streaming our index to the peer.
 #[derive(Default)]

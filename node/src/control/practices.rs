@@ -1,0 +1,210 @@
+//! The city's lab data and what of it leaves the node: importing practices, the
+//! roster and the lab record; listing and showing them; sharing a practice,
+//! previewing a share, unsharing.
+//!
+//! Lab data goes through [`crate::lab::storage`], sharing through
+//! [`crate::share`]; this file adds what only the admin layer knows (the node's
+//! role, name and policy from its config) and tells the running sync sessions
+//! when one of our publications changed.
+
+use labnet_config::Role;
+use labnet_protocol::sync::DocId;
+use labnet_protocol::NodeId;
+
+use super::{Control, ControlError};
+use crate::api::{
+    CityLab, FieldAction, LabImported, Practice, PracticesImported, Roster, RosterImported,
+    ShareChange, SharePreview, ShareReport, ShareReportItem, Shared, Unshared,
+};
+use crate::lab::storage;
+use crate::share::anonymize::ReportAction;
+use crate::share::{
+    self, AnonymizationPolicy, AnonymizationReport, Preview, PublishChange, ShareOutcome,
+};
+use crate::trust::Scope;
+
+impl Control {
+    /// Stores practices (already parsed and validated), all or none.
+    pub async fn practice_import(
+        &self,
+        practices: Vec<Practice>,
+    ) -> Result<PracticesImported, ControlError> {
+        let role = self.config.role;
+        let report = self
+            .store
+            .call(move |s| storage::import_practices(s, role, &practices))
+            .await?;
+        Ok(PracticesImported {
+            created: report.created,
+            updated: report.updated,
+        })
+    }
+
+    /// Replaces the stakeholder roster.
+    pub async fn roster_import(&self, roster: Roster) -> Result<RosterImported, ControlError> {
+        let role = self.config.role;
+        let stakeholders = roster.stakeholders.len();
+        self.store
+            .call(move |s| storage::import_roster(s, role, &roster))
+            .await?;
+        Ok(RosterImported { stakeholders })
+    }
+
+    /// Stores the city's lab record.
+    pub async fn lab_import(&self, lab: CityLab) -> Result<LabImported, ControlError> {
+        let role = self.config.role;
+        let imported = LabImported {
+            labs: lab.labs.len(),
+            experiments: lab.experiments.len(),
+        };
+        self.store
+            .call(move |s| storage::import_lab(s, role, &lab))
+            .await?;
+        Ok(imported)
+    }
+
+    /// The city's lab record, empty when none was imported.
+    pub async fn lab_show(&self) -> Result<CityLab, ControlError> {
+        Ok(self.store.call(|s| storage::load_lab(s)).await?)
+    }
+
+    /// Every practice held here, in id order.
+    pub async fn practice_list(&self) -> Result<Vec<Practice>, ControlError> {
+        Ok(self.store.call(|s| storage::list_practices(s)).await?)
+    }
+
+    /// One practice with every field (private ones too: the city's own view).
+    pub async fn practice_show(&self, practice_id: String) -> Result<Practice, ControlError> {
+        let id = practice_id.clone();
+        match self
+            .store
+            .call(move |s| storage::load_practice(s, &id))
+            .await?
+        {
+            Some(p) => Ok(p),
+            None => Err(ControlError::BadInput(format!(
+                "no practice with id {practice_id} (see `labnet practice list`)"
+            ))),
+        }
+    }
+
+    /// Publishes a practice's anonymized projection to `scope` (as typed).
+    pub async fn share(&self, practice_id: String, scope: &str) -> Result<Shared, ControlError> {
+        let scope = parse_scope(scope)?;
+        let (role, origin, city, policy) = self.share_context();
+        let outcome = self
+            .store
+            .call(move |s| {
+                share::share_practice(s, role, origin, &city, &practice_id, scope, &policy)
+            })
+            .await?;
+        self.announce(&outcome.doc_id);
+        Ok(Shared::from(outcome))
+    }
+
+    /// Exactly what sharing to `scope` would send, without writing anything.
+    pub async fn share_preview(
+        &self,
+        practice_id: String,
+        scope: &str,
+    ) -> Result<SharePreview, ControlError> {
+        let scope = parse_scope(scope)?;
+        let (_, origin, city, policy) = self.share_context();
+        let preview = self
+            .store
+            .call(move |s| share::preview_practice(s, origin, &city, &practice_id, &scope, &policy))
+            .await?;
+        Ok(SharePreview::from(preview))
+    }
+
+    /// Retracts a practice's publication; peers delete their copies and confirm.
+    pub async fn unshare(&self, practice_id: String) -> Result<Unshared, ControlError> {
+        let (role, origin, _, _) = self.share_context();
+        let id = practice_id.clone();
+        let retracted = self
+            .store
+            .call(move |s| share::unshare_practice(s, role, &id, origin))
+            .await?;
+        if !retracted {
+            return Err(ControlError::BadInput(format!(
+                "{practice_id} is not shared (see `labnet audit`)"
+            )));
+        }
+        if let Ok(doc_id) = share::publication_doc_id(origin, &practice_id) {
+            self.announce(doc_id.as_str());
+        }
+        Ok(Unshared {
+            practice_id,
+            retracted: true,
+        })
+    }
+
+    /// What sharing needs from the config: role, origin, city name, policy.
+    fn share_context(&self) -> (Role, NodeId, String, AnonymizationPolicy) {
+        (
+            self.config.role,
+            self.node_id,
+            self.config.name.clone(),
+            AnonymizationPolicy {
+                min_count: self.config.min_count,
+            },
+        )
+    }
+
+    /// Tells connected peers' sessions that one of our publications changed.
+    fn announce(&self, doc_id: &str) {
+        if let (Some(changes), Ok(doc_id)) = (&self.local_changes, DocId::new(doc_id)) {
+            // No session listening is fine: peers catch up when they connect.
+            let _ = changes.send(doc_id);
+        }
+    }
+}
+
+fn parse_scope(typed: &str) -> Result<Scope, ControlError> {
+    Scope::parse(typed).map_err(|e| ControlError::BadInput(format!("--scope: {e}")))
+}
+
+impl From<ShareOutcome> for Shared {
+    fn from(o: ShareOutcome) -> Shared {
+        Shared {
+            doc_id: o.doc_id,
+            heads: o.heads,
+            change: match o.change {
+                PublishChange::Created => ShareChange::Created,
+                PublishChange::Updated => ShareChange::Updated,
+                PublishChange::Unchanged => ShareChange::Unchanged,
+            },
+            preview_json: o.preview_json,
+            report: ShareReport::from(o.report),
+        }
+    }
+}
+
+impl From<Preview> for SharePreview {
+    fn from(p: Preview) -> SharePreview {
+        SharePreview {
+            json: p.json,
+            report: ShareReport::from(p.report),
+        }
+    }
+}
+
+impl From<AnonymizationReport> for ShareReport {
+    fn from(r: AnonymizationReport) -> ShareReport {
+        let items = r
+            .items
+            .into_iter()
+            .map(|i| ShareReportItem {
+                path: i.path,
+                action: match i.action {
+                    ReportAction::Dropped => FieldAction::Dropped,
+                    ReportAction::Suppressed => FieldAction::Suppressed,
+                    ReportAction::Scrubbed => FieldAction::Scrubbed,
+                    ReportAction::Coarsened => FieldAction::Coarsened,
+                },
+                reason: i.reason,
+            })
+            .collect();
+        ShareReport { items }
+    }
+}
