@@ -144,4 +144,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (doc_id, node_id)
     ) STRICT;
     "#,
+    // 2 -> 3: the disclosure log by publication. Every version sent to a peer
+    // looks up the publication's latest share or update settings
+    // (`latest_disclosure_settings`); without this index that is a scan of the
+    // whole log, which only grows. An index on `doc_id` also holds the rowid
+    // (`id`), so "latest first" is read straight from it.
+    r#"
+    CREATE INDEX disclosures_by_doc ON disclosures(doc_id);
+    "#,
 ];

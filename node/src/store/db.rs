@@ -1,0 +1,144 @@
+//! Statements with the store's error mapping: what every table file speaks.
+//!
+//! rusqlite reports a bare [`rusqlite::Error`]; an operator needs to know which
+//! database file it came from, so each one becomes a [`StoreError::Sqlite`]
+//! naming the path. Doing that at every call site took a `map_err` per
+//! statement and a closure per method; [`Db`] does it once.
+//!
+//! A [`Db`] is a connection plus the file's path, and it is the same type
+//! whether the connection is the store's own (reads, outside a transaction) or
+//! an open transaction ([`Store::write`](super::Store::write) hands one to its
+//! closure): a `rusqlite::Transaction` is a `Connection` while it is open, so a
+//! helper written against `Db` works in both places and cannot tell a read
+//! from a write.
+//!
+//! Values SQLite returns but that the schema cannot type (node ids, roles,
+//! heads) are parsed here too, into [`StoreError::Corrupt`] when they are not
+//! what the code wrote: a bug or a hand edit, never a peer's input.
+
+use std::fmt::Display;
+use std::path::Path;
+
+use automerge::ChangeHash;
+use labnet_config::Role;
+use labnet_protocol::NodeId;
+use rusqlite::{Connection, OptionalExtension, Params, Row};
+
+use super::codec::decode_heads;
+use super::StoreError;
+
+/// The store's one mapping of SQLite errors: the error, with the file it came from.
+pub(super) fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    }
+}
+
+/// A connection (or an open transaction) and the path its errors name.
+///
+/// `Copy`, so helpers take it by value like the two references it is.
+#[derive(Clone, Copy)]
+pub(super) struct Db<'c> {
+    conn: &'c Connection,
+    path: &'c Path,
+}
+
+impl<'c> Db<'c> {
+    /// Wraps `conn`, which is the store's connection or a transaction on it.
+    pub(super) fn new(conn: &'c Connection, path: &'c Path) -> Db<'c> {
+        Db { conn, path }
+    }
+
+    /// The database file.
+    pub(super) fn path(self) -> &'c Path {
+        self.path
+    }
+
+    /// Runs one statement; returns how many rows it changed.
+    pub(super) fn execute(self, sql: &str, params: impl Params) -> Result<usize, StoreError> {
+        self.conn
+            .execute(sql, params)
+            .map_err(sqlite_error(self.path))
+    }
+
+    /// Runs several statements with no parameters (pragmas, migrations).
+    pub(super) fn execute_batch(self, sql: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(sql)
+            .map_err(sqlite_error(self.path))
+    }
+
+    /// The first row of a query, or `None` when it returns none.
+    pub(super) fn optional_row<T>(
+        self,
+        sql: &str,
+        params: impl Params,
+        map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.conn
+            .query_row(sql, params, map)
+            .optional()
+            .map_err(sqlite_error(self.path))
+    }
+
+    /// The one row a query must return. No row is SQLite's own
+    /// `QueryReturnedNoRows`, as `query_row` reports it.
+    pub(super) fn row<T>(
+        self,
+        sql: &str,
+        params: impl Params,
+        map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.optional_row(sql, params, map)?
+            .ok_or_else(|| sqlite_error(self.path)(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    /// Every row of a query, in the order it returns them. The statement is
+    /// cached: list queries are the ones status pages and sync steps repeat.
+    pub(super) fn rows<T>(
+        self,
+        sql: &str,
+        params: impl Params,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let sqlite = sqlite_error(self.path);
+        let mut stmt = self.conn.prepare_cached(sql).map_err(&sqlite)?;
+        let rows = stmt.query_map(params, map).map_err(&sqlite)?;
+        rows.collect::<Result<_, _>>().map_err(&sqlite)
+    }
+
+    /// The rowid of the last row this connection inserted.
+    pub(super) fn last_insert_rowid(self) -> i64 {
+        self.conn.last_insert_rowid()
+    }
+
+    /// A value in the file is not what the code writes.
+    pub(super) fn corrupt(self, what: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.to_path_buf(),
+            what: what.into(),
+        }
+    }
+
+    /// A stored node id; `what` names the row in the error.
+    pub(super) fn node_id(self, text: &str, what: impl Display) -> Result<NodeId, StoreError> {
+        text.parse()
+            .map_err(|e| self.corrupt(format!("{what}: {e}")))
+    }
+
+    /// A stored role.
+    pub(super) fn role(self, text: &str) -> Result<Role, StoreError> {
+        text.parse().map_err(|what: String| self.corrupt(what))
+    }
+
+    /// Stored heads (see [`encode_heads`](super::encode_heads)); `what` is the
+    /// whole error when they are malformed.
+    pub(super) fn heads(
+        self,
+        bytes: &[u8],
+        what: impl Display,
+    ) -> Result<Vec<ChangeHash>, StoreError> {
+        decode_heads(bytes).ok_or_else(|| self.corrupt(what.to_string()))
+    }
+}

@@ -1,0 +1,126 @@
+//! Opening, configuring and migrating (`mod.rs`, `schema.rs`).
+
+use super::*;
+use rusqlite::Connection;
+
+#[test]
+fn opens_in_wal_with_full_sync_and_current_schema() {
+    let (_dir, store) = open();
+    let mode: String = store
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let sync: i64 = store
+        .conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sync, 2, "synchronous must be FULL (2)");
+    assert_eq!(
+        store.schema_version().unwrap(),
+        schema::MIGRATIONS.len() as i64
+    );
+    store.integrity_check().unwrap();
+}
+
+#[test]
+fn reopening_does_not_migrate_twice_and_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let store = Store::open(dir.path()).unwrap();
+    store.conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(store);
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+}
+
+/// A database as a release with schema `version` left it: the first
+/// `version` migrations, applied by hand as that release did.
+fn store_at_version(dir: &std::path::Path, version: usize) -> Connection {
+    let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+    for sql in &schema::MIGRATIONS[..version] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    conn
+}
+
+/// Whether the schema has an index of this name.
+fn has_index(store: &Store, name: &str) -> bool {
+    store
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+            [name],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+        == 1
+}
+
+#[test]
+fn a_version_1_store_migrates_forward_keeping_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Build a store as the first release did: migration 0 only.
+        let conn = store_at_version(dir.path(), 1);
+        conn.execute(
+            "INSERT INTO peers (node_id, role, state, decided_at, decided_by) VALUES (?1, 'partner', 'approved', 1, 'test')",
+            [node(1).to_string()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO disclosures (at, action, doc_id, heads, scope, settings) VALUES (1, 'share', 'p1', 'abc', 'partners', '{}')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        schema::MIGRATIONS.len() as i64
+    );
+    assert_eq!(
+        store.peers().unwrap().len(),
+        1,
+        "data kept across the migration"
+    );
+    assert!(store.index_epoch().unwrap() > 0);
+    // Version 3: the disclosure log gained its index by publication.
+    assert!(has_index(&store, "disclosures_by_doc"));
+    assert_eq!(
+        store.latest_disclosure_settings("p1").unwrap().as_deref(),
+        Some("{}"),
+        "the log kept its lines"
+    );
+}
+
+#[test]
+fn a_version_2_store_gains_the_disclosure_index() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(store_at_version(dir.path(), 2));
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 3);
+    assert!(has_index(&store, "disclosures_by_doc"));
+    store.integrity_check().unwrap();
+}
+
+#[test]
+fn the_latest_settings_lookup_uses_the_disclosure_index() {
+    let (_dir, store) = open();
+    let plan: Vec<String> = store
+        .conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT settings FROM disclosures WHERE doc_id = ?1 AND action IN ('share', 'update') ORDER BY id DESC LIMIT 1",
+        )
+        .unwrap()
+        .query_map(["p1"], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter().any(|step| step.contains("disclosures_by_doc")),
+        "{plan:?}"
+    );
+}

@@ -1,0 +1,95 @@
+//! The publication index and its sequence numbers (`publications.rs`).
+
+use super::*;
+
+#[test]
+fn publications_take_a_new_sequence_number_only_when_they_change() {
+    let (_dir, mut store) = open();
+    let mut a = publication("a");
+    let mut b = publication("b");
+    assert_eq!(
+        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        PublicationSave::Created(1)
+    );
+    assert_eq!(
+        store.save_publication("p:b", &mut b, "public").unwrap(),
+        PublicationSave::Created(2)
+    );
+    assert_eq!(
+        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        PublicationSave::Unchanged
+    );
+    a.put(ROOT, "title", "a2").unwrap();
+    assert_eq!(
+        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        PublicationSave::Updated(3)
+    );
+    assert_eq!(
+        store.save_publication("p:b", &mut b, "partners").unwrap(),
+        PublicationSave::Updated(4),
+        "scope change"
+    );
+    let after_2: Vec<String> = store
+        .publications_after(2, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.doc_id)
+        .collect();
+    assert_eq!(after_2, ["p:a", "p:b"]);
+    assert_eq!(store.retract_publication("p:a").unwrap(), Some(5));
+    assert_eq!(
+        store.retract_publication("p:a").unwrap(),
+        None,
+        "already retracted"
+    );
+    let row = store.publication_row("p:a").unwrap().unwrap();
+    assert!(row.retracted);
+    assert_eq!(row.heads, a.get_heads());
+    assert_eq!(
+        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        PublicationSave::Updated(6),
+        "shared again"
+    );
+}
+
+/// A session's copy of stored document `doc_id`, with an actor of its own.
+fn session_copy(store: &Store, doc_id: &str) -> AutoCommit {
+    let (_, doc) = store.load_document(doc_id).unwrap().unwrap();
+    doc.with_actor(automerge::ActorId::random())
+}
+
+#[test]
+fn concurrent_sessions_of_one_document_merge_on_save() {
+    let (_dir, mut store) = open();
+    let mut base = AutoCommit::new();
+    base.put(ROOT, "title", "v1").unwrap();
+    store
+        .save_publication("p:x", &mut base, "partners")
+        .unwrap();
+    // Two sessions load the same version and edit different fields.
+    let mut one = session_copy(&store, "p:x");
+    let mut two = session_copy(&store, "p:x");
+    one.put(ROOT, "summary", "from session one").unwrap();
+    two.put(ROOT, "link", "from session two").unwrap();
+    store.save_publication("p:x", &mut one, "partners").unwrap();
+    store.save_publication("p:x", &mut two, "partners").unwrap();
+    let (_, mut merged) = store.load_document("p:x").unwrap().unwrap();
+    assert!(
+        merged.get(ROOT, "summary").unwrap().is_some(),
+        "session one's edit survived"
+    );
+    assert!(
+        merged.get(ROOT, "link").unwrap().is_some(),
+        "session two's edit survived"
+    );
+    assert_eq!(
+        store.publication_row("p:x").unwrap().unwrap().heads,
+        merged.get_heads(),
+        "index heads are the merged heads"
+    );
+    assert_eq!(
+        two.get_heads(),
+        merged.get_heads(),
+        "the saving session now holds the merge too"
+    );
+}

@@ -1,0 +1,65 @@
+//! Replicas, resume points and acknowledgements, written through a batch (`replicas.rs`).
+
+use super::*;
+
+#[test]
+fn a_batch_stores_replicas_and_never_overwrites_our_own_documents() {
+    let (_dir, mut store) = open();
+    let mut ours = publication("ours");
+    store
+        .save_publication("p:ours", &mut ours, "public")
+        .unwrap();
+    let mut theirs = publication("theirs");
+    let heads = theirs.get_heads();
+    let bytes = theirs.save();
+    store
+        .batch(|b| {
+            b.save_replica_snapshot("q:theirs", node(2), &heads, &bytes)?;
+            b.save_sync_state(node(2), "q:theirs", b"state")?;
+            b.save_resume_point(node(2), 7, 3)?;
+            b.save_peer_ack(node(2), 9, 4)
+        })
+        .unwrap();
+    theirs.put(ROOT, "title", "theirs, edited").unwrap();
+    let chunk = theirs.save_after(&heads);
+    let new_heads = theirs.get_heads();
+    store
+        .batch(|b| b.append_replica_changes("q:theirs", node(2), &new_heads, &chunk))
+        .unwrap();
+    let (mut loaded, replica) = (
+        store.load_document("q:theirs").unwrap().unwrap().1,
+        store.replica_entry("q:theirs").unwrap().unwrap(),
+    );
+    assert_eq!(loaded.get_heads(), new_heads);
+    assert_eq!(replica, (node(2), new_heads));
+    assert_eq!(store.replicas_of(node(2)).unwrap(), ["q:theirs"]);
+    assert_eq!(store.resume_point(node(2)).unwrap(), Some((7, 3)));
+    assert_eq!(
+        store.peer_ack(node(2)).unwrap().map(|a| (a.0, a.1)),
+        Some((9, 4))
+    );
+
+    // A replica may not land on one of our publications, and a failed batch
+    // writes nothing at all.
+    let result = store.batch(|b| {
+        b.save_resume_point(node(3), 1, 1)?;
+        b.save_replica_snapshot("p:ours", node(3), &heads, &bytes)
+    });
+    assert!(result.is_err());
+    assert_eq!(store.resume_point(node(3)).unwrap(), None);
+    assert_eq!(
+        store.load_document("p:ours").unwrap().unwrap().0,
+        DocumentKind::Publication
+    );
+    // Changes from the wrong origin are refused too.
+    assert!(store
+        .batch(|b| b.append_replica_changes("q:theirs", node(3), &heads, &chunk))
+        .is_err());
+
+    store.batch(|b| b.delete_replica("q:theirs")).unwrap();
+    assert!(store.replica_entry("q:theirs").unwrap().is_none());
+    assert!(store
+        .load_sync_state(node(2), "q:theirs")
+        .unwrap()
+        .is_none());
+}
