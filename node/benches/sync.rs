@@ -27,8 +27,8 @@ use labnet_config::Role;
 use labnet_node::api::AdminRequest;
 use labnet_node::daemon::{Daemon, StartOptions};
 use labnet_node::data_dir::DataDir;
-use labnet_node::trust::Scope;
 use labnet_node::transport::TransportConfig;
+use labnet_node::trust::Scope;
 use labnet_protocol::sync::publication_id;
 
 const PRACTICES_JSON: &str = include_str!("../data/practices.json");

@@ -6,7 +6,7 @@
 //! needs the running daemon.
 
 use labnet_config::Role;
-use labnet_protocol::handshake::{PeerRole, INVITE_SECRET_LEN};
+use labnet_protocol::handshake::INVITE_SECRET_LEN;
 use labnet_protocol::invite::{hash_secret, Invite};
 
 use super::{Control, ControlError};
@@ -53,10 +53,7 @@ impl Control {
             .call(move |s| s.create_invite(&id, &hash, role, expires_at, i64::from(uses)))
             .await?;
         let bound = self.live.as_ref().map(|l| l.listen_addr());
-        let host = hostname::get()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".into());
+        let host = crate::transport::endpoint::contact_host();
         let address = self.config.contact_address(&host, bound);
         labnet_protocol::contact::validate_address(&address).map_err(|problem| {
             ControlError::BadInput(format!(
@@ -67,10 +64,7 @@ impl Control {
             inviter: self.node_id,
             addresses: vec![address],
             secret,
-            role: match role {
-                Role::Partner => PeerRole::Partner,
-                Role::Subscriber => PeerRole::Subscriber,
-            },
+            role: crate::trust::wire_role(role),
             expires_at: expires_at as u64,
         };
         Ok(InviteCreated {

@@ -38,10 +38,10 @@ use tokio::sync::broadcast;
 use crate::api::{AdminRequest, AdminResponse};
 use crate::feed::FeedFilter;
 use crate::lab::storage::LabStoreError;
-use crate::trust::PeerTable;
 use crate::share::ShareError;
 use crate::store::{StoreError, StoreHandle};
 use crate::transport::Transport;
+use crate::trust::PeerTable;
 pub use invites::{INVITE_EXPIRY_MAX_SECS, INVITE_USES_MAX};
 
 /// What only a running daemon knows: its live state.

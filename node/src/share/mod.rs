@@ -264,11 +264,10 @@ pub fn unshare_practice(
     if store.retract_publication(doc_id.as_str())?.is_none() {
         return Ok(false);
     }
-    let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
     store.log_disclosure(&NewDisclosure {
         action: "unshare",
         doc_id: doc_id.as_str(),
-        heads: &heads.join(","),
+        heads: &crate::store::heads_hex(&doc.get_heads()),
         node_id: None,
         scope: &scope,
         settings: "",

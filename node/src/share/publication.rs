@@ -148,15 +148,6 @@ impl Publication {
         self.doc
     }
 
-    /// The current heads, lowercase hex.
-    pub fn heads_hex(&mut self) -> Vec<String> {
-        self.doc
-            .get_heads()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    }
-
     /// Exactly the JSON a peer reads from this document: the body hydrated from
     /// the document itself, pretty-printed.
     pub fn preview_json(&self) -> Result<String, ShareError> {

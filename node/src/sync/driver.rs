@@ -34,7 +34,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use super::store_view::StoreView;
 use super::{Event, PeerInfo, Session, SessionConfig};
-use crate::store::{NewDisclosure, Store, StoreError, StoreHandle};
+use crate::store::{heads_hex, NewDisclosure, Store, StoreError, StoreHandle};
 
 /// Inputs taken into one step (one store transaction) at most.
 pub const STEP_INPUTS_MAX: usize = 512;
@@ -255,7 +255,7 @@ fn drain(store: &mut Store, session: &mut Session, peer: NodeId) -> Result<StepO
                 .unwrap_or_else(|| "{}".into());
             disclosed.push((
                 doc_id.as_str().to_string(),
-                hex_heads(heads),
+                heads_hex(heads),
                 scope,
                 settings,
             ));
@@ -315,15 +315,6 @@ fn drain(store: &mut Store, session: &mut Session, peer: NodeId) -> Result<StepO
         notices,
         violation,
     })
-}
-
-/// Heads as lowercase hex, comma-separated: how the disclosure log names a version.
-pub fn hex_heads(heads: &[automerge::ChangeHash]) -> String {
-    heads
-        .iter()
-        .map(|h| h.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn publish(notices: &broadcast::Sender<SyncNotice>, list: &[SyncNotice]) {
