@@ -348,8 +348,10 @@ pub(crate) struct ApproveArgs {
     /// The node's NodeId (case and dashes do not matter).
     pub(crate) node_id: String,
     /// partner (a city) or subscriber (read-only, public publications only).
-    #[arg(long, default_value = "partner")]
-    pub(crate) role: String,
+    /// Default: the role the node claimed when it connected (partner if it
+    /// never did).
+    #[arg(long)]
+    pub(crate) role: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,

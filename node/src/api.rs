@@ -60,7 +60,8 @@ pub enum AdminRequest {
     PeersApprove {
         /// The node, as typed by the admin (parsed by the daemon).
         node_id: String,
-        /// The role to give it; partner when absent.
+        /// The role to give it; when absent, the role it claimed when it
+        /// connected (partner if it never connected).
         role: Option<Role>,
     },
     /// Approve a node ahead of time from its contact string, and dial it.
@@ -320,8 +321,12 @@ pub struct RetractionStatus {
 pub struct PeerListEntry {
     /// The peer's id.
     pub node_id: String,
-    /// The name it gave, if known.
+    /// The name it was approved under, if known.
     pub name: Option<String>,
+    /// The name it gave in its latest handshake, when that differs from
+    /// `name` (shown beside it, never instead of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_name: Option<String>,
     /// partner or subscriber.
     pub role: Role,
     /// approved or revoked.
@@ -336,6 +341,10 @@ pub struct PeerListEntry {
     pub decided_at: i64,
     /// By which command or event.
     pub decided_by: String,
+    /// Something the admin should know about the decision just made (an
+    /// explicit role that differs from the one the node claimed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// A pending request as `labnet peers pending` shows it.
@@ -347,6 +356,8 @@ pub struct PendingEntry {
     pub name: String,
     /// The address it came from.
     pub address: String,
+    /// The role it claimed: what `peers approve` gives it by default.
+    pub claimed_role: Option<Role>,
     /// First attempt (unix seconds).
     pub first_seen: i64,
     /// Latest attempt (unix seconds).
@@ -536,6 +547,10 @@ pub struct DisclosureEntry {
     pub heads: String,
     /// The peer it went to (`sent`), or none for local actions.
     pub node_id: Option<String>,
+    /// The name this node's admin approved that peer under, if known (never
+    /// the name the peer claims).
+    #[serde(default)]
+    pub peer_name: Option<String>,
     /// The publication's scope at the time.
     pub scope: String,
     /// The anonymization settings used, as JSON.

@@ -444,8 +444,14 @@ async fn start_node(root: &Path, name: &str, role: Role) -> Result<Node, DemoErr
         node: name.to_string(),
         reason,
     };
+    // A fixed port, written into the node's config: a node restarted from a
+    // kept directory listens where its peers last saw it, so they find it again.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map_err(|e| setup(format!("finding a free port: {e}")))?
+        .port();
     DataDir::new(&dir)
-        .init(name, role, "127.0.0.1:0", &[])
+        .init(name, role, &format!("127.0.0.1:{port}"), &[])
         .map_err(|e| setup(e.to_string()))?;
     let mut options = StartOptions::new(DataDir::new(&dir), vec![]);
     options.transport.redial_base = Duration::from_millis(200);

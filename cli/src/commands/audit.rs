@@ -16,6 +16,16 @@ const COLUMNS: [Column; 6] = [
     left("VERSION"),
 ];
 
+/// The peer as the admin knows it: its approved name and the start of its
+/// NodeId (enough to tell two same-named nodes apart), or `-` for local actions.
+fn peer_label(d: &DisclosureEntry) -> String {
+    match (&d.node_id, &d.peer_name) {
+        (None, _) => "-".into(),
+        (Some(id), Some(name)) => format!("{name} ({})", id.chars().take(5).collect::<String>()),
+        (Some(id), None) => id.clone(),
+    }
+}
+
 pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<()> {
     let since = args
         .since
@@ -39,7 +49,7 @@ pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<()> {
                 when(Some(d.at)),
                 d.action.clone(),
                 d.doc_id.clone(),
-                d.node_id.clone().unwrap_or_else(|| "-".into()),
+                peer_label(d),
                 d.scope.clone(),
                 // The first head's start names the version, as a short git hash does.
                 d.heads.chars().take(12).collect(),

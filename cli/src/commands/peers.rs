@@ -84,10 +84,13 @@ pub(crate) fn run(global: &Global, command: PeersCommand) -> Result<()> {
             global,
             AdminRequest::PeersApprove {
                 node_id: args.node_id,
-                role: Some(parse_role(&args.role)?),
+                role: args.role.as_deref().map(parse_role).transpose()?,
             },
             args.json,
             |e: &PeerListEntry| {
+                if let Some(notice) = &e.notice {
+                    eprintln!("Note: {notice}");
+                }
                 println!(
                     "Approved {} ({}) as {}.",
                     e.node_id,

@@ -1,6 +1,8 @@
 //! `audit`: the disclosure log, which answers "what did peer X get from us, and
 //! when?". Every share, update and unshare, and every version sent to a peer.
 
+use std::collections::HashMap;
+
 use labnet_protocol::NodeId;
 
 use super::{Control, ControlError};
@@ -21,22 +23,31 @@ impl Control {
                     .map_err(|e| ControlError::BadInput(format!("--peer '{p}': {e}")))
             })
             .transpose()?;
-        let lines = self.store.call(move |s| s.disclosures(peer, since)).await?;
-        Ok(lines.into_iter().map(DisclosureEntry::from).collect())
+        let (lines, peers) = self
+            .store
+            .call(move |s| {
+                Ok::<_, crate::store::StoreError>((s.disclosures(peer, since)?, s.peers()?))
+            })
+            .await?;
+        let names: HashMap<NodeId, String> = peers
+            .into_iter()
+            .filter_map(|p| p.name.map(|name| (p.node_id, name)))
+            .collect();
+        Ok(lines.into_iter().map(|d| entry(d, &names)).collect())
     }
 }
 
-impl From<Disclosure> for DisclosureEntry {
-    fn from(d: Disclosure) -> DisclosureEntry {
-        DisclosureEntry {
-            id: d.id,
-            at: d.at,
-            action: d.action,
-            doc_id: d.doc_id,
-            heads: d.heads,
-            node_id: d.node_id.map(|n| n.to_string()),
-            scope: d.scope,
-            settings: d.settings,
-        }
+/// A log line as the API shows it, the peer named as the admin approved it.
+fn entry(d: Disclosure, names: &HashMap<NodeId, String>) -> DisclosureEntry {
+    DisclosureEntry {
+        id: d.id,
+        at: d.at,
+        action: d.action,
+        doc_id: d.doc_id,
+        heads: d.heads,
+        peer_name: d.node_id.and_then(|n| names.get(&n).cloned()),
+        node_id: d.node_id.map(|n| n.to_string()),
+        scope: d.scope,
+        settings: d.settings,
     }
 }

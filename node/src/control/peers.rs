@@ -36,24 +36,37 @@ impl Control {
             .collect())
     }
 
-    /// Approves a node (normally a pending one) as `role`, partner when absent.
+    /// Approves a node (normally a pending one) as `role`; when absent, as the
+    /// role it claimed when it connected (partner if it never connected). An
+    /// explicit role that differs from the claimed one is approved as asked,
+    /// with a notice: a city that claims "subscriber" may be a typo, or not.
     pub async fn peers_approve(
         &self,
         node_id: &str,
         role: Option<Role>,
     ) -> Result<PeerListEntry, ControlError> {
         let node_id = self.parse_peer(node_id)?;
+        let claimed = self
+            .peers
+            .pending()
+            .await?
+            .into_iter()
+            .find(|p| p.node_id == node_id)
+            .and_then(|p| p.claimed_role);
+        let notice = match (role, claimed) {
+            (Some(asked), Some(claimed)) if asked != claimed => Some(format!(
+                "the node claimed to be a {claimed}, and is approved as a {asked} as asked"
+            )),
+            _ => None,
+        };
+        let role = role.or(claimed).unwrap_or(Role::Partner);
         let record = self
             .peers
-            .approve(
-                node_id,
-                role.unwrap_or(Role::Partner),
-                None,
-                None,
-                "peers approve",
-            )
+            .approve(node_id, role, None, None, "peers approve")
             .await?;
-        Ok(self.entry(record))
+        let mut entry = self.entry(record);
+        entry.notice = notice;
+        Ok(entry)
     }
 
     /// Approves a node ahead of time from its contact string; the daemon dials it.
@@ -114,6 +127,7 @@ impl Control {
         PeerListEntry {
             node_id: r.node_id.to_string(),
             name: r.name,
+            claimed_name: r.claimed_name,
             role: r.role,
             state: match r.state {
                 PeerState::Approved => "approved".into(),
@@ -124,6 +138,7 @@ impl Control {
             last_seen: r.last_seen,
             decided_at: r.decided_at,
             decided_by: r.decided_by,
+            notice: None,
         }
     }
 }
@@ -134,6 +149,7 @@ impl From<PendingPeer> for PendingEntry {
             node_id: p.node_id.to_string(),
             name: p.name,
             address: p.address,
+            claimed_role: p.claimed_role,
             first_seen: p.first_seen,
             last_seen: p.last_seen,
             attempts: p.attempts,

@@ -39,8 +39,13 @@ pub enum PeerState {
 pub struct PeerRecord {
     /// The peer's identity.
     pub node_id: NodeId,
-    /// The name it gave in its last handshake (or the invite), if known.
+    /// The name it was approved under (what it said when the admin approved
+    /// it, or in its first handshake after `peers add`). A later handshake
+    /// never changes it: a peer cannot rename itself into another city.
     pub name: Option<String>,
+    /// The name it gave in its latest handshake, if it differs from `name`
+    /// (shown next to it, never instead of it).
+    pub claimed_name: Option<String>,
     /// What it may receive.
     pub role: Role,
     /// Approved or revoked.
@@ -64,6 +69,8 @@ pub struct PendingPeer {
     pub name: String,
     /// The address it came from.
     pub address: String,
+    /// The role it claimed (`None` for requests recorded before roles were kept).
+    pub claimed_role: Option<Role>,
     /// First attempt (unix seconds).
     pub first_seen: i64,
     /// Latest attempt (unix seconds).
@@ -90,10 +97,10 @@ impl Store {
             let pending = pending_request(tx, &id)?;
             let name = name
                 .map(str::to_string)
-                .or_else(|| pending.as_ref().map(|p| p.0.clone()));
+                .or_else(|| pending.as_ref().map(|p| p.name.clone()));
             let address = address
                 .map(str::to_string)
-                .or_else(|| pending.as_ref().map(|p| p.1.clone()));
+                .or_else(|| pending.as_ref().map(|p| p.address.clone()));
             tx.execute(
                 "INSERT INTO peers (node_id, name, role, state, address, decided_at, decided_by)
                  VALUES (?1, ?2, ?3, 'approved', ?4, ?5, ?6)
@@ -126,7 +133,7 @@ impl Store {
                 params![id, now, by],
             )?;
             if updated == 0 {
-                let Some((name, address)) = pending else {
+                let Some(PendingRequest { name, address, .. }) = pending else {
                     return Ok(false);
                 };
                 // A pending node can be refused outright; it is recorded as revoked so
@@ -150,7 +157,7 @@ impl Store {
     pub fn peer(&self, node_id: NodeId) -> Result<Option<PeerRecord>, StoreError> {
         let db = self.db();
         let row = db.optional_row(
-            "SELECT node_id, name, role, state, address, decided_at, decided_by, last_seen FROM peers WHERE node_id = ?1",
+            "SELECT node_id, name, role, state, address, decided_at, decided_by, last_seen, claimed_name FROM peers WHERE node_id = ?1",
             [node_id.to_string()],
             raw_peer,
         )?;
@@ -161,7 +168,7 @@ impl Store {
     pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
         let db = self.db();
         let rows = db.rows(
-            "SELECT node_id, name, role, state, address, decided_at, decided_by, last_seen FROM peers
+            "SELECT node_id, name, role, state, address, decided_at, decided_by, last_seen, claimed_name FROM peers
              ORDER BY state, name, node_id",
             [],
             raw_peer,
@@ -178,7 +185,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE peers SET last_seen = ?2, name = ?3, address = COALESCE(?4, address) WHERE node_id = ?1",
+                "UPDATE peers SET last_seen = ?2, name = COALESCE(name, ?3),
+                    claimed_name = CASE WHEN COALESCE(name, ?3) = ?3 THEN NULL ELSE ?3 END,
+                    address = COALESCE(?4, address)
+                 WHERE node_id = ?1",
                 params![node_id.to_string(), unix_now(), name, address],
             )
         })?;
@@ -205,6 +215,7 @@ impl Store {
         node_id: NodeId,
         name: &str,
         address: &str,
+        claimed_role: Role,
         bound: usize,
     ) -> Result<bool, StoreError> {
         if bound == 0 {
@@ -212,13 +223,23 @@ impl Store {
         }
         let now = unix_now();
         let id = node_id.to_string();
+        let role = claimed_role.as_str();
         self.write(|tx| {
+            // A connection admitted as unknown can race with the admin's
+            // decision: once a node is approved or revoked it is no request.
+            let decided: i64 =
+                tx.row("SELECT COUNT(*) FROM peers WHERE node_id = ?1", [&id], |r| {
+                    r.get(0)
+                })?;
+            if decided > 0 {
+                return Ok(false);
+            }
             let updated = tx.execute(
-                "UPDATE pending_peers SET name = ?2, address = ?3, last_seen = ?4, attempts = attempts + 1 WHERE node_id = ?1",
-                params![id, name, address, now],
+                "UPDATE pending_peers SET name = ?2, address = ?3, last_seen = ?4, attempts = attempts + 1, role = ?5 WHERE node_id = ?1",
+                params![id, name, address, now, role],
             )?;
             if updated > 0 {
-                return Ok(());
+                return Ok(true);
             }
             let count: i64 = tx.row("SELECT COUNT(*) FROM pending_peers", [], |r| r.get(0))?;
             let excess = count + 1 - bound as i64;
@@ -230,43 +251,57 @@ impl Store {
                 )?;
             }
             tx.execute(
-                "INSERT INTO pending_peers (node_id, name, address, first_seen, last_seen, attempts) VALUES (?1, ?2, ?3, ?4, ?4, 1)",
-                params![id, name, address, now],
+                "INSERT INTO pending_peers (node_id, name, address, first_seen, last_seen, attempts, role) VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5)",
+                params![id, name, address, now, role],
             )?;
-            Ok(())
-        })?;
-        Ok(true)
+            Ok(true)
+        })
     }
 
     /// The pending requests, newest first.
     pub fn pending_peers(&self) -> Result<Vec<PendingPeer>, StoreError> {
         let db = self.db();
-        let rows: Vec<(String, String, String, i64, i64, i64)> = db.rows(
-            "SELECT node_id, name, address, first_seen, last_seen, attempts FROM pending_peers ORDER BY last_seen DESC, node_id",
+        type Row = (String, String, String, i64, i64, i64, Option<String>);
+        let rows: Vec<Row> = db.rows(
+            "SELECT node_id, name, address, first_seen, last_seen, attempts, role FROM pending_peers ORDER BY last_seen DESC, node_id",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
         )?;
         rows.into_iter()
-            .map(|(id, name, address, first_seen, last_seen, attempts)| {
-                Ok(PendingPeer {
-                    node_id: db.node_id(&id, format_args!("pending id {id}"))?,
-                    name,
-                    address,
-                    first_seen,
-                    last_seen,
-                    attempts,
-                })
-            })
+            .map(
+                |(id, name, address, first_seen, last_seen, attempts, role)| {
+                    Ok(PendingPeer {
+                        node_id: db.node_id(&id, format_args!("pending id {id}"))?,
+                        name,
+                        address,
+                        claimed_role: role.map(|r| db.role(&r)).transpose()?,
+                        first_seen,
+                        last_seen,
+                        attempts,
+                    })
+                },
+            )
             .collect()
     }
 }
 
+/// What a node said when it knocked.
+struct PendingRequest {
+    name: String,
+    address: String,
+}
+
 /// The name and address a node gave when it knocked, if it is on the pending list.
-fn pending_request(tx: Db<'_>, id: &str) -> Result<Option<(String, String)>, StoreError> {
+fn pending_request(tx: Db<'_>, id: &str) -> Result<Option<PendingRequest>, StoreError> {
     tx.optional_row(
         "SELECT name, address FROM pending_peers WHERE node_id = ?1",
         [id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| {
+            Ok(PendingRequest {
+                name: r.get(0)?,
+                address: r.get(1)?,
+            })
+        },
     )
 }
 
@@ -291,6 +326,7 @@ struct RawPeer {
     decided_at: i64,
     decided_by: String,
     last_seen: Option<i64>,
+    claimed_name: Option<String>,
 }
 
 fn raw_peer(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPeer> {
@@ -303,6 +339,7 @@ fn raw_peer(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPeer> {
         decided_at: r.get(5)?,
         decided_by: r.get(6)?,
         last_seen: r.get(7)?,
+        claimed_name: r.get(8)?,
     })
 }
 
@@ -310,6 +347,7 @@ fn peer_from_raw(db: Db<'_>, r: RawPeer) -> Result<PeerRecord, StoreError> {
     Ok(PeerRecord {
         node_id: db.node_id(&r.node_id, format_args!("peer id {}", r.node_id))?,
         name: r.name,
+        claimed_name: r.claimed_name,
         role: db.role(&r.role)?,
         state: match r.state.as_str() {
             "approved" => PeerState::Approved,

@@ -152,4 +152,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX disclosures_by_doc ON disclosures(doc_id);
     "#,
+    // 3 -> 4: what a node claims is kept apart from what the admin decided.
+    // A pending request remembers the role the node claimed, so approving it
+    // without a role gives it that role; a peer's handshake name goes to
+    // `claimed_name` and no longer replaces the name it was approved under.
+    r#"
+    ALTER TABLE pending_peers ADD COLUMN role TEXT
+        CHECK (role IS NULL OR role IN ('partner', 'subscriber'));
+    ALTER TABLE peers ADD COLUMN claimed_name TEXT;
+    "#,
 ];

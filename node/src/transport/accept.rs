@@ -218,9 +218,10 @@ impl Transport {
                     node,
                     name,
                     address,
+                    role,
                 } => {
                     if let Err(e) = peers
-                        .record_pending(*node, name.clone(), address.clone())
+                        .record_pending(*node, name.clone(), address.clone(), *role)
                         .await
                     {
                         warn!(error = %e, "could not record a pending request");
@@ -229,8 +230,12 @@ impl Transport {
                 Effect::RateLimited { remote } => {
                     debug!(from = %remote, "pending requests from this address are rate-limited")
                 }
-                Effect::RecordSeen { node, name } => {
-                    if let Err(e) = peers.seen(*node, name.clone(), None).await {
+                Effect::RecordSeen {
+                    node,
+                    name,
+                    address,
+                } => {
+                    if let Err(e) = peers.seen(*node, name.clone(), Some(address.clone())).await {
                         warn!(error = %e, "could not record the peer's handshake");
                     }
                 }

@@ -73,18 +73,25 @@ pub enum Effect {
         name: String,
         /// Where it connected from.
         address: String,
+        /// The role it claimed: what `peers approve` gives it by default.
+        role: Role,
     },
     /// An address ran out of pending-request budget (for the log).
     RateLimited {
         /// Where the attempt came from.
         remote: SocketAddr,
     },
-    /// An approved peer completed the handshake (its name, for `peers list`).
+    /// An approved peer completed the handshake: its claimed name, and the
+    /// address it came from (a node's one UDP socket both listens and dials,
+    /// so that is where it can be dialed now, even after a restart on a new
+    /// port).
     RecordSeen {
         /// The peer.
         node: NodeId,
         /// The name it claimed.
         name: String,
+        /// Where it connected from.
+        address: String,
     },
     /// The node redeemed an invite: approve it in the invite's role. Must be
     /// committed before the node is welcomed.
@@ -136,6 +143,7 @@ pub fn admit(
             effects: vec![Effect::RecordSeen {
                 node: request.node,
                 name: hello.name.clone(),
+                address: request.remote.to_string(),
             }],
         },
         PeerDecision::Revoked => Admission::refuse(CloseCode::Revoked),
@@ -152,6 +160,7 @@ pub fn admit(
                     node: request.node,
                     name: hello.name.clone(),
                     address: request.remote.to_string(),
+                    role: super::config_role(hello.role),
                 }],
             },
             None => Admission {
@@ -235,7 +244,8 @@ mod tests {
             a.effects,
             vec![Effect::RecordSeen {
                 node: node(1),
-                name: "Modena".into()
+                name: "Modena".into(),
+                address: "127.0.0.1:9000".into(),
             }]
         );
     }
@@ -269,7 +279,13 @@ mod tests {
         for _ in 0..2 {
             let a = admit(&peers, &mut budget, &request(&h));
             assert_eq!(a.decision, Decision::Refuse(CloseCode::NotApproved));
-            assert!(matches!(a.effects[..], [Effect::RecordPending { .. }]));
+            assert!(matches!(
+                a.effects[..],
+                [Effect::RecordPending {
+                    role: Role::Partner,
+                    ..
+                }]
+            ));
         }
         let a = admit(&peers, &mut budget, &request(&h));
         assert_eq!(a.decision, Decision::Refuse(CloseCode::RateLimited));

@@ -162,21 +162,28 @@ impl PeerTable {
         Ok(record)
     }
 
-    /// Records a connection attempt from a node nobody approved (bounded list).
+    /// Records a connection attempt from a node nobody approved (bounded list),
+    /// with the role it claimed. A node decided about meanwhile is not recorded.
     pub async fn record_pending(
         &self,
         node_id: NodeId,
         name: String,
         address: String,
+        claimed_role: Role,
     ) -> Result<(), StoreError> {
-        self.store
-            .call(move |s| s.record_pending(node_id, &name, &address, PENDING_MAX))
+        let recorded = self
+            .store
+            .call(move |s| s.record_pending(node_id, &name, &address, claimed_role, PENDING_MAX))
             .await?;
-        tracing::info!(peer = %node_id, "connection from an unknown node recorded as pending");
+        if recorded {
+            tracing::info!(peer = %node_id, "connection from an unknown node recorded as pending");
+        }
         Ok(())
     }
 
-    /// Records that an approved peer completed a handshake.
+    /// Records that an approved peer completed a handshake, and where it came
+    /// from when that is known: a peer that restarted on a new address is found
+    /// there again.
     pub async fn seen(
         &self,
         node_id: NodeId,
@@ -249,7 +256,12 @@ mod tests {
         let mut changes = table.subscribe();
         assert_eq!(table.decide(node(1)), PeerDecision::Unknown);
         table
-            .record_pending(node(1), "Modena".into(), "127.0.0.1:9".into())
+            .record_pending(
+                node(1),
+                "Modena".into(),
+                "127.0.0.1:9".into(),
+                Role::Partner,
+            )
             .await
             .unwrap();
         assert_eq!(
