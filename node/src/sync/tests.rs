@@ -256,14 +256,20 @@ fn doc_sync_with_change(doc_id: &DocId, copy: &mut AutoCommit) -> Vec<u8> {
     .encode()
 }
 
+/// Three partners, synced: node 0 published `ours` and node 2 `third`, both to
+/// partners, so node 1 holds a replica of each.
+fn three_partners_sharing_ours_and_third() -> (Net, DocId, DocId) {
+    let mut nodes = federation(3, 0);
+    let ours = nodes[0].publish_practice("ours", 1, Scope::Partners);
+    let third = nodes[2].publish_practice("third", 2, Scope::Partners);
+    (Net::synced(nodes), ours, third)
+}
+
 /// A partner that pushes changes into our publication, or into a third city's
 /// publication, is refused with distinct codes and nothing is stored.
 #[test]
 fn forged_changes_from_a_non_origin_are_rejected_and_not_stored() {
-    let mut nodes = federation(3, 0);
-    let ours = nodes[0].publish_practice("ours", 1, Scope::Partners);
-    let third = nodes[2].publish_practice("third", 2, Scope::Partners);
-    let mut net = Net::synced(nodes);
+    let (mut net, ours, third) = three_partners_sharing_ours_and_third();
     no_violations(&net);
 
     // Node 1 pushes a change into node 0's publication.
@@ -297,10 +303,7 @@ fn forged_changes_from_a_non_origin_are_rejected_and_not_stored() {
 /// Announcing someone else's publication, or retracting it, is refused.
 #[test]
 fn announcing_or_retracting_a_publication_one_did_not_originate_is_refused() {
-    let mut nodes = federation(3, 0);
-    let ours = nodes[0].publish_practice("ours", 1, Scope::Partners);
-    let third = nodes[2].publish_practice("third", 2, Scope::Partners);
-    let mut net = Net::synced(nodes);
+    let (mut net, ours, third) = three_partners_sharing_ours_and_third();
     let epoch = net.nodes[1].epoch;
     for (doc_id, msg) in [
         (
@@ -548,6 +551,22 @@ fn saved_sync_state_gives_a_small_catch_up() {
     assert_eq!(title(&net.nodes[1].replica_doc(&id).unwrap()), "t2");
 }
 
+/// Passes `from`'s next sync message, if it has one, to `to` (encoded and
+/// decoded, as on a wire); returns the message's encoded length.
+fn pass_message(
+    from: &mut AutoCommit,
+    from_state: &mut sync::State,
+    to: &mut AutoCommit,
+    to_state: &mut sync::State,
+) -> Option<usize> {
+    let message = from.sync().generate_sync_message(from_state)?;
+    let enc = message.encode();
+    to.sync()
+        .receive_sync_message(to_state, sync::Message::decode(&enc).unwrap())
+        .unwrap();
+    Some(enc.len())
+}
+
 /// Measures an initial sync of `n` documents: bytes on the wire against the sum
 /// of the documents' saved sizes, and time. Run with
 /// `cargo test --release -p labnet-node sync::tests::measure -- --ignored --nocapture`.
@@ -578,22 +597,9 @@ fn measure_initial_sync_of_1000_docs() {
         let mut b = AutoCommit::new();
         let (mut sa, mut sb) = (sync::State::new(), sync::State::new());
         loop {
-            let m1 = b.sync().generate_sync_message(&mut sb);
-            if let Some(m) = m1.clone() {
-                let enc = m.encode();
-                plain_bytes += enc.len();
-                a.sync()
-                    .receive_sync_message(&mut sa, sync::Message::decode(&enc).unwrap())
-                    .unwrap();
-            }
-            let m2 = a.sync().generate_sync_message(&mut sa);
-            if let Some(m) = m2.clone() {
-                let enc = m.encode();
-                plain_bytes += enc.len();
-                b.sync()
-                    .receive_sync_message(&mut sb, sync::Message::decode(&enc).unwrap())
-                    .unwrap();
-            }
+            let m1 = pass_message(&mut b, &mut sb, &mut a, &mut sa);
+            let m2 = pass_message(&mut a, &mut sa, &mut b, &mut sb);
+            plain_bytes += m1.unwrap_or(0) + m2.unwrap_or(0);
             if m1.is_none() && m2.is_none() {
                 break;
             }
