@@ -91,6 +91,22 @@ struct Memory {
     messages: u64,
 }
 
+/// Passes `from`'s next sync message for one document, if it has one, to `to`
+/// (encoded and decoded, as on a wire); returns the message's encoded length.
+fn pass_message(
+    from: &mut AutoCommit,
+    from_state: &mut automerge::sync::State,
+    to: &mut AutoCommit,
+    to_state: &mut automerge::sync::State,
+) -> Option<u64> {
+    let message = from.sync().generate_sync_message(from_state)?;
+    let enc = message.encode();
+    to.sync()
+        .receive_sync_message(to_state, automerge::sync::Message::decode(&enc).unwrap())
+        .unwrap();
+    Some(enc.len() as u64)
+}
+
 fn memory_sync(docs: &[AutoCommit]) -> Memory {
     let mut sources: Vec<AutoCommit> = docs.to_vec();
     let started = Instant::now();
@@ -100,35 +116,16 @@ fn memory_sync(docs: &[AutoCommit]) -> Memory {
         let (mut s_state, mut t_state) =
             (automerge::sync::State::new(), automerge::sync::State::new());
         loop {
-            let mut quiet = true;
-            if let Some(m) = source.sync().generate_sync_message(&mut s_state) {
-                let enc = m.encode();
-                bytes += enc.len() as u64;
-                messages += 1;
-                quiet = false;
-                target
-                    .sync()
-                    .receive_sync_message(
-                        &mut t_state,
-                        automerge::sync::Message::decode(&enc).unwrap(),
-                    )
-                    .unwrap();
-            }
-            if let Some(m) = target.sync().generate_sync_message(&mut t_state) {
-                let enc = m.encode();
-                bytes += enc.len() as u64;
-                messages += 1;
-                quiet = false;
-                source
-                    .sync()
-                    .receive_sync_message(
-                        &mut s_state,
-                        automerge::sync::Message::decode(&enc).unwrap(),
-                    )
-                    .unwrap();
-            }
-            if quiet {
+            let sent = [
+                pass_message(source, &mut s_state, &mut target, &mut t_state),
+                pass_message(&mut target, &mut t_state, source, &mut s_state),
+            ];
+            if sent.iter().all(Option::is_none) {
                 break;
+            }
+            for len in sent.into_iter().flatten() {
+                bytes += len;
+                messages += 1;
             }
         }
     }
@@ -309,22 +306,14 @@ async fn run(n: usize) {
     let b = start(&b_dir).await;
     let contact = |d: &Daemon| format!("labnet://{}@{}", d.node_id(), d.listen_addr());
     let started = Instant::now();
-    admin(
-        &a,
-        AdminRequest::PeersAdd {
-            contact: contact(&b),
+    // Each adds the other by contact, so both approve and dial.
+    for (from, to) in [(&a, &b), (&b, &a)] {
+        let request = AdminRequest::PeersAdd {
+            contact: contact(to),
             role: None,
-        },
-    )
-    .await;
-    admin(
-        &b,
-        AdminRequest::PeersAdd {
-            contact: contact(&a),
-            role: None,
-        },
-    )
-    .await;
+        };
+        admin(from, request).await;
+    }
     assert!(
         wait_synced(&a, &b, Duration::from_secs(600)).await,
         "initial sync did not finish"

@@ -13,12 +13,14 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ReadDoc, ROOT};
 use labnet_config::Role;
 use labnet_node::store::{NewDisclosure, Store, StoreHandle};
-use labnet_node::sync::driver::{run_session, DriverContext, SessionEnd, SyncNotice};
+use labnet_node::sync::driver::{run_session, DriverContext, DriverError, SessionEnd, SyncNotice};
 use labnet_node::sync::{PeerInfo, SessionConfig};
 use labnet_node::trust::Scope;
 use labnet_protocol::sync::DocId;
 use labnet_protocol::NodeId;
+use tokio::io::DuplexStream;
 use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
 
 struct TestNode {
     _dir: tempfile::TempDir,
@@ -97,43 +99,33 @@ impl TestNode {
     }
 }
 
+/// A running sync session: how it ended, or the driver's error.
+type SessionTask = JoinHandle<Result<SessionEnd, DriverError>>;
+
+/// A sync session task of `node` with the partner `peer`, over `io` (one end of
+/// an in-memory pipe), until `stopped` turns true or the session ends.
+fn spawn_session(
+    node: &TestNode,
+    peer: NodeId,
+    io: DuplexStream,
+    stopped: watch::Receiver<bool>,
+) -> SessionTask {
+    let info = PeerInfo {
+        local: node.id,
+        peer,
+        peer_role: Role::Partner,
+    };
+    let (recv, send) = tokio::io::split(io);
+    tokio::spawn(run_session(node.ctx.clone(), info, recv, send, stopped))
+}
+
 /// Connects two nodes (both partners) and returns the shutdown switch and the
 /// two session tasks.
-fn connect(
-    a: &TestNode,
-    b: &TestNode,
-) -> (
-    watch::Sender<bool>,
-    tokio::task::JoinHandle<SessionEnd>,
-    tokio::task::JoinHandle<SessionEnd>,
-) {
+fn connect(a: &TestNode, b: &TestNode) -> (watch::Sender<bool>, SessionTask, SessionTask) {
     let (a_io, b_io) = tokio::io::duplex(1 << 20);
-    let (a_recv, a_send) = tokio::io::split(a_io);
-    let (b_recv, b_send) = tokio::io::split(b_io);
     let (stop, stopped) = watch::channel(false);
-    let info_a = PeerInfo {
-        local: a.id,
-        peer: b.id,
-        peer_role: Role::Partner,
-    };
-    let info_b = PeerInfo {
-        local: b.id,
-        peer: a.id,
-        peer_role: Role::Partner,
-    };
-    let ctx_a = a.ctx.clone();
-    let ctx_b = b.ctx.clone();
-    let stopped_b = stopped.clone();
-    let ta = tokio::spawn(async move {
-        run_session(ctx_a, info_a, a_recv, a_send, stopped)
-            .await
-            .unwrap()
-    });
-    let tb = tokio::spawn(async move {
-        run_session(ctx_b, info_b, b_recv, b_send, stopped_b)
-            .await
-            .unwrap()
-    });
+    let ta = spawn_session(a, b.id, a_io, stopped.clone());
+    let tb = spawn_session(b, a.id, b_io, stopped);
     (stop, ta, tb)
 }
 
@@ -209,12 +201,12 @@ async fn two_nodes_converge_resume_push_and_retract() {
     // Disconnect; change two publications on a; reconnect: only those move.
     stop.send(true).unwrap();
     // Both sessions are told to stop; A may see B's stream close first.
-    let end = ta.await.unwrap();
+    let end = ta.await.unwrap().unwrap();
     assert!(
         matches!(end, SessionEnd::Shutdown | SessionEnd::PeerClosed),
         "{end:?}"
     );
-    let _ = tb.await.unwrap();
+    tb.await.unwrap().unwrap();
     a.publish("p5", "practice 5, v2", Scope::Partners).await;
     a.publish("p7", "practice 7, v2", Scope::Partners).await;
     let store_a = a.ctx.store.clone();
@@ -298,15 +290,9 @@ async fn garbage_on_the_stream_ends_the_session_with_a_violation() {
     use tokio::io::AsyncWriteExt;
     let a = TestNode::new(1);
     let peer = NodeId::from_public_key(&[2; 32]);
-    let (a_io, mut evil) = tokio::io::duplex(1 << 16);
-    let (a_recv, a_send) = tokio::io::split(a_io);
     let (_stop, stopped) = watch::channel(false);
-    let info = PeerInfo {
-        local: a.id,
-        peer,
-        peer_role: Role::Partner,
-    };
-    let task = tokio::spawn(run_session(a.ctx.clone(), info, a_recv, a_send, stopped));
+    let (a_io, mut evil) = tokio::io::duplex(1 << 16);
+    let task = spawn_session(&a, peer, a_io, stopped.clone());
     evil.write_all(&[0, 0, 0, 5, 0xff, 0xfe, 0xfd, 0xfc, 0xfb])
         .await
         .unwrap();
@@ -322,9 +308,7 @@ async fn garbage_on_the_stream_ends_the_session_with_a_violation() {
 
     // An oversized length prefix is refused before anything is allocated.
     let (a_io, mut evil) = tokio::io::duplex(1 << 16);
-    let (a_recv, a_send) = tokio::io::split(a_io);
-    let (_stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(run_session(a.ctx.clone(), info, a_recv, a_send, stopped));
+    let task = spawn_session(&a, peer, a_io, stopped);
     evil.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
     let result = tokio::time::timeout(Duration::from_secs(10), task)
         .await

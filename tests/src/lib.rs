@@ -50,6 +50,38 @@ pub fn run_labnet(dir: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("running labnet {args:?}: {e}"))
 }
 
+/// Runs `labnet --data-dir DIR ARGS...` and asserts that it succeeded (its
+/// stderr in the failure message); returns its output.
+pub fn labnet_ok(dir: &Path, args: &[&str]) -> Output {
+    let out = run_labnet(dir, args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    out
+}
+
+/// Runs a `labnet` command that prints JSON (say `practice list --json`),
+/// asserts that it succeeded, and parses what it printed.
+pub fn json_of(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = labnet_ok(dir, args);
+    serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)))
+}
+
+/// Path of the partner cities' 25 practices shipped with the node
+/// (`node/data/practices.json`), as the command line takes it.
+pub fn partner_practices() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../node/data/practices.json")
+        .display()
+        .to_string()
+}
+
+/// Writes `text` to the file `dir/name` and returns its path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    path
+}
+
 /// Stdout of a finished command, as text.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -154,6 +186,7 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::Exit
 /// in the test's own tokio runtime, driven through the same admin operations
 /// the CLI uses.
 pub mod nodes {
+    use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant};
 
@@ -162,6 +195,7 @@ pub mod nodes {
     use labnet_node::daemon::{Daemon, StartOptions};
     use labnet_node::data_dir::DataDir;
     use labnet_node::transport::TransportConfig;
+    use labnet_protocol::NodeId;
 
     /// Transport settings for tests: quick redials, no pending rate limit.
     pub fn fast_transport() -> TransportConfig {
@@ -191,6 +225,32 @@ pub mod nodes {
             .unwrap_or_else(|e| panic!("starting {}: {e}", dir.display()))
     }
 
+    /// Creates and starts a node `name` with `role` in `root/name`, on any port.
+    pub async fn start_node(root: &Path, name: &str, role: Role) -> Daemon {
+        start(&init(root, name, role, 0), fast_transport()).await
+    }
+
+    /// Creates and starts a partner city `name` in `root/name`, on any port.
+    pub async fn start_partner(root: &Path, name: &str) -> Daemon {
+        start_node(root, name, Role::Partner).await
+    }
+
+    /// Creates and starts `count` partner cities, `city0`, `city1`, ... in `root`.
+    pub async fn start_cities(root: &Path, count: usize) -> Vec<Daemon> {
+        let mut nodes = Vec::with_capacity(count);
+        for i in 0..count {
+            nodes.push(start_partner(root, &format!("city{i}")).await);
+        }
+        nodes
+    }
+
+    /// Shuts the daemons down, one after the other.
+    pub async fn shutdown_all(daemons: impl IntoIterator<Item = Daemon>) {
+        for daemon in daemons {
+            daemon.shutdown().await;
+        }
+    }
+
     /// Runs an admin request against a running daemon, as the CLI would.
     pub async fn admin(
         daemon: &Daemon,
@@ -202,6 +262,101 @@ pub mod nodes {
     /// The contact string of a running daemon.
     pub fn contact(daemon: &Daemon) -> String {
         format!("labnet://{}@{}", daemon.node_id(), daemon.listen_addr())
+    }
+
+    /// `from` adds `to` by its contact, as `labnet peers add` does: `from`
+    /// approves `to` and dials it.
+    pub async fn add_peer(from: &Daemon, to: &Daemon) {
+        let request = AdminRequest::PeersAdd {
+            contact: contact(to),
+            role: None,
+        };
+        admin(from, request)
+            .await
+            .unwrap_or_else(|e| panic!("peers add: {e}"));
+    }
+
+    /// Pairs two nodes the manual way: each adds the other by contact.
+    pub async fn pair_by_contacts(a: &Daemon, b: &Daemon) {
+        add_peer(a, b).await;
+        add_peer(b, a).await;
+    }
+
+    /// Whether `daemon` has a live connection to the node `peer`.
+    pub fn is_connected(daemon: &Daemon, peer: NodeId) -> bool {
+        daemon.context().transport.is_connected(peer)
+    }
+
+    /// Whether `a` and `b` are connected, as both of them see it.
+    pub fn both_connected(a: &Daemon, b: &Daemon) -> bool {
+        is_connected(a, b.node_id()) && is_connected(b, a.node_id())
+    }
+
+    /// Whether neither `a` nor `b` holds a connection to the other.
+    pub fn neither_connected(a: &Daemon, b: &Daemon) -> bool {
+        !is_connected(a, b.node_id()) && !is_connected(b, a.node_id())
+    }
+
+    /// Creates a one-use invite for `role` on `inviter`, valid for
+    /// `expires_secs`; returns the reply (with `token` and `invite_id`).
+    pub async fn create_invite(
+        inviter: &Daemon,
+        role: Role,
+        expires_secs: u64,
+    ) -> serde_json::Value {
+        let request = AdminRequest::InviteCreate {
+            role,
+            expires_secs,
+            uses: 1,
+        };
+        admin(inviter, request)
+            .await
+            .unwrap_or_else(|e| panic!("invite create: {e}"))
+    }
+
+    /// The token of an invite, from the reply of [`create_invite`].
+    pub fn token_of(created: &serde_json::Value) -> String {
+        created["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {created}"))
+            .to_string()
+    }
+
+    /// `joiner` accepts the invite `token`: the reply (the inviter's `name`,
+    /// ...), or the reason it was refused.
+    pub async fn accept_invite(
+        joiner: &Daemon,
+        token: impl Into<String>,
+    ) -> Result<serde_json::Value, String> {
+        let token = token.into();
+        admin(joiner, AdminRequest::InviteAccept { token }).await
+    }
+
+    /// `joiner` joins `inviter` as `role` with a fresh one-use invite valid for
+    /// an hour; returns the reply to the accept.
+    pub async fn invite(inviter: &Daemon, joiner: &Daemon, role: Role) -> serde_json::Value {
+        let token = token_of(&create_invite(inviter, role, 3600).await);
+        accept_invite(joiner, token)
+            .await
+            .unwrap_or_else(|e| panic!("invite accept: {e}"))
+    }
+
+    /// The replicas (copies of other nodes' publications) a node holds: doc id
+    /// → heads.
+    pub async fn replicas(d: &Daemon) -> BTreeMap<String, Vec<automerge::ChangeHash>> {
+        d.context()
+            .store
+            .call(|s| {
+                s.replicas()
+                    .unwrap()
+                    .into_iter()
+                    .map(|(id, _)| {
+                        let heads = s.replica_entry(&id).unwrap().unwrap().1;
+                        (id, heads)
+                    })
+                    .collect()
+            })
+            .await
     }
 
     /// Polls `check` until it holds or `timeout` passes; returns whether it held.

@@ -5,6 +5,7 @@
 //! Publications here are written the way the sharing code writes them (store
 //! plus a change notification); what is checked is the network's behaviour.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,7 +20,10 @@ use labnet_node::trust::Scope;
 use labnet_protocol::sync::publication_id;
 use labnet_protocol::NodeId;
 use labnet_tests::free_udp_port;
-use labnet_tests::nodes::{admin, contact, eventually, fast_transport, init, start};
+use labnet_tests::nodes::{
+    admin, eventually, fast_transport, init, pair_by_contacts, replicas, shutdown_all, start,
+    start_cities, start_partner,
+};
 
 const CONVERGE: Duration = Duration::from_secs(60);
 
@@ -52,29 +56,15 @@ async fn publish(d: &Daemon, name: &str, text: &str, scope: &Scope) -> String {
             .unwrap();
         })
         .await;
-    let _ = d
-        .context()
-        .sync
-        .local_changes
-        .send(labnet_protocol::sync::DocId::new(doc_id.clone()).unwrap());
+    announce(d, &doc_id);
     doc_id
 }
 
-/// Replicas a node holds: doc id → heads.
-async fn replicas(d: &Daemon) -> BTreeMap<String, Vec<automerge::ChangeHash>> {
-    d.context()
-        .store
-        .call(|s| {
-            s.replicas()
-                .unwrap()
-                .into_iter()
-                .map(|(id, _)| {
-                    let heads = s.replica_entry(&id).unwrap().unwrap().1;
-                    (id, heads)
-                })
-                .collect()
-        })
-        .await
+/// Tells the node's sync sessions that `doc_id` changed in its store, as the
+/// sharing code does after each write.
+fn announce(d: &Daemon, doc_id: &str) {
+    let doc_id = labnet_protocol::sync::DocId::new(doc_id.to_string()).unwrap();
+    let _ = d.context().sync.local_changes.send(doc_id);
 }
 
 /// Our own publications: doc id → heads.
@@ -92,40 +82,35 @@ async fn published(d: &Daemon) -> BTreeMap<String, Vec<automerge::ChangeHash>> {
         .await
 }
 
+/// How many of `nodes` hold a replica of `doc`.
+async fn holders(nodes: &[Daemon], doc: &str) -> usize {
+    let mut count = 0;
+    for n in nodes {
+        if replicas(n).await.contains_key(doc) {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Pairs every two of `nodes` by contacts: a full mesh.
 async fn connect_all(nodes: &[Daemon]) {
     for (i, a) in nodes.iter().enumerate() {
         for b in nodes.iter().skip(i + 1) {
-            admin(
-                a,
-                AdminRequest::PeersAdd {
-                    contact: contact(b),
-                    role: None,
-                },
-            )
-            .await
-            .unwrap();
-            admin(
-                b,
-                AdminRequest::PeersAdd {
-                    contact: contact(a),
-                    role: None,
-                },
-            )
-            .await
-            .unwrap();
+            pair_by_contacts(a, b).await;
         }
     }
 }
 
 /// Waits until every node holds exactly `expected[i]`, with the origin's heads.
-async fn converge(nodes: &[Daemon], expected: &[BTreeSet<String>]) -> bool {
+async fn converge(nodes: &[impl Borrow<Daemon>], expected: &[BTreeSet<String>]) -> bool {
     eventually(CONVERGE, async || {
         let mut origin_heads = BTreeMap::new();
         for n in nodes {
-            origin_heads.extend(published(n).await);
+            origin_heads.extend(published(n.borrow()).await);
         }
         for (n, want) in nodes.iter().zip(expected) {
-            let have = replicas(n).await;
+            let have = replicas(n.borrow()).await;
             if have.keys().cloned().collect::<BTreeSet<_>>() != *want {
                 return false;
             }
@@ -161,16 +146,7 @@ fn expected(nodes: &[NodeId], shared: &[(usize, String, Scope)]) -> Vec<BTreeSet
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twelve_cities_in_full_mesh_converge_to_exactly_their_scopes() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = Vec::new();
-    for i in 0..12 {
-        nodes.push(
-            start(
-                &init(tmp.path(), &format!("city{i}"), Role::Partner, 0),
-                fast_transport(),
-            )
-            .await,
-        );
-    }
+    let nodes = start_cities(tmp.path(), 12).await;
     let ids: Vec<NodeId> = nodes.iter().map(|n| n.node_id()).collect();
     connect_all(&nodes).await;
     let mut shared = Vec::new();
@@ -248,9 +224,7 @@ async fn twelve_cities_in_full_mesh_converge_to_exactly_their_scopes() {
             );
         }
     }
-    for n in nodes {
-        n.shutdown().await;
-    }
+    shutdown_all(nodes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,15 +240,11 @@ async fn after_a_partition_restarted_cities_receive_only_what_they_missed() {
             )
         })
         .collect();
-    let mut nodes: Vec<Option<Daemon>> = Vec::new();
+    let mut live: Vec<Daemon> = Vec::new();
     for d in &dirs {
-        nodes.push(Some(start(d, fast_transport()).await));
+        live.push(start(d, fast_transport()).await);
     }
-    let ids: Vec<NodeId> = nodes
-        .iter()
-        .map(|n| n.as_ref().unwrap().node_id())
-        .collect();
-    let live: Vec<Daemon> = nodes.iter_mut().map(|n| n.take().unwrap()).collect();
+    let ids: Vec<NodeId> = live.iter().map(|n| n.node_id()).collect();
     connect_all(&live).await;
     // Twenty publications of ~3 KB of text per city, random so that Automerge's
     // compression cannot shrink the history to nothing.
@@ -306,11 +276,7 @@ async fn after_a_partition_restarted_cities_receive_only_what_they_missed() {
     let initial_rx: Vec<u64> = live.iter().map(received).collect();
 
     // Partition: stop cities 8..12. Both sides change and share.
-    let mut live = live;
-    let stopped: Vec<Daemon> = live.drain(8..).collect();
-    for d in stopped {
-        d.shutdown().await;
-    }
+    shutdown_all(live.drain(8..)).await;
     for (i, n) in live.iter().enumerate() {
         publish(
             n,
@@ -341,24 +307,10 @@ async fn after_a_partition_restarted_cities_receive_only_what_they_missed() {
         restarted.push(start(dir, fast_transport()).await);
     }
     let all: Vec<&Daemon> = live.iter().chain(restarted.iter()).collect();
-    let want = expected(&ids, &shared);
-    let ok = eventually(CONVERGE, async || {
-        let mut origin_heads = BTreeMap::new();
-        for n in &all {
-            origin_heads.extend(published(n).await);
-        }
-        for (n, w) in all.iter().zip(&want) {
-            let have = replicas(n).await;
-            if have.keys().cloned().collect::<BTreeSet<_>>() != *w
-                || have.iter().any(|(id, h)| origin_heads.get(id) != Some(h))
-            {
-                return false;
-            }
-        }
-        true
-    })
-    .await;
-    assert!(ok, "all twelve converge after the partition");
+    assert!(
+        converge(&all, &expected(&ids, &shared)).await,
+        "all twelve converge after the partition"
+    );
     // What each restarted city received on its new connections is of the order
     // of what it missed (8 edits and 8 new small publications, handshakes and
     // inventories), not of the whole history it already had.
@@ -375,29 +327,15 @@ async fn after_a_partition_restarted_cities_receive_only_what_they_missed() {
             8 + k
         );
     }
-    for d in live.into_iter().chain(restarted) {
-        d.shutdown().await;
-    }
+    shutdown_all(live.into_iter().chain(restarted)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_publications_are_rejected_and_reach_no_replica() {
     let tmp = tempfile::tempdir().unwrap();
-    let origin = start(
-        &init(tmp.path(), "origin", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
-    let victim = start(
-        &init(tmp.path(), "victim", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
-    let forger = start(
-        &init(tmp.path(), "forger", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
+    let origin = start_partner(tmp.path(), "origin").await;
+    let victim = start_partner(tmp.path(), "victim").await;
+    let forger = start_partner(tmp.path(), "forger").await;
     let doc = publish(&origin, "practice", "the origin's text", &Scope::Partners).await;
     // The forger holds a copy of the origin's document with its own change, and
     // publishes it under the origin's id: only the origin may announce that id.
@@ -412,24 +350,7 @@ async fn forged_publications_are_rejected_and_reach_no_replica() {
         })
         .await;
     // The victim meets the forger first, then the origin.
-    admin(
-        &victim,
-        AdminRequest::PeersAdd {
-            contact: contact(&forger),
-            role: None,
-        },
-    )
-    .await
-    .unwrap();
-    admin(
-        &forger,
-        AdminRequest::PeersAdd {
-            contact: contact(&victim),
-            role: None,
-        },
-    )
-    .await
-    .unwrap();
+    pair_by_contacts(&victim, &forger).await;
     let forger_id = forger.node_id();
     // The forger's connection is closed by the victim (NotOrigin), again at each redial.
     let closed = eventually(Duration::from_secs(10), async || {
@@ -438,24 +359,7 @@ async fn forged_publications_are_rejected_and_reach_no_replica() {
     })
     .await;
     assert!(closed);
-    admin(
-        &victim,
-        AdminRequest::PeersAdd {
-            contact: contact(&origin),
-            role: None,
-        },
-    )
-    .await
-    .unwrap();
-    admin(
-        &origin,
-        AdminRequest::PeersAdd {
-            contact: contact(&victim),
-            role: None,
-        },
-    )
-    .await
-    .unwrap();
+    pair_by_contacts(&victim, &origin).await;
     let origin_heads = published(&origin).await;
     assert!(
         eventually(CONVERGE, async || replicas(&victim).await == origin_heads).await,
@@ -470,35 +374,18 @@ async fn forged_publications_are_rejected_and_reach_no_replica() {
         })
         .await;
     assert!(!text, "no byte of the forged change reached the replica");
-    for d in [origin, victim, forger] {
-        d.shutdown().await;
-    }
+    shutdown_all([origin, victim, forger]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retraction_reaches_every_replica_and_is_confirmed() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = Vec::new();
-    for i in 0..4 {
-        nodes.push(
-            start(
-                &init(tmp.path(), &format!("city{i}"), Role::Partner, 0),
-                fast_transport(),
-            )
-            .await,
-        );
-    }
+    let nodes = start_cities(tmp.path(), 4).await;
     connect_all(&nodes).await;
     let doc = publish(&nodes[0], "practice", "to be retracted", &Scope::Partners).await;
     assert!(
-        eventually(CONVERGE, async || {
-            for n in &nodes[1..] {
-                if !replicas(n).await.contains_key(&doc) {
-                    return false;
-                }
-            }
-            true
-        })
+        eventually(CONVERGE, async || holders(&nodes[1..], &doc).await
+            == nodes.len() - 1)
         .await
     );
     // Status on the origin: every peer connected, one publication in scope,
@@ -526,21 +413,9 @@ async fn retraction_reaches_every_replica_and_is_confirmed() {
         .store
         .call(move |s| s.retract_publication(&id).unwrap())
         .await;
-    let _ = nodes[0]
-        .context()
-        .sync
-        .local_changes
-        .send(labnet_protocol::sync::DocId::new(doc.clone()).unwrap());
+    announce(&nodes[0], &doc);
     assert!(
-        eventually(CONVERGE, async || {
-            for n in &nodes[1..] {
-                if replicas(n).await.contains_key(&doc) {
-                    return false;
-                }
-            }
-            true
-        })
-        .await,
+        eventually(CONVERGE, async || holders(&nodes[1..], &doc).await == 0).await,
         "every replica removed it"
     );
     let status = admin(&nodes[0], AdminRequest::Status).await.unwrap();
@@ -552,25 +427,15 @@ async fn retraction_reaches_every_replica_and_is_confirmed() {
     })
     .await;
     assert!(confirmed, "status shows three confirmations: {status}");
-    for n in nodes {
-        n.shutdown().await;
-    }
+    shutdown_all(nodes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_from_two_sessions_of_the_origin_merge_everywhere() {
     let tmp = tempfile::tempdir().unwrap();
     let nodes = vec![
-        start(
-            &init(tmp.path(), "origin", Role::Partner, 0),
-            fast_transport(),
-        )
-        .await,
-        start(
-            &init(tmp.path(), "reader", Role::Partner, 0),
-            fast_transport(),
-        )
-        .await,
+        start_partner(tmp.path(), "origin").await,
+        start_partner(tmp.path(), "reader").await,
     ];
     connect_all(&nodes).await;
     let doc = publish(&nodes[0], "practice", "first version", &Scope::Partners).await;
@@ -606,11 +471,7 @@ async fn edits_from_two_sessions_of_the_origin_merge_everywhere() {
             s.save_publication(&id, &mut two, "partners").unwrap();
         })
         .await;
-    let _ = nodes[0]
-        .context()
-        .sync
-        .local_changes
-        .send(labnet_protocol::sync::DocId::new(doc.clone()).unwrap());
+    announce(&nodes[0], &doc);
     let origin_heads = published(&nodes[0]).await;
     assert_eq!(
         origin_heads[&doc].len(),
@@ -639,7 +500,5 @@ async fn edits_from_two_sessions_of_the_origin_merge_everywhere() {
         (true, true),
         "both sessions' edits reached the replica"
     );
-    for n in nodes {
-        n.shutdown().await;
-    }
+    shutdown_all(nodes).await;
 }

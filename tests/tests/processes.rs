@@ -5,20 +5,15 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use labnet_tests::{free_udp_port, run_labnet, stderr, stdout, RunningNode};
-
-fn json_of(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let out = run_labnet(dir, args);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
-}
+use labnet_tests::{
+    free_udp_port, json_of, labnet_ok, partner_practices, run_labnet, stdout, RunningNode,
+};
 
 fn join(inviter: &Path, joiner: &Path) {
     let token = stdout(&run_labnet(inviter, &["invite", "create"]))
         .trim()
         .to_string();
-    let out = run_labnet(joiner, &["invite", "accept", &token]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    labnet_ok(joiner, &["invite", "accept", &token]);
 }
 
 fn received(dir: &Path) -> i64 {
@@ -44,19 +39,10 @@ fn three_city_processes_share_by_scope_and_nothing_leaks_to_the_third() {
         .collect();
     for (dir, name) in dirs.iter().zip(["Modena", "Mechelen", "Vienna"]) {
         let listen = format!("127.0.0.1:{}", free_udp_port());
-        assert!(
-            run_labnet(dir, &["init", "--name", name, "--listen", &listen])
-                .status
-                .success()
-        );
+        labnet_ok(dir, &["init", "--name", name, "--listen", &listen]);
     }
     let (modena, mechelen, vienna) = (&dirs[0], &dirs[1], &dirs[2]);
-    let partners = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node/data/practices.json");
-    assert!(
-        run_labnet(modena, &["practice", "import", partners.to_str().unwrap()])
-            .status
-            .success()
-    );
+    labnet_ok(modena, &["practice", "import", &partner_practices()]);
     let debug = [("RUST_LOG", "debug")];
     let nodes: Vec<RunningNode> = dirs
         .iter()
@@ -89,15 +75,10 @@ fn three_city_processes_share_by_scope_and_nothing_leaks_to_the_third() {
             .iter()
             .map(|p| p["id"].as_str().unwrap().to_string())
             .collect();
-        let out = run_labnet(modena, &["share", &ids[0], "--scope", &mechelen_id]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        labnet_ok(modena, &["share", &ids[0], "--scope", &mechelen_id]);
         (ids[0].clone(), ids[1].clone())
     };
-    assert!(
-        run_labnet(modena, &["share", &for_all, "--scope", "partners"])
-            .status
-            .success()
-    );
+    labnet_ok(modena, &["share", &for_all, "--scope", "partners"]);
     wait("Mechelen to receive both", || received(mechelen) == 2);
     wait("Vienna to receive one", || received(vienna) == 1);
     // Give a wrong announcement time to show up before looking.

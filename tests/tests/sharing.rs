@@ -1,16 +1,14 @@
 //! Sharing from the command line, with the real `labnet` binary on real data
 //! directories: imports, previews, publications, the disclosure log.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use labnet_node::share::Publication;
 use labnet_node::store::Store;
-use labnet_tests::{run_labnet, stderr, stdout};
-
-const PARTNERS: &str = "../node/data/practices.json";
+use labnet_tests::{json_of, labnet_ok, partner_practices, run_labnet, stderr, stdout, write_file};
 
 fn init(dir: &Path, name: &str, role: &str) {
-    let out = run_labnet(
+    labnet_ok(
         dir,
         &[
             "init",
@@ -22,40 +20,38 @@ fn init(dir: &Path, name: &str, role: &str) {
             role,
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
 }
 
-fn json_of(dir: &Path, args: &[&str]) -> serde_json::Value {
+/// Runs `labnet ARGS` on `dir`, asserts that it failed with exit code 1, and
+/// returns what it wrote to stderr.
+fn refused(dir: &Path, args: &[&str]) -> String {
     let out = run_labnet(dir, args);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    serde_json::from_str(&stdout(&out))
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)))
+    assert_eq!(out.status.code(), Some(1), "{args:?}");
+    stderr(&out)
 }
 
-fn partners() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(PARTNERS)
-        .display()
-        .to_string()
+/// Writes an executable shell script `dir/name` (a stand-in for `$EDITOR`).
+fn write_script(dir: &Path, name: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = write_file(dir, name, text);
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
 }
 
 #[test]
 fn imports_validate_the_whole_file_and_write_nothing_on_error() {
     let tmp = tempfile::tempdir().unwrap();
     init(tmp.path(), "Modena", "partner");
-    let bad = tmp.path().join("bad.json");
-    std::fs::write(
-        &bad,
+    let bad = write_file(
+        tmp.path(),
+        "bad.json",
         r#"{"practices": [
             {"id": "ok", "city": "Modena", "name": "Fine"},
             {"id": "x", "city": "Modena", "name": "Bad", "thematic_area": "sport", "colour": "red"},
             {"id": "y", "city": "Modena", "name": "Worse", "indicators": [{"label": "l", "achieved": "many"}]}
         ]}"#,
-    )
-    .unwrap();
-    let out = run_labnet(tmp.path(), &["practice", "import", bad.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    );
+    let err = refused(tmp.path(), &["practice", "import", bad.to_str().unwrap()]);
     for expected in [
         "practices[1].thematic_area",
         "colour",
@@ -70,18 +66,15 @@ fn imports_validate_the_whole_file_and_write_nothing_on_error() {
         "nothing written"
     );
 
-    let csv = tmp.path().join("bad.csv");
-    std::fs::write(
-        &csv,
+    let csv = write_file(
+        tmp.path(),
+        "bad.csv",
         "id,city,name,thematic_area\nok,Modena,Fine,care\nbad,Modena,Bad,sport\n",
-    )
-    .unwrap();
-    let out = run_labnet(tmp.path(), &["practice", "import", csv.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    );
+    let err = refused(tmp.path(), &["practice", "import", csv.to_str().unwrap()]);
     assert!(
-        stderr(&out).contains("row 2") && stderr(&out).contains("thematic_area"),
-        "{}",
-        stderr(&out)
+        err.contains("row 2") && err.contains("thematic_area"),
+        "{err}"
     );
     assert_eq!(
         json_of(tmp.path(), &["practice", "list", "--json"]),
@@ -89,9 +82,15 @@ fn imports_validate_the_whole_file_and_write_nothing_on_error() {
     );
 
     // The partner practices import cleanly; a second import updates and says so.
-    let first = json_of(tmp.path(), &["practice", "import", &partners(), "--json"]);
+    let first = json_of(
+        tmp.path(),
+        &["practice", "import", &partner_practices(), "--json"],
+    );
     assert_eq!(first["created"].as_array().unwrap().len(), 25);
-    let again = json_of(tmp.path(), &["practice", "import", &partners(), "--json"]);
+    let again = json_of(
+        tmp.path(),
+        &["practice", "import", &partner_practices(), "--json"],
+    );
     assert_eq!(again["updated"].as_array().unwrap().len(), 25);
     assert_eq!(
         json_of(tmp.path(), &["practice", "list", "--json"])
@@ -106,42 +105,37 @@ fn imports_validate_the_whole_file_and_write_nothing_on_error() {
 fn preview_is_exactly_the_publication_and_roster_names_never_leave() {
     let tmp = tempfile::tempdir().unwrap();
     init(tmp.path(), "Fuenlabrada", "partner");
-    let practices = tmp.path().join("p.json");
-    std::fs::write(
-        &practices,
+    let practices = write_file(
+        tmp.path(),
+        "p.json",
         r#"{"practices": [{"id": "fuenlabrada-club", "city": "Fuenlabrada", "name": "Job club",
             "description": "Run with José Pérez (jose.perez@example.org, +34 612 345 678) since 2019-03-14.",
             "indicators": [{"label": "participants", "achieved": 7, "unit": "people"},
                            {"label": "found a job", "achieved": 40, "unit": "%"}],
             "contacts": [{"name": "José Pérez", "role": "coordinator", "email": "jose.perez@example.org"}],
             "internal_notes": "call Pérez on Fridays"}]}"#,
-    )
-    .unwrap();
-    let roster = tmp.path().join("roster.json");
-    std::fs::write(
-        &roster,
+    );
+    let roster = write_file(
+        tmp.path(),
+        "roster.json",
         r#"{"stakeholders": [{"name": "José Pérez", "organisation": "Asociación Vecinal", "area": "civil-society",
             "email": "jose.perez@example.org", "phone": "+34 612 345 678", "migrant_background": true,
             "nationality": "Colombia", "groups": ["lsrg"], "notes": "prefers WhatsApp"}]}"#,
-    )
-    .unwrap();
-    assert!(run_labnet(
+    );
+    labnet_ok(
         tmp.path(),
-        &["practice", "import", practices.to_str().unwrap()]
-    )
-    .status
-    .success());
-    let out = run_labnet(
+        &["practice", "import", practices.to_str().unwrap()],
+    );
+    let out = labnet_ok(
         tmp.path(),
         &["stakeholder", "import", roster.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         !stdout(&out).contains("Pérez"),
         "the CLI does not echo personal data"
     );
 
-    let preview = run_labnet(
+    let preview = labnet_ok(
         tmp.path(),
         &[
             "share",
@@ -151,7 +145,6 @@ fn preview_is_exactly_the_publication_and_roster_names_never_leave() {
             "partners",
         ],
     );
-    assert!(preview.status.success(), "{}", stderr(&preview));
     let preview_text = stdout(&preview);
     for private in [
         "Pérez",
@@ -205,9 +198,7 @@ fn preview_is_exactly_the_publication_and_roster_names_never_leave() {
 fn the_audit_log_answers_what_left_the_node() {
     let tmp = tempfile::tempdir().unwrap();
     init(tmp.path(), "Mechelen", "partner");
-    assert!(run_labnet(tmp.path(), &["practice", "import", &partners()])
-        .status
-        .success());
+    labnet_ok(tmp.path(), &["practice", "import", &partner_practices()]);
     let ids: Vec<String> = json_of(tmp.path(), &["practice", "list", "--json"])
         .as_array()
         .unwrap()
@@ -215,12 +206,8 @@ fn the_audit_log_answers_what_left_the_node() {
         .map(|p| p["id"].as_str().unwrap().to_string())
         .collect();
     let (a, b) = (&ids[0], &ids[1]);
-    assert!(run_labnet(tmp.path(), &["share", a, "--scope", "partners"])
-        .status
-        .success());
-    assert!(run_labnet(tmp.path(), &["share", b, "--scope", "public"])
-        .status
-        .success());
+    labnet_ok(tmp.path(), &["share", a, "--scope", "partners"]);
+    labnet_ok(tmp.path(), &["share", b, "--scope", "public"]);
     // Sharing again without an edit changes nothing and logs nothing.
     assert!(stdout(&run_labnet(
         tmp.path(),
@@ -228,10 +215,8 @@ fn the_audit_log_answers_what_left_the_node() {
     ))
     .contains("nothing changed"));
     // A new scope is an update.
-    assert!(run_labnet(tmp.path(), &["share", a, "--scope", "public"])
-        .status
-        .success());
-    assert!(run_labnet(tmp.path(), &["unshare", b]).status.success());
+    labnet_ok(tmp.path(), &["share", a, "--scope", "public"]);
+    labnet_ok(tmp.path(), &["unshare", b]);
     let out = run_labnet(tmp.path(), &["unshare", b]);
     assert_eq!(out.status.code(), Some(1), "unsharing twice is an error");
     // Sharing again after unshare publishes anew.
@@ -278,20 +263,17 @@ fn the_audit_log_answers_what_left_the_node() {
         json_of(tmp.path(), &["audit", "--peer", &nobody, "--json"]),
         serde_json::json!([])
     );
-    let out = run_labnet(tmp.path(), &["audit", "--since", "yesterday"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("YYYY-MM-DD"));
+    let err = refused(tmp.path(), &["audit", "--since", "yesterday"]);
+    assert!(err.contains("YYYY-MM-DD"));
 }
 
 #[test]
 fn a_subscriber_holds_no_lab_data_and_cannot_share() {
     let tmp = tempfile::tempdir().unwrap();
     init(tmp.path(), "ISRG", "subscriber");
-    let out = run_labnet(tmp.path(), &["practice", "import", &partners()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("subscriber"), "{}", stderr(&out));
-    let out = run_labnet(tmp.path(), &["share", "anything", "--scope", "public"]);
-    assert_eq!(out.status.code(), Some(1));
+    let err = refused(tmp.path(), &["practice", "import", &partner_practices()]);
+    assert!(err.contains("subscriber"), "{err}");
+    refused(tmp.path(), &["share", "anything", "--scope", "public"]);
     assert_eq!(
         json_of(tmp.path(), &["practice", "list", "--json"]),
         serde_json::json!([])
@@ -302,31 +284,23 @@ fn a_subscriber_holds_no_lab_data_and_cannot_share() {
 fn the_lab_record_is_stored_and_bad_files_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     init(tmp.path(), "Livadia", "partner");
-    let bad = tmp.path().join("bad.json");
-    std::fs::write(
-        &bad,
+    let bad = write_file(
+        tmp.path(),
+        "bad.json",
         "{\n  \"profile\": {\"name\": \"Livadia\", \"country\": \"Greece\", \"mayor\": \"X\"}\n}\n",
-    )
-    .unwrap();
-    let out = run_labnet(tmp.path(), &["lab", "import", bad.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("mayor") && stderr(&out).contains("line 2"),
-        "{}",
-        stderr(&out)
     );
-    let good = tmp.path().join("lab.json");
-    std::fs::write(
-        &good,
+    let err = refused(tmp.path(), &["lab", "import", bad.to_str().unwrap()]);
+    assert!(err.contains("mayor") && err.contains("line 2"), "{err}");
+    let good = write_file(
+        tmp.path(),
+        "lab.json",
         r#"{"profile": {"name": "Livadia", "country": "Greece", "population": 32000, "main_nationalities": ["Albania"]},
             "labs": [{"id": "care", "topic": "childcare", "thematic_area": "care",
                       "sessions": [{"date": "2023-05-10", "topic": "kick-off", "attendance": 17}]}],
             "experiments": [{"id": "e1", "lab_id": "care", "hypothesis": "play group", "start": "2023-09-01",
                              "measurements": [{"label": "attending", "date": "2023-12-01", "numerator": 9, "denominator": 14}]}]}"#,
-    )
-    .unwrap();
-    let out = run_labnet(tmp.path(), &["lab", "import", good.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    );
+    labnet_ok(tmp.path(), &["lab", "import", good.to_str().unwrap()]);
     let shown = json_of(tmp.path(), &["lab", "show"]);
     assert_eq!(shown["profile"]["population"], 32000);
     assert_eq!(shown["labs"][0]["sessions"][0]["attendance"], 17);
@@ -340,22 +314,17 @@ fn the_lab_record_is_stored_and_bad_files_are_refused() {
 fn practice_edit_validates_what_the_editor_saved() {
     let tmp = tempfile::tempdir().unwrap();
     init(tmp.path(), "Antwerp", "partner");
-    assert!(run_labnet(tmp.path(), &["practice", "import", &partners()])
-        .status
-        .success());
+    labnet_ok(tmp.path(), &["practice", "import", &partner_practices()]);
     let id = json_of(tmp.path(), &["practice", "list", "--json"])[0]["id"]
         .as_str()
         .unwrap()
         .to_string();
     // An "editor" that renames the practice.
-    let script = tmp.path().join("rename.sh");
-    std::fs::write(
-        &script,
+    let script = write_script(
+        tmp.path(),
+        "rename.sh",
         "#!/bin/sh\nsed -i 's/\"name\": \"[^\"]*\"/\"name\": \"Renamed by the editor\"/' \"$1\"\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let out = labnet_tests::labnet(tmp.path())
         .args(["practice", "edit", &id])
         .env("EDITOR", &script)
@@ -366,13 +335,11 @@ fn practice_edit_validates_what_the_editor_saved() {
     assert_eq!(shown["name"], "Renamed by the editor");
     // An "editor" that breaks the JSON: refused, nothing saved (the retry prompt
     // reads "n" from stdin).
-    let breaker = tmp.path().join("break.sh");
-    std::fs::write(
-        &breaker,
+    let breaker = write_script(
+        tmp.path(),
+        "break.sh",
         "#!/bin/sh\nsed -i 's/\"systematized\": [a-z]*/\"systematized\": \"maybe\"/' \"$1\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&breaker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let mut child = labnet_tests::labnet(tmp.path())
         .args(["practice", "edit", &id])
         .env("EDITOR", &breaker)

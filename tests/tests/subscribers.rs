@@ -10,68 +10,36 @@ use labnet_config::Role;
 use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_protocol::sync::publication_id;
-use labnet_tests::nodes::{admin, eventually, fast_transport, init, start};
-use labnet_tests::{labnet_bin, run_labnet, stderr, stdout};
+use labnet_tests::nodes::{
+    admin, eventually, fast_transport, invite, is_connected, replicas, shutdown_all, start,
+    start_node, start_partner,
+};
+use labnet_tests::{json_of, labnet_bin, labnet_ok, partner_practices, run_labnet, stdout};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn invite(inviter: &Daemon, joiner: &Daemon, role: Role) {
-    let created = admin(
-        inviter,
-        AdminRequest::InviteCreate {
-            role,
-            expires_secs: 600,
-            uses: 1,
-        },
-    )
-    .await
-    .unwrap();
-    let token = created["token"].as_str().unwrap().to_string();
-    admin(joiner, AdminRequest::InviteAccept { token })
-        .await
-        .unwrap();
+/// The ids of the replicas a node holds.
+async fn replica_ids(d: &Daemon) -> Vec<String> {
+    replicas(d).await.into_keys().collect()
 }
 
-async fn replica_ids(d: &Daemon) -> Vec<String> {
+/// The heads of one of `d`'s own publications.
+async fn publication_heads(d: &Daemon, doc_id: &str) -> Vec<automerge::ChangeHash> {
+    let doc_id = doc_id.to_string();
     d.context()
         .store
-        .call(|s| {
-            s.replicas()
-                .unwrap()
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect()
-        })
+        .call(move |s| s.publication_row(&doc_id).unwrap().unwrap().heads)
         .await
-}
-
-fn partner_file() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../node/data/practices.json")
-        .display()
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_receives_public_publications_only_and_can_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let city = start(
-        &init(tmp.path(), "Vienna", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
-    let other = start(
-        &init(tmp.path(), "Athens", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
-    let subscriber = start(
-        &init(tmp.path(), "ISRG", Role::Subscriber, 0),
-        fast_transport(),
-    )
-    .await;
+    let city = start_partner(tmp.path(), "Vienna").await;
+    let other = start_partner(tmp.path(), "Athens").await;
+    let subscriber = start_node(tmp.path(), "ISRG", Role::Subscriber).await;
     let practices = labnet_node::lab::import::parse_practices(
-        labnet_node::lab::import::ImportInput::Path(Path::new(&partner_file())),
+        labnet_node::lab::import::ImportInput::Path(Path::new(&partner_practices())),
         None,
     )
     .unwrap();
@@ -149,14 +117,7 @@ async fn a_subscriber_receives_public_publications_only_and_can_write_nothing() 
     // Write attempt 1: the subscriber alters its copy of the city's publication
     // and reconnects; the city refuses the change and keeps its own version.
     let public = ids[0].clone();
-    let city_heads = city
-        .context()
-        .store
-        .call({
-            let p = public.clone();
-            move |s| s.publication_row(&p).unwrap().unwrap().heads
-        })
-        .await;
+    let city_heads = publication_heads(&city, &public).await;
     let sub_dir = subscriber.context().data_dir.root().to_path_buf();
     subscriber.shutdown().await;
     {
@@ -187,47 +148,28 @@ async fn a_subscriber_receives_public_publications_only_and_can_write_nothing() 
     let subscriber = start(&sub_dir, fast_transport()).await;
     let sub_id = subscriber.node_id();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = city
-        .context()
-        .store
-        .call({
-            let p = public.clone();
-            move |s| s.publication_row(&p).unwrap().unwrap().heads
-        })
-        .await;
+    let after = publication_heads(&city, &public).await;
     assert_eq!(after, city_heads, "the city's publication is unchanged");
     assert!(
         replica_ids(&city).await.is_empty(),
         "the city stored nothing from the subscriber"
     );
     assert!(
-        !city.context().transport.is_connected(sub_id),
+        !is_connected(&city, sub_id),
         "the city closed the subscriber's connection"
     );
-    for d in [city, other, subscriber] {
-        d.shutdown().await;
-    }
-}
-
-fn json_of(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let out = run_labnet(dir, args);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
+    shutdown_all([city, other, subscriber]).await;
 }
 
 #[test]
 fn feed_filters_and_exports_on_known_data() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    assert!(run_labnet(
+    labnet_ok(
         dir,
-        &["init", "--name", "Partners", "--listen", "127.0.0.1:0"]
-    )
-    .status
-    .success());
-    assert!(run_labnet(dir, &["practice", "import", &partner_file()])
-        .status
-        .success());
+        &["init", "--name", "Partners", "--listen", "127.0.0.1:0"],
+    );
+    labnet_ok(dir, &["practice", "import", &partner_practices()]);
     let list = json_of(dir, &["practice", "list", "--json"]);
     let ids: Vec<(String, String, Option<String>)> = list
         .as_array()
@@ -242,9 +184,7 @@ fn feed_filters_and_exports_on_known_data() {
         })
         .collect();
     for (id, _, _) in &ids {
-        assert!(run_labnet(dir, &["share", id, "--scope", "public"])
-            .status
-            .success());
+        labnet_ok(dir, &["share", id, "--scope", "public"]);
     }
     let all = json_of(dir, &["feed", "list", "--json"]);
     assert_eq!(all.as_array().unwrap().len(), 25);
@@ -269,7 +209,7 @@ fn feed_filters_and_exports_on_known_data() {
 
     // Atom, parsed by an XML parser.
     let atom = dir.join("feed.xml");
-    assert!(run_labnet(
+    labnet_ok(
         dir,
         &[
             "feed",
@@ -277,11 +217,9 @@ fn feed_filters_and_exports_on_known_data() {
             "--format",
             "atom",
             "--out",
-            atom.to_str().unwrap()
-        ]
-    )
-    .status
-    .success());
+            atom.to_str().unwrap(),
+        ],
+    );
     let text = std::fs::read_to_string(&atom).unwrap();
     let doc = roxmltree::Document::parse(&text).expect("valid XML");
     let entries: Vec<_> = doc
@@ -321,7 +259,7 @@ fn feed_filters_and_exports_on_known_data() {
         .count();
     assert_eq!(rows, want_care);
     // A retracted publication leaves the feed.
-    assert!(run_labnet(dir, &["unshare", &ids[0].0]).status.success());
+    labnet_ok(dir, &["unshare", &ids[0].0]);
     assert_eq!(
         json_of(dir, &["feed", "list", "--json"])
             .as_array()

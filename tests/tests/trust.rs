@@ -16,7 +16,11 @@ use labnet_protocol::handshake::{
 use labnet_protocol::invite::Invite;
 use labnet_protocol::NodeId;
 use labnet_tests::free_udp_port;
-use labnet_tests::nodes::{admin, contact, eventually, fast_transport, init, start};
+use labnet_tests::nodes::{
+    accept_invite, add_peer, admin, both_connected, create_invite, eventually, fast_transport,
+    init, invite, is_connected, neither_connected, pair_by_contacts, shutdown_all, start,
+    start_partner, token_of,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
 
@@ -24,10 +28,6 @@ const WAIT: Duration = Duration::from_secs(10);
 
 async fn peers_of(d: &Daemon) -> serde_json::Value {
     admin(d, AdminRequest::PeersList).await.unwrap()
-}
-
-async fn is_connected(d: &Daemon, other: NodeId) -> bool {
-    d.context().transport.is_connected(other)
 }
 
 async fn pending_ids(d: &Daemon) -> Vec<String> {
@@ -39,6 +39,15 @@ async fn pending_ids(d: &Daemon) -> Vec<String> {
         .collect()
 }
 
+/// `d` approves the node `peer`, as `labnet peers approve` does.
+async fn approve(d: &Daemon, peer: NodeId, role: Option<Role>) {
+    let request = AdminRequest::PeersApprove {
+        node_id: peer.to_string(),
+        role,
+    };
+    admin(d, request).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_pairs_two_nodes_that_stay_connected_across_restarts() {
     let tmp = tempfile::tempdir().unwrap();
@@ -46,32 +55,10 @@ async fn invite_pairs_two_nodes_that_stay_connected_across_restarts() {
     let b_dir = init(tmp.path(), "Mechelen", Role::Partner, free_udp_port());
     let a = start(&a_dir, fast_transport()).await;
     let b = start(&b_dir, fast_transport()).await;
-    let created = admin(
-        &a,
-        AdminRequest::InviteCreate {
-            role: Role::Partner,
-            expires_secs: 3600,
-            uses: 1,
-        },
-    )
-    .await
-    .unwrap();
-    let token = created["token"].as_str().unwrap().to_string();
-    let accepted = admin(
-        &b,
-        AdminRequest::InviteAccept {
-            token: token.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    let accepted = invite(&a, &b, Role::Partner).await;
     assert_eq!(accepted["name"], "Modena");
     let (a_id, b_id) = (a.node_id(), b.node_id());
-    assert!(
-        eventually(WAIT, async || is_connected(&a, b_id).await
-            && is_connected(&b, a_id).await)
-        .await
-    );
+    assert!(eventually(WAIT, async || both_connected(&a, &b)).await);
     assert_eq!(peers_of(&a).await[0]["node_id"], b_id.to_string());
     assert!(peers_of(&a).await[0]["decided_by"]
         .as_str()
@@ -82,125 +69,62 @@ async fn invite_pairs_two_nodes_that_stay_connected_across_restarts() {
     // Restart A: it comes back and the pair reconnects.
     a.shutdown().await;
     assert!(
-        eventually(WAIT, async || !is_connected(&b, a_id).await).await,
+        eventually(WAIT, async || !is_connected(&b, a_id)).await,
         "B notices A left"
     );
     let a = start(&a_dir, fast_transport()).await;
     assert!(
-        eventually(WAIT, async || is_connected(&a, b_id).await
-            && is_connected(&b, a_id).await)
-        .await,
+        eventually(WAIT, async || both_connected(&a, &b)).await,
         "reconnected after A restarted"
     );
     // Restart B.
     b.shutdown().await;
     let b = start(&b_dir, fast_transport()).await;
     assert!(
-        eventually(WAIT, async || is_connected(&a, b_id).await
-            && is_connected(&b, a_id).await)
-        .await,
+        eventually(WAIT, async || both_connected(&a, &b)).await,
         "reconnected after B restarted"
     );
-    a.shutdown().await;
-    b.shutdown().await;
+    shutdown_all([a, b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_add_then_approve_pairs_nodes_and_unknown_nodes_wait_in_pending() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = start(
-        &init(tmp.path(), "Vienna", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
-    let b = start(
-        &init(tmp.path(), "Athens", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
-    let (a_id, b_id) = (a.node_id(), b.node_id());
+    let a = start_partner(tmp.path(), "Vienna").await;
+    let b = start_partner(tmp.path(), "Athens").await;
+    let b_id = b.node_id();
     // B adds A ahead of time and dials it: A has not approved B, so B waits in
     // A's pending list and nothing is connected.
-    admin(
-        &b,
-        AdminRequest::PeersAdd {
-            contact: contact(&a),
-            role: None,
-        },
-    )
-    .await
-    .unwrap();
+    add_peer(&b, &a).await;
     assert!(
         eventually(WAIT, async || pending_ids(&a)
             .await
             .contains(&b_id.to_string()))
         .await
     );
-    assert!(!is_connected(&a, b_id).await && !is_connected(&b, a_id).await);
+    assert!(neither_connected(&a, &b));
     let pending = admin(&a, AdminRequest::PeersPending).await.unwrap();
     assert_eq!(pending[0]["name"], "Athens");
     assert!(pending[0]["attempts"].as_i64().unwrap() >= 1);
     // A approves: B's redial gets in.
-    admin(
-        &a,
-        AdminRequest::PeersApprove {
-            node_id: b_id.to_string(),
-            role: Some(Role::Partner),
-        },
-    )
-    .await
-    .unwrap();
-    assert!(
-        eventually(WAIT, async || is_connected(&a, b_id).await
-            && is_connected(&b, a_id).await)
-        .await
-    );
+    approve(&a, b_id, Some(Role::Partner)).await;
+    assert!(eventually(WAIT, async || both_connected(&a, &b)).await);
     assert!(pending_ids(&a).await.is_empty());
     let listed = peers_of(&a).await;
     assert_eq!(listed[0]["connected"], true);
     assert_eq!(listed[0]["name"], "Athens");
-    a.shutdown().await;
-    b.shutdown().await;
+    shutdown_all([a, b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_both_dial_both_keep_the_same_one_connection() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = start(
-        &init(tmp.path(), "Pont-de-Claix", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
-    let b = start(
-        &init(tmp.path(), "Grenoble", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
+    let a = start_partner(tmp.path(), "Pont-de-Claix").await;
+    let b = start_partner(tmp.path(), "Grenoble").await;
     let (a_id, b_id) = (a.node_id(), b.node_id());
     // Both approve the other with an address at once, so both dial.
-    let (ra, rb) = tokio::join!(
-        admin(
-            &a,
-            AdminRequest::PeersAdd {
-                contact: contact(&b),
-                role: None
-            }
-        ),
-        admin(
-            &b,
-            AdminRequest::PeersAdd {
-                contact: contact(&a),
-                role: None
-            }
-        ),
-    );
-    ra.unwrap();
-    rb.unwrap();
-    assert!(
-        eventually(WAIT, async || is_connected(&a, b_id).await
-            && is_connected(&b, a_id).await)
-        .await
-    );
+    tokio::join!(add_peer(&a, &b), add_peer(&b, &a));
+    assert!(eventually(WAIT, async || both_connected(&a, &b)).await);
     let rule = a_id.min(b_id);
     assert!(
         eventually(WAIT, async || {
@@ -214,47 +138,17 @@ async fn when_both_dial_both_keep_the_same_one_connection() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(a.context().transport.connection_dialer(b_id), Some(rule));
     assert_eq!(b.context().transport.connection_dialer(a_id), Some(rule));
-    a.shutdown().await;
-    b.shutdown().await;
+    shutdown_all([a, b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_peer_is_cut_off_within_a_second_and_cannot_come_back() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = start(
-        &init(tmp.path(), "Antwerp", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
-    let b = start(
-        &init(tmp.path(), "Larissa", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
+    let a = start_partner(tmp.path(), "Antwerp").await;
+    let b = start_partner(tmp.path(), "Larissa").await;
     let (a_id, b_id) = (a.node_id(), b.node_id());
-    admin(
-        &a,
-        AdminRequest::PeersAdd {
-            contact: contact(&b),
-            role: None,
-        },
-    )
-    .await
-    .unwrap();
-    admin(
-        &b,
-        AdminRequest::PeersAdd {
-            contact: contact(&a),
-            role: None,
-        },
-    )
-    .await
-    .unwrap();
-    assert!(
-        eventually(WAIT, async || is_connected(&a, b_id).await
-            && is_connected(&b, a_id).await)
-        .await
-    );
+    pair_by_contacts(&a, &b).await;
+    assert!(eventually(WAIT, async || both_connected(&a, &b)).await);
     let revoked_at = std::time::Instant::now();
     admin(
         &a,
@@ -264,19 +158,14 @@ async fn a_revoked_peer_is_cut_off_within_a_second_and_cannot_come_back() {
     )
     .await
     .unwrap();
-    assert!(
-        eventually(Duration::from_secs(1), async || !is_connected(&b, a_id)
-            .await
-            && !is_connected(&a, b_id).await)
-        .await
-    );
+    assert!(eventually(Duration::from_secs(1), async || neither_connected(&a, &b)).await);
     assert!(
         revoked_at.elapsed() < Duration::from_secs(1),
         "disconnected within one second"
     );
     // B keeps redialing (it still approves A) but is refused every time.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(!is_connected(&a, b_id).await && !is_connected(&b, a_id).await);
+    assert!(neither_connected(&a, &b));
     let err = b
         .context()
         .transport
@@ -291,129 +180,59 @@ async fn a_revoked_peer_is_cut_off_within_a_second_and_cannot_come_back() {
     let record = &peers_of(&a).await[0];
     assert_eq!(record["state"], "revoked");
     assert_eq!(record["decided_by"], "peers revoke");
-    a.shutdown().await;
-    b.shutdown().await;
+    shutdown_all([a, b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_are_refused_each_with_its_own_message() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = start(
-        &init(tmp.path(), "Grenoble", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
-    let b = start(
-        &init(tmp.path(), "Livadia", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
-    let c = start(
-        &init(tmp.path(), "Fuenlabrada", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
-    let create = |expires_secs| AdminRequest::InviteCreate {
-        role: Role::Partner,
-        expires_secs,
-        uses: 1,
-    };
+    let a = start_partner(tmp.path(), "Grenoble").await;
+    let b = start_partner(tmp.path(), "Livadia").await;
+    let c = start_partner(tmp.path(), "Fuenlabrada").await;
+    let token =
+        async |expires_secs| token_of(&create_invite(&a, Role::Partner, expires_secs).await);
 
     // Used up: B joins, then C tries the same token.
-    let token = admin(&a, create(3600)).await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    admin(
-        &b,
-        AdminRequest::InviteAccept {
-            token: token.clone(),
-        },
-    )
-    .await
-    .unwrap();
-    let err = admin(
-        &c,
-        AdminRequest::InviteAccept {
-            token: token.clone(),
-        },
-    )
-    .await
-    .unwrap_err();
+    let used = token(3600).await;
+    accept_invite(&b, &used).await.unwrap();
+    let err = accept_invite(&c, &used).await.unwrap_err();
     assert!(err.contains("already been used"), "used up: {err}");
 
     // Expired: checked by the joiner before dialing, and by the inviter.
-    let short = admin(&a, create(1)).await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let short = token(1).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let err = admin(
-        &c,
-        AdminRequest::InviteAccept {
-            token: short.clone(),
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = accept_invite(&c, &short).await.unwrap_err();
     assert!(err.contains("expired"), "expired: {err}");
     let mut stale = Invite::parse(&short).unwrap();
     stale.expires_at += 3600; // the joiner's clock is fooled; the inviter is not
-    let err = admin(
-        &c,
-        AdminRequest::InviteAccept {
-            token: stale.to_token(),
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = accept_invite(&c, stale.to_token()).await.unwrap_err();
     assert!(
         err.contains("did not issue") || err.contains("expired"),
         "forged expiry: {err}"
     );
 
     // Forged: a well-formed token with a secret the inviter never issued.
-    let mut forged = Invite::parse(&token).unwrap();
+    let mut forged = Invite::parse(&used).unwrap();
     forged.secret = [7; 32];
-    let err = admin(
-        &c,
-        AdminRequest::InviteAccept {
-            token: forged.to_token(),
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = accept_invite(&c, forged.to_token()).await.unwrap_err();
     assert!(err.contains("did not issue this invite"), "forged: {err}");
 
     // Truncated and damaged tokens never leave the joiner.
-    let fresh = admin(&a, create(3600)).await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let err = admin(
-        &c,
-        AdminRequest::InviteAccept {
-            token: fresh[..fresh.len() - 9].to_string(),
-        },
-    )
-    .await
-    .unwrap_err();
+    let fresh = token(3600).await;
+    let err = accept_invite(&c, &fresh[..fresh.len() - 9])
+        .await
+        .unwrap_err();
     assert!(err.contains("truncated"), "truncated: {err}");
     let mut chars: Vec<char> = fresh.chars().collect();
     let i = chars.len() - 20;
     chars[i] = if chars[i] == 'Q' { 'R' } else { 'Q' };
-    let err = admin(
-        &c,
-        AdminRequest::InviteAccept {
-            token: chars.into_iter().collect(),
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = accept_invite(&c, chars.into_iter().collect::<String>())
+        .await
+        .unwrap_err();
     assert!(err.contains("damaged"), "tampered: {err}");
 
     // Revoked.
-    let created = admin(&a, create(3600)).await.unwrap();
+    let created = create_invite(&a, Role::Partner, 3600).await;
     admin(
         &a,
         AdminRequest::InviteRevoke {
@@ -422,14 +241,7 @@ async fn bad_tokens_are_refused_each_with_its_own_message() {
     )
     .await
     .unwrap();
-    let err = admin(
-        &c,
-        AdminRequest::InviteAccept {
-            token: created["token"].as_str().unwrap().to_string(),
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = accept_invite(&c, token_of(&created)).await.unwrap_err();
     assert!(err.contains("revoked"), "revoked: {err}");
 
     // None of it let C in.
@@ -440,9 +252,7 @@ async fn bad_tokens_are_refused_each_with_its_own_message() {
         .unwrap()
         .iter()
         .all(|p| p["node_id"] != c_id.as_str()));
-    for d in [a, b, c] {
-        d.shutdown().await;
-    }
+    shutdown_all([a, b, c]).await;
 }
 
 // ---- hand-built peers that present the wrong credentials ---------------------
@@ -517,6 +327,38 @@ fn credential(chain: Vec<Vec<u8>>, signer: &Identity) -> Arc<CertifiedKey> {
     ))
 }
 
+/// A credential that is what it claims: `id`'s own certificate, signed by `id`.
+fn own_credential(id: &Identity) -> Arc<CertifiedKey> {
+    credential(vec![id.cert_der().to_vec()], id)
+}
+
+/// A raw QUIC client speaking labnet's ALPN as a node that never met anyone:
+/// a fresh identity with its own, valid certificate.
+fn fresh_client() -> quinn::ClientConfig {
+    let id = Identity::generate().unwrap();
+    raw_client(Some(own_credential(&id)), &[ALPN])
+}
+
+/// A QUIC endpoint on any local port, to dial from.
+fn client_endpoint() -> quinn::Endpoint {
+    quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap()
+}
+
+/// The Hello of a partner named `name`, at the protocol version this build speaks.
+fn hello(name: &str) -> Hello {
+    Hello {
+        version: PROTOCOL_VERSION,
+        name: name.into(),
+        role: PeerRole::Partner,
+        invite_secret: None,
+    }
+}
+
+/// A close code as a raw connection sees it.
+fn close_code(code: CloseCode) -> Option<u64> {
+    Some(u64::from(code.as_u32()))
+}
+
 /// A raw QUIC client presenting `cred` (or no certificate), with `alpn`.
 fn raw_client(cred: Option<Arc<CertifiedKey>>, alpn: &[&[u8]]) -> quinn::ClientConfig {
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -578,7 +420,7 @@ enum Outcome {
 }
 
 async fn try_connect(config: quinn::ClientConfig, target: std::net::SocketAddr) -> Outcome {
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let endpoint = client_endpoint();
     let connecting = match endpoint.connect_with(config, target, "labnet") {
         Ok(c) => c,
         Err(e) => return Outcome::HandshakeFailed(e.to_string()),
@@ -615,7 +457,7 @@ async fn speak(
     target: std::net::SocketAddr,
     bytes: &[u8],
 ) -> (Option<u64>, Option<HandshakeEvent>) {
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let endpoint = client_endpoint();
     let connection = endpoint
         .connect_with(config, target, "labnet")
         .unwrap()
@@ -623,12 +465,7 @@ async fn speak(
         .unwrap();
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
     let _ = send.write_all(bytes).await;
-    let mut reader = Handshake::dialer(Hello {
-        version: PROTOCOL_VERSION,
-        name: "x".into(),
-        role: PeerRole::Partner,
-        invite_secret: None,
-    });
+    let mut reader = Handshake::dialer(hello("x"));
     let _ = reader.poll_transmit();
     let mut reply = None;
     let mut buf = [0u8; 2048];
@@ -646,32 +483,21 @@ async fn speak(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_handshakes_close_with_their_own_codes() {
     let tmp = tempfile::tempdir().unwrap();
-    let node = start(
-        &init(tmp.path(), "Athens", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
+    let node = start_partner(tmp.path(), "Athens").await;
     let target = node.listen_addr();
-    let client = || {
-        let id = Identity::generate().unwrap();
-        raw_client(Some(credential(vec![id.cert_der().to_vec()], &id)), &[ALPN])
-    };
-    let code = |c: CloseCode| Some(u64::from(c.as_u32()));
     // Not a handshake message at all.
-    let (got, _) = speak(client(), target, &[0, 0, 0, 3, 0xee, 0xee, 0xee]).await;
-    assert_eq!(got, code(CloseCode::Malformed));
+    let (got, _) = speak(fresh_client(), target, &[0, 0, 0, 3, 0xee, 0xee, 0xee]).await;
+    assert_eq!(got, close_code(CloseCode::Malformed));
     // A frame announcing more than a handshake may hold.
-    let (got, _) = speak(client(), target, &(64 * 1024u32).to_be_bytes()).await;
-    assert_eq!(got, code(CloseCode::FrameTooLarge));
+    let (got, _) = speak(fresh_client(), target, &(64 * 1024u32).to_be_bytes()).await;
+    assert_eq!(got, close_code(CloseCode::FrameTooLarge));
     // Another protocol version: refused with a reason the operator can act on.
-    let hello = Hello {
+    let future = Hello {
         version: 9,
-        name: "Future".into(),
-        role: PeerRole::Partner,
-        invite_secret: None,
+        ..hello("Future")
     };
-    let (got, reply) = speak(client(), target, &handshake_bytes(hello)).await;
-    assert_eq!(got, code(CloseCode::VersionMismatch));
+    let (got, reply) = speak(fresh_client(), target, &handshake_bytes(future)).await;
+    assert_eq!(got, close_code(CloseCode::VersionMismatch));
     assert!(
         matches!(reply, Some(HandshakeEvent::Refused { ref reason, .. }) if reason.contains("protocol 1")),
         "{reply:?}"
@@ -691,12 +517,7 @@ async fn a_thousand_fresh_keys_leave_pending_at_its_bound_and_one_address_is_rat
     transport.pending_max = 256;
     let node = start(&init(tmp.path(), "Flood", Role::Partner, 0), transport).await;
     let target = node.listen_addr();
-    let hello = handshake_bytes(Hello {
-        version: PROTOCOL_VERSION,
-        name: "flood".into(),
-        role: PeerRole::Partner,
-        invite_secret: None,
-    });
+    let hello = handshake_bytes(hello("flood"));
     let mut tasks = tokio::task::JoinSet::new();
     let attempts = 1000;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -704,12 +525,9 @@ async fn a_thousand_fresh_keys_leave_pending_at_its_bound_and_one_address_is_rat
         let next = Arc::clone(&next);
         let hello = hello.clone();
         tasks.spawn(async move {
-            let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+            let endpoint = client_endpoint();
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < attempts {
-                let id = Identity::generate().unwrap();
-                let config =
-                    raw_client(Some(credential(vec![id.cert_der().to_vec()], &id)), &[ALPN]);
-                let Ok(connecting) = endpoint.connect_with(config, target, "labnet") else {
+                let Ok(connecting) = endpoint.connect_with(fresh_client(), target, "labnet") else {
                     continue;
                 };
                 let Ok(connection) = connecting.await else {
@@ -733,21 +551,15 @@ async fn a_thousand_fresh_keys_leave_pending_at_its_bound_and_one_address_is_rat
     let target = node.listen_addr();
     let mut codes = Vec::new();
     for _ in 0..8 {
-        let id = Identity::generate().unwrap();
-        let (code, _) = speak(
-            raw_client(Some(credential(vec![id.cert_der().to_vec()], &id)), &[ALPN]),
-            target,
-            &hello,
-        )
-        .await;
+        let (code, _) = speak(fresh_client(), target, &hello).await;
         codes.push(code);
     }
-    let limited = Some(u64::from(CloseCode::RateLimited.as_u32()));
+    let limited = close_code(CloseCode::RateLimited);
     assert!(
         codes
             .iter()
             .take(5)
-            .all(|c| *c == Some(u64::from(CloseCode::NotApproved.as_u32()))),
+            .all(|c| *c == close_code(CloseCode::NotApproved)),
         "{codes:?}"
     );
     assert!(codes.iter().skip(5).all(|c| *c == limited), "{codes:?}");
@@ -764,21 +576,9 @@ fn refused_by_tls(outcome: &Outcome) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_refused_when_the_node_accepts() {
     let tmp = tempfile::tempdir().unwrap();
-    let node = start(
-        &init(tmp.path(), "Modena", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
+    let node = start_partner(tmp.path(), "Modena").await;
     let victim = Identity::generate().unwrap(); // an approved peer the attacker imitates
-    admin(
-        &node,
-        AdminRequest::PeersApprove {
-            node_id: victim.node_id().to_string(),
-            role: None,
-        },
-    )
-    .await
-    .unwrap();
+    approve(&node, victim.node_id(), None).await;
     let attacker = Identity::generate().unwrap();
     let other = Identity::generate().unwrap();
     let target = node.listen_addr();
@@ -818,7 +618,7 @@ async fn wrong_credentials_are_refused_when_the_node_accepts() {
         );
     }
     // Wrong ALPN: refused in TLS, or closed right after with WrongProtocol.
-    let good = credential(vec![attacker.cert_der().to_vec()], &attacker);
+    let good = own_credential(&attacker);
     for alpn in [&[b"h3".as_slice()][..], &[][..]] {
         let outcome = try_connect(raw_client(Some(Arc::clone(&good)), alpn), target).await;
         assert!(
@@ -830,23 +630,13 @@ async fn wrong_credentials_are_refused_when_the_node_accepts() {
     // Impersonation: the attacker's own (valid) key, the victim's name. TLS lets
     // it through, the peer table does not: it is an unknown node, refused
     // NotApproved, parked in pending, and served nothing.
-    let hello = Hello {
-        version: PROTOCOL_VERSION,
-        name: "Victim City".into(),
-        role: PeerRole::Partner,
-        invite_secret: None,
-    };
     let (code, reply) = speak(
         raw_client(Some(good), &[ALPN]),
         target,
-        &handshake_bytes(hello),
+        &handshake_bytes(hello("Victim City")),
     )
     .await;
-    assert_eq!(
-        code,
-        Some(u64::from(CloseCode::NotApproved.as_u32())),
-        "{reply:?}"
-    );
+    assert_eq!(code, close_code(CloseCode::NotApproved), "{reply:?}");
     assert!(
         matches!(reply, Some(HandshakeEvent::Refused { code, .. }) if code == CloseCode::NotApproved.as_u32()),
         "{reply:?}"
@@ -857,21 +647,17 @@ async fn wrong_credentials_are_refused_when_the_node_accepts() {
         vec![attacker.node_id().to_string()],
         "the impersonator is pending under its own id"
     );
-    assert!(!node.context().transport.is_connected(victim.node_id()));
-    assert!(!node.context().transport.is_connected(attacker.node_id()));
-    assert!(!node.context().transport.is_connected(victim.node_id()));
-    assert!(!node.context().transport.is_connected(attacker.node_id()));
+    assert!(!is_connected(&node, victim.node_id()));
+    assert!(!is_connected(&node, attacker.node_id()));
+    assert!(!is_connected(&node, victim.node_id()));
+    assert!(!is_connected(&node, attacker.node_id()));
     node.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_refused_when_the_node_dials() {
     let tmp = tempfile::tempdir().unwrap();
-    let node = start(
-        &init(tmp.path(), "Mechelen", Role::Partner, 0),
-        fast_transport(),
-    )
-    .await;
+    let node = start_partner(tmp.path(), "Mechelen").await;
     let pinned = Identity::generate().unwrap(); // the peer the node means to reach
     let attacker = Identity::generate().unwrap();
     let other = Identity::generate().unwrap();
@@ -879,7 +665,7 @@ async fn wrong_credentials_are_refused_when_the_node_dials() {
     let cases: Vec<Case<'_>> = vec![
         (
             "a different node answering the address",
-            credential(vec![attacker.cert_der().to_vec()], &attacker),
+            own_credential(&attacker),
             &[ALPN],
         ),
         (
@@ -908,11 +694,7 @@ async fn wrong_credentials_are_refused_when_the_node_dials() {
             credential(vec![vec![0x30, 0x03, 0x02, 0x01, 0x00]], &pinned),
             &[ALPN],
         ),
-        (
-            "wrong ALPN",
-            credential(vec![pinned.cert_der().to_vec()], &pinned),
-            &[b"h3"],
-        ),
+        ("wrong ALPN", own_credential(&pinned), &[b"h3"]),
     ];
     for (what, cred, alpn) in cases {
         let server = raw_server(cred, alpn);
@@ -923,10 +705,7 @@ async fn wrong_credentials_are_refused_when_the_node_dials() {
             .dial(pinned.node_id(), &address, None)
             .await;
         assert!(result.is_err(), "{what}: dial must fail");
-        assert!(
-            !node.context().transport.is_connected(pinned.node_id()),
-            "{what}"
-        );
+        assert!(!is_connected(&node, pinned.node_id()), "{what}");
         server.close(0u32.into(), b"");
     }
     node.shutdown().await;
@@ -947,10 +726,7 @@ fn tls_1_2_is_refused_in_both_roles() {
         .unwrap()
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAnything))
-        .with_client_cert_resolver(Arc::new(Fixed(credential(
-            vec![theirs.cert_der().to_vec()],
-            &theirs,
-        ))));
+        .with_client_cert_resolver(Arc::new(Fixed(own_credential(&theirs))));
     assert!(handshake_in_memory(client, server).is_err());
 
     // Our client, a TLS 1.2-only server.
@@ -959,10 +735,7 @@ fn tls_1_2_is_refused_in_both_roles() {
         .with_protocol_versions(&[&rustls::version::TLS12])
         .unwrap()
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(Fixed(credential(
-            vec![theirs.cert_der().to_vec()],
-            &theirs,
-        ))));
+        .with_cert_resolver(Arc::new(Fixed(own_credential(&theirs))));
     assert!(handshake_in_memory(client, server).is_err());
 }
 

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ChangeHash, ObjType, ReadDoc, ROOT};
 use labnet_config::Role;
+use labnet_protocol::close::ViolationCode;
 use labnet_protocol::sync::{DocId, ResumePoint, SyncMessage};
 use labnet_protocol::NodeId;
 
@@ -27,6 +28,19 @@ pub(crate) struct MemPublication {
     pub(crate) seq: u64,
     pub(crate) heads: Vec<ChangeHash>,
     pub(crate) retracted: bool,
+}
+
+impl MemPublication {
+    /// The publication's row in the index, as the SQLite store reads it.
+    fn entry(&self, doc_id: &DocId) -> PublicationEntry {
+        PublicationEntry {
+            doc_id: doc_id.clone(),
+            seq: self.seq,
+            scope: self.scope.clone(),
+            heads: self.heads.clone(),
+            retracted: self.retracted,
+        }
+    }
 }
 
 /// A copy of another node's publication: snapshot plus appended chunks.
@@ -113,29 +127,39 @@ impl MemNode {
         doc_id
     }
 
+    /// Publishes [`practice_doc`]`(seed)` as `name`.
+    pub(crate) fn publish_practice(&mut self, name: &str, seed: u32, scope: Scope) -> DocId {
+        let mut doc = practice_doc(seed);
+        self.publish(name, scope, &mut doc)
+    }
+
+    /// Changes one of our publications through `change`, under a new sequence
+    /// number (as every write to the index is).
+    fn update(&mut self, doc_id: &DocId, change: impl FnOnce(&mut MemPublication)) {
+        let seq = self.bump();
+        let publication = self.publications.get_mut(doc_id).unwrap();
+        change(publication);
+        publication.seq = seq;
+    }
+
     /// Edits one of our publications through `edit`.
     pub(crate) fn edit(&mut self, doc_id: &DocId, edit: impl FnOnce(&mut AutoCommit)) {
-        let seq = self.bump();
-        let publication = self.publications.get_mut(doc_id).unwrap();
-        let mut doc = AutoCommit::load(&publication.bytes).unwrap();
-        edit(&mut doc);
-        publication.bytes = doc.save();
-        publication.heads = doc.get_heads();
-        publication.seq = seq;
+        self.update(doc_id, |publication| {
+            let mut doc = AutoCommit::load(&publication.bytes).unwrap();
+            edit(&mut doc);
+            publication.bytes = doc.save();
+            publication.heads = doc.get_heads();
+        });
     }
 
+    /// Gives one of our publications a new scope.
     pub(crate) fn set_scope(&mut self, doc_id: &DocId, scope: Scope) {
-        let seq = self.bump();
-        let publication = self.publications.get_mut(doc_id).unwrap();
-        publication.scope = scope;
-        publication.seq = seq;
+        self.update(doc_id, |publication| publication.scope = scope);
     }
 
+    /// Retracts one of our publications.
     pub(crate) fn retract(&mut self, doc_id: &DocId) {
-        let seq = self.bump();
-        let publication = self.publications.get_mut(doc_id).unwrap();
-        publication.retracted = true;
-        publication.seq = seq;
+        self.update(doc_id, |publication| publication.retracted = true);
     }
 
     pub(crate) fn replica_doc(&self, doc_id: &DocId) -> Option<AutoCommit> {
@@ -218,13 +242,7 @@ impl OriginView for MemNode {
             .publications
             .iter()
             .filter(|(_, p)| p.seq > after_seq)
-            .map(|(id, p)| PublicationEntry {
-                doc_id: id.clone(),
-                seq: p.seq,
-                scope: p.scope.clone(),
-                heads: p.heads.clone(),
-                retracted: p.retracted,
-            })
+            .map(|(id, p)| p.entry(id))
             .collect();
         rows.sort_by_key(|r| r.seq);
         rows.truncate(limit);
@@ -232,13 +250,7 @@ impl OriginView for MemNode {
     }
 
     fn publication(&self, doc_id: &DocId) -> Option<PublicationEntry> {
-        self.publications.get(doc_id).map(|p| PublicationEntry {
-            doc_id: doc_id.clone(),
-            seq: p.seq,
-            scope: p.scope.clone(),
-            heads: p.heads.clone(),
-            retracted: p.retracted,
-        })
+        self.publications.get(doc_id).map(|p| p.entry(doc_id))
     }
 
     fn load_publication(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError> {
@@ -310,6 +322,14 @@ impl Net {
             log: Vec::new(),
             config: SessionConfig::default(),
         }
+    }
+
+    /// A net of `nodes` in full mesh, run until no bytes are in flight.
+    pub(crate) fn synced(nodes: Vec<MemNode>) -> Net {
+        let mut net = Net::new(nodes);
+        net.connect_all();
+        net.run();
+        net
     }
 
     /// Opens a session in both directions between `a` and `b`.
@@ -425,6 +445,11 @@ impl Net {
             .iter()
             .filter(|d| matches!(d.msg, SyncMessage::DocSync { .. }))
             .count()
+    }
+
+    /// The violation node `me`'s session with node `them` closed with, if any.
+    pub(crate) fn closed_with(&self, me: usize, them: usize) -> Option<ViolationCode> {
+        self.sessions[&(me, them)].closed_by().map(|(code, _)| code)
     }
 
     /// Events of a kind at one node.

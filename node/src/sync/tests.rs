@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ReadDoc, ROOT};
+use automerge::{AutoCommit, ChangeHash, ReadDoc, ROOT};
 use labnet_config::Role;
 use labnet_protocol::sync::{DocId, InventoryEntry, SyncMessage};
 use proptest::prelude::*;
@@ -33,6 +33,12 @@ fn no_violations(net: &Net) {
     for (key, session) in &net.sessions {
         assert_eq!(session.closed_by(), None, "session {key:?}");
     }
+}
+
+/// Heads in a fixed order, to compare two nodes' heads of one document.
+fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    heads.sort();
+    heads
 }
 
 /// Node `i` of the federation: partners first, then subscribers.
@@ -63,13 +69,10 @@ fn twelve_nodes_with_mixed_scopes_converge_to_exactly_their_scopes() {
             Scope::Nodes(vec![subscriber, next]),
         ];
         for (k, scope) in scopes.into_iter().enumerate() {
-            let mut doc = practice_doc((i * 10 + k) as u32);
-            nodes[i].publish(&format!("city{i}-pub{k}"), scope, &mut doc);
+            nodes[i].publish_practice(&format!("city{i}-pub{k}"), (i * 10 + k) as u32, scope);
         }
     }
-    let mut net = Net::new(nodes);
-    net.connect_all();
-    net.run();
+    let net = Net::synced(nodes);
     no_violations(&net);
 
     let roles: Vec<_> = net.nodes.iter().map(|n| n.role).collect();
@@ -85,11 +88,11 @@ fn twelve_nodes_with_mixed_scopes_converge_to_exactly_their_scopes() {
                     let replica = node.replicas.get(doc_id).expect("replica missing");
                     assert_eq!(replica.origin, origin.id);
                     let mut copy = node.replica_doc(doc_id).unwrap();
-                    let mut want = p.heads.clone();
-                    want.sort();
-                    let mut got = copy.get_heads();
-                    got.sort();
-                    assert_eq!(got, want, "{doc_id} at node {n}");
+                    assert_eq!(
+                        sorted(copy.get_heads()),
+                        sorted(p.heads.clone()),
+                        "{doc_id} at node {n}"
+                    );
                 }
             }
         }
@@ -128,11 +131,8 @@ fn twelve_nodes_with_mixed_scopes_converge_to_exactly_their_scopes() {
 #[test]
 fn every_publication_sent_is_disclosed_with_its_heads() {
     let mut nodes = federation(3, 0);
-    let mut doc = practice_doc(1);
-    let id = nodes[0].publish("p", Scope::Partners, &mut doc);
-    let mut net = Net::new(nodes);
-    net.connect_all();
-    net.run();
+    let id = nodes[0].publish_practice("p", 1, Scope::Partners);
+    let net = Net::synced(nodes);
     let heads = net.nodes[0].publications[&id].heads.clone();
     let disclosed: Vec<_> = net
         .events(0)
@@ -155,12 +155,9 @@ fn reconnect_sends_only_the_delta() {
     let mut nodes = federation(2, 0);
     let mut ids = Vec::new();
     for k in 0..200 {
-        let mut doc = practice_doc(k);
-        ids.push(nodes[0].publish(&format!("p{k}"), Scope::Partners, &mut doc));
+        ids.push(nodes[0].publish_practice(&format!("p{k}"), k, Scope::Partners));
     }
-    let mut net = Net::new(nodes);
-    net.connect_all();
-    net.run();
+    let mut net = Net::synced(nodes);
     no_violations(&net);
     assert_eq!(net.nodes[1].replicas.len(), 200);
     let (_, initial_bytes) = net.traffic_since(0);
@@ -218,11 +215,8 @@ fn reconnect_sends_only_the_delta() {
 /// A local change reaches a connected peer in scope at once.
 #[test]
 fn local_changes_are_pushed_to_connected_peers() {
-    let mut net = Net::new(federation(2, 1));
-    net.connect_all();
-    net.run();
-    let mut doc = practice_doc(5);
-    let id = net.nodes[0].publish("live", Scope::Public, &mut doc);
+    let mut net = Net::synced(federation(2, 1));
+    let id = net.nodes[0].publish_practice("live", 5, Scope::Public);
     net.local_change(0, &id);
     net.run();
     assert!(net.nodes[1].replicas.contains_key(&id));
@@ -242,66 +236,60 @@ fn local_changes_are_pushed_to_connected_peers() {
     }
 }
 
-/// Builds a sync message that carries a change made on `doc`.
-fn message_with_change(doc: &mut AutoCommit) -> Vec<u8> {
-    doc.put(ROOT, "title", "Forged").unwrap();
-    let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
-    sync::Message {
-        heads: doc.get_heads(),
+/// Builds a DocSync frame for `doc_id` that carries a change made on `copy`,
+/// our copy of that document.
+fn doc_sync_with_change(doc_id: &DocId, copy: &mut AutoCommit) -> Vec<u8> {
+    copy.put(ROOT, "title", "Forged").unwrap();
+    let change = copy.get_last_local_change().unwrap().raw_bytes().to_vec();
+    let message = sync::Message {
+        heads: copy.get_heads(),
         need: vec![],
         have: vec![],
         changes: vec![change].into(),
         flags: None,
         version: sync::MessageVersion::V1,
     }
+    .encode();
+    SyncMessage::DocSync {
+        doc_id: doc_id.clone(),
+        message,
+    }
     .encode()
+}
+
+/// Three partners, synced: node 0 published `ours` and node 2 `third`, both to
+/// partners, so node 1 holds a replica of each.
+fn three_partners_sharing_ours_and_third() -> (Net, DocId, DocId) {
+    let mut nodes = federation(3, 0);
+    let ours = nodes[0].publish_practice("ours", 1, Scope::Partners);
+    let third = nodes[2].publish_practice("third", 2, Scope::Partners);
+    (Net::synced(nodes), ours, third)
 }
 
 /// A partner that pushes changes into our publication, or into a third city's
 /// publication, is refused with distinct codes and nothing is stored.
 #[test]
 fn forged_changes_from_a_non_origin_are_rejected_and_not_stored() {
-    let mut nodes = federation(3, 0);
-    let mut doc = practice_doc(1);
-    let ours = nodes[0].publish("ours", Scope::Partners, &mut doc);
-    let mut doc = practice_doc(2);
-    let third = nodes[2].publish("third", Scope::Partners, &mut doc);
-    let mut net = Net::new(nodes);
-    net.connect_all();
-    net.run();
+    let (mut net, ours, third) = three_partners_sharing_ours_and_third();
     no_violations(&net);
 
     // Node 1 pushes a change into node 0's publication.
     let mut copy = net.nodes[1].replica_doc(&ours).unwrap();
-    let bytes = SyncMessage::DocSync {
-        doc_id: ours.clone(),
-        message: message_with_change(&mut copy),
-    }
-    .encode();
+    let bytes = doc_sync_with_change(&ours, &mut copy);
     let before = net.nodes[0].publications[&ours].bytes.clone();
     net.inject(1, 0, bytes);
     net.run();
-    assert_eq!(
-        net.sessions[&(0, 1)].closed_by().map(|(c, _)| c),
-        Some(ViolationCode::ForgedChange)
-    );
+    assert_eq!(net.closed_with(0, 1), Some(ViolationCode::ForgedChange));
     assert_eq!(net.nodes[0].publications[&ours].bytes, before);
 
     // Node 1 pushes a change into node 2's publication, towards node 0.
     let mut copy = net.nodes[1].replica_doc(&third).unwrap();
     let heads_before = net.nodes[0].replicas[&third].heads.clone();
-    let bytes = SyncMessage::DocSync {
-        doc_id: third.clone(),
-        message: message_with_change(&mut copy),
-    }
-    .encode();
+    let bytes = doc_sync_with_change(&third, &mut copy);
     net.connect(0, 1);
     net.inject(1, 0, bytes);
     net.run();
-    assert_eq!(
-        net.sessions[&(0, 1)].closed_by().map(|(c, _)| c),
-        Some(ViolationCode::ForgedChange)
-    );
+    assert_eq!(net.closed_with(0, 1), Some(ViolationCode::ForgedChange));
     assert_eq!(net.nodes[0].replicas[&third].heads, heads_before);
     assert_eq!(
         title(&net.nodes[0].replica_doc(&third).unwrap()),
@@ -316,14 +304,7 @@ fn forged_changes_from_a_non_origin_are_rejected_and_not_stored() {
 /// Announcing someone else's publication, or retracting it, is refused.
 #[test]
 fn announcing_or_retracting_a_publication_one_did_not_originate_is_refused() {
-    let mut nodes = federation(3, 0);
-    let mut doc = practice_doc(1);
-    let ours = nodes[0].publish("ours", Scope::Partners, &mut doc);
-    let mut doc = practice_doc(2);
-    let third = nodes[2].publish("third", Scope::Partners, &mut doc);
-    let mut net = Net::new(nodes);
-    net.connect_all();
-    net.run();
+    let (mut net, ours, third) = three_partners_sharing_ours_and_third();
     let epoch = net.nodes[1].epoch;
     for (doc_id, msg) in [
         (
@@ -353,7 +334,7 @@ fn announcing_or_retracting_a_publication_one_did_not_originate_is_refused() {
         net.inject(1, 0, msg.encode());
         net.run();
         assert_eq!(
-            net.sessions[&(0, 1)].closed_by().map(|(c, _)| c),
+            net.closed_with(0, 1),
             Some(ViolationCode::NotOrigin),
             "{doc_id}"
         );
@@ -366,11 +347,8 @@ fn announcing_or_retracting_a_publication_one_did_not_originate_is_refused() {
 #[test]
 fn garbage_changes_from_the_origin_are_a_violation_not_a_panic() {
     let mut nodes = federation(2, 0);
-    let mut doc = practice_doc(1);
-    let id = nodes[1].publish("p", Scope::Partners, &mut doc);
-    let mut net = Net::new(nodes);
-    net.connect_all();
-    net.run();
+    let id = nodes[1].publish_practice("p", 1, Scope::Partners);
+    let mut net = Net::synced(nodes);
     let message = sync::Message {
         heads: vec![],
         need: vec![],
@@ -391,10 +369,7 @@ fn garbage_changes_from_the_origin_are_a_violation_not_a_panic() {
         .encode(),
     );
     net.run();
-    assert_eq!(
-        net.sessions[&(0, 1)].closed_by().map(|(c, _)| c),
-        Some(ViolationCode::BadDocument)
-    );
+    assert_eq!(net.closed_with(0, 1), Some(ViolationCode::BadDocument));
     assert_eq!(net.nodes[0].replicas[&id].bytes, before);
 }
 
@@ -409,18 +384,14 @@ proptest! {
         inner in prop::collection::vec(any::<u8>(), 0..256),
     ) {
         let mut nodes = federation(2, 0);
-        let mut doc = practice_doc(1);
-        let id = nodes[1].publish("p", Scope::Partners, &mut doc);
-        let mut doc = practice_doc(2);
-        let mine = nodes[0].publish("m", Scope::Partners, &mut doc);
-        let mut net = Net::new(nodes);
-        net.connect_all();
-        net.run();
+        let id = nodes[1].publish_practice("p", 1, Scope::Partners);
+        let mine = nodes[0].publish_practice("m", 2, Scope::Partners);
+        let mut net = Net::synced(nodes);
         net.inject(1, 0, frame.clone());
         net.run();
         if SyncMessage::decode(&frame).is_err() {
             prop_assert_eq!(
-                net.sessions[&(0, 1)].closed_by().map(|(c, _)| c),
+                net.closed_with(0, 1),
                 Some(ViolationCode::MalformedMessage)
             );
         }
@@ -441,15 +412,10 @@ proptest! {
 fn retraction_propagates_and_is_confirmed() {
     let mut nodes = federation(3, 1);
     let c = nodes[2].id;
-    let mut doc = practice_doc(1);
-    let public = nodes[0].publish("public", Scope::Public, &mut doc);
-    let mut doc = practice_doc(2);
-    let partners = nodes[0].publish("partners", Scope::Partners, &mut doc);
-    let mut doc = practice_doc(3);
-    let only_c = nodes[0].publish("only-c", Scope::Nodes(vec![c]), &mut doc);
-    let mut net = Net::new(nodes);
-    net.connect_all();
-    net.run();
+    let public = nodes[0].publish_practice("public", 1, Scope::Public);
+    let partners = nodes[0].publish_practice("partners", 2, Scope::Partners);
+    let only_c = nodes[0].publish_practice("only-c", 3, Scope::Nodes(vec![c]));
+    let mut net = Net::synced(nodes);
     assert!(net.nodes[3].replicas.contains_key(&public));
     assert!(net.nodes[1].replicas.contains_key(&partners));
 
@@ -502,11 +468,8 @@ fn retraction_propagates_and_is_confirmed() {
 #[test]
 fn retraction_while_disconnected_arrives_on_reconnect() {
     let mut nodes = federation(2, 0);
-    let mut doc = practice_doc(1);
-    let id = nodes[0].publish("p", Scope::Partners, &mut doc);
-    let mut net = Net::new(nodes);
-    net.connect_all();
-    net.run();
+    let id = nodes[0].publish_practice("p", 1, Scope::Partners);
+    let mut net = Net::synced(nodes);
     net.disconnect_all();
     net.nodes[0].retract(&id);
     net.connect_all();
@@ -523,11 +486,8 @@ fn retraction_while_disconnected_arrives_on_reconnect() {
 #[test]
 fn concurrent_edits_from_two_origin_actors_merge() {
     let mut nodes = federation(2, 0);
-    let mut doc = practice_doc(1);
-    let id = nodes[0].publish("p", Scope::Partners, &mut doc);
-    let mut net = Net::new(nodes);
-    net.connect_all();
-    net.run();
+    let id = nodes[0].publish_practice("p", 1, Scope::Partners);
+    let mut net = Net::synced(nodes);
 
     net.nodes[0].edit(&id, |doc| {
         let mut other = doc.fork();
@@ -542,11 +502,10 @@ fn concurrent_edits_from_two_origin_actors_merge() {
     let copy = net.nodes[1].replica_doc(&id).unwrap();
     assert_eq!(title(&copy), "From session one");
     assert!(copy.get(ROOT, "note").unwrap().is_some());
-    let mut got = net.nodes[1].replicas[&id].heads.clone();
-    got.sort();
-    let mut want = net.nodes[0].publications[&id].heads.clone();
-    want.sort();
-    assert_eq!(got, want);
+    assert_eq!(
+        sorted(net.nodes[1].replicas[&id].heads.clone()),
+        sorted(net.nodes[0].publications[&id].heads.clone())
+    );
 }
 
 /// With saved sync states reloaded, catching up on one small edit of a large
@@ -573,9 +532,7 @@ fn saved_sync_state_gives_a_small_catch_up() {
     }
     let saved_len = doc.save().len();
     let id = nodes[0].publish("big", Scope::Partners, &mut doc);
-    let mut net = Net::new(nodes);
-    net.connect_all();
-    net.run();
+    let mut net = Net::synced(nodes);
     net.disconnect_all();
     assert!(net.nodes[1]
         .states
@@ -593,6 +550,22 @@ fn saved_sync_state_gives_a_small_catch_up() {
         "catch-up {bytes} bytes for a {saved_len}-byte document"
     );
     assert_eq!(title(&net.nodes[1].replica_doc(&id).unwrap()), "t2");
+}
+
+/// Passes `from`'s next sync message, if it has one, to `to` (encoded and
+/// decoded, as on a wire); returns the message's encoded length.
+fn pass_message(
+    from: &mut AutoCommit,
+    from_state: &mut sync::State,
+    to: &mut AutoCommit,
+    to_state: &mut sync::State,
+) -> Option<usize> {
+    let message = from.sync().generate_sync_message(from_state)?;
+    let enc = message.encode();
+    to.sync()
+        .receive_sync_message(to_state, sync::Message::decode(&enc).unwrap())
+        .unwrap();
+    Some(enc.len())
 }
 
 /// Measures an initial sync of `n` documents: bytes on the wire against the sum
@@ -625,22 +598,9 @@ fn measure_initial_sync_of_1000_docs() {
         let mut b = AutoCommit::new();
         let (mut sa, mut sb) = (sync::State::new(), sync::State::new());
         loop {
-            let m1 = b.sync().generate_sync_message(&mut sb);
-            if let Some(m) = m1.clone() {
-                let enc = m.encode();
-                plain_bytes += enc.len();
-                a.sync()
-                    .receive_sync_message(&mut sa, sync::Message::decode(&enc).unwrap())
-                    .unwrap();
-            }
-            let m2 = a.sync().generate_sync_message(&mut sa);
-            if let Some(m) = m2.clone() {
-                let enc = m.encode();
-                plain_bytes += enc.len();
-                b.sync()
-                    .receive_sync_message(&mut sb, sync::Message::decode(&enc).unwrap())
-                    .unwrap();
-            }
+            let m1 = pass_message(&mut b, &mut sb, &mut a, &mut sa);
+            let m2 = pass_message(&mut a, &mut sa, &mut b, &mut sb);
+            plain_bytes += m1.unwrap_or(0) + m2.unwrap_or(0);
             if m1.is_none() && m2.is_none() {
                 break;
             }
@@ -659,11 +619,8 @@ fn measure_initial_sync_of_1000_docs() {
 #[test]
 fn unwanted_or_broken_snapshots_are_refused() {
     let mut nodes = federation(2, 0);
-    let mut doc = practice_doc(1);
-    nodes[1].publish("p", Scope::Partners, &mut doc);
-    let mut net = Net::new(nodes);
-    net.connect_all();
-    net.run();
+    nodes[1].publish_practice("p", 1, Scope::Partners);
+    let mut net = Net::synced(nodes);
     let mut other = practice_doc(2);
     let unasked = SyncMessage::Snapshot {
         doc_id: DocId::new("never-announced").unwrap(),
@@ -672,7 +629,7 @@ fn unwanted_or_broken_snapshots_are_refused() {
     net.inject(1, 0, unasked.encode());
     net.run();
     assert_eq!(
-        net.sessions[&(0, 1)].closed_by().map(|(c, _)| c),
+        net.closed_with(0, 1),
         Some(ViolationCode::UnexpectedMessage)
     );
     assert!(!net.nodes[0]
