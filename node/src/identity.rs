@@ -286,7 +286,7 @@ mod tests {
 
     #[test]
     fn statements_signed_by_a_reloaded_key_verify_against_its_node_id() {
-        use labnet_protocol::statement::{ScopeClass, SignedStatement, VersionStatement};
+        use labnet_protocol::statement::{ScopeClass, Signable, SignedStatement, VersionStatement};
         let dir = tempfile::tempdir().unwrap();
         let identity = Identity::generate().unwrap();
         identity.save(dir.path()).unwrap();
@@ -304,7 +304,7 @@ mod tests {
         let signature = loaded.sign(&statement.signing_bytes());
         assert_eq!(signature, identity.sign(&statement.signing_bytes()));
         let signed = SignedStatement::from_parts(statement, &signature).unwrap();
-        assert_eq!(signed.statement.origin(), identity.node_id());
+        assert_eq!(signed.body.origin(), identity.node_id());
         assert_eq!(signed.verify(), Ok(()));
     }
 

@@ -15,8 +15,8 @@
 //! the origin through whatever relays lie between.
 //!
 //! This module does no I/O and holds no private key: it encodes, decodes and
-//! verifies. Signing is the node's ([`SignedStatement::from_parts`] takes the
-//! signature of [`VersionStatement::signing_bytes`]).
+//! verifies. Signing is the node's ([`Signed::from_parts`] takes the
+//! signature of [`Signable::signing_bytes`]).
 //!
 //! # Encoding
 //!
@@ -27,7 +27,7 @@
 //! allocates, refuses trailing bytes, and never panics.
 //!
 //! ```
-//! use labnet_protocol::statement::{ScopeClass, SignedStatement, VersionStatement};
+//! use labnet_protocol::statement::{ScopeClass, Signable, SignedStatement, VersionStatement};
 //! use labnet_protocol::sync::publication_id;
 //! use labnet_protocol::NodeId;
 //! use ring::signature::{Ed25519KeyPair, KeyPair};
@@ -48,7 +48,7 @@
 //! let signed = SignedStatement::from_parts(statement, signature.as_ref())?;
 //! let received = SignedStatement::decode(&signed.encode())?;
 //! received.verify()?;
-//! assert_eq!(received.statement.version, 1);
+//! assert_eq!(received.body.version, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -154,18 +154,64 @@ pub struct VersionStatement {
     pub issued_at: u64,
 }
 
-impl VersionStatement {
-    /// The origin's NodeId, from its key.
-    pub fn origin(&self) -> NodeId {
-        NodeId::from_public_key(&self.origin_key)
+/// How a signed kind is laid out on the wire: private to this crate, so the
+/// encodings (and what they are bounded by) stay defined here alone.
+// Reachable from a public trait, but only nameable in this crate: the
+// crate-private reader in its signature never reaches a caller outside.
+#[allow(private_interfaces)]
+mod sealed {
+    use super::StatementError;
+    use crate::sync::Reader;
+
+    pub trait Fields: Sized {
+        /// What the signature covers first, so one kind of signed message can
+        /// never be taken for another.
+        const DOMAIN: &'static [u8];
+        /// Appends the canonical encoding of the fields.
+        fn encode_fields(&self, out: &mut Vec<u8>);
+        /// Reads the fields back, bounded.
+        fn decode_fields(r: &mut Reader<'_>) -> Result<Self, StatementError>;
+    }
+}
+
+use sealed::Fields;
+
+/// What a node can sign: a domain tag, a canonical encoding, and the key that
+/// must have signed it. [`Signed`] does the rest, the same way for every kind.
+pub trait Signable: Fields {
+    /// The public key the signature must verify against.
+    fn signer_key(&self) -> &[u8; PUBLIC_KEY_LEN];
+
+    /// Checks beyond the signature (none unless a kind says so).
+    fn check(&self) -> Result<(), StatementError> {
+        Ok(())
     }
 
-    /// The bytes the origin signs.
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut out = VERSION_DOMAIN.to_vec();
+    /// The node that signs it: the hash of its key.
+    fn signer(&self) -> NodeId {
+        NodeId::from_public_key(self.signer_key())
+    }
+
+    /// The bytes the node signs.
+    fn signing_bytes(&self) -> Vec<u8> {
+        let mut out = Self::DOMAIN.to_vec();
         self.encode_fields(&mut out);
         out
     }
+}
+
+impl VersionStatement {
+    /// The origin's NodeId, from its key.
+    pub fn origin(&self) -> NodeId {
+        self.signer()
+    }
+}
+
+// The trait is sealed (its module is private), so the crate-private reader in
+// its signature never reaches a caller outside this crate.
+#[allow(private_interfaces)]
+impl Fields for VersionStatement {
+    const DOMAIN: &'static [u8] = VERSION_DOMAIN;
 
     fn encode_fields(&self, out: &mut Vec<u8>) {
         put_doc_id(out, &self.publication);
@@ -207,61 +253,18 @@ impl VersionStatement {
     }
 }
 
-/// A version statement with its origin's signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedStatement {
-    /// What the origin says.
-    pub statement: VersionStatement,
-    /// Its Ed25519 signature over [`VersionStatement::signing_bytes`].
-    pub signature: [u8; SIGNATURE_LEN],
-}
-
-impl SignedStatement {
-    /// Joins a statement and the signature the node made of its signing bytes.
-    pub fn from_parts(
-        statement: VersionStatement,
-        signature: &[u8],
-    ) -> Result<SignedStatement, StatementError> {
-        let signature = signature
-            .try_into()
-            .map_err(|_| StatementError::SignatureLength(signature.len()))?;
-        Ok(SignedStatement {
-            statement,
-            signature,
-        })
+impl Signable for VersionStatement {
+    fn signer_key(&self) -> &[u8; PUBLIC_KEY_LEN] {
+        &self.origin_key
     }
 
-    /// The bytes sent on the wire and kept in the store.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.statement.encode_fields(&mut out);
-        out.extend_from_slice(&self.signature);
-        out
-    }
-
-    /// Reads a signed statement, bounded; verifies nothing yet ([`Self::verify`]).
-    pub fn decode(bytes: &[u8]) -> Result<SignedStatement, StatementError> {
-        if bytes.len() > STATEMENT_LEN_MAX {
-            return Err(StatementError::TooLong(bytes.len()));
-        }
-        let mut r = Reader { rest: bytes };
-        let statement = VersionStatement::decode_fields(&mut r)?;
-        let signature = signature(&mut r)?;
-        Ok(SignedStatement {
-            statement,
-            signature,
-        })
-    }
-
-    /// Checks that the publication id names the key's NodeId and that the
-    /// signature verifies against that key. Whoever delivered the statement
-    /// does not matter.
-    pub fn verify(&self) -> Result<(), StatementError> {
-        let s = &self.statement;
-        if origin_of(&s.publication) != Some(s.origin()) {
+    /// The publication id must name the key that signed: nobody can vouch for
+    /// another origin's publication with a key of its own.
+    fn check(&self) -> Result<(), StatementError> {
+        if origin_of(&self.publication) != Some(self.origin()) {
             return Err(StatementError::NotTheOrigin);
         }
-        verify_signature(&s.origin_key, &s.signing_bytes(), &self.signature)
+        Ok(())
     }
 }
 
@@ -281,15 +284,15 @@ pub struct RetractionConfirmation {
 impl RetractionConfirmation {
     /// The confirming node.
     pub fn confirmer(&self) -> NodeId {
-        NodeId::from_public_key(&self.confirmer_key)
+        self.signer()
     }
+}
 
-    /// The bytes the confirming node signs.
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut out = CONFIRMATION_DOMAIN.to_vec();
-        self.encode_fields(&mut out);
-        out
-    }
+// The trait is sealed (its module is private), so the crate-private reader in
+// its signature never reaches a caller outside this crate.
+#[allow(private_interfaces)]
+impl Fields for RetractionConfirmation {
+    const DOMAIN: &'static [u8] = CONFIRMATION_DOMAIN;
 
     fn encode_fields(&self, out: &mut Vec<u8>) {
         put_doc_id(out, &self.publication);
@@ -297,63 +300,73 @@ impl RetractionConfirmation {
         out.extend_from_slice(&self.confirmer_key);
         put_varint(out, self.confirmed_at);
     }
+
+    fn decode_fields(r: &mut Reader<'_>) -> Result<RetractionConfirmation, StatementError> {
+        Ok(RetractionConfirmation {
+            publication: r.doc_id()?,
+            version: r.varint()?,
+            confirmer_key: r.hash()?,
+            confirmed_at: r.varint()?,
+        })
+    }
 }
 
-/// A retraction confirmation with the confirming node's signature.
+impl Signable for RetractionConfirmation {
+    fn signer_key(&self) -> &[u8; PUBLIC_KEY_LEN] {
+        &self.confirmer_key
+    }
+}
+
+/// Something signed, with its signature over [`Signable::signing_bytes`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedConfirmation {
-    /// What the replica says.
-    pub confirmation: RetractionConfirmation,
-    /// Its Ed25519 signature over [`RetractionConfirmation::signing_bytes`].
+pub struct Signed<T> {
+    /// What the signer says.
+    pub body: T,
+    /// Its Ed25519 signature.
     pub signature: [u8; SIGNATURE_LEN],
 }
 
-impl SignedConfirmation {
-    /// Joins a confirmation and the signature the node made of it.
-    pub fn from_parts(
-        confirmation: RetractionConfirmation,
-        signature: &[u8],
-    ) -> Result<SignedConfirmation, StatementError> {
+/// A version statement with its origin's signature.
+pub type SignedStatement = Signed<VersionStatement>;
+
+/// A retraction confirmation with the confirming node's signature.
+pub type SignedConfirmation = Signed<RetractionConfirmation>;
+
+impl<T: Signable> Signed<T> {
+    /// Joins a body and the signature the node made of its signing bytes.
+    pub fn from_parts(body: T, signature: &[u8]) -> Result<Signed<T>, StatementError> {
         let signature = signature
             .try_into()
             .map_err(|_| StatementError::SignatureLength(signature.len()))?;
-        Ok(SignedConfirmation {
-            confirmation,
-            signature,
-        })
+        Ok(Signed { body, signature })
     }
 
     /// The bytes sent on the wire and kept in the store.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.confirmation.encode_fields(&mut out);
+        self.body.encode_fields(&mut out);
         out.extend_from_slice(&self.signature);
         out
     }
 
-    /// Reads a signed confirmation, bounded; verifies nothing yet.
-    pub fn decode(bytes: &[u8]) -> Result<SignedConfirmation, StatementError> {
+    /// Reads a signed body, bounded; verifies nothing yet ([`Self::verify`]).
+    pub fn decode(bytes: &[u8]) -> Result<Signed<T>, StatementError> {
         if bytes.len() > STATEMENT_LEN_MAX {
             return Err(StatementError::TooLong(bytes.len()));
         }
         let mut r = Reader { rest: bytes };
-        let confirmation = RetractionConfirmation {
-            publication: r.doc_id()?,
-            version: r.varint()?,
-            confirmer_key: r.hash()?,
-            confirmed_at: r.varint()?,
-        };
+        let body = T::decode_fields(&mut r)?;
         let signature = signature(&mut r)?;
-        Ok(SignedConfirmation {
-            confirmation,
-            signature,
-        })
+        Ok(Signed { body, signature })
     }
 
-    /// Checks the signature against the confirming node's key.
+    /// Checks the body's own rule and that the signature verifies against the
+    /// key it names. Whoever delivered it does not matter.
     pub fn verify(&self) -> Result<(), StatementError> {
-        let c = &self.confirmation;
-        verify_signature(&c.confirmer_key, &c.signing_bytes(), &self.signature)
+        self.body.check()?;
+        UnparsedPublicKey::new(&ED25519, self.body.signer_key())
+            .verify(&self.body.signing_bytes(), &self.signature)
+            .map_err(|_| StatementError::BadSignature)
     }
 }
 
@@ -366,16 +379,6 @@ fn signature(r: &mut Reader<'_>) -> Result<[u8; SIGNATURE_LEN], StatementError> 
     let mut out = [0u8; SIGNATURE_LEN];
     out.copy_from_slice(bytes);
     Ok(out)
-}
-
-fn verify_signature(
-    key: &[u8; PUBLIC_KEY_LEN],
-    message: &[u8],
-    signature: &[u8; SIGNATURE_LEN],
-) -> Result<(), StatementError> {
-    UnparsedPublicKey::new(&ED25519, key)
-        .verify(message, signature)
-        .map_err(|_| StatementError::BadSignature)
 }
 
 #[cfg(test)]
@@ -419,10 +422,7 @@ mod tests {
         let back = SignedStatement::decode(&s.encode()).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.verify(), Ok(()));
-        assert_eq!(
-            back.statement.origin(),
-            NodeId::from_public_key(&public(&k))
-        );
+        assert_eq!(back.body.origin(), NodeId::from_public_key(&public(&k)));
     }
 
     #[test]
@@ -458,7 +458,7 @@ mod tests {
         ];
         for edit in edits {
             let mut bad = good.clone();
-            edit(&mut bad.statement);
+            edit(&mut bad.body);
             assert_eq!(bad.verify(), Err(StatementError::BadSignature));
         }
     }

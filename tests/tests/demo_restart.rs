@@ -5,19 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use labnet_tests::{labnet_bin, run_labnet, stderr, stdout, RunningNode};
+use labnet_tests::{json_of, labnet_ok, RunningNode};
 
 /// How long the restarted nodes get to find each other again.
 const RECONNECT_WAIT: Duration = Duration::from_secs(60);
 
-fn status(dir: &Path) -> serde_json::Value {
-    let out = run_labnet(dir, &["status", "--json"]);
-    assert!(out.status.success(), "status: {}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
-}
-
 fn all_peers_connected(dir: &Path) -> bool {
-    let s = status(dir);
+    let s = json_of(dir, &["status", "--json"]);
     let approved = s["peers"]["approved"].as_u64().unwrap_or(0);
     approved > 0 && s["peers"]["connected"].as_u64() == Some(approved)
 }
@@ -59,9 +53,7 @@ fn nodes_restarted_from_kept_directories_reconnect_and_nothing_approved_stays_pe
         std::thread::sleep(Duration::from_millis(200));
     }
     for dir in &dirs {
-        let pending = run_labnet(dir, &["peers", "pending", "--json"]);
-        assert!(pending.status.success());
-        let pending: serde_json::Value = serde_json::from_str(&stdout(&pending)).unwrap();
+        let pending = json_of(dir, &["peers", "pending", "--json"]);
         assert_eq!(
             pending.as_array().map(Vec::len),
             Some(0),
