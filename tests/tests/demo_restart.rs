@@ -20,16 +20,8 @@ fn all_peers_connected(dir: &Path) -> bool {
 fn nodes_restarted_from_kept_directories_reconnect_and_nothing_approved_stays_pending() {
     let tmp = tempfile::tempdir().unwrap();
     let keep = tmp.path().join("demo");
-    let out = std::process::Command::new(labnet_bin())
-        .args(["demo", "--cities", "3", "--keep"])
-        .arg(&keep)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let keep_arg = keep.to_str().expect("a UTF-8 temporary path");
+    labnet_ok(tmp.path(), &["demo", "--cities", "3", "--keep", keep_arg]);
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&keep)
         .unwrap()
         .map(|e| e.unwrap().path())
