@@ -5,24 +5,35 @@
 //! binary is a thin shell around this crate; tests run many nodes in one process
 //! by giving each its own data directory and port 0.
 //!
-//! Map:
-//! - [`identity`]: key pair, self-signed certificate, NodeId.
-//! - [`store`]: SQLite: documents, peers, invites, sync state, disclosure log.
-//! - [`data_dir`]: the files of a node, and `init`.
-//! - [`daemon`]: start, serve, shut down.
+//! Map, in the order a practice travels (import to a peer's feed), then the
+//! node's frame:
+//!
+//! ```text
+//!  lab ──▶ share ──▶ store ◀── sync ◀── transport      trust: consulted by transport,
+//!  (private)  (anonymize,   (SQLite)  (sessions)  (QUIC)        sync and control
+//!             publish)        ▲
+//!                             └── feed (what readers see)
+//! ```
+//!
+//! - [`lab`]: the private lab model (practices, roster, lab record), its
+//!   documents, its import and its storage. Never synced.
+//! - [`share`]: field classes, scrubbers, the anonymizer, publications and the
+//!   share operations (share, preview, unshare): the only way out of `lab`.
+//! - [`store`]: SQLite, one file per table group, one write helper.
+//! - [`sync`]: per-peer sync sessions (sans-IO: origin half, replica half,
+//!   loaded-document cache), their tokio driver, the store view.
+//! - [`transport`]: the QUIC endpoint, TLS pinned to node keys, accept and
+//!   dial; hands authenticated streams to sync.
+//! - [`trust`]: every decision about who may do what: the peer table,
+//!   admission, invites, scope.
+//! - [`feed`]: what readers see of publications; Atom, JSON Feed and CSV export.
 //! - [`api`]: the admin requests and their typed replies (the CLI's wire types).
-//! - [`admin`]: the local socket the CLI talks to (bind, call, framing).
-//! - [`trust`]: every decision about who may do what: the peer table, admission,
-//!   invites, scope.
 //! - [`control`]: the admin operations, one file per area, for the socket and
 //!   for stopped nodes.
-//! - [`feed`]: what readers see of publications; Atom, JSON Feed and CSV export.
-//! - [`sync`]: per-peer sync sessions (sans-IO): inventory, Automerge sync, scope.
-//! - [`transport`]: QUIC endpoint, TLS pinned to node keys, connection gates.
-//! - [`lab`]: the private lab model (practices, roster, lab record), its
-//!   documents, its import and its storage.
-//! - [`share`]: field classes, the anonymizer, publications and the share
-//!   operations (share, preview, unshare).
+//! - [`admin`]: the local socket the CLI talks to (bind, call, framing).
+//! - [`identity`]: key pair, self-signed certificate, NodeId, signing.
+//! - [`data_dir`]: the files of a node, and `init`.
+//! - [`daemon`]: start, serve, shut down; wires transport to sync.
 //! - [`demo`]: a whole network on one machine.
 
 pub mod admin;
