@@ -26,7 +26,7 @@
 //! 1. Each side sends `Resume`: how far it got in the peer's index last time.
 //! 2. Each side (as origin) streams its index from there in batches of ids,
 //!    heads and sequence numbers, skipping every publication the peer may not
-//!    see ([`visible_to`]) and sending `Retract` for those the peer had but may no
+//!    see ([`visible_to`](crate::trust::visible_to)) and sending `Retract` for those the peer had but may no
 //!    longer see.
 //! 3. Each side (as replica) compares announced heads with its copies. Equal
 //!    heads cost nothing more. A publication it holds nothing of is asked for

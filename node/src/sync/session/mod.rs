@@ -36,11 +36,11 @@
 //! Map:
 //! - this file: the session's state, its inputs (`handle_*`) and outputs
 //!   (`poll_*`), and the plumbing both halves share;
-//! - [`origin`]: the origin half, streaming our index and answering for our
+//! - `origin`: the origin half, streaming our index and answering for our
 //!   publications;
-//! - [`replica`]: the replica half, following the peer's index and syncing our
+//! - `replica`: the replica half, following the peer's index and syncing our
 //!   copies of its publications;
-//! - [`cache`]: the bounded cache of loaded documents and their sync states.
+//! - `cache`: the bounded cache of loaded documents and their sync states.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
