@@ -101,8 +101,44 @@ fn a_version_2_store_gains_the_disclosure_index() {
     let dir = tempfile::tempdir().unwrap();
     drop(store_at_version(dir.path(), 2));
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        schema::MIGRATIONS.len() as i64
+    );
     assert!(has_index(&store, "disclosures_by_doc"));
+    store.integrity_check().unwrap();
+}
+
+#[test]
+fn a_version_3_store_keeps_its_requests_and_peers_and_gains_the_claimed_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = store_at_version(dir.path(), 3);
+    conn.execute_batch(
+        "INSERT INTO pending_peers (node_id, name, address, first_seen, last_seen, attempts)
+         VALUES ('n', 'Old', '127.0.0.1:1', 1, 1, 1)",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 4);
+    let claimed: Option<String> = store
+        .conn
+        .query_row(
+            "SELECT role FROM pending_peers WHERE name = 'Old'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(claimed, None, "an old request claimed no role");
+    let claimed_names: i64 = store
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('peers') WHERE name = 'claimed_name'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(claimed_names, 1);
     store.integrity_check().unwrap();
 }
 
