@@ -92,15 +92,33 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A free UDP port on 127.0.0.1 (bound, read, released: good enough for tests
-/// that then bind it themselves straight away).
+/// Ports tests pick for nodes that must restart on the same address: below
+/// Linux's ephemeral range (32768-60999), so no socket bound to port 0 in a
+/// test running alongside can take one while its node is down.
+const FIXED_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A free UDP port on 127.0.0.1 for a node that keeps its address across
+/// restarts (bound, read, released: the test binds it again straight away).
 pub fn free_udp_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap_or_else(|e| panic!("binding a UDP port: {e}"));
-    socket
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("reading the bound port: {e}"))
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Start from a per-process point and walk on, so parallel tests (and test
+    // processes) rarely even try the same port.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let span = FIXED_PORTS.end - FIXED_PORTS.start;
+    let _ = NEXT.compare_exchange(
+        0,
+        (std::process::id() % u32::from(span)) as u16 + 1,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = FIXED_PORTS.start + offset;
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free UDP port in {FIXED_PORTS:?}");
 }
 
 /// A `labnet run` process, killed if the test fails before stopping it.
