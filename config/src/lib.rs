@@ -476,7 +476,9 @@ fn parse_not_names(v: &str) -> Result<Vec<String>, String> {
                 "a word is longer than {NOT_NAME_LEN_MAX} characters"
             ));
         }
-        if w.chars().any(|c| !(c.is_alphanumeric() || c == '\'' || c == '’')) {
+        if w.chars()
+            .any(|c| !(c.is_alphanumeric() || c == '\'' || c == '’'))
+        {
             return Err(format!(
                 "'{w}' is not a single word (letters only): a whole name cannot be exempted"
             ));
@@ -681,7 +683,9 @@ mod tests {
         assert_eq!(c.not_names, ["green", "Rosa"]);
         for bad in ["[\"Rosa Green\"]", "[\"\"]", "[\"a@b\"]"] {
             let text = format!("[node]\nname = \"A\"\n[anonymization]\nnot_names = {bad}\n");
-            let msg = Config::from_toml("config.toml", &text).unwrap_err().to_string();
+            let msg = Config::from_toml("config.toml", &text)
+                .unwrap_err()
+                .to_string();
             assert!(msg.contains("anonymization.not_names"), "{msg}");
             assert!(msg.contains("line 4"), "{msg}");
         }

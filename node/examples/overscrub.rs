@@ -57,8 +57,7 @@ fn main() -> Result<(), String> {
     let mut changed = 0usize;
     let mut total_words = 0usize;
     for p in &practices {
-        let a = anonymize(p, &Roster::default(), &policy)
-            .map_err(|e| format!("{}: {e}", p.id))?;
+        let a = anonymize(p, &Roster::default(), &policy).map_err(|e| format!("{}: {e}", p.id))?;
         total_words += serde_json::to_string(&a.practice)
             .map_err(|e| e.to_string())?
             .split_whitespace()
@@ -77,7 +76,12 @@ fn main() -> Result<(), String> {
                 *by_rule.entry(r.rule).or_default() += 1;
                 "REMOVED"
             };
-            println!("{kind} {:<40} {:<28} {}", p.id, format!("{:?}", r.rule), r.excerpt);
+            println!(
+                "{kind} {:<40} {:<28} {}",
+                p.id,
+                format!("{:?}", r.rule),
+                r.excerpt
+            );
         }
     }
     println!();

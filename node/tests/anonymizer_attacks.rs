@@ -72,10 +72,7 @@ fn attack_given_name_alone() {
 
 #[test]
 fn attack_one_half_of_a_hyphenated_family_name_in_free_text() {
-    let out = published(
-        "Thanks to García for the idea",
-        &["José Pérez-García"],
-    );
+    let out = published("Thanks to García for the idea", &["José Pérez-García"]);
     assert_eq!(out, "Thanks to [name removed] for the idea");
 }
 
@@ -323,7 +320,10 @@ fn attack_dates_with_month_names_separators_and_two_digit_years() {
 #[test]
 fn attack_small_counts_in_free_text_digits_and_words() {
     for (text, want) in [
-        ("3 Syrian women joined", "[count removed] Syrian women joined"),
+        (
+            "3 Syrian women joined",
+            "[count removed] Syrian women joined",
+        ),
         ("seven participants", "[count removed] participants"),
         ("tre donne", "[count removed] donne"),
         ("cinco mujeres", "[count removed] mujeres"),
@@ -333,12 +333,20 @@ fn attack_small_counts_in_free_text_digits_and_words() {
         ("πέντε συμμετέχοντες", "[count removed] συμμετέχοντες"),
         ("6 partecipanti", "[count removed] partecipanti"),
         ("participants: 4", "participants: [count removed]"),
-        ("8.3% of the 12 participants", "[count removed] of the 10 participants"),
+        (
+            "8.3% of the 12 participants",
+            "[count removed] of the 10 participants",
+        ),
     ] {
         assert_eq!(published(text, &[]), want, "{text}");
     }
     // Counts of things, measures and years stay.
-    for text in ["28 itineraries", "15 hours a week", "in 2018 women met", "3 years"] {
+    for text in [
+        "28 itineraries",
+        "15 hours a week",
+        "in 2018 women met",
+        "3 years",
+    ] {
         assert_eq!(published(text, &[]), text);
     }
 }

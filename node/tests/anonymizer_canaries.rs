@@ -74,13 +74,38 @@ impl Person {
 /// One thing planted in a free-text field.
 #[derive(Debug, Clone)]
 enum Plant {
-    Email { form: u8 },
-    Phone { form: u8, digits: Vec<u8> },
-    Name { who: usize, part: u8, styling: Vec<u8>, ending: u8 },
-    ShortName { styling: Vec<u8> },
-    Url { form: u8, who: usize, digits: Vec<u8> },
-    Count { value: u8, form: u8, noun: u8 },
-    Date { day: u8, month: u8, year: u8, form: u8 },
+    Email {
+        form: u8,
+    },
+    Phone {
+        form: u8,
+        digits: Vec<u8>,
+    },
+    Name {
+        who: usize,
+        part: u8,
+        styling: Vec<u8>,
+        ending: u8,
+    },
+    ShortName {
+        styling: Vec<u8>,
+    },
+    Url {
+        form: u8,
+        who: usize,
+        digits: Vec<u8>,
+    },
+    Count {
+        value: u8,
+        form: u8,
+        noun: u8,
+    },
+    Date {
+        day: u8,
+        month: u8,
+        year: u8,
+        form: u8,
+    },
 }
 
 fn plant() -> impl Strategy<Value = Plant> {
@@ -88,14 +113,18 @@ fn plant() -> impl Strategy<Value = Plant> {
         (0u8..14).prop_map(|form| Plant::Email { form }),
         (0u8..13, prop::collection::vec(0u8..10, 8))
             .prop_map(|(form, digits)| Plant::Phone { form, digits }),
-        (0usize..16, 0u8..6, prop::collection::vec(0u8..8, 24), 0u8..4).prop_map(
-            |(who, part, styling, ending)| Plant::Name {
+        (
+            0usize..16,
+            0u8..6,
+            prop::collection::vec(0u8..8, 24),
+            0u8..4
+        )
+            .prop_map(|(who, part, styling, ending)| Plant::Name {
                 who,
                 part,
                 styling,
                 ending
-            }
-        ),
+            }),
         prop::collection::vec(0u8..8, 4).prop_map(|styling| Plant::ShortName { styling }),
         (0u8..6, 0usize..16, prop::collection::vec(0u8..10, 9))
             .prop_map(|(form, who, digits)| Plant::Url { form, who, digits }),
@@ -145,63 +174,205 @@ fn style(word: &str, styling: &[u8]) -> String {
 }
 
 const EN_MONTHS: &[&str] = &[
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 const IT_MONTHS: &[&str] = &[
-    "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
-    "settembre", "ottobre", "novembre", "dicembre",
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
 ];
 const ES_MONTHS: &[&str] = &[
-    "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
-    "octubre", "noviembre", "diciembre",
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
 ];
 const FR_MONTHS: &[&str] = &[
-    "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-    "octobre", "novembre", "décembre",
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
 ];
 const DE_MONTHS: &[&str] = &[
-    "Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
-    "Oktober", "November", "Dezember",
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
 ];
 const NL_MONTHS: &[&str] = &[
-    "januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
-    "oktober", "november", "december",
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
 ];
 const EL_MONTHS: &[&str] = &[
-    "Ιανουαρίου", "Φεβρουαρίου", "Μαρτίου", "Απριλίου", "Μαΐου", "Ιουνίου", "Ιουλίου",
-    "Αυγούστου", "Σεπτεμβρίου", "Οκτωβρίου", "Νοεμβρίου", "Δεκεμβρίου",
+    "Ιανουαρίου",
+    "Φεβρουαρίου",
+    "Μαρτίου",
+    "Απριλίου",
+    "Μαΐου",
+    "Ιουνίου",
+    "Ιουλίου",
+    "Αυγούστου",
+    "Σεπτεμβρίου",
+    "Οκτωβρίου",
+    "Νοεμβρίου",
+    "Δεκεμβρίου",
 ];
 
 /// Number words for 0-9 per language, and people words of that language.
 const NUMBER_WORDS: &[(&[&str], &[&str])] = &[
     (
-        &["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
-        &["participants", "women", "families", "children", "refugees", "people"],
+        &[
+            "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+        ],
+        &[
+            "participants",
+            "women",
+            "families",
+            "children",
+            "refugees",
+            "people",
+        ],
     ),
     (
-        &["zero", "uno", "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove"],
-        &["partecipanti", "donne", "famiglie", "bambini", "persone", "ragazze"],
+        &[
+            "zero", "uno", "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove",
+        ],
+        &[
+            "partecipanti",
+            "donne",
+            "famiglie",
+            "bambini",
+            "persone",
+            "ragazze",
+        ],
     ),
     (
-        &["cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve"],
-        &["participantes", "mujeres", "familias", "niños", "personas", "jóvenes"],
+        &[
+            "cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve",
+        ],
+        &[
+            "participantes",
+            "mujeres",
+            "familias",
+            "niños",
+            "personas",
+            "jóvenes",
+        ],
     ),
     (
-        &["zéro", "", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"],
-        &["participants", "femmes", "familles", "enfants", "personnes", "réfugiés"],
+        &[
+            "zéro", "", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf",
+        ],
+        &[
+            "participants",
+            "femmes",
+            "familles",
+            "enfants",
+            "personnes",
+            "réfugiés",
+        ],
     ),
     (
-        &["null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun"],
-        &["Teilnehmer", "Frauen", "Familien", "Kinder", "Teilnehmerinnen", "Menschen"],
+        &[
+            "null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun",
+        ],
+        &[
+            "Teilnehmer",
+            "Frauen",
+            "Familien",
+            "Kinder",
+            "Teilnehmerinnen",
+            "Menschen",
+        ],
     ),
     (
-        &["nul", "één", "twee", "drie", "vier", "vijf", "zes", "zeven", "acht", "negen"],
-        &["deelnemers", "vrouwen", "gezinnen", "kinderen", "mensen", "vluchtelingen"],
+        &[
+            "nul", "één", "twee", "drie", "vier", "vijf", "zes", "zeven", "acht", "negen",
+        ],
+        &[
+            "deelnemers",
+            "vrouwen",
+            "gezinnen",
+            "kinderen",
+            "mensen",
+            "vluchtelingen",
+        ],
     ),
     (
-        &["μηδέν", "", "δύο", "τρεις", "τέσσερις", "πέντε", "έξι", "επτά", "οκτώ", "εννέα"],
-        &["συμμετέχοντες", "γυναίκες", "οικογένειες", "παιδιά", "άτομα", "πρόσφυγες"],
+        &[
+            "μηδέν",
+            "",
+            "δύο",
+            "τρεις",
+            "τέσσερις",
+            "πέντε",
+            "έξι",
+            "επτά",
+            "οκτώ",
+            "εννέα",
+        ],
+        &[
+            "συμμετέχοντες",
+            "γυναίκες",
+            "οικογένειες",
+            "παιδιά",
+            "άτομα",
+            "πρόσφυγες",
+        ],
     ),
 ];
 
@@ -287,7 +458,10 @@ fn render(p: &Plant, field: &str, people: &[Person], short: &Person) -> String {
             let person = &people[*who % people.len()];
             let d: String = digits.iter().map(|x| char::from(b'0' + x)).collect();
             match form {
-                0 => format!("https://social.example/{}.{}", person.given, person.family[0]),
+                0 => format!(
+                    "https://social.example/{}.{}",
+                    person.given, person.family[0]
+                ),
                 1 => format!(
                     "https://social.example/{}{}99",
                     person.given, person.family[0]
@@ -295,7 +469,10 @@ fn render(p: &Plant, field: &str, people: &[Person], short: &Person) -> String {
                 2 => format!("https://wa.me/324{d}"),
                 3 => format!("mailto:{local}@example.org"),
                 4 => format!("https://example.org/u?mail={local}@example.org"),
-                _ => format!("www.social.example/{}", person.family[person.family.len() - 1]),
+                _ => format!(
+                    "www.social.example/{}",
+                    person.family[person.family.len() - 1]
+                ),
             }
         }
         Plant::Count { value, form, noun } => {
@@ -380,27 +557,29 @@ fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec(0usize..10, 4),
         prop::collection::vec(plant(), 1..4),
     )
-        .prop_map(|(roster, contact, other, short_family, plants, words, edit)| {
-            // Prefixes keep names apart from the filler and from each other.
-            let mut people: Vec<Person> = roster
-                .into_iter()
-                .map(|r| person(("qx", "zq", "zr"), r))
-                .collect();
-            let roster_len = people.len();
-            people.push(person(("qc", "zc", "zd"), contact));
-            people.push(person(("qo", "zo", "zp"), other));
-            Case {
-                people,
-                short: Person {
-                    given: "qy".into(),
-                    family: vec![format!("zs{short_family}")],
-                },
-                roster_len,
-                plants,
-                words,
-                edit,
-            }
-        })
+        .prop_map(
+            |(roster, contact, other, short_family, plants, words, edit)| {
+                // Prefixes keep names apart from the filler and from each other.
+                let mut people: Vec<Person> = roster
+                    .into_iter()
+                    .map(|r| person(("qx", "zq", "zr"), r))
+                    .collect();
+                let roster_len = people.len();
+                people.push(person(("qc", "zc", "zd"), contact));
+                people.push(person(("qo", "zo", "zp"), other));
+                Case {
+                    people,
+                    short: Person {
+                        given: "qy".into(),
+                        family: vec![format!("zs{short_family}")],
+                    },
+                    roster_len,
+                    plants,
+                    words,
+                    edit,
+                }
+            },
+        )
 }
 
 const TEXT_FIELDS: &[&str] = &[
@@ -501,7 +680,10 @@ fn check_text(what: &str, text: &str, c: &Case) -> Result<(), TestCaseError> {
     for p in c.people.iter().chain([&c.short]) {
         for part in p.parts() {
             if part.len() >= 4 {
-                prop_assert!(!s.contains(part.as_str()), "{what}: name part {part} leaked: {text}");
+                prop_assert!(
+                    !s.contains(part.as_str()),
+                    "{what}: name part {part} leaked: {text}"
+                );
             }
         }
     }
@@ -532,7 +714,9 @@ fn check_published_string(what: &str, text: &str, c: &Case) -> Result<(), TestCa
             i += 1;
         }
         if i == start {
-            return Err(TestCaseError::fail(format!("{what}: a non-ASCII digit leaked: {text}")));
+            return Err(TestCaseError::fail(format!(
+                "{what}: a non-ASCII digit leaked: {text}"
+            )));
         }
         let run: String = chars[start..i].iter().collect();
         let year = run.len() == 4 && ("2016"..="2019").contains(&run.as_str());
@@ -548,7 +732,10 @@ fn check_published_string(what: &str, text: &str, c: &Case) -> Result<(), TestCa
                 || (matches!(before, Some('-' | '/'))
                     && start >= 5
                     && ("2016"..="2019").contains(
-                        &chars[start - 5..start - 1].iter().collect::<String>().as_str(),
+                        &chars[start - 5..start - 1]
+                            .iter()
+                            .collect::<String>()
+                            .as_str(),
                     )));
         // The indicator's figure is published as a number, not in a string.
         prop_assert!(year || month, "{what}: digits {run} leaked: {text}");
@@ -603,7 +790,9 @@ fn check_publication(publication: &mut Publication, c: &Case) -> Result<(), Test
     prop_assert!(!raw.contains("canary"), "canary in the raw saved bytes");
     let nocompress = publication.doc().clone().save_nocompress();
     prop_assert!(
-        !String::from_utf8_lossy(&nocompress).to_lowercase().contains("canary"),
+        !String::from_utf8_lossy(&nocompress)
+            .to_lowercase()
+            .contains("canary"),
         "canary in the uncompressed saved bytes"
     );
     let received = AutoCommit::load(&bytes).unwrap();
@@ -622,7 +811,10 @@ fn check_publication(publication: &mut Publication, c: &Case) -> Result<(), Test
         }
     }
     let mut projection = Vec::new();
-    strings(&serde_json::to_value(&body.practice).unwrap(), &mut projection);
+    strings(
+        &serde_json::to_value(&body.practice).unwrap(),
+        &mut projection,
+    );
     for s in &projection {
         check_published_string("projection", s, c)?;
     }

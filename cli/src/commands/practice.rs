@@ -243,6 +243,35 @@ pub(crate) fn share(global: &Global, args: ShareArgs) -> Result<()> {
                 );
             }
         }
+        // Each piece in context («what is published in its place»), and the
+        // words a data steward exempted.
+        for r in result["report"]["removals"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let f = |k: &str| r[k].as_str().unwrap_or("").to_string();
+            eprintln!(
+                "  {}: {}\n      {} ({})",
+                f("field"),
+                f("excerpt"),
+                f("reason"),
+                f("rule")
+            );
+        }
+        for e in result["report"]["exemptions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let f = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            eprintln!(
+                "  {}: {}\n      kept: '{}' is in anonymization.not_names",
+                f("field"),
+                f("excerpt"),
+                f("word")
+            );
+        }
         return Ok(());
     }
     let (Some(practice_id), Some(scope)) = (args.practice_id, args.scope) else {

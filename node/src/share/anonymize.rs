@@ -42,10 +42,8 @@ use serde_json::Value;
 
 use super::classes::{class_of, unclassed_paths, FieldClass, Transform, PUBLISHED_ONLY};
 use super::names::{KnownPeople, NameMatcher, NotNames};
-pub use super::report::{
-    AnonymizationReport, Exemption, Removal, ReportAction, ReportItem, Rule,
-};
 use super::report::excerpt;
+pub use super::report::{AnonymizationReport, Exemption, Removal, ReportAction, ReportItem, Rule};
 use super::scrub::{Scanner, Scrubbed, TEXT_BYTES_MAX};
 use super::suppress::{decide, INDICATORS_MAX};
 use super::ShareError;
@@ -226,9 +224,10 @@ fn summary(pieces: &Scrubbed) -> (Vec<String>, Vec<String>) {
         let (bucket, label) = match p.rule {
             Rule::Email | Rule::EmailObfuscated => (&mut removed, "e-mail address"),
             Rule::Phone => (&mut removed, "phone number"),
-            Rule::LinkWithName | Rule::LinkWithEmail | Rule::LinkWithPhone | Rule::LinkToProfile => {
-                (&mut removed, "web address")
-            }
+            Rule::LinkWithName
+            | Rule::LinkWithEmail
+            | Rule::LinkWithPhone
+            | Rule::LinkToProfile => (&mut removed, "web address"),
             Rule::CountBelowMinimum | Rule::PercentOfSmallCount => (&mut removed, "small count"),
             Rule::DateDay => (&mut changed, "date(s) coarsened to the month"),
             Rule::CountRounded => (&mut changed, "count(s) rounded to the minimum"),
@@ -390,8 +389,9 @@ impl Ctx<'_> {
                 if v.is_some_and(|x| !x.is_finite() || x < 0.0) {
                     return Err(ShareError::Unchecked {
                         path: format!("practice.indicators[{i}].{name}"),
-                        why: "not a finite number >= 0, so it cannot be checked against the minimum"
-                            .into(),
+                        why:
+                            "not a finite number >= 0, so it cannot be checked against the minimum"
+                                .into(),
                     });
                 }
             }
@@ -429,7 +429,10 @@ impl Ctx<'_> {
                 self.report.add(path.clone(), action, n.reason.clone());
                 self.report.removals.push(Removal {
                     field: path,
-                    excerpt: excerpt(&format!("{label}: {shown}"), label.len() + 2..label.len() + 2 + shown.len()),
+                    excerpt: excerpt(
+                        &format!("{label}: {shown}"),
+                        label.len() + 2..label.len() + 2 + shown.len(),
+                    ),
                     rule: n.rule,
                     reason: n.reason.clone(),
                 });
@@ -569,7 +572,10 @@ pub fn anonymize_with(input: &AnonymizerInput<'_>) -> Result<Anonymized, ShareEr
 /// remove: an e-mail address, a phone number, a web address carrying personal
 /// data, the name of a person the node knows of, a date finer than the month,
 /// a count of people below the minimum.
-pub fn check_projection(published: &PublishedPractice, scanner: &Scanner) -> Result<(), ShareError> {
+pub fn check_projection(
+    published: &PublishedPractice,
+    scanner: &Scanner,
+) -> Result<(), ShareError> {
     let value = serde_json::to_value(published).map_err(|e| ShareError::Internal(e.to_string()))?;
     for path in super::classes::key_paths(&value, "practice") {
         if PUBLISHED_ONLY.contains(&path.as_str()) {

@@ -46,88 +46,248 @@ const MONTHS: &[(u8, &[&str])] = &[
     (
         1,
         &[
-            "january", "jan", "gennaio", "gen", "enero", "ene", "janvier", "janv", "januar",
-            "jänner", "januari", "ιανουαριοσ", "ιανουαριου", "ιαν",
+            "january",
+            "jan",
+            "gennaio",
+            "gen",
+            "enero",
+            "ene",
+            "janvier",
+            "janv",
+            "januar",
+            "jänner",
+            "januari",
+            "ιανουαριοσ",
+            "ιανουαριου",
+            "ιαν",
         ],
     ),
     (
         2,
         &[
-            "february", "feb", "febbraio", "febrero", "fevrier", "fevr", "fev", "februar",
-            "feber", "februari", "φεβρουαριοσ", "φεβρουαριου", "φεβ",
+            "february",
+            "feb",
+            "febbraio",
+            "febrero",
+            "fevrier",
+            "fevr",
+            "fev",
+            "februar",
+            "feber",
+            "februari",
+            "φεβρουαριοσ",
+            "φεβρουαριου",
+            "φεβ",
         ],
     ),
     (
         3,
         &[
-            "march", "mar", "marzo", "mars", "marz", "maart", "mrt", "μαρτιοσ", "μαρτιου", "μαρ",
+            "march",
+            "mar",
+            "marzo",
+            "mars",
+            "marz",
+            "maart",
+            "mrt",
+            "μαρτιοσ",
+            "μαρτιου",
+            "μαρ",
         ],
     ),
     (
         4,
         &[
-            "april", "apr", "aprile", "abril", "abr", "avril", "avr", "απριλιοσ", "απριλιου",
+            "april",
+            "apr",
+            "aprile",
+            "abril",
+            "abr",
+            "avril",
+            "avr",
+            "απριλιοσ",
+            "απριλιου",
             "απρ",
         ],
     ),
-    (5, &["may", "maggio", "mag", "mayo", "mai", "mei", "μαιοσ", "μαιου", "μαι"]),
+    (
+        5,
+        &[
+            "may",
+            "maggio",
+            "mag",
+            "mayo",
+            "mai",
+            "mei",
+            "μαιοσ",
+            "μαιου",
+            "μαι",
+        ],
+    ),
     (
         6,
         &[
-            "june", "jun", "giugno", "giu", "junio", "juin", "juni", "ιουνιοσ", "ιουνιου", "ιουν",
+            "june",
+            "jun",
+            "giugno",
+            "giu",
+            "junio",
+            "juin",
+            "juni",
+            "ιουνιοσ",
+            "ιουνιου",
+            "ιουν",
         ],
     ),
     (
         7,
         &[
-            "july", "jul", "luglio", "lug", "julio", "juillet", "juil", "juli", "ιουλιοσ",
-            "ιουλιου", "ιουλ",
+            "july",
+            "jul",
+            "luglio",
+            "lug",
+            "julio",
+            "juillet",
+            "juil",
+            "juli",
+            "ιουλιοσ",
+            "ιουλιου",
+            "ιουλ",
         ],
     ),
     (
         8,
         &[
-            "august", "aug", "agosto", "ago", "aout", "augustus", "αυγουστοσ", "αυγουστου", "αυγ",
+            "august",
+            "aug",
+            "agosto",
+            "ago",
+            "aout",
+            "augustus",
+            "αυγουστοσ",
+            "αυγουστου",
+            "αυγ",
         ],
     ),
     (
         9,
         &[
-            "september", "sep", "sept", "settembre", "set", "septiembre", "setiembre",
-            "septembre", "σεπτεμβριοσ", "σεπτεμβριου", "σεπ",
+            "september",
+            "sep",
+            "sept",
+            "settembre",
+            "set",
+            "septiembre",
+            "setiembre",
+            "septembre",
+            "σεπτεμβριοσ",
+            "σεπτεμβριου",
+            "σεπ",
         ],
     ),
     (
         10,
         &[
-            "october", "oct", "ottobre", "ott", "octubre", "octobre", "oktober", "okt",
-            "οκτωβριοσ", "οκτωβριου", "οκτ",
+            "october",
+            "oct",
+            "ottobre",
+            "ott",
+            "octubre",
+            "octobre",
+            "oktober",
+            "okt",
+            "οκτωβριοσ",
+            "οκτωβριου",
+            "οκτ",
         ],
     ),
     (
         11,
         &[
-            "november", "nov", "novembre", "noviembre", "νοεμβριοσ", "νοεμβριου", "νοε",
+            "november",
+            "nov",
+            "novembre",
+            "noviembre",
+            "νοεμβριοσ",
+            "νοεμβριου",
+            "νοε",
         ],
     ),
     (
         12,
         &[
-            "december", "dec", "dicembre", "dic", "diciembre", "decembre", "dezember", "dez",
-            "δεκεμβριοσ", "δεκεμβριου", "δεκ",
+            "december",
+            "dec",
+            "dicembre",
+            "dic",
+            "diciembre",
+            "decembre",
+            "dezember",
+            "dez",
+            "δεκεμβριοσ",
+            "δεκεμβριου",
+            "δεκ",
         ],
     ),
 ];
 
 /// Weekday names, folded: they go with the day they name.
 const WEEKDAYS: &[&str] = &[
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mon", "tue",
-    "wed", "thu", "fri", "sat", "sun", "lunedi", "martedi", "mercoledi", "giovedi", "venerdi",
-    "sabato", "domenica", "lunes", "martes", "miercoles", "jueves", "viernes", "domingo", "lundi",
-    "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "montag", "dienstag",
-    "mittwoch", "donnerstag", "freitag", "samstag", "sonntag", "maandag", "dinsdag", "woensdag",
-    "donderdag", "vrijdag", "zaterdag", "zondag", "δευτερα", "τριτη", "τεταρτη", "πεμπτη",
-    "παρασκευη", "σαββατο", "κυριακη",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "mon",
+    "tue",
+    "wed",
+    "thu",
+    "fri",
+    "sat",
+    "sun",
+    "lunedi",
+    "martedi",
+    "mercoledi",
+    "giovedi",
+    "venerdi",
+    "sabato",
+    "domenica",
+    "lunes",
+    "martes",
+    "miercoles",
+    "jueves",
+    "viernes",
+    "domingo",
+    "lundi",
+    "mardi",
+    "mercredi",
+    "jeudi",
+    "vendredi",
+    "samedi",
+    "dimanche",
+    "montag",
+    "dienstag",
+    "mittwoch",
+    "donnerstag",
+    "freitag",
+    "samstag",
+    "sonntag",
+    "maandag",
+    "dinsdag",
+    "woensdag",
+    "donderdag",
+    "vrijdag",
+    "zaterdag",
+    "zondag",
+    "δευτερα",
+    "τριτη",
+    "τεταρτη",
+    "πεμπτη",
+    "παρασκευη",
+    "σαββατο",
+    "κυριακη",
 ];
 
 /// Words between a day and its month: `14th of March`, `14 de marzo`.
@@ -135,7 +295,9 @@ const CONNECTORS: &[&str] = &["of", "de", "di", "del", "du", "van"];
 
 /// Ordinal endings a day may carry, folded: `14th`, `1st`, `1er`, `1º` (NFKC
 /// makes it `1o`), `14η`.
-const ORDINALS: &[&str] = &["st", "nd", "rd", "th", "er", "re", "e", "o", "a", "η", "ησ", "ην"];
+const ORDINALS: &[&str] = &[
+    "st", "nd", "rd", "th", "er", "re", "e", "o", "a", "η", "ησ", "ην",
+];
 
 /// Words that join the two days of a range: `14 to 16 March`.
 const RANGE_WORDS: &[&str] = &["to", "al", "au", "a", "bis", "tot", "έως", "εωσ", "until"];
@@ -209,7 +371,9 @@ fn day_with_time(t: &Token) -> bool {
     let rest = &t.folded[d.len()..];
     (1..=2).contains(&d.len())
         && d.parse::<u8>().is_ok_and(|v| (1..=31).contains(&v))
-        && rest.strip_prefix('t').is_some_and(|r| r.chars().all(|c| c.is_ascii_digit()))
+        && rest
+            .strip_prefix('t')
+            .is_some_and(|r| r.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// A numeric date starting at token `i`: (tokens used, replacement).
@@ -228,7 +392,8 @@ fn numeric_at(text: &str, toks: &[Token], i: usize) -> Option<(usize, String)> {
                 // The rest of the time: `:00`, `:00Z`, `.000`.
                 while let Some(t) = toks.get(i + used) {
                     let g = gap(text, &toks[i + used - 1], t);
-                    if matches!(g, ":" | ".") && t.folded.starts_with(|c: char| c.is_ascii_digit()) {
+                    if matches!(g, ":" | ".") && t.folded.starts_with(|c: char| c.is_ascii_digit())
+                    {
                         used += 1;
                     } else {
                         break;
@@ -284,18 +449,27 @@ fn named_at(text: &str, toks: &[Token], m: usize) -> Option<(usize, usize)> {
     None
 }
 
-/// Takes a day range (`14-16 March`, `14 to 16`) and a weekday before `s` along.
+/// Takes the days before `s` along (a range `14-16 March`, `14 to 16`, a list
+/// `14, 15, 16 March`), so removing one day never leaves another next to the
+/// month; and a weekday.
 fn extend_back(text: &str, toks: &[Token], s: usize) -> usize {
     let mut s = s;
-    if s >= 1 && day_of(&toks[s - 1]).is_some() && gap(text, &toks[s - 1], &toks[s]).trim() == "-" {
-        s -= 1;
-    } else if s >= 2
-        && RANGE_WORDS.contains(&toks[s - 1].folded.as_str())
-        && day_of(&toks[s - 2]).is_some()
-        && is_blank(gap(text, &toks[s - 2], &toks[s - 1]), 2)
-        && is_blank(gap(text, &toks[s - 1], &toks[s]), 2)
-    {
-        s -= 2;
+    loop {
+        if s >= 1 && day_of(&toks[s - 1]).is_some() && {
+            let g = gap(text, &toks[s - 1], &toks[s]);
+            g.trim() == "-" || close(g)
+        } {
+            s -= 1;
+        } else if s >= 2
+            && RANGE_WORDS.contains(&toks[s - 1].folded.as_str())
+            && day_of(&toks[s - 2]).is_some()
+            && is_blank(gap(text, &toks[s - 2], &toks[s - 1]), 2)
+            && is_blank(gap(text, &toks[s - 1], &toks[s]), 2)
+        {
+            s -= 2;
+        } else {
+            break;
+        }
     }
     if s >= 1 && WEEKDAYS.contains(&toks[s - 1].folded.as_str()) {
         let g = gap(text, &toks[s - 1], &toks[s]);
@@ -325,7 +499,10 @@ pub fn find_dates(text: &str, toks: &[Token]) -> Vec<DateHit> {
                 let month = &text[toks[i].range.clone()];
                 // A day before the month may already be in a hit (never: the
                 // scan moves forward), but a day after it must not be reused.
-                if out.last().is_none_or(|h| h.range.end <= toks[s].range.start) {
+                if out
+                    .last()
+                    .is_none_or(|h| h.range.end <= toks[s].range.start)
+                {
                     out.push(DateHit {
                         range: toks[s].range.start..toks[e].range.end,
                         replacement: month.to_string(),
@@ -346,7 +523,8 @@ pub fn find_dates(text: &str, toks: &[Token]) -> Vec<DateHit> {
 /// the run is not a phone number.
 pub fn all_dates(groups: &[&str]) -> bool {
     let year = |g: &str| g.len() == 4 && (g.starts_with("19") || g.starts_with("20"));
-    let upto = |g: &str, max: u32| g.len() <= 2 && g.parse::<u32>().is_ok_and(|v| (1..=max).contains(&v));
+    let upto =
+        |g: &str, max: u32| g.len() <= 2 && g.parse::<u32>().is_ok_and(|v| (1..=max).contains(&v));
     let mut i = 0;
     while i < groups.len() {
         let g = groups[i];

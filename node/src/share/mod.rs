@@ -342,8 +342,7 @@ pub fn share_practice_with(
     settings: &AnonymizationSettings,
 ) -> Result<ShareOutcome, ShareError> {
     partner_only(role, "share practices")?;
-    let (publication, change, report) =
-        build(store, origin, city, practice_id, &scope, settings)?;
+    let (publication, change, report) = build(store, origin, city, practice_id, &scope, settings)?;
     let doc_id = publication.doc_id()?;
     let preview_json = publication.preview_json()?;
     let scope_text = scope.to_text();

@@ -270,7 +270,8 @@ const GREEK_ENDINGS: &[(&str, &[&str])] = &[
     ("ασ", &["α"]),
     ("ισ", &["ι"]),
 ];
-const LATIN_ENDINGS: &[(&str, &[&str])] = &[("os", &["ou", "o", "e"]), ("is", &["i"]), ("as", &["a"])];
+const LATIN_ENDINGS: &[(&str, &[&str])] =
+    &[("os", &["ou", "o", "e"]), ("is", &["i"]), ("as", &["a"])];
 
 impl NameMatcher {
     /// Compiles the names of `people`, minus the words in `not_names`.
@@ -317,13 +318,11 @@ impl NameMatcher {
         }
         let short = len <= SHORT_PART_LEN_MAX;
         // The first form a word is known by wins: a given name stays a given name.
-        self.parts
-            .entry(word.to_string())
-            .or_insert(PartInfo {
-                form,
-                short,
-                source,
-            });
+        self.parts.entry(word.to_string()).or_insert(PartInfo {
+            form,
+            short,
+            source,
+        });
         if len >= URL_SUBSTRING_LEN_MIN && form != NameForm::Inflected {
             self.url_parts.push(word.to_string());
         }
@@ -402,7 +401,11 @@ impl NameMatcher {
         }
         if compound {
             self.add_part(&joined_family.clone(), NameForm::RunTogether, source);
-            self.add_part(&format!("{given}{joined_family}"), NameForm::RunTogether, source);
+            self.add_part(
+                &format!("{given}{joined_family}"),
+                NameForm::RunTogether,
+                source,
+            );
         }
     }
 
@@ -436,13 +439,17 @@ impl NameMatcher {
         seqs.iter()
             .find(|s| {
                 i + s.words.len() <= toks.len()
-                    && s.words.iter().zip(&toks[i..]).enumerate().all(|(k, (w, t))| {
-                        // The last word may carry the genitive -s.
-                        *w == t.folded
-                            || (k + 1 == s.words.len()
-                                && (t.folded.strip_suffix('s') == Some(w.as_str())
-                                    || t.folded.strip_suffix('σ') == Some(w.as_str())))
-                    })
+                    && s.words
+                        .iter()
+                        .zip(&toks[i..])
+                        .enumerate()
+                        .all(|(k, (w, t))| {
+                            // The last word may carry the genitive -s.
+                            *w == t.folded
+                                || (k + 1 == s.words.len()
+                                    && (t.folded.strip_suffix('s') == Some(w.as_str())
+                                        || t.folded.strip_suffix('σ') == Some(w.as_str())))
+                        })
             })
             .map(|s| (s.words.len(), s.source))
     }
@@ -482,7 +489,9 @@ impl NameMatcher {
                 let between = super::normalize::gap(text, &toks[i], next);
                 let splits = between.contains('-') || between.contains('\n');
                 if splits
-                    && between.chars().all(|c| matches!(c, '-' | '\n' | '\r' | ' '))
+                    && between
+                        .chars()
+                        .all(|c| matches!(c, '-' | '\n' | '\r' | ' '))
                     && between.len() <= 4
                 {
                     let joined = format!("{}{}", toks[i].folded, next.folded);
@@ -584,7 +593,12 @@ mod tests {
     #[test]
     fn invisible_characters_do_not_split_a_name() {
         let m = matcher(&["José Pérez"], &[]);
-        for t in ["Pé\u{00AD}rez", "Pé\u{200B}rez", "P\u{200D}érez", "Pé\u{2060}rez"] {
+        for t in [
+            "Pé\u{00AD}rez",
+            "Pé\u{200B}rez",
+            "P\u{200D}érez",
+            "Pé\u{2060}rez",
+        ] {
             assert_eq!(found(&m, t).len(), 1, "{t:?}");
         }
     }

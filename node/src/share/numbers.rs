@@ -302,8 +302,8 @@ const MULTIPLIERS: &[(&str, u64)] = &[
 
 /// Singular articles, which also mean "one" in some languages but tell no count.
 const ARTICLES: &[&str] = &[
-    "a", "an", "un", "una", "une", "ein", "eine", "einen", "einem", "einer", "een", "ένας",
-    "μία", "μια", "ένα",
+    "a", "an", "un", "una", "une", "ein", "eine", "einen", "einem", "einer", "een", "ένας", "μία",
+    "μια", "ένα",
 ];
 
 const JOINERS: &[&str] = &["and", "y", "e", "et", "und", "en", "και"];

@@ -195,7 +195,12 @@ pub struct AnonymizationReport {
 
 impl AnonymizationReport {
     /// Adds a per-field summary line.
-    pub fn add(&mut self, path: impl Into<String>, action: ReportAction, reason: impl Into<String>) {
+    pub fn add(
+        &mut self,
+        path: impl Into<String>,
+        action: ReportAction,
+        reason: impl Into<String>,
+    ) {
         self.items.push(ReportItem {
             path: path.into(),
             action,

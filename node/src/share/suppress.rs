@@ -163,9 +163,11 @@ pub fn decide(indicators: &[Indicator], min_count: u32) -> Vec<Decision> {
         let numerator = ind.numerator.map(|n| n as f64);
         let count = match kind {
             CellKind::People => numerator.or(ind.achieved),
-            CellKind::Percent => {
-                numerator.or_else(|| total.zip(ind.achieved).map(|(d, a)| (a * d / 100.0).round()))
-            }
+            CellKind::Percent => numerator.or_else(|| {
+                total
+                    .zip(ind.achieved)
+                    .map(|(d, a)| (a * d / 100.0).round())
+            }),
             CellKind::Other => numerator,
         };
         let mut notes = Vec::new();
@@ -177,7 +179,10 @@ pub fn decide(indicators: &[Indicator], min_count: u32) -> Vec<Decision> {
             })
         };
         if total.is_some_and(|d| d < min) {
-            why(Rule::DenominatorBelowMinimum, format!("minimum {min_count}"));
+            why(
+                Rule::DenominatorBelowMinimum,
+                format!("minimum {min_count}"),
+            );
         }
         if numerator.is_some_and(|n| n < min) {
             why(Rule::NumeratorBelowMinimum, format!("minimum {min_count}"));
@@ -259,7 +264,9 @@ fn secondary(cells: &mut [Cell], out: &mut [Decision], min: f64) {
     for _ in 0..=cells.len() {
         let mut victim: Option<(usize, String)> = None;
         'pairs: for i in 0..cells.len() {
-            let Some(a) = published(&cells[i]) else { continue };
+            let Some(a) = published(&cells[i]) else {
+                continue;
+            };
             for j in 0..cells.len() {
                 if i == j {
                     continue;
@@ -268,7 +275,14 @@ fn secondary(cells: &mut [Cell], out: &mut [Decision], min: f64) {
                     if small((a - b).abs()) {
                         // The smaller goes; on a tie, the later.
                         let v = if a < b || (a == b && i > j) { i } else { j };
-                        victim = Some((v, format!("indicators {} and {} differ by fewer than the minimum", i.min(j), i.max(j))));
+                        victim = Some((
+                            v,
+                            format!(
+                                "indicators {} and {} differ by fewer than the minimum",
+                                i.min(j),
+                                i.max(j)
+                            ),
+                        ));
                         break 'pairs;
                     }
                 }
@@ -349,10 +363,7 @@ fn round(indicators: &[Indicator], cells: &[Cell], out: &mut [Decision], min_cou
             out[i].notes.push(Note {
                 field: "achieved",
                 rule: Rule::IndicatorRounded,
-                reason: format!(
-                    "{} ({min_count})",
-                    Rule::IndicatorRounded.describe()
-                ),
+                reason: format!("{} ({min_count})", Rule::IndicatorRounded.describe()),
             });
         }
     }
@@ -362,7 +373,13 @@ fn round(indicators: &[Indicator], cells: &[Cell], out: &mut [Decision], min_cou
 mod tests {
     use super::*;
 
-    fn ind(label: &str, unit: &str, achieved: f64, num: Option<u64>, den: Option<u64>) -> Indicator {
+    fn ind(
+        label: &str,
+        unit: &str,
+        achieved: f64,
+        num: Option<u64>,
+        den: Option<u64>,
+    ) -> Indicator {
         Indicator {
             label: label.into(),
             achieved: Some(achieved),
@@ -381,7 +398,10 @@ mod tests {
     fn a_total_next_to_its_large_part_reveals_the_small_rest() {
         // 15 participants and 12 women: 3 men. Undeclared: the pair rule.
         let d = decide(
-            &[ind("participants", "people", 15.0, None, None), ind("women", "people", 12.0, None, None)],
+            &[
+                ind("participants", "people", 15.0, None, None),
+                ind("women", "people", 12.0, None, None),
+            ],
             10,
         );
         assert_eq!(published(&d), [Some(20.0), None]);
@@ -406,8 +426,14 @@ mod tests {
             10,
         );
         assert_eq!(published(&d), [Some(20.0), None, None]);
-        assert!(d[2].notes.iter().any(|n| n.rule == Rule::NumeratorBelowMinimum));
-        assert!(d[1].notes.iter().any(|n| n.rule == Rule::SecondarySuppression));
+        assert!(d[2]
+            .notes
+            .iter()
+            .any(|n| n.rule == Rule::NumeratorBelowMinimum));
+        assert!(d[1]
+            .notes
+            .iter()
+            .any(|n| n.rule == Rule::SecondarySuppression));
     }
 
     #[test]
@@ -430,7 +456,10 @@ mod tests {
         // 8.3 % of 12 is one person.
         let d = decide(&[ind("found a job", "%", 8.3, None, Some(12))], 10);
         assert_eq!(d[0].achieved, None);
-        assert!(d[0].notes.iter().any(|n| n.rule == Rule::ComputedNumeratorBelowMinimum));
+        assert!(d[0]
+            .notes
+            .iter()
+            .any(|n| n.rule == Rule::ComputedNumeratorBelowMinimum));
         // Without a base the city attests it: as given.
         let d = decide(&[ind("found a job", "%", 8.3, None, None)], 10);
         assert_eq!(d[0].achieved, Some(8.3));
@@ -438,13 +467,26 @@ mod tests {
 
     #[test]
     fn label_base_makes_the_remainder_visible() {
-        let d = decide(&[ind("moved up a level (out of 33 enrolled)", "people", 30.0, None, None)], 10);
+        let d = decide(
+            &[ind(
+                "moved up a level (out of 33 enrolled)",
+                "people",
+                30.0,
+                None,
+                None,
+            )],
+            10,
+        );
         assert_eq!(d[0].achieved, None);
     }
 
     #[test]
     fn versions_of_a_count_differ_by_multiples_of_the_minimum() {
-        let v = |n: f64| decide(&[ind("participants", "people", n, None, None)], 10)[0].achieved.unwrap();
+        let v = |n: f64| {
+            decide(&[ind("participants", "people", n, None, None)], 10)[0]
+                .achieved
+                .unwrap()
+        };
         for (a, b) in [(15.0, 18.0), (14.0, 15.0), (96.0, 99.0), (1733.0, 1736.0)] {
             let diff = (v(b) - v(a)).abs();
             assert!(diff == 0.0 || diff >= 10.0, "{a} -> {b}: {diff}");
