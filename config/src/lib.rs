@@ -344,11 +344,13 @@ impl Config {
         let not_names = match raw.anonymization.not_names {
             Some(words) => {
                 let origin = at(words.span());
-                validate_with(
-                    (origin, words.into_inner().join("\n")),
-                    "anonymization.not_names",
-                    parse_not_names,
-                )?
+                let words = words.into_inner();
+                parse_not_names(&words).map_err(|problem| ConfigError::Invalid {
+                    source_name: origin.name,
+                    key: "anonymization.not_names",
+                    value: format!("{words:?}"),
+                    problem,
+                })?
             }
             None => Vec::new(),
         };
@@ -458,9 +460,9 @@ fn parse_min_count(v: &str) -> Result<u32, String> {
     }
 }
 
-/// The exempted words, one per line as [`Config::load`] joins them.
-fn parse_not_names(v: &str) -> Result<Vec<String>, String> {
-    let words: Vec<String> = v.lines().map(|w| w.trim().to_string()).collect();
+/// The exempted words: single words, trimmed.
+fn parse_not_names(words: &[String]) -> Result<Vec<String>, String> {
+    let words: Vec<String> = words.iter().map(|w| w.trim().to_string()).collect();
     if words.len() > NOT_NAMES_MAX {
         return Err(format!(
             "{} words: list at most {NOT_NAMES_MAX}",

@@ -30,6 +30,14 @@ use std::sync::OnceLock;
 
 use super::normalize::{gap, Token, TokenKind};
 
+/// Two-digit years up to this are read as 20YY, later ones as 19YY, as POSIX
+/// `strptime` reads `%y`.
+pub const TWO_DIGIT_YEAR_PIVOT: u16 = 68;
+
+/// The most bytes between a day and its month (`14 March`, `14. März`, `14,
+/// March`): a dot or a comma and spaces. Farther apart, they are not one date.
+pub const DAY_MONTH_GAP_BYTES_MAX: usize = 3;
+
 /// A date found in a text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DateHit {
@@ -350,7 +358,11 @@ fn year2(t: &Token) -> Option<u16> {
         return None;
     }
     let y: u16 = t.folded.parse().ok()?;
-    Some(if y <= 68 { 2000 + y } else { 1900 + y })
+    Some(if y <= TWO_DIGIT_YEAR_PIVOT {
+        2000 + y
+    } else {
+        1900 + y
+    })
 }
 
 fn small(t: &Token, max: u8) -> Option<u8> {
@@ -421,7 +433,9 @@ fn numeric_at(text: &str, toks: &[Token], i: usize) -> Option<(usize, String)> {
 /// Whether what separates a day from its month is only spaces, a dot or a
 /// comma (`14 March`, `14. März`).
 fn close(g: &str) -> bool {
-    g.len() <= 3 && !g.is_empty() && g.chars().all(|c| matches!(c, ' ' | '.' | ','))
+    g.len() <= DAY_MONTH_GAP_BYTES_MAX
+        && !g.is_empty()
+        && g.chars().all(|c| matches!(c, ' ' | '.' | ','))
 }
 
 /// A named date around the month at token `m`: (first token, last token).
@@ -473,7 +487,7 @@ fn extend_back(text: &str, toks: &[Token], s: usize) -> usize {
     }
     if s >= 1 && WEEKDAYS.contains(&toks[s - 1].folded.as_str()) {
         let g = gap(text, &toks[s - 1], &toks[s]);
-        if g.len() <= 3 && g.chars().all(|c| matches!(c, ' ' | ',' | '.')) {
+        if g.len() <= DAY_MONTH_GAP_BYTES_MAX && g.chars().all(|c| matches!(c, ' ' | ',' | '.')) {
             s -= 1;
         }
     }

@@ -69,6 +69,14 @@ pub const NAME_WORDS_MAX: usize = 16;
 /// The most words a steward may exempt; the config enforces the same bound.
 pub const NOT_NAMES_MAX: usize = labnet_config::NOT_NAMES_MAX;
 
+/// The most bytes between two halves of a name split by a hyphen or a line
+/// break (`Pé-\nrez`, `Pé - rez`): a hyphen, a line break and spaces around.
+pub const SPLIT_GAP_BYTES_MAX: usize = 4;
+
+/// The most bytes between two name hits that are reported as one name (`José
+/// Pérez`, `Pérez-García`): a space or a hyphen, possibly doubled.
+pub const MERGE_GAP_BYTES_MAX: usize = 2;
+
 /// Name particles: after the given name they never match alone.
 pub const PARTICLES: &[&str] = &[
     "a", "af", "al", "av", "bin", "bint", "ben", "ibn", "abu", "da", "das", "de", "dei", "del",
@@ -492,7 +500,7 @@ impl NameMatcher {
                     && between
                         .chars()
                         .all(|c| matches!(c, '-' | '\n' | '\r' | ' '))
-                    && between.len() <= 4
+                    && between.len() <= SPLIT_GAP_BYTES_MAX
                 {
                     let joined = format!("{}{}", toks[i].folded, next.folded);
                     if let Some(p) = self.parts.get(&joined).filter(|p| !p.short) {
@@ -542,7 +550,8 @@ fn merge_adjacent(text: &str, hits: Vec<NameHit>) -> Vec<NameHit> {
     for h in hits {
         if let Some(last) = out.last_mut() {
             let between = text.get(last.range.end..h.range.start).unwrap_or("x");
-            if between.len() <= 2 && between.chars().all(|c| c == ' ' || c == '-') {
+            if between.len() <= MERGE_GAP_BYTES_MAX && between.chars().all(|c| c == ' ' || c == '-')
+            {
                 last.range.end = h.range.end;
                 if h.form < last.form {
                     last.form = h.form;

@@ -38,6 +38,10 @@ pub const WORD_VALUE_MAX: u64 = 1_000_000_000;
 /// as one value.
 pub const NUMBER_WORDS_MAX: usize = 8;
 
+/// The most bytes between two words of one spelt-out number: a hyphen or a
+/// space, possibly with spaces around (`vingt - trois`).
+pub const NUMBER_GAP_BYTES_MAX: usize = 3;
+
 /// What a word contributes to a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -464,7 +468,9 @@ pub fn is_number_word(text: &str, token: &Token) -> bool {
 /// What may stand between two words of one spelt-out number: nothing but
 /// spaces and hyphens (`twenty-three`, `quatre-vingt-dix`).
 fn joins(gap: &str) -> bool {
-    !gap.is_empty() && gap.len() <= 3 && gap.chars().all(|c| c == ' ' || c == '-')
+    !gap.is_empty()
+        && gap.len() <= NUMBER_GAP_BYTES_MAX
+        && gap.chars().all(|c| c == ' ' || c == '-')
 }
 
 /// A number spelt out in words starting at token `i`: its value and how many
@@ -496,7 +502,7 @@ pub fn words_at(text: &str, toks: &[Token], i: usize) -> Option<(u64, usize)> {
                     // two hundred | and thirty
                     Some(group + v)
                 } else if low > 0
-                    && low % 10 == 0
+                    && low.is_multiple_of(10)
                     && low + v < 100
                     && (v < 10 || (matches!(low, 10 | 60 | 80) && v < 20))
                 {

@@ -167,10 +167,7 @@ fn domain(text: &str, toks: &[Token], d: usize) -> (usize, Vec<Sep>) {
     let gap = |a: usize, b: usize| super::normalize::gap(text, &toks[a], &toks[b]);
     let mut last = d;
     let mut seps = Vec::new();
-    loop {
-        let Some(next) = toks.get(last + 1) else {
-            break;
-        };
+    while let Some(next) = toks.get(last + 1) {
         let g = gap(last, last + 1);
         if g == "-" {
             last += 1;

@@ -267,14 +267,14 @@ fn secondary(cells: &mut [Cell], out: &mut [Decision], min: f64) {
             let Some(a) = published(&cells[i]) else {
                 continue;
             };
-            for j in 0..cells.len() {
+            for (j, other) in cells.iter().enumerate() {
                 if i == j {
                     continue;
                 }
-                if let Some(b) = published(&cells[j]) {
+                if let Some(b) = published(other) {
                     if small((a - b).abs()) {
-                        // The smaller goes; on a tie, the later.
-                        let v = if a < b || (a == b && i > j) { i } else { j };
+                        // The smaller goes.
+                        let v = if a < b { i } else { j };
                         victim = Some((
                             v,
                             format!(
@@ -286,7 +286,7 @@ fn secondary(cells: &mut [Cell], out: &mut [Decision], min: f64) {
                         break 'pairs;
                     }
                 }
-                if let Some(t) = cells[j].total {
+                if let Some(t) = other.total {
                     if small((a - t).abs()) {
                         victim = Some((i, format!("it differs by fewer than the minimum from the total declared by indicator {j}")));
                         break 'pairs;
