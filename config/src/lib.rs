@@ -32,6 +32,13 @@ pub const DEFAULT_MIN_COUNT: u32 = 10;
 /// the wire's `NAME_BYTES_MAX` (in `labnet-protocol`) holds it at four bytes a
 /// character.
 pub const NAME_CHARS_MAX: usize = 64;
+/// The most words `anonymization.not_names` may list: each is an exception to
+/// the name rule that a data steward answers for, so the list stays short
+/// enough to review.
+pub const NOT_NAMES_MAX: usize = 1000;
+/// The longest word `anonymization.not_names` may list, in characters: a word,
+/// not a sentence.
+pub const NOT_NAME_CHARS_MAX: usize = 64;
 
 /// What kind of node this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -145,6 +152,8 @@ pub struct RawLog {
 pub struct RawAnonymization {
     /// Counts below this are not published.
     pub min_count: Option<Spanned<i64>>,
+    /// Words that merely look like a name, exempted from the name rule.
+    pub not_names: Option<Spanned<Vec<String>>>,
 }
 
 /// Validated node settings.
@@ -164,6 +173,15 @@ pub struct Config {
     /// Counts (and denominators of percentages) below this are suppressed from
     /// publications. Default [`DEFAULT_MIN_COUNT`]; at least 1.
     pub min_count: u32,
+    /// Words a data steward declared are not names although a known person
+    /// bears them (a family name "Green" and the "green spaces" of a practice):
+    /// the anonymizer leaves them where they stand alone, and the preview says
+    /// so. A whole name is still removed. Default: none, so every part of every
+    /// known name is removed. Set in the file only, never by an environment
+    /// variable or a flag: an exemption is a decision a steward writes down.
+    /// Each a single word of 1 to [`NOT_NAME_CHARS_MAX`] characters, at most
+    /// [`NOT_NAMES_MAX`] of them.
+    pub not_names: Vec<String>,
 }
 
 /// Why a config could not be used. Every variant names the key and, when it came
@@ -325,6 +343,20 @@ impl Config {
             }
         }
 
+        let not_names = match raw.anonymization.not_names {
+            Some(words) => {
+                let origin = at(words.span());
+                let words = words.into_inner();
+                parse_not_names(&words).map_err(|problem| ConfigError::Invalid {
+                    source_name: origin.name,
+                    key: "anonymization.not_names",
+                    value: format!("{words:?}"),
+                    problem,
+                })?
+            }
+            None => Vec::new(),
+        };
+
         Ok(Config {
             name: validate_name(name)?,
             role: validate_with(role, "node.role", |v| v.parse::<Role>())?,
@@ -334,6 +366,7 @@ impl Config {
                 .transpose()?,
             log_format: validate_with(log_format, "log.format", |v| v.parse::<LogFormat>())?,
             min_count: validate_with(min_count, "anonymization.min_count", parse_min_count)?,
+            not_names,
         })
     }
 
@@ -431,6 +464,35 @@ fn parse_min_count(v: &str) -> Result<u32, String> {
     }
 }
 
+/// The exempted words: single words, trimmed.
+fn parse_not_names(words: &[String]) -> Result<Vec<String>, String> {
+    let words: Vec<String> = words.iter().map(|w| w.trim().to_string()).collect();
+    if words.len() > NOT_NAMES_MAX {
+        return Err(format!(
+            "{} words: list at most {NOT_NAMES_MAX}",
+            words.len()
+        ));
+    }
+    for w in &words {
+        if w.is_empty() {
+            return Err("an empty word: list single words, e.g. [\"green\", \"rosa\"]".into());
+        }
+        if w.chars().count() > NOT_NAME_CHARS_MAX {
+            return Err(format!(
+                "a word is longer than {NOT_NAME_CHARS_MAX} characters"
+            ));
+        }
+        if w.chars()
+            .any(|c| !(c.is_alphanumeric() || c == '\'' || c == '’'))
+        {
+            return Err(format!(
+                "'{w}' is not a single word (letters only): a whole name cannot be exempted"
+            ));
+        }
+    }
+    Ok(words)
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)
         .map(|t| t.matches('\n').count() + 1)
@@ -474,9 +536,15 @@ listen = "{listen}"
 format = "human"
 
 [anonymization]
-# Counts below this, and percentages whose denominator is below this, are never
-# published. Default {DEFAULT_MIN_COUNT}.
+# Counts of people below this, and percentages whose numerator, denominator or
+# remainder is below this, are never published; counts at or above it are
+# published rounded to a multiple of it. Default {DEFAULT_MIN_COUNT}.
 min_count = {DEFAULT_MIN_COUNT}
+# Words that merely look like a name of someone on the roster or in a contact
+# (a family name "Green" and the "green spaces" of a practice). Only a data
+# steward should list one: an exempted word is left in published text where it
+# stands alone, and `labnet share preview` says where. Default: none.
+# not_names = ["green"]
 "#
     )
 }
@@ -610,6 +678,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.starts_with("--listen"), "{msg}");
+    }
+
+    #[test]
+    fn not_names_are_single_words_from_the_file_only() {
+        let c = Config::from_toml("c", &file("A")).unwrap();
+        assert!(c.not_names.is_empty());
+        let text = "[node]\nname = \"A\"\n[anonymization]\nnot_names = [\"green\", \"Rosa\"]\n";
+        let c = Config::from_toml("c", text).unwrap();
+        assert_eq!(c.not_names, ["green", "Rosa"]);
+        for bad in ["[\"Rosa Green\"]", "[\"\"]", "[\"a@b\"]"] {
+            let text = format!("[node]\nname = \"A\"\n[anonymization]\nnot_names = {bad}\n");
+            let msg = Config::from_toml("config.toml", &text)
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains("anonymization.not_names"), "{msg}");
+            assert!(msg.contains("line 4"), "{msg}");
+        }
     }
 
     #[test]

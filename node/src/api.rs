@@ -484,6 +484,39 @@ pub struct SharePreview {
 pub struct ShareReport {
     /// One item per field touched.
     pub items: Vec<ShareReportItem>,
+    /// One entry per piece removed, suppressed or changed, in context.
+    #[serde(default)]
+    pub removals: Vec<SharePiece>,
+    /// Words kept because the data steward listed them in
+    /// `anonymization.not_names`.
+    #[serde(default)]
+    pub exemptions: Vec<ShareExemption>,
+}
+
+/// One piece the anonymizer removed or changed, shown in context. The excerpt
+/// is published text: it holds what stands in the piece's place (between `«`
+/// and `»`), never the piece itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharePiece {
+    /// The field, e.g. `practice.description`.
+    pub field: String,
+    /// The published text around the piece.
+    pub excerpt: String,
+    /// The rule, in words.
+    pub rule: String,
+    /// Why, with its figures.
+    pub reason: String,
+}
+
+/// A word kept because a data steward exempted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareExemption {
+    /// The field.
+    pub field: String,
+    /// The word as published.
+    pub word: String,
+    /// The published text around it.
+    pub excerpt: String,
 }
 
 /// One field the anonymizer touched. Names the field, never its value.

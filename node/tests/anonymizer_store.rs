@@ -159,3 +159,73 @@ fn import_share_update_unshare_with_disclosures() {
     assert_eq!(log[1].heads, upd.heads.join(","));
     assert_eq!(log.iter().filter(|d| d.doc_id == out.doc_id).count(), 3);
 }
+
+#[test]
+fn a_contact_of_another_practice_is_scrubbed_and_exemptions_are_logged() {
+    use labnet_node::lab::{Contact, Practice};
+    use labnet_node::share::{AnonymizationSettings, NotNames};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = Practice {
+        id: "a".into(),
+        city: "Modena".into(),
+        name: "Green corners".into(),
+        description: "Ask Dimitra about the green corners.".into(),
+        ..Practice::default()
+    };
+    let b = Practice {
+        id: "b".into(),
+        city: "Modena".into(),
+        name: "Other".into(),
+        contacts: vec![Contact {
+            name: "Dimitra Green".into(),
+            ..Contact::default()
+        }],
+        ..Practice::default()
+    };
+    labnet_node::lab::storage::import_practices(&mut store, Role::Partner, &[a, b]).unwrap();
+    // "Green" is a contact's family name: without an exemption the practice's
+    // own name cannot be published.
+    let policy = AnonymizationPolicy { min_count: 10 };
+    let err = share::share_practice(
+        &mut store,
+        Role::Partner,
+        origin(),
+        "Modena",
+        "a",
+        Scope::Partners,
+        &policy,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, ShareError::LeakDetected { path, .. } if path == "practice.name"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not_names"), "{err}");
+    let settings = AnonymizationSettings {
+        policy,
+        not_names: NotNames::new(["green"]),
+    };
+    let preview =
+        share::preview_practice_with(&store, origin(), "Modena", "a", &Scope::Partners, &settings)
+            .unwrap();
+    assert!(preview
+        .json
+        .contains("Ask [name removed] about the green corners."));
+    assert_eq!(preview.report.exemptions.len(), 1);
+    let out = share::share_practice_with(
+        &mut store,
+        Role::Partner,
+        origin(),
+        "Modena",
+        "a",
+        Scope::Partners,
+        &settings,
+    )
+    .unwrap();
+    assert_eq!(out.preview_json, preview.json);
+    let log = store.disclosures(None, None).unwrap();
+    assert_eq!(log[0].settings, r#"{"min_count":10,"not_names":["green"]}"#);
+    // The exemptions stay in the city: the publication carries min_count only.
+    assert!(!out.preview_json.contains("not_names"));
+}

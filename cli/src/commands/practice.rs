@@ -256,6 +256,20 @@ pub(crate) fn share(global: &Global, args: ShareArgs) -> Result<()> {
             }
             eprint!("{}", table.render());
         }
+        // Each piece in context («what is published in its place»), and the
+        // words a data steward exempted.
+        for r in &preview.report.removals {
+            eprintln!(
+                "  {}: {}\n      {} ({})",
+                r.field, r.excerpt, r.reason, r.rule
+            );
+        }
+        for e in &preview.report.exemptions {
+            eprintln!(
+                "  {}: {}\n      kept: '{}' is in anonymization.not_names",
+                e.field, e.excerpt, e.word
+            );
+        }
         return Ok(());
     }
     let (Some(practice_id), Some(scope)) = (args.practice_id, args.scope) else {

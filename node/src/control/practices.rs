@@ -14,12 +14,13 @@ use labnet_protocol::NodeId;
 use super::{Control, ControlError};
 use crate::api::{
     CityLab, FieldAction, LabImported, Practice, PracticesImported, Roster, RosterImported,
-    ShareChange, SharePreview, ShareReport, ShareReportItem, Shared, Unshared,
+    ShareChange, ShareExemption, SharePiece, SharePreview, ShareReport, ShareReportItem, Shared,
+    Unshared,
 };
 use crate::lab::storage;
 use crate::share::anonymize::ReportAction;
 use crate::share::{
-    self, AnonymizationPolicy, AnonymizationReport, Preview, PublishChange, ShareOutcome,
+    self, AnonymizationReport, AnonymizationSettings, Preview, PublishChange, ShareOutcome,
 };
 use crate::trust::Scope;
 
@@ -91,11 +92,11 @@ impl Control {
     /// Publishes a practice's anonymized projection to `scope` (as typed).
     pub async fn share(&self, practice_id: String, scope: &str) -> Result<Shared, ControlError> {
         let scope = parse_scope(scope)?;
-        let (role, origin, city, policy) = self.share_context();
+        let (role, origin, city, settings) = self.share_context();
         let outcome = self
             .store
             .call(move |s| {
-                share::share_practice(s, role, origin, &city, &practice_id, scope, &policy)
+                share::share_practice_with(s, role, origin, &city, &practice_id, scope, &settings)
             })
             .await?;
         self.announce(&outcome.doc_id);
@@ -109,10 +110,12 @@ impl Control {
         scope: &str,
     ) -> Result<SharePreview, ControlError> {
         let scope = parse_scope(scope)?;
-        let (_, origin, city, policy) = self.share_context();
+        let (_, origin, city, settings) = self.share_context();
         let preview = self
             .store
-            .call(move |s| share::preview_practice(s, origin, &city, &practice_id, &scope, &policy))
+            .call(move |s| {
+                share::preview_practice_with(s, origin, &city, &practice_id, &scope, &settings)
+            })
             .await?;
         Ok(SharePreview::from(preview))
     }
@@ -139,15 +142,14 @@ impl Control {
         })
     }
 
-    /// What sharing needs from the config: role, origin, city name, policy.
-    fn share_context(&self) -> (Role, NodeId, String, AnonymizationPolicy) {
+    /// What sharing needs from the config: role, origin, city name, and the
+    /// anonymization settings (the minimum count, the steward's `not_names`).
+    fn share_context(&self) -> (Role, NodeId, String, AnonymizationSettings) {
         (
             self.config.role,
             self.node_id,
             self.config.name.clone(),
-            AnonymizationPolicy {
-                min_count: self.config.min_count,
-            },
+            AnonymizationSettings::from_config(&self.config),
         )
     }
 
@@ -205,6 +207,29 @@ impl From<AnonymizationReport> for ShareReport {
                 reason: i.reason,
             })
             .collect();
-        ShareReport { items }
+        let removals = r
+            .removals
+            .into_iter()
+            .map(|p| SharePiece {
+                field: p.field,
+                excerpt: p.excerpt,
+                rule: p.rule.describe().to_string(),
+                reason: p.reason,
+            })
+            .collect();
+        let exemptions = r
+            .exemptions
+            .into_iter()
+            .map(|e| ShareExemption {
+                field: e.field,
+                word: e.word,
+                excerpt: e.excerpt,
+            })
+            .collect();
+        ShareReport {
+            items,
+            removals,
+            exemptions,
+        }
     }
 }

@@ -1,32 +1,60 @@
-//! The anonymizer: from a private practice and the city's roster to the
-//! projection peers may see, plus a report of everything removed and why.
+//! The anonymizer: from a private practice and everyone the node knows of to
+//! the projection peers may see, plus a report of everything removed and why.
 //!
-//! Pure and deterministic: the same practice, roster and policy always give the
-//! same projection, so `labnet share preview` shows exactly what sharing sends.
-//! It is driven by [`super::classes`]: every key path of the input is looked up
-//! there first, and an unclassed path stops the anonymizer (fail closed). Each
-//! published field is then taken only if the table classes it shareable or names
-//! the transform applied. The published types ([`PublishedPractice`],
-//! [`PublishedIndicator`]) have no field for a person at all.
+//! Pure and deterministic: the same practice, people and settings always give
+//! the same projection, so `labnet share preview` shows exactly what sharing
+//! sends. It is driven by [`super::classes`]: every key path of the input is
+//! looked up there first, and an unclassed path stops the anonymizer (fail
+//! closed). Each published field is then taken only if the table classes it
+//! shareable or names the transform applied. The published types
+//! ([`PublishedPractice`], [`PublishedIndicator`]) have no field for a person
+//! at all.
 //!
-//! As defence in depth, the finished projection is serialized and scanned again
-//! for e-mail addresses, phone numbers and roster names; any hit is an error and
-//! nothing is published. Errors and the report name fields, never values: the
-//! values may be personal data.
+//! Inputs ([`AnonymizerInput`]): the practice; [`KnownPeople`], the names on the
+//! roster and in the contacts of *every* practice the node keeps (a contact of
+//! one practice may be named in another's text); and [`AnonymizationSettings`]:
+//! the minimum count and the words a data steward exempted from the name rule.
+//!
+//! Steps:
+//!
+//! 1. private fields are dropped;
+//! 2. free text is normalized and scrubbed ([`super::scrub`]): web addresses
+//!    carrying personal data, e-mail addresses, phone numbers, names, small
+//!    counts of people removed; dates coarsened to the month; counts of people
+//!    rounded to a multiple of the minimum;
+//! 3. indicators go through primary and secondary suppression and rounding
+//!    ([`super::suppress`]);
+//! 4. the finished projection is serialized and *every* string in it (id, city,
+//!    name, area, link, labels, units, list items) is checked again with the
+//!    same detectors ([`check_projection`]). A hit is an error naming the field,
+//!    and nothing is published: a shareable field is never edited, so a name in
+//!    a practice's `name` or a phone number in its `link` refuses the share.
+//!
+//! Errors and the report name fields, never values: the values may be personal
+//! data. The report's excerpts are cut from the published text (see
+//! [`super::report`]).
+
+use std::sync::Arc;
 
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::classes::{class_of, unclassed_paths, FieldClass, Transform, PUBLISHED_ONLY};
-use super::scrub::{find_emails, find_phones, scrub, NameMatcher, ScrubCounts};
+use super::names::{KnownPeople, NameMatcher, NotNames};
+use super::report::excerpt;
+pub use super::report::{AnonymizationReport, Exemption, Removal, ReportAction, ReportItem, Rule};
+use super::scrub::{Scanner, Scrubbed, TEXT_BYTES_MAX};
+use super::suppress::{decide, INDICATORS_MAX};
 use super::ShareError;
-use crate::lab::{Indicator, Practice, Roster, ThematicArea};
+use crate::lab::{Practice, Roster, ThematicArea};
 
-/// The anonymization settings.
+/// The numeric anonymization settings, recorded in every publication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnonymizationPolicy {
-    /// Counts below this are suppressed, and shares whose denominator is below it.
+    /// Counts of people below this are suppressed, and so are percentages whose
+    /// numerator, denominator or remainder is below it; counts at or above it
+    /// are published as multiples of it.
     pub min_count: u32,
 }
 
@@ -43,6 +71,60 @@ impl AnonymizationPolicy {
     pub fn settings_json(&self) -> String {
         format!("{{\"min_count\":{}}}", self.min_count)
     }
+}
+
+/// Every anonymization setting of a node: the policy, and the words a data
+/// steward declared are not names (`anonymization.not_names`). The exemptions
+/// stay in the city: they are recorded in its disclosure log, never in a
+/// publication (the words are parts of real people's names).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnonymizationSettings {
+    /// The numeric settings.
+    pub policy: AnonymizationPolicy,
+    /// The exempted words.
+    pub not_names: NotNames,
+}
+
+impl AnonymizationSettings {
+    /// The settings of a node's config.
+    pub fn from_config(config: &labnet_config::Config) -> AnonymizationSettings {
+        AnonymizationSettings {
+            policy: AnonymizationPolicy {
+                min_count: config.min_count,
+            },
+            not_names: NotNames::new(&config.not_names),
+        }
+    }
+
+    /// The settings as recorded in the disclosure log: `{"min_count":N}`, with
+    /// `"not_names":[...]` when a word is exempted.
+    pub fn settings_json(&self) -> String {
+        if self.not_names.is_empty() {
+            return self.policy.settings_json();
+        }
+        let words: Vec<&str> = self.not_names.words().collect();
+        serde_json::json!({ "min_count": self.policy.min_count, "not_names": words }).to_string()
+    }
+}
+
+impl From<AnonymizationPolicy> for AnonymizationSettings {
+    fn from(policy: AnonymizationPolicy) -> Self {
+        AnonymizationSettings {
+            policy,
+            not_names: NotNames::none(),
+        }
+    }
+}
+
+/// What the anonymizer reads.
+#[derive(Debug, Clone, Copy)]
+pub struct AnonymizerInput<'a> {
+    /// The practice.
+    pub practice: &'a Practice,
+    /// Everyone the node knows of: the roster and every practice's contacts.
+    pub people: &'a KnownPeople,
+    /// The settings.
+    pub settings: &'a AnonymizationSettings,
 }
 
 /// A published result. Suppressed results keep their label only.
@@ -101,50 +183,8 @@ pub struct PublishedPractice {
     pub lessons: Vec<String>,
 }
 
-/// What the anonymizer did to one field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReportAction {
-    /// A private field, left out.
-    Dropped,
-    /// A figure withheld.
-    Suppressed,
-    /// Free text with something removed.
-    Scrubbed,
-    /// Dates made coarser.
-    Coarsened,
-}
-
-/// One line of the report. Names the field, never its value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportItem {
-    /// The field, e.g. `practice.indicators[2].achieved`.
-    pub path: String,
-    /// What was done.
-    pub action: ReportAction,
-    /// Why, in words.
-    pub reason: String,
-}
-
-/// Everything removed or suppressed, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct AnonymizationReport {
-    /// One item per field touched.
-    pub items: Vec<ReportItem>,
-}
-
-impl AnonymizationReport {
-    fn add(&mut self, path: impl Into<String>, action: ReportAction, reason: impl Into<String>) {
-        self.items.push(ReportItem {
-            path: path.into(),
-            action,
-            reason: reason.into(),
-        });
-    }
-}
-
 /// The anonymizer's result: the projection, the report, the settings used.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Anonymized {
     /// What may be published.
     pub practice: PublishedPractice,
@@ -152,39 +192,10 @@ pub struct Anonymized {
     pub report: AnonymizationReport,
     /// The settings applied.
     pub policy: AnonymizationPolicy,
+    /// The compiled rules, for the checks of what is added to the projection
+    /// on publishing (the city's name).
+    pub scanner: Arc<Scanner>,
 }
-
-/// Units that count people (or groups of people): small values identify them.
-const PEOPLE_UNITS: &[&str] = &[
-    "people",
-    "persons",
-    "person",
-    "participants",
-    "participant",
-    "beneficiaries",
-    "beneficiary",
-    "learners",
-    "students",
-    "pupils",
-    "children",
-    "young people",
-    "youth",
-    "migrants",
-    "refugees",
-    "families",
-    "households",
-    "trainees",
-    "attendees",
-    "members",
-    "women",
-    "men",
-    "users",
-    "volunteers",
-    "residents",
-    "individuals",
-];
-
-const PERCENT_UNITS: &[&str] = &["%", "percent", "per cent", "percentage"];
 
 /// The class a path must have for the anonymizer to take it, or an error.
 fn require(path: &str) -> Result<FieldClass, ShareError> {
@@ -193,33 +204,76 @@ fn require(path: &str) -> Result<FieldClass, ShareError> {
     })
 }
 
+fn too_long(path: &str) -> ShareError {
+    ShareError::Unchecked {
+        path: path.to_string(),
+        why: format!("longer than {TEXT_BYTES_MAX} bytes, which the anonymizer does not read"),
+    }
+}
+
 struct Ctx<'a> {
-    names: &'a NameMatcher,
+    scanner: &'a Scanner,
     report: AnonymizationReport,
 }
 
+/// The summary line of a scrubbed field: what kinds were removed, how many.
+fn summary(pieces: &Scrubbed) -> (Vec<String>, Vec<String>) {
+    let mut removed: Vec<(Rule, &str, usize)> = Vec::new();
+    let mut changed: Vec<(Rule, &str, usize)> = Vec::new();
+    for p in &pieces.pieces {
+        let (bucket, label) = match p.rule {
+            Rule::Email | Rule::EmailObfuscated => (&mut removed, "e-mail address"),
+            Rule::Phone => (&mut removed, "phone number"),
+            Rule::LinkWithName
+            | Rule::LinkWithEmail
+            | Rule::LinkWithPhone
+            | Rule::LinkToProfile => (&mut removed, "web address"),
+            Rule::CountBelowMinimum | Rule::PercentOfSmallCount => (&mut removed, "small count"),
+            Rule::DateDay => (&mut changed, "date(s) coarsened to the month"),
+            Rule::CountRounded => (&mut changed, "count(s) rounded to the minimum"),
+            _ => (&mut removed, "name"),
+        };
+        match bucket.iter_mut().find(|(_, l, _)| *l == label) {
+            Some(e) => e.2 += 1,
+            None => bucket.push((p.rule, label, 1)),
+        }
+    }
+    let removed = removed
+        .into_iter()
+        .map(|(_, l, n)| format!("{n} {l}(s) removed"))
+        .collect();
+    let changed = changed
+        .into_iter()
+        .map(|(_, l, n)| format!("{n} {l}"))
+        .collect();
+    (removed, changed)
+}
+
 impl Ctx<'_> {
-    fn note(&mut self, path: &str, counts: ScrubCounts) {
-        let mut what = Vec::new();
-        for (n, label) in [
-            (counts.emails, "e-mail address"),
-            (counts.phones, "phone number"),
-            (counts.names, "roster name"),
-        ] {
-            if n > 0 {
-                what.push(format!("{n} {label}(s) removed"));
-            }
-        }
-        if !what.is_empty() {
+    fn note(&mut self, path: &str, scrubbed: &Scrubbed) {
+        let (removed, changed) = summary(scrubbed);
+        if !removed.is_empty() {
             self.report
-                .add(path, ReportAction::Scrubbed, what.join(", "));
+                .add(path, ReportAction::Scrubbed, removed.join(", "));
         }
-        if counts.dates > 0 {
-            self.report.add(
-                path,
-                ReportAction::Coarsened,
-                format!("{} date(s) coarsened to the month", counts.dates),
-            );
+        if !changed.is_empty() {
+            self.report
+                .add(path, ReportAction::Coarsened, changed.join(", "));
+        }
+        for p in &scrubbed.pieces {
+            self.report.removals.push(Removal {
+                field: path.to_string(),
+                excerpt: excerpt(&scrubbed.text, p.at.clone()),
+                rule: p.rule,
+                reason: p.reason.clone(),
+            });
+        }
+        for r in &scrubbed.exempted {
+            self.report.exemptions.push(Exemption {
+                field: path.to_string(),
+                word: scrubbed.text.get(r.clone()).unwrap_or_default().to_string(),
+                excerpt: excerpt(&scrubbed.text, r.clone()),
+            });
         }
     }
 
@@ -230,13 +284,21 @@ impl Ctx<'_> {
         report_path: &str,
         value: &str,
     ) -> Result<String, ShareError> {
+        if value.len() > TEXT_BYTES_MAX {
+            return Err(too_long(report_path));
+        }
         match require(class_path)? {
+            // Published as written; the final check refuses it if it holds
+            // anything the scrub would remove.
             FieldClass::Shareable => Ok(value.to_string()),
             FieldClass::Transform(Transform::FreeText)
             | FieldClass::Transform(Transform::Duration) => {
-                let (out, counts) = scrub(value, self.names);
-                self.note(report_path, counts);
-                Ok(out)
+                let scrubbed = self.scanner.scrub(value);
+                if scrubbed.text.len() > TEXT_BYTES_MAX {
+                    return Err(too_long(report_path));
+                }
+                self.note(report_path, &scrubbed);
+                Ok(scrubbed.text)
             }
             other => Err(ShareError::Misclassified {
                 path: class_path.to_string(),
@@ -273,6 +335,12 @@ impl Ctx<'_> {
                 if present {
                     self.report
                         .add(path, ReportAction::Dropped, format!("private: {what}"));
+                    self.report.removals.push(Removal {
+                        field: path.to_string(),
+                        excerpt: format!("«{what}: not published»"),
+                        rule: Rule::PrivateField,
+                        reason: Rule::PrivateField.describe().to_string(),
+                    });
                 }
                 Ok(())
             }
@@ -283,12 +351,17 @@ impl Ctx<'_> {
         }
     }
 
-    fn indicator(
+    fn indicators(
         &mut self,
-        i: usize,
-        ind: &Indicator,
+        practice: &Practice,
         min: u32,
-    ) -> Result<PublishedIndicator, ShareError> {
+    ) -> Result<Vec<PublishedIndicator>, ShareError> {
+        if require("practice.indicators")? != FieldClass::Transform(Transform::Indicators) {
+            return Err(ShareError::Misclassified {
+                path: "practice.indicators".into(),
+                why: "the anonymizer publishes indicators only through the indicator rules".into(),
+            });
+        }
         for (field, class) in [
             ("achieved", Transform::Figure),
             ("target", Transform::Figure),
@@ -303,12 +376,19 @@ impl Ctx<'_> {
                 });
             }
         }
-        let at = format!("practice.indicators[{i}]");
-        for (name, v) in [("achieved", ind.achieved), ("target", ind.target)] {
-            if let Some(x) = v {
-                if !x.is_finite() || x < 0.0 {
+        if practice.indicators.len() > INDICATORS_MAX {
+            return Err(ShareError::Unchecked {
+                path: "practice.indicators".into(),
+                why: format!(
+                    "more than {INDICATORS_MAX} indicators, which the secondary suppression does not check"
+                ),
+            });
+        }
+        for (i, ind) in practice.indicators.iter().enumerate() {
+            for (name, v) in [("achieved", ind.achieved), ("target", ind.target)] {
+                if v.is_some_and(|x| !x.is_finite() || x < 0.0) {
                     return Err(ShareError::Unchecked {
-                        path: format!("{at}.{name}"),
+                        path: format!("practice.indicators[{i}].{name}"),
                         why:
                             "not a finite number >= 0, so it cannot be checked against the minimum"
                                 .into(),
@@ -316,94 +396,102 @@ impl Ctx<'_> {
                 }
             }
         }
-        let label = self.text(
-            "practice.indicators[].label",
-            &format!("{at}.label"),
-            &ind.label,
-        )?;
-        let unit = self.shareable("practice.indicators[].unit", &ind.unit)?;
-        let unit_key = unit.as_deref().map(|u| u.trim().to_lowercase());
-        let percent = unit_key
-            .as_deref()
-            .is_some_and(|u| PERCENT_UNITS.contains(&u));
-        // No unit: it may count people, so it is held to the count rule.
-        let people = unit_key
-            .as_deref()
-            .is_none_or(|u| PEOPLE_UNITS.contains(&u));
-        let min_f = f64::from(min);
-        let min_u = u64::from(min);
-        let mut why: Vec<String> = Vec::new();
-        if ind.denominator.is_some_and(|d| d < min_u) {
-            why.push(format!(
-                "its denominator is below the minimum count of {min}"
-            ));
-        }
-        if !percent && ind.numerator.is_some_and(|n| n < min_u) {
-            why.push(format!("its numerator is below the minimum count of {min}"));
-        }
-        if !percent && people && ind.achieved.is_some_and(|a| a < min_f) {
-            why.push(format!("it counts fewer people than the minimum of {min}"));
-        }
-        if ind.numerator.is_some() || ind.denominator.is_some() {
-            self.report.add(
-                format!("{at}.numerator/denominator"),
-                ReportAction::Dropped,
-                "raw counts are used for checking, never published",
-            );
-        }
-        if !why.is_empty() {
-            self.report.add(
-                format!("{at}.achieved"),
-                ReportAction::Suppressed,
-                why.join("; "),
-            );
-            return Ok(PublishedIndicator {
+        let decisions = decide(&practice.indicators, min);
+        let mut out = Vec::with_capacity(decisions.len());
+        for (i, (ind, d)) in practice.indicators.iter().zip(decisions).enumerate() {
+            let at = format!("practice.indicators[{i}]");
+            let label = self.text(
+                "practice.indicators[].label",
+                &format!("{at}.label"),
+                &ind.label,
+            )?;
+            let unit = self.shareable("practice.indicators[].unit", &ind.unit)?;
+            if ind.numerator.is_some() || ind.denominator.is_some() {
+                self.report.add(
+                    format!("{at}.numerator/denominator"),
+                    ReportAction::Dropped,
+                    "raw counts are used for checking, never published",
+                );
+            }
+            for n in &d.notes {
+                let path = format!("{at}.{}", n.field);
+                let shown = match (n.field, n.rule) {
+                    (_, Rule::IndicatorRounded) => d
+                        .achieved
+                        .map_or_else(|| "suppressed".to_string(), |v| format!("{v}")),
+                    _ => "suppressed".to_string(),
+                };
+                let action = if n.rule == Rule::IndicatorRounded {
+                    ReportAction::Coarsened
+                } else {
+                    ReportAction::Suppressed
+                };
+                self.report.add(path.clone(), action, n.reason.clone());
+                self.report.removals.push(Removal {
+                    field: path,
+                    excerpt: excerpt(
+                        &format!("{label}: {shown}"),
+                        label.len() + 2..label.len() + 2 + shown.len(),
+                    ),
+                    rule: n.rule,
+                    reason: n.reason.clone(),
+                });
+            }
+            out.push(PublishedIndicator {
                 label,
-                achieved: None,
-                target: None,
+                achieved: d.achieved,
+                target: d.target,
                 unit,
-                suppressed: true,
+                suppressed: d.suppressed,
             });
         }
-        let mut target = ind.target;
-        let mut suppressed = false;
-        if !percent && people && target.is_some_and(|t| t < min_f) {
-            self.report.add(
-                format!("{at}.target"),
-                ReportAction::Suppressed,
-                format!("a planned count of people below the minimum of {min}"),
-            );
-            target = None;
-            suppressed = true;
-        }
-        Ok(PublishedIndicator {
-            label,
-            achieved: ind.achieved,
-            target,
-            unit,
-            suppressed,
-        })
+        Ok(out)
     }
 }
 
-/// Anonymizes a practice for publication. Pure: no I/O, no clock.
+/// Anonymizes a practice for publication against a roster, with the
+/// practice's own contacts and no exemptions. Pure: no I/O, no clock.
+///
+/// Sharing uses [`anonymize_with`] with every practice's contacts; this form is
+/// for a practice on its own (tests, tools).
 pub fn anonymize(
     practice: &Practice,
     roster: &Roster,
     policy: &AnonymizationPolicy,
 ) -> Result<Anonymized, ShareError> {
+    let mut people = KnownPeople::from_roster(roster);
+    people.add_contacts(practice);
+    anonymize_with(&AnonymizerInput {
+        practice,
+        people: &people,
+        settings: &AnonymizationSettings::from(*policy),
+    })
+}
+
+/// Anonymizes a practice for publication. Pure: no I/O, no clock.
+pub fn anonymize_with(input: &AnonymizerInput<'_>) -> Result<Anonymized, ShareError> {
+    let practice = input.practice;
+    let policy = input.settings.policy;
     // Fail closed on any field the classification does not know.
-    let input = serde_json::to_value(practice).map_err(|e| ShareError::Internal(e.to_string()))?;
-    if let Some(path) = unclassed_paths(&input, "practice").into_iter().next() {
+    let value = serde_json::to_value(practice).map_err(|e| ShareError::Internal(e.to_string()))?;
+    if let Some(path) = unclassed_paths(&value, "practice").into_iter().next() {
         return Err(ShareError::Unclassified { path });
     }
-    let names = NameMatcher::new(roster);
+    // The practice's own contacts are always known, whoever calls.
+    let mut people = input.people.clone();
+    people.add_contacts(practice);
+    let names = NameMatcher::new(&people, &input.settings.not_names)?;
+    let scanner = Arc::new(Scanner::new(names, policy.min_count));
     let mut cx = Ctx {
-        names: &names,
+        scanner: &scanner,
         report: AnonymizationReport::default(),
     };
-    if !roster.stakeholders.is_empty() {
-        cx.report.add("roster", ReportAction::Dropped, "private: the stakeholder roster never leaves the city; its names are scrubbed from free text");
+    if !people.is_empty() {
+        cx.report.add(
+            "roster",
+            ReportAction::Dropped,
+            "private: the stakeholder roster and the contacts never leave the city; their names are scrubbed from free text",
+        );
     }
     cx.drop_private(
         "practice.contacts",
@@ -423,18 +511,7 @@ pub fn anonymize(
         "internal notes",
     )?;
 
-    if require("practice.indicators")? != FieldClass::Transform(Transform::Indicators) {
-        return Err(ShareError::Misclassified {
-            path: "practice.indicators".into(),
-            why: "the anonymizer publishes indicators only through the indicator rules".into(),
-        });
-    }
-    let indicators = practice
-        .indicators
-        .iter()
-        .enumerate()
-        .map(|(i, ind)| cx.indicator(i, ind, policy.min_count))
-        .collect::<Result<Vec<_>, _>>()?;
+    let indicators = cx.indicators(practice, policy.min_count)?;
     // Durations go through the free-text scrub, which coarsens their dates.
     let duration = cx.opt_text("practice.duration", practice.duration.as_deref())?;
     let published = PublishedPractice {
@@ -480,20 +557,24 @@ pub fn anonymize(
         recommendations: cx.list("practice.recommendations", &practice.recommendations)?,
         lessons: cx.list("practice.lessons", &practice.lessons)?,
     };
-    check_projection(&published, &names)?;
+    let report = cx.report;
+    check_projection(&published, &scanner)?;
     Ok(Anonymized {
         practice: published,
-        report: cx.report,
-        policy: *policy,
+        report,
+        policy,
+        scanner,
     })
 }
 
 /// The last check: serialize the projection and scan it again. Every path must
-/// be classed as publishable, and no string may hold an e-mail address, a phone
-/// number or a roster name.
+/// be classed as publishable, and no string may hold anything the scrub would
+/// remove: an e-mail address, a phone number, a web address carrying personal
+/// data, the name of a person the node knows of, a date finer than the month,
+/// a count of people below the minimum.
 pub fn check_projection(
     published: &PublishedPractice,
-    names: &NameMatcher,
+    scanner: &Scanner,
 ) -> Result<(), ShareError> {
     let value = serde_json::to_value(published).map_err(|e| ShareError::Internal(e.to_string()))?;
     for path in super::classes::key_paths(&value, "practice") {
@@ -511,22 +592,22 @@ pub fn check_projection(
             None => return Err(ShareError::Unclassified { path }),
         }
     }
-    scan(&value, "practice", names)
+    scan(&value, "practice", scanner)
 }
 
-fn scan(value: &Value, path: &str, names: &NameMatcher) -> Result<(), ShareError> {
+/// Checks one string about to be published (outside the projection: the
+/// city's name in the publication's metadata).
+pub fn check_string(path: &str, value: &str, scanner: &Scanner) -> Result<(), ShareError> {
+    scan(&Value::String(value.to_string()), path, scanner)
+}
+
+fn scan(value: &Value, path: &str, scanner: &Scanner) -> Result<(), ShareError> {
     match value {
         Value::String(s) => {
-            let what = if !find_emails(s).is_empty() {
-                Some("an e-mail address")
-            } else if !find_phones(s).is_empty() {
-                Some("a phone number")
-            } else if !names.find(s).is_empty() {
-                Some("a name on the city's stakeholder roster")
-            } else {
-                None
-            };
-            match what {
+            if s.len() > TEXT_BYTES_MAX {
+                return Err(too_long(path));
+            }
+            match scanner.leak(s) {
                 Some(what) => Err(ShareError::LeakDetected {
                     path: path.to_string(),
                     what,
@@ -537,10 +618,10 @@ fn scan(value: &Value, path: &str, names: &NameMatcher) -> Result<(), ShareError
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(i, v)| scan(v, &format!("{path}[{i}]"), names)),
+            .try_for_each(|(i, v)| scan(v, &format!("{path}[{i}]"), scanner)),
         Value::Object(map) => map
             .iter()
-            .try_for_each(|(k, v)| scan(v, &format!("{path}.{k}"), names)),
+            .try_for_each(|(k, v)| scan(v, &format!("{path}.{k}"), scanner)),
         _ => Ok(()),
     }
 }

@@ -19,15 +19,21 @@ use serde_json::Value;
 /// How an anonymizing transform treats a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transform {
-    /// Free text (or a list of it): e-mail addresses, phone numbers and roster
-    /// names removed, dates coarsened to the month.
+    /// Free text (or a list of it), normalized, then scrubbed of web addresses
+    /// carrying personal data, e-mail addresses, phone numbers, the names of
+    /// everyone the node knows of (roster and contacts) and small counts of
+    /// people; dates coarsened to the month, counts of people rounded to a
+    /// multiple of the minimum (see [`super::scrub`]).
     FreeText,
-    /// A duration: free text treatment, and `YYYY-MM-DD` coarsened to `YYYY-MM`.
+    /// A duration: the free text treatment, which coarsens its dates
+    /// (`2018-03-14/2021-08-02` becomes `2018-03/2021-08`).
     Duration,
-    /// The list of indicators: each item is checked against the minimum count.
+    /// The list of indicators: checked as a table, with primary and secondary
+    /// suppression and rounding (see [`super::suppress`]).
     Indicators,
-    /// A published figure (`achieved`, `target`): suppressed when it, or the
-    /// counts behind it, are below the minimum.
+    /// A published figure (`achieved`, `target`): suppressed when it, the
+    /// counts behind it or what they leave are below the minimum, or when a
+    /// suppressed cell could be recovered from it; rounded otherwise.
     Figure,
     /// A raw count behind a figure (`numerator`, `denominator`): used to decide
     /// suppression, never published itself.

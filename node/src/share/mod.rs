@@ -3,9 +3,17 @@
 //!
 //! - [`classes`]: the one table classing every field of the lab model as
 //!   private, shareable or transformed.
-//! - [`scrub`]: finds e-mail addresses, phone numbers and roster names in free
-//!   text; coarsens dates.
-//! - [`anonymize`]: the pure anonymizer, practice + roster -> projection + report.
+//! - [`normalize`]: Unicode normalization and folding every detector reads.
+//! - [`names`]: everyone the node knows of (roster and contacts), matched whole,
+//!   in part and inflected; the steward's exemptions.
+//! - [`numbers`], [`counts`], [`dates`]: numbers in digits and words, counts of
+//!   people, dates in the partner cities' languages.
+//! - [`scrub`]: every detector over free text (web addresses, e-mail addresses,
+//!   phone numbers, dates, names, counts) and the final check of a string.
+//! - [`suppress`]: primary and secondary suppression and rounding of indicators.
+//! - [`report`]: what was removed, piece by piece, with the rule.
+//! - [`anonymize`]: the pure anonymizer, practice + people + settings ->
+//!   projection + report.
 //! - [`publication`]: the publication document type, which only this module can
 //!   make, its preview and its feed entry.
 //!
@@ -21,20 +29,28 @@
 
 pub mod anonymize;
 pub mod classes;
+pub mod counts;
+pub mod dates;
+pub mod names;
+pub mod normalize;
+pub mod numbers;
 pub mod publication;
+pub mod report;
 pub mod scrub;
+pub mod suppress;
 
 use automerge::AutoCommit;
 use labnet_config::Role;
 use labnet_protocol::NodeId;
 
-use crate::lab::storage::{load_practice, load_roster, LabStoreError};
+use crate::lab::storage::{list_practices, load_practice, load_roster, LabStoreError};
 use crate::store::{DocumentKind, NewDisclosure, PublicationSave, Store, StoreError};
 use crate::trust::Scope;
 pub use anonymize::{
-    anonymize, AnonymizationPolicy, AnonymizationReport, Anonymized, PublishedIndicator,
-    PublishedPractice,
+    anonymize, anonymize_with, AnonymizationPolicy, AnonymizationReport, AnonymizationSettings,
+    Anonymized, AnonymizerInput, PublishedIndicator, PublishedPractice,
 };
+pub use names::{KnownPeople, NameSource, NotNames};
 pub use publication::{
     publication_doc_id, publish, Publication, PublicationBody, PublicationMeta, PublishChange,
 };
@@ -164,6 +180,16 @@ fn load_publication(store: &Store, doc_id: &str) -> Result<Option<AutoCommit>, S
     }
 }
 
+/// Everyone the node knows of: the roster and the contacts of every practice
+/// (a contact of one practice may be named in another's text).
+pub fn known_people(store: &Store) -> Result<KnownPeople, ShareError> {
+    let mut people = KnownPeople::from_roster(&load_roster(store)?);
+    for p in list_practices(store)? {
+        people.add_contacts(&p);
+    }
+    Ok(people)
+}
+
 /// Anonymizes a stored practice and builds its publication in memory.
 fn build(
     store: &Store,
@@ -171,14 +197,18 @@ fn build(
     city: &str,
     practice_id: &str,
     scope: &Scope,
-    policy: &AnonymizationPolicy,
+    settings: &AnonymizationSettings,
 ) -> Result<(Publication, PublishChange, AnonymizationReport), ShareError> {
     let practice =
         load_practice(store, practice_id)?.ok_or_else(|| ShareError::NoSuchPractice {
             id: practice_id.to_string(),
         })?;
-    let roster = load_roster(store)?;
-    let anonymized = anonymize(&practice, &roster, policy)?;
+    let people = known_people(store)?;
+    let anonymized = anonymize_with(&AnonymizerInput {
+        practice: &practice,
+        people: &people,
+        settings,
+    })?;
     let doc_id = publication_doc_id(origin, &anonymized.practice.id)?;
     let existing = load_publication(store, doc_id.as_str())?;
     let (publication, change) = publish(
@@ -204,8 +234,23 @@ pub fn share_practice(
     scope: Scope,
     policy: &AnonymizationPolicy,
 ) -> Result<ShareOutcome, ShareError> {
+    let settings = AnonymizationSettings::from(*policy);
+    share_practice_with(store, role, origin, city, practice_id, scope, &settings)
+}
+
+/// [`share_practice`] with every anonymization setting, the steward's
+/// `not_names` included ([`AnonymizationSettings::from_config`]).
+pub fn share_practice_with(
+    store: &mut Store,
+    role: Role,
+    origin: NodeId,
+    city: &str,
+    practice_id: &str,
+    scope: Scope,
+    settings: &AnonymizationSettings,
+) -> Result<ShareOutcome, ShareError> {
     partner_only(role, "share practices")?;
-    let (publication, change, report) = build(store, origin, city, practice_id, &scope, policy)?;
+    let (publication, change, report) = build(store, origin, city, practice_id, &scope, settings)?;
     let doc_id = publication.doc_id()?;
     let preview_json = publication.preview_json()?;
     let scope_text = scope.to_text();
@@ -215,7 +260,7 @@ pub fn share_practice(
         doc_id.as_str(),
         &mut doc,
         &scope_text,
-        &policy.settings_json(),
+        &settings.settings_json(),
         |saved, was_retracted| match (change, saved) {
             // Sharing again after `unshare` publishes anew: logged as a share.
             (_, PublicationSave::Updated(_)) if was_retracted => Some("share"),
@@ -285,7 +330,21 @@ pub fn preview_practice(
     scope: &Scope,
     policy: &AnonymizationPolicy,
 ) -> Result<Preview, ShareError> {
-    let (publication, _, report) = build(store, origin, city, practice_id, scope, policy)?;
+    let settings = AnonymizationSettings::from(*policy);
+    preview_practice_with(store, origin, city, practice_id, scope, &settings)
+}
+
+/// [`preview_practice`] with every anonymization setting, the steward's
+/// `not_names` included.
+pub fn preview_practice_with(
+    store: &Store,
+    origin: NodeId,
+    city: &str,
+    practice_id: &str,
+    scope: &Scope,
+    settings: &AnonymizationSettings,
+) -> Result<Preview, ShareError> {
+    let (publication, _, report) = build(store, origin, city, practice_id, scope, settings)?;
     Ok(Preview {
         json: publication.preview_json()?,
         report,

@@ -200,6 +200,8 @@ pub fn publish(
     now_unix: i64,
 ) -> Result<(Publication, PublishChange), ShareError> {
     let doc_id = publication_doc_id(origin, &anonymized.practice.id)?;
+    // The city's name is the one string added here; it leaves too.
+    super::anonymize::check_string("meta.origin_city", city, &anonymized.scanner)?;
     let mut body = PublicationBody {
         meta: PublicationMeta {
             doc_id: doc_id.as_str().to_string(),

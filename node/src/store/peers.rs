@@ -15,7 +15,7 @@
 //! list and appends the event, so the three tables never disagree.
 //!
 //! This file stores decisions; it does not make them. Who may connect, and in
-//! which role, is decided outside the store, in `crate::peers`.
+//! which role, is decided outside the store, in `crate::trust`.
 
 use labnet_config::Role;
 use labnet_protocol::NodeId;

@@ -1,0 +1,259 @@
+//! Text normalization, shared by every detector and by the final check.
+//!
+//! A name or a phone number can hide behind code points a reader never sees or
+//! reads as the usual ones: a soft hyphen or a zero-width space inside a name, a
+//! narrow no-break space or an en dash between the groups of a phone number,
+//! full-width digits, a full-width at sign. Every detector therefore works on
+//! [`normalize`]d text:
+//!
+//! 1. invisible format characters and control characters are removed (see
+//!    [`is_invisible`]);
+//! 2. NFKC folds compatibility forms (full-width digits and letters, ligatures,
+//!    the no-break and thin spaces, the small and full-width at signs) into the
+//!    usual ones;
+//! 3. every dash and minus sign becomes `-`, every remaining space character a
+//!    plain space.
+//!
+//! Free text is *published* in its normalized form too, so what was checked is
+//! byte for byte what leaves: there is no second, un-normalized copy whose
+//! invisible characters could carry anything.
+//!
+//! [`fold`] is the comparison key for words: compatibility decomposition,
+//! accents and case dropped. [`tokens`] splits a normalized text into words and
+//! numbers with their byte ranges, the unit the name, count and date rules read.
+
+use std::ops::Range;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Whether a character is invisible in running text and must not split or hide a
+/// word: soft hyphen, zero-width space, joiners and non-joiners, word joiner,
+/// byte-order mark, bidirectional controls, variation selectors, tag characters
+/// and the Hangul and Mongolian fillers. Control characters other than line
+/// breaks and tabs count as invisible too.
+pub fn is_invisible(c: char) -> bool {
+    if c.is_control() {
+        return !matches!(c, '\n' | '\r' | '\t');
+    }
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// Whether a character is a dash or a minus sign that phone numbers and dates
+/// may be written with.
+fn is_dash(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2010}'
+            ..='\u{2015}'
+                | '\u{2212}'
+                | '\u{2043}'
+                | '\u{02D7}'
+                | '\u{2E3A}'
+                | '\u{2E3B}'
+                | '\u{FE58}'
+                | '\u{FE63}'
+                | '\u{FF0D}'
+    )
+}
+
+/// The normalized form of a text (see the module docs).
+pub fn normalize(text: &str) -> String {
+    let visible: String = text.chars().filter(|c| !is_invisible(*c)).collect();
+    visible
+        .nfkc()
+        .filter(|c| !is_invisible(*c))
+        .map(|c| match c {
+            '\u{2028}' | '\u{2029}' | '\u{0085}' => '\n',
+            c if is_dash(c) => '-',
+            c if c.is_whitespace() && !matches!(c, '\n' | '\r' | '\t') => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// Folds a word for comparison: compatibility decomposition, accents dropped,
+/// lowercase, the few Latin letters NFKD leaves whole spelt out, and the Greek
+/// final sigma made the ordinary one (so `ΜΑΡΙΑΣ` and `Μαρίας` fold alike).
+pub fn fold(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    for c in word.nfkd() {
+        if unicode_normalization::char::is_combining_mark(c) || is_invisible(c) {
+            continue;
+        }
+        match c {
+            'ø' | 'Ø' => out.push('o'),
+            'ł' | 'Ł' => out.push('l'),
+            'đ' | 'Đ' => out.push('d'),
+            'æ' | 'Æ' => out.push_str("ae"),
+            'œ' | 'Œ' => out.push_str("oe"),
+            'ß' | 'ẞ' => out.push_str("ss"),
+            'ı' => out.push('i'),
+            'ς' => out.push('σ'),
+            _ => {
+                for l in c.to_lowercase() {
+                    out.push(if l == 'ς' { 'σ' } else { l });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Lowercase without folding accents: number words are read in this form,
+/// because folding would make French `très` ("very") the Spanish `tres`.
+pub fn lower(word: &str) -> String {
+    word.nfc().flat_map(char::to_lowercase).collect()
+}
+
+/// Whether a character belongs to a word.
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || unicode_normalization::char::is_combining_mark(c)
+}
+
+/// What a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Letters (possibly with digits inside, `B2`, `3rd`).
+    Word,
+    /// Only ASCII digits.
+    Digits,
+}
+
+/// One word or number of a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// Its bytes in the text.
+    pub range: Range<usize>,
+    /// Its folded form ([`fold`]).
+    pub folded: String,
+    /// Word or digits.
+    pub kind: TokenKind,
+    /// Whether the word as written has an upper-case letter.
+    pub has_upper: bool,
+}
+
+/// The words and numbers of a text, in order, with their byte ranges.
+pub fn tokens(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let push = |out: &mut Vec<Token>, s: usize, e: usize| {
+        let w = &text[s..e];
+        let kind = if w.bytes().all(|b| b.is_ascii_digit()) {
+            TokenKind::Digits
+        } else {
+            TokenKind::Word
+        };
+        out.push(Token {
+            range: s..e,
+            folded: fold(w),
+            kind,
+            has_upper: w.chars().any(char::is_uppercase),
+        });
+    };
+    for (i, c) in text.char_indices() {
+        match (is_word_char(c), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                push(&mut out, s, i);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        push(&mut out, s, text.len());
+    }
+    out
+}
+
+/// The text between two tokens (what separates them).
+pub fn gap<'a>(text: &'a str, before: &Token, after: &Token) -> &'a str {
+    text.get(before.range.end..after.range.start).unwrap_or("")
+}
+
+/// The largest char boundary at or below `i`.
+pub fn floor_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The smallest char boundary at or above `i`.
+pub fn ceil_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invisible_characters_inside_a_name_are_removed() {
+        for hidden in [
+            "Jo\u{00AD}sé",
+            "Jo\u{200B}sé",
+            "Jo\u{200C}sé",
+            "Jo\u{200D}sé",
+            "Jo\u{2060}sé",
+            "Jo\u{FEFF}sé",
+            "Jo\u{202E}sé",
+            "Jo\u{2066}sé\u{2069}",
+        ] {
+            assert_eq!(normalize(hidden), "José", "{hidden:?}");
+        }
+    }
+
+    #[test]
+    fn unicode_spaces_dashes_and_full_width_digits_become_ascii() {
+        assert_eq!(
+            normalize("+32\u{00A0}470\u{202F}12\u{2009}34\u{2013}56"),
+            "+32 470 12 34-56"
+        );
+        assert_eq!(normalize("０４７０—１２−３４"), "0470-12-34");
+        assert_eq!(normalize("ana＠city.es"), "ana@city.es");
+    }
+
+    #[test]
+    fn folding_drops_case_accents_and_final_sigma() {
+        assert_eq!(fold("PÉREZ"), "perez");
+        assert_eq!(fold("Μαρίας"), fold("ΜΑΡΙΑΣ"));
+        assert_eq!(fold("Straße"), "strasse");
+        assert_eq!(lower("Très"), "très");
+    }
+
+    #[test]
+    fn tokens_keep_ranges_and_case() {
+        let t = tokens("An idea, 12 José's");
+        let words: Vec<&str> = t.iter().map(|t| t.folded.as_str()).collect();
+        assert_eq!(words, ["an", "idea", "12", "jose", "s"]);
+        assert!(t[0].has_upper && !t[1].has_upper);
+        assert_eq!(t[2].kind, TokenKind::Digits);
+    }
+}
