@@ -14,6 +14,7 @@
 //! - [`admin`]: the local socket the CLI talks to (bind, call, framing).
 //! - [`trust`]: every decision about who may do what: the peer table, admission,
 //!   invites, scope.
+//! - [`console`]: the web console, the feed URLs and `/metrics` (HTTP).
 //! - [`control`]: the admin operations, one file per area, for the socket and
 //!   for stopped nodes.
 //! - [`feed`]: what readers see of publications; Atom, JSON Feed and CSV export.
@@ -27,6 +28,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod console;
 pub mod control;
 pub mod daemon;
 pub mod data_dir;
