@@ -356,8 +356,12 @@ impl Config {
         }
 
         let listen = validate_with(listen, "node.listen", parse_listen)?;
-        let console_listen = console_listen
-            .unwrap_or_else(|| (default_origin(), default_console_listen(&listen.to_string())));
+        let console_listen = console_listen.unwrap_or_else(|| {
+            (
+                default_origin(),
+                default_console_listen(&listen.to_string()),
+            )
+        });
         Ok(Config {
             name: validate_name(name)?,
             role: validate_with(role, "node.role", |v| v.parse::<Role>())?,
@@ -703,7 +707,8 @@ mod tests {
         assert_eq!(c.feed_listen, None, "the feed URLs are off by default");
         let c = Config::from_toml("c", &default_file("A", Role::Partner, "127.0.0.1:0")).unwrap();
         assert_eq!(c.console_listen, "127.0.0.1:0".parse().ok());
-        let c = Config::from_toml("c", "[node]\nname = \"A\"\nlisten = \"0.0.0.0:9000\"\n").unwrap();
+        let c =
+            Config::from_toml("c", "[node]\nname = \"A\"\nlisten = \"0.0.0.0:9000\"\n").unwrap();
         assert_eq!(c.console_listen, "127.0.0.1:9001".parse().ok());
         let text = "[node]\nname = \"A\"\n[console]\nlisten = \"off\"\n[feed]\nlisten = \"127.0.0.1:7449\"\n";
         let c = Config::from_toml("c", text).unwrap();
@@ -712,6 +717,9 @@ mod tests {
         let msg = Config::from_toml("c", "[node]\nname = \"A\"\n[feed]\nlisten = \"on\"\n")
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("feed.listen") && msg.contains("line 4"), "{msg}");
+        assert!(
+            msg.contains("feed.listen") && msg.contains("line 4"),
+            "{msg}"
+        );
     }
 }

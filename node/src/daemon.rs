@@ -115,7 +115,9 @@ pub enum DaemonError {
         source: std::io::Error,
     },
     /// The console's or the feed URLs' address could not be bound.
-    #[error("cannot listen for the {what} on {addr}: {source} (set {key} in config.toml, or \"off\")")]
+    #[error(
+        "cannot listen for the {what} on {addr}: {source} (set {key} in config.toml, or \"off\")"
+    )]
     HttpListen {
         /// `console` or `feed URLs`.
         what: &'static str,
@@ -466,7 +468,10 @@ impl Daemon {
         // time to finish, then are dropped.
         for task in self.http_tasks {
             let abort = task.abort_handle();
-            if tokio::time::timeout(HTTP_SHUTDOWN_GRACE, task).await.is_err() {
+            if tokio::time::timeout(HTTP_SHUTDOWN_GRACE, task)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }

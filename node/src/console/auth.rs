@@ -244,7 +244,10 @@ mod tests {
     fn a_login_token_works_once_and_gives_a_session() {
         let a = access();
         let url = a.login_url();
-        assert!(url.starts_with("http://127.0.0.1:7448/login?token="), "{url}");
+        assert!(
+            url.starts_with("http://127.0.0.1:7448/login?token="),
+            "{url}"
+        );
         let id = a.log_in(token_of(&url)).expect("first use");
         assert!(a.log_in(token_of(&url)).is_none(), "a token is single-use");
         assert!(a.log_in("").is_none() && a.log_in("00").is_none());
@@ -260,7 +263,10 @@ mod tests {
         let a = access();
         let urls: Vec<String> = (0..LOGIN_TOKENS_MAX + 5).map(|_| a.login_url()).collect();
         assert_eq!(a.tables().login_tokens.len(), LOGIN_TOKENS_MAX);
-        assert!(a.log_in(token_of(&urls[0])).is_none(), "the oldest made way");
+        assert!(
+            a.log_in(token_of(&urls[0])).is_none(),
+            "the oldest made way"
+        );
         for _ in 0..SESSIONS_MAX + 3 {
             let url = a.login_url();
             a.log_in(token_of(&url)).unwrap();
@@ -271,16 +277,34 @@ mod tests {
     #[test]
     fn host_and_origin_checks() {
         let a = access();
-        for ok in ["127.0.0.1:7448", "localhost:9000", "[::1]:7448", "localhost"] {
+        for ok in [
+            "127.0.0.1:7448",
+            "localhost:9000",
+            "[::1]:7448",
+            "localhost",
+        ] {
             assert!(a.host_allowed(ok), "{ok}");
         }
-        for bad in ["evil.example:7448", "127.0.0.1.evil.example", "10.0.0.1:7448"] {
+        for bad in [
+            "evil.example:7448",
+            "127.0.0.1.evil.example",
+            "10.0.0.1:7448",
+        ] {
             assert!(!a.host_allowed(bad), "{bad}");
         }
-        assert!(origin_matches(Some("http://127.0.0.1:7448"), "127.0.0.1:7448"));
-        assert!(!origin_matches(Some("http://evil.example"), "127.0.0.1:7448"));
+        assert!(origin_matches(
+            Some("http://127.0.0.1:7448"),
+            "127.0.0.1:7448"
+        ));
+        assert!(!origin_matches(
+            Some("http://evil.example"),
+            "127.0.0.1:7448"
+        ));
         assert!(!origin_matches(None, "127.0.0.1:7448"));
-        assert_eq!(cookie("a=1; labnet_session=xyz", SESSION_COOKIE), Some("xyz"));
+        assert_eq!(
+            cookie("a=1; labnet_session=xyz", SESSION_COOKIE),
+            Some("xyz")
+        );
         assert_eq!(cookie("labnet_sessionx=1", SESSION_COOKIE), None);
     }
 }

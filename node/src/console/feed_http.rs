@@ -242,10 +242,7 @@ async fn serve(
     if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)) {
         h.insert(header::LAST_MODIFIED, v);
     }
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
@@ -318,7 +315,10 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let mut h = HeaderMap::new();
         assert!(!is_not_modified(&h, "\"a\"", t));
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"b\", W/\"a\""));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"b\", W/\"a\""),
+        );
         assert!(is_not_modified(&h, "\"a\"", t));
         h.insert(
             header::IF_MODIFIED_SINCE,

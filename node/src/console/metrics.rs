@@ -75,7 +75,9 @@ struct ActionLabels {
 impl Metrics {
     /// Counts a sync session that ended with `outcome` (a fixed word).
     pub fn session_ended(&self, outcome: &'static str) {
-        self.sessions.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.sessions
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// Counts a protocol violation that closed a session with `code`.

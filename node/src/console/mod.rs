@@ -70,7 +70,10 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/pending/approve", post(pages::approve))
         .route("/pending/decline", post(pages::decline))
         .route("/peers", get(pages::peers))
-        .route("/peers/revoke", get(pages::revoke_confirm).post(pages::revoke))
+        .route(
+            "/peers/revoke",
+            get(pages::revoke_confirm).post(pages::revoke),
+        )
         .route("/invites", get(pages::invites))
         .route("/invites/create", post(pages::invite_create))
         .route("/invites/revoke", post(pages::invite_revoke))
@@ -86,8 +89,14 @@ pub fn router(state: ConsoleState) -> Router {
         .merge(pages)
         .route("/login", get(login))
         .route("/metrics", get(metrics_text))
-        .route("/assets/console.css", get(|| async { asset(CSS, "text/css; charset=utf-8") }))
-        .route("/assets/console.js", get(|| async { asset(JS, "text/javascript; charset=utf-8") }))
+        .route(
+            "/assets/console.css",
+            get(|| async { asset(CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/assets/console.js",
+            get(|| async { asset(JS, "text/javascript; charset=utf-8") }),
+        )
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(middleware::from_fn_with_state(state.clone(), host_check))
         .layer(middleware::from_fn(security_headers))
@@ -125,7 +134,11 @@ fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'
 }
 
 /// Refuses a `Host` that is not this console (DNS rebinding), on every path.
-async fn host_check(State(state): State<ConsoleState>, request: Request<Body>, next: Next) -> Response {
+async fn host_check(
+    State(state): State<ConsoleState>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
     let host = header_str(request.headers(), header::HOST).unwrap_or("");
     if !state.access.host_allowed(host) {
         return (
@@ -216,7 +229,9 @@ async fn login(State(state): State<ConsoleState>, Query(q): Query<LoginQuery>) -
 
 /// `POST /logout`.
 async fn logout(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
-    if let Some(id) = header_str(&headers, header::COOKIE).and_then(|c| auth::cookie(c, SESSION_COOKIE)) {
+    if let Some(id) =
+        header_str(&headers, header::COOKIE).and_then(|c| auth::cookie(c, SESSION_COOKIE))
+    {
         state.access.log_out(id);
     }
     let mut response = (StatusCode::OK, pages::login_needed()).into_response();
@@ -260,7 +275,10 @@ pub async fn serve(
             }
         }
     };
-    if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(stop).await {
+    if let Err(e) = axum::serve(listener, service)
+        .with_graceful_shutdown(stop)
+        .await
+    {
         warn!(error = %e, "an HTTP listener stopped");
     }
 }

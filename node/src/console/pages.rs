@@ -9,9 +9,9 @@
 //! in [`super::guard`].
 
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
-use axum::http::StatusCode;
 use maud::{html, Markup, DOCTYPE};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -44,13 +44,22 @@ enum Banner {
 }
 
 /// Sends a request and reads the reply as `T`, or the refusal's reason.
-async fn ask<T: DeserializeOwned>(state: &ConsoleState, request: AdminRequest) -> Result<T, String> {
+async fn ask<T: DeserializeOwned>(
+    state: &ConsoleState,
+    request: AdminRequest,
+) -> Result<T, String> {
     let value = state.control.handle(request).await.into_result()?;
     serde_json::from_value(value).map_err(|e| format!("unexpected reply: {e}"))
 }
 
 /// A whole page: navigation, banner, content.
-fn page(state: &ConsoleState, session: &Session, here: &str, banner: Banner, body: Markup) -> Response {
+fn page(
+    state: &ConsoleState,
+    session: &Session,
+    here: &str,
+    banner: Banner,
+    body: Markup,
+) -> Response {
     let status = match banner {
         Banner::Error(_) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
@@ -154,9 +163,15 @@ pub(super) async fn overview(
         Ok(s) => s,
         Err(e) => return page(&state, &session, "/", Banner::Error(e), html! {}),
     };
-    let audit: Vec<DisclosureEntry> = ask(&state, AdminRequest::Audit { peer: None, since: None })
-        .await
-        .unwrap_or_default();
+    let audit: Vec<DisclosureEntry> = ask(
+        &state,
+        AdminRequest::Audit {
+            peer: None,
+            since: None,
+        },
+    )
+    .await
+    .unwrap_or_default();
     let names: std::collections::HashMap<&str, &str> = status
         .sync
         .iter()
@@ -237,10 +252,16 @@ fn publication_progress(
     audit: &[DisclosureEntry],
     status: &StatusReport,
 ) -> Vec<(String, String, Vec<String>)> {
-    let retracted: std::collections::HashSet<&str> =
-        status.retractions.iter().map(|r| r.doc_id.as_str()).collect();
+    let retracted: std::collections::HashSet<&str> = status
+        .retractions
+        .iter()
+        .map(|r| r.doc_id.as_str())
+        .collect();
     let mut latest: std::collections::BTreeMap<&str, &str> = Default::default();
-    for d in audit.iter().filter(|d| d.action == "share" || d.action == "update") {
+    for d in audit
+        .iter()
+        .filter(|d| d.action == "share" || d.action == "update")
+    {
         latest.insert(d.doc_id.as_str(), d.heads.as_str());
     }
     latest
@@ -358,8 +379,16 @@ pub(super) async fn decline(
     Extension(session): Extension<Session>,
     Form(form): Form<NodeForm>,
 ) -> Response {
-    let banner = match ask::<PeerListEntry>(&state, AdminRequest::PeersRevoke { node_id: form.node }).await {
-        Ok(p) => Banner::Notice(format!("Declined {}: it is refused from now on.", p.node_id)),
+    let banner = match ask::<PeerListEntry>(
+        &state,
+        AdminRequest::PeersRevoke { node_id: form.node },
+    )
+    .await
+    {
+        Ok(p) => Banner::Notice(format!(
+            "Declined {}: it is refused from now on.",
+            p.node_id
+        )),
         Err(e) => Banner::Error(e),
     };
     pending_page(&state, &session, banner).await
@@ -420,9 +449,16 @@ pub(super) async fn revoke_confirm(
     Extension(session): Extension<Session>,
     Query(q): Query<NodeQuery>,
 ) -> Response {
-    let list: Vec<PeerListEntry> = ask(&state, AdminRequest::PeersList).await.unwrap_or_default();
+    let list: Vec<PeerListEntry> = ask(&state, AdminRequest::PeersList)
+        .await
+        .unwrap_or_default();
     let Some(p) = list.iter().find(|p| p.node_id == q.node) else {
-        return peers_page(&state, &session, Banner::Error(format!("{} is not a peer", q.node))).await;
+        return peers_page(
+            &state,
+            &session,
+            Banner::Error(format!("{} is not a peer", q.node)),
+        )
+        .await;
     };
     let body = html! {
         div.error {
@@ -446,7 +482,12 @@ pub(super) async fn revoke(
     Extension(session): Extension<Session>,
     Form(form): Form<NodeForm>,
 ) -> Response {
-    let banner = match ask::<PeerListEntry>(&state, AdminRequest::PeersRevoke { node_id: form.node }).await {
+    let banner = match ask::<PeerListEntry>(
+        &state,
+        AdminRequest::PeersRevoke { node_id: form.node },
+    )
+    .await
+    {
         Ok(p) => Banner::Notice(format!(
             "Revoked {} ({}).",
             p.name.as_deref().unwrap_or("the peer"),
@@ -547,7 +588,9 @@ pub(super) async fn invite_create(
 ) -> Response {
     let role = match form.role.parse::<Role>() {
         Ok(r) => r,
-        Err(e) => return invites_page(&state, &session, Banner::Error(format!("role: {e}")), None).await,
+        Err(e) => {
+            return invites_page(&state, &session, Banner::Error(format!("role: {e}")), None).await
+        }
     };
     let request = AdminRequest::InviteCreate {
         role,
@@ -575,7 +618,14 @@ pub(super) async fn invite_revoke(
     Extension(session): Extension<Session>,
     Form(form): Form<InviteRevokeForm>,
 ) -> Response {
-    let banner = match ask::<Value>(&state, AdminRequest::InviteRevoke { invite_id: form.invite.clone() }).await {
+    let banner = match ask::<Value>(
+        &state,
+        AdminRequest::InviteRevoke {
+            invite_id: form.invite.clone(),
+        },
+    )
+    .await
+    {
         Ok(_) => Banner::Notice(format!("Revoked invite {}.", form.invite)),
         Err(e) => Banner::Error(e),
     };
@@ -630,7 +680,9 @@ async fn practices_page(state: &ConsoleState, session: &Session, banner: Banner)
 fn urlencode(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -665,7 +717,13 @@ pub(super) async fn preview(
     }
 }
 
-fn preview_body(session: &Session, id: &str, scope: &str, json: &str, items: &[ShareReportItem]) -> Markup {
+fn preview_body(
+    session: &Session,
+    id: &str,
+    scope: &str,
+    json: &str,
+    items: &[ShareReportItem],
+) -> Markup {
     let value: Value = serde_json::from_str(json).unwrap_or(Value::String(json.to_string()));
     let mut shown = vec![false; items.len()];
     let tree = render_value(&value, "", items, &mut shown);
@@ -739,7 +797,12 @@ fn path_matches(report: &str, json_path: &str) -> bool {
 
 /// The preview as a tree; a field the report names is highlighted with its
 /// reason. Peers' text is escaped by maud.
-fn render_value(value: &Value, path: &str, items: &[ShareReportItem], shown: &mut [bool]) -> Markup {
+fn render_value(
+    value: &Value,
+    path: &str,
+    items: &[ShareReportItem],
+    shown: &mut [bool],
+) -> Markup {
     match value {
         Value::Object(map) => html! {
             ul {
@@ -767,7 +830,13 @@ fn looks_like_link(path: &str) -> bool {
     path.ends_with("link") || path.ends_with("url")
 }
 
-fn field(path: &str, key: &str, v: &Value, items: &[ShareReportItem], shown: &mut [bool]) -> Markup {
+fn field(
+    path: &str,
+    key: &str,
+    v: &Value,
+    items: &[ShareReportItem],
+    shown: &mut [bool],
+) -> Markup {
     let hit = items.iter().position(|i| path_matches(&i.path, path));
     if let Some(n) = hit {
         shown[n] = true;
@@ -820,8 +889,18 @@ pub(super) async fn unshare(
     Extension(session): Extension<Session>,
     Form(form): Form<IdForm>,
 ) -> Response {
-    let banner = match ask::<Value>(&state, AdminRequest::Unshare { practice_id: form.id.clone() }).await {
-        Ok(_) => Banner::Notice(format!("Retracted {}: peers delete their copies and confirm.", form.id)),
+    let banner = match ask::<Value>(
+        &state,
+        AdminRequest::Unshare {
+            practice_id: form.id.clone(),
+        },
+    )
+    .await
+    {
+        Ok(_) => Banner::Notice(format!(
+            "Retracted {}: peers delete their copies and confirm.",
+            form.id
+        )),
         Err(e) => Banner::Error(e),
     };
     practices_page(&state, &session, banner).await
@@ -857,17 +936,38 @@ pub(super) async fn audit(
     };
     let (from, to) = match (parse("from", blank(&q.from)), parse("to", blank(&q.to))) {
         (Ok(f), Ok(t)) => (f, t),
-        (Err(e), _) | (_, Err(e)) => return page(&state, &session, "/audit", Banner::Error(e), html! {}),
+        (Err(e), _) | (_, Err(e)) => {
+            return page(&state, &session, "/audit", Banner::Error(e), html! {})
+        }
     };
     let peer = blank(&q.peer).map(str::to_string);
-    let lines: Vec<DisclosureEntry> = match ask(&state, AdminRequest::Audit { peer: peer.clone(), since: from }).await {
+    let lines: Vec<DisclosureEntry> = match ask(
+        &state,
+        AdminRequest::Audit {
+            peer: peer.clone(),
+            since: from,
+        },
+    )
+    .await
+    {
         Ok(l) => l,
         Err(e) => return page(&state, &session, "/audit", Banner::Error(e), html! {}),
     };
     // `to` is a day: include all of it.
-    let until = to.map(|t| if blank(&q.to).is_some_and(|s| s.len() == 10) { t + 86_400 } else { t + 1 });
-    let lines: Vec<&DisclosureEntry> = lines.iter().filter(|l| until.is_none_or(|u| l.at < u)).collect();
-    let peers: Vec<PeerListEntry> = ask(&state, AdminRequest::PeersList).await.unwrap_or_default();
+    let until = to.map(|t| {
+        if blank(&q.to).is_some_and(|s| s.len() == 10) {
+            t + 86_400
+        } else {
+            t + 1
+        }
+    });
+    let lines: Vec<&DisclosureEntry> = lines
+        .iter()
+        .filter(|l| until.is_none_or(|u| l.at < u))
+        .collect();
+    let peers: Vec<PeerListEntry> = ask(&state, AdminRequest::PeersList)
+        .await
+        .unwrap_or_default();
     let status: Option<StatusReport> = ask(&state, AdminRequest::Status).await.ok();
     let name_of = |n: &str| {
         peers
@@ -943,7 +1043,15 @@ pub(super) async fn feed(
 ) -> Response {
     let since = match blank(&q.since).map(crate::feed::parse_date).transpose() {
         Ok(s) => s,
-        Err(e) => return page(&state, &session, "/feed", Banner::Error(format!("since {e}")), html! {}),
+        Err(e) => {
+            return page(
+                &state,
+                &session,
+                "/feed",
+                Banner::Error(format!("since {e}")),
+                html! {},
+            )
+        }
     };
     let request = AdminRequest::FeedList {
         city: blank(&q.city).map(str::to_string),
@@ -998,4 +1106,3 @@ pub(super) fn login_needed() -> Markup {
         }
     }
 }
-
