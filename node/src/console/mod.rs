@@ -108,8 +108,8 @@ fn asset(text: &'static str, content_type: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
-/// Headers on every answer: no framing, no sniffing, no caching, scripts and
-/// styles only from the console itself.
+/// Headers on every answer: no framing, no sniffing, no caching, no referrer
+/// to other sites, scripts and styles only from the console itself.
 async fn security_headers(request: Request<Body>, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
@@ -120,7 +120,9 @@ async fn security_headers(request: Request<Body>, next: Next) -> Response {
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: with it, browsers send `Origin: null` on the
+        // console's own forms, and the Origin check would refuse them.
+        (header::REFERRER_POLICY, "same-origin"),
     ] {
         h.insert(name, HeaderValue::from_static(value));
     }
