@@ -57,6 +57,11 @@ pub(crate) enum Command {
     /// Print this node's NodeId and the contact string other cities use to add it.
     #[command(after_help = "Example:\n  labnet id\n  labnet id --json")]
     Id(JsonFlag),
+    /// Print a login link for the running node's web console (works once, for 15 minutes).
+    #[command(
+        after_help = "Example:\n  labnet console\n\nFrom another machine, forward the port first:\n  ssh -L 7448:127.0.0.1:7448 lab.example.org\nthen open the link there. Exits with 3 when the daemon is not running."
+    )]
+    Console(JsonFlag),
     /// Decide who this node talks to: list, approve, add and revoke peers.
     #[command(subcommand)]
     Peers(PeersCommand),

@@ -28,6 +28,11 @@ pub const DEFAULT_PORT: u16 = 7447;
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7447";
 /// The smallest count the anonymizer publishes unless told otherwise.
 pub const DEFAULT_MIN_COUNT: u32 = 10;
+/// The web console's address with the default `node.listen`: loopback only, so
+/// it is reached from elsewhere through SSH port forwarding, never openly.
+pub const DEFAULT_CONSOLE_LISTEN: &str = "127.0.0.1:7448";
+/// What `console.listen` and `feed.listen` take to serve nothing.
+pub const LISTEN_OFF: &str = "off";
 /// The longest node name, in characters. It travels in every handshake, where
 /// the wire's `NAME_BYTES_MAX` (in `labnet-protocol`) holds it at four bytes a
 /// character.
@@ -122,6 +127,20 @@ pub struct RawConfig {
     /// `[anonymization]`: what may leave the node.
     #[serde(default)]
     pub anonymization: RawAnonymization,
+    /// `[console]`: the local web console and `/metrics`.
+    #[serde(default)]
+    pub console: RawListener,
+    /// `[feed]`: the read-only feed URLs.
+    #[serde(default)]
+    pub feed: RawListener,
+}
+
+/// A `[console]` or `[feed]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    /// `IP:PORT` to serve HTTP on (TCP), or `off`.
+    pub listen: Option<Spanned<String>>,
 }
 
 /// The `[node]` table as written.
@@ -182,6 +201,11 @@ pub struct Config {
     /// Each a single word of 1 to [`NOT_NAME_CHARS_MAX`] characters, at most
     /// [`NOT_NAMES_MAX`] of them.
     pub not_names: Vec<String>,
+    /// Where the web console and `/metrics` listen (TCP); `None` when `off`.
+    /// Default: see [`default_console_listen`].
+    pub console_listen: Option<SocketAddr>,
+    /// Where the read-only feed URLs listen (TCP); `None` (the default) when `off`.
+    pub feed_listen: Option<SocketAddr>,
 }
 
 /// Why a config could not be used. Every variant names the key and, when it came
@@ -318,6 +342,12 @@ impl Config {
             .min_count
             .map(|s| (at(s.span()), s.into_inner().to_string()))
             .unwrap_or_else(|| (default_origin(), DEFAULT_MIN_COUNT.to_string()));
+        let console_listen = raw.console.listen.map(|s| (at(s.span()), s.into_inner()));
+        let feed_listen = raw
+            .feed
+            .listen
+            .map(|s| (at(s.span()), s.into_inner()))
+            .unwrap_or_else(|| (default_origin(), LISTEN_OFF.to_string()));
 
         for o in overrides {
             let origin = |env: &str, flag: &str| Origin {
@@ -357,16 +387,25 @@ impl Config {
             None => Vec::new(),
         };
 
+        let listen = validate_with(listen, "node.listen", parse_listen)?;
+        let console_listen = console_listen.unwrap_or_else(|| {
+            (
+                default_origin(),
+                default_console_listen(&listen.to_string()),
+            )
+        });
         Ok(Config {
             name: validate_name(name)?,
             role: validate_with(role, "node.role", |v| v.parse::<Role>())?,
-            listen: validate_with(listen, "node.listen", parse_listen)?,
+            listen,
             advertise: advertise
                 .map(|a| validate_with(a, "node.advertise", parse_advertise))
                 .transpose()?,
             log_format: validate_with(log_format, "log.format", |v| v.parse::<LogFormat>())?,
             min_count: validate_with(min_count, "anonymization.min_count", parse_min_count)?,
             not_names,
+            console_listen: validate_with(console_listen, "console.listen", parse_http_listen)?,
+            feed_listen: validate_with(feed_listen, "feed.listen", parse_http_listen)?,
         })
     }
 
@@ -432,6 +471,28 @@ fn parse_listen(v: &str) -> Result<SocketAddr, String> {
     }
     v.parse::<SocketAddr>()
         .map_err(|_| "not an IP:PORT address: use e.g. 0.0.0.0:7447 or [::]:7447".to_string())
+}
+
+/// The console's address when the file does not set one: loopback, on the port
+/// after `node.listen`'s (so [`DEFAULT_CONSOLE_LISTEN`] with the default
+/// [`DEFAULT_LISTEN`], and nodes side by side on one machine do not collide), or
+/// any free port when `node.listen`'s port is 0 (tests and the demo).
+pub fn default_console_listen(node_listen: &str) -> String {
+    match node_listen.parse::<SocketAddr>().map(|a| a.port()) {
+        Ok(0) => "127.0.0.1:0".to_string(),
+        Ok(port) => format!("127.0.0.1:{}", port.checked_add(1).unwrap_or(0)),
+        Err(_) => DEFAULT_CONSOLE_LISTEN.to_string(),
+    }
+}
+
+/// An HTTP listener's address: `IP:PORT`, or `off`.
+fn parse_http_listen(v: &str) -> Result<Option<SocketAddr>, String> {
+    if v.trim().eq_ignore_ascii_case(LISTEN_OFF) {
+        return Ok(None);
+    }
+    parse_listen(v)
+        .map(Some)
+        .map_err(|_| "not an IP:PORT address or \"off\": use e.g. 127.0.0.1:7448".to_string())
 }
 
 fn parse_advertise(v: &str) -> Result<String, String> {
@@ -512,6 +573,7 @@ fn syntax_error(file: &str, text: &str, e: &toml::de::Error) -> ConfigError {
 /// default (or the values given to `init`), with what it means.
 pub fn default_file(name: &str, role: Role, listen: &str) -> String {
     let name = toml::Value::String(name.to_string()).to_string();
+    let console = default_console_listen(listen);
     format!(
         r#"# labnet node configuration.
 # Environment variables (LABNET_NAME, LABNET_ROLE, LABNET_LISTEN, LABNET_ADVERTISE,
@@ -545,6 +607,21 @@ min_count = {DEFAULT_MIN_COUNT}
 # steward should list one: an exempted word is left in published text where it
 # stands alone, and `labnet share preview` says where. Default: none.
 # not_names = ["green"]
+
+[console]
+# TCP address of the web console and of /metrics, or "off". `labnet console`
+# prints its URL with a login token. Keep it on loopback and reach it from
+# elsewhere with SSH port forwarding (ssh -L 7448:127.0.0.1:7448 HOST). /metrics
+# needs no token: it is read-only. Default: 127.0.0.1 on the port after
+# node.listen's ("{DEFAULT_CONSOLE_LISTEN}" with the default), any free port when
+# node.listen's port is 0.
+listen = "{console}"
+
+[feed]
+# TCP address of the read-only feed URLs (/feed.atom, /feed.json, /feed.csv,
+# with ?city=&area=&since=) for feed readers, or "off" (the default). Anyone who
+# reaches it reads the feed: it holds only publications, e.g. "0.0.0.0:7449".
+listen = "{LISTEN_OFF}"
 "#
     )
 }
@@ -706,5 +783,28 @@ mod tests {
         let text = "[node]\nname = \"A\"\nadvertise = \"lab.example.org:9\"\n";
         let c = Config::from_toml("c", text).unwrap();
         assert_eq!(c.contact_address("h", None), "lab.example.org:9");
+    }
+
+    #[test]
+    fn console_and_feed_listen_defaults_off_and_bad_values() {
+        let c = Config::from_toml("c", &file("A")).unwrap();
+        assert_eq!(c.console_listen, DEFAULT_CONSOLE_LISTEN.parse().ok());
+        assert_eq!(c.feed_listen, None, "the feed URLs are off by default");
+        let c = Config::from_toml("c", &default_file("A", Role::Partner, "127.0.0.1:0")).unwrap();
+        assert_eq!(c.console_listen, "127.0.0.1:0".parse().ok());
+        let c =
+            Config::from_toml("c", "[node]\nname = \"A\"\nlisten = \"0.0.0.0:9000\"\n").unwrap();
+        assert_eq!(c.console_listen, "127.0.0.1:9001".parse().ok());
+        let text = "[node]\nname = \"A\"\n[console]\nlisten = \"off\"\n[feed]\nlisten = \"127.0.0.1:7449\"\n";
+        let c = Config::from_toml("c", text).unwrap();
+        assert_eq!(c.console_listen, None);
+        assert_eq!(c.feed_listen, "127.0.0.1:7449".parse().ok());
+        let msg = Config::from_toml("c", "[node]\nname = \"A\"\n[feed]\nlisten = \"on\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("feed.listen") && msg.contains("line 4"),
+            "{msg}"
+        );
     }
 }

@@ -30,6 +30,7 @@
 //! | `FeedList` | `Vec<`[`FeedEntry`]`>` |
 //! | `FeedShow` | [`FeedEntry`] |
 //! | `Audit` | `Vec<`[`DisclosureEntry`]`>` |
+//! | `ConsoleLogin` | [`ConsoleLogin`] |
 //!
 //! The JSON of these types is what `labnet ... --json` prints, so scripts read
 //! it too: rename a field only on purpose. Ids of nodes are strings in the form
@@ -154,6 +155,8 @@ pub enum AdminRequest {
         /// The id.
         id: String,
     },
+    /// A fresh login link for the web console.
+    ConsoleLogin,
     /// The disclosure log: what left this node, to whom, when.
     Audit {
         /// Only what was sent to this peer (as typed).
@@ -169,7 +172,9 @@ impl AdminRequest {
     /// starts); requests about live state cannot.
     pub fn works_offline(&self) -> bool {
         match self {
-            AdminRequest::Status | AdminRequest::InviteAccept { .. } => false,
+            AdminRequest::Status
+            | AdminRequest::InviteAccept { .. }
+            | AdminRequest::ConsoleLogin => false,
             AdminRequest::PeersAdd { .. }
             | AdminRequest::PeersList
             | AdminRequest::PeersPending
@@ -588,4 +593,11 @@ pub struct DisclosureEntry {
     pub scope: String,
     /// The anonymization settings used, as JSON.
     pub settings: String,
+}
+
+/// What `labnet console` prints: the console's address with a fresh login token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsoleLogin {
+    /// `http://ADDR/login?token=...`; works once, for 15 minutes.
+    pub url: String,
 }

@@ -6,7 +6,8 @@
 //! 1. take the instance lock (`daemon.lock`), so two daemons never share a store;
 //! 2. read and validate the config, load the identity, open the store;
 //! 3. bind the listen address (UDP, for QUIC);
-//! 4. bind the admin socket the CLI talks to.
+//! 4. bind the admin socket the CLI talks to;
+//! 5. bind the console's and the feed URLs' TCP listeners, when they are on.
 //!
 //! It returns a [`Daemon`] that serves until [`Daemon::shutdown`], which stops
 //! accepting admin requests, closes peer connections, checkpoints the store and
@@ -29,6 +30,9 @@ use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::admin;
+use crate::console::auth::Access;
+use crate::console::metrics::{Metrics, MetricsSource};
+use crate::console::{self, ConsoleState};
 use crate::control::{Control, LiveView};
 use crate::data_dir::{DataDir, DataDirError};
 use crate::identity::Identity;
@@ -47,24 +51,36 @@ fn session_handler(
     sync: DriverContext,
     local: NodeId,
     shutdown: watch::Receiver<bool>,
+    metrics: Metrics,
 ) -> SessionHandler {
     Arc::new(move |stream: PeerStream| {
         let ctx = sync.clone();
         let shutdown = shutdown.clone();
+        let metrics = metrics.clone();
         Box::pin(async move {
             let info = PeerInfo {
                 local,
                 peer: stream.peer,
                 peer_role: stream.role,
             };
-            match run_session(ctx, info, stream.recv, stream.send, shutdown).await {
+            let outcome = match run_session(ctx, info, stream.recv, stream.send, shutdown).await {
                 Ok(SessionEnd::Shutdown) => SessionOutcome::Shutdown,
                 Ok(SessionEnd::PeerClosed) => SessionOutcome::PeerClosed,
                 Ok(SessionEnd::Violation { code, reason }) => {
                     SessionOutcome::Violation { code, reason }
                 }
                 Err(e) => SessionOutcome::Failed(e.to_string()),
+            };
+            match &outcome {
+                SessionOutcome::Shutdown => metrics.session_ended("shutdown"),
+                SessionOutcome::PeerClosed => metrics.session_ended("peer_closed"),
+                SessionOutcome::Violation { code, .. } => {
+                    metrics.session_ended("violation");
+                    metrics.violation(*code);
+                }
+                SessionOutcome::Failed(_) => metrics.session_ended("failed"),
             }
+            outcome
         })
     })
 }
@@ -98,6 +114,20 @@ pub enum DaemonError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The console's or the feed URLs' address could not be bound.
+    #[error(
+        "cannot listen for the {what} on {addr}: {source} (set {key} in config.toml, or \"off\")"
+    )]
+    HttpListen {
+        /// `console` or `feed URLs`.
+        what: &'static str,
+        /// The config key to change.
+        key: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
     /// The lock file could not be used.
     #[error("{path}: {source}")]
     Lock {
@@ -117,6 +147,10 @@ pub enum DaemonError {
 /// Local publication changes that may queue for a slow session before it must
 /// restart (and catch up from the store).
 const LOCAL_CHANGES_CAPACITY: usize = 16 * 1024;
+
+/// How long the console and the feed URLs may take to finish their requests at
+/// shutdown before they are cut off.
+const HTTP_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Sync notices that may queue for a slow listener.
 const NOTICES_CAPACITY: usize = 16 * 1024;
@@ -141,6 +175,8 @@ pub struct NodeContext {
     pub transport: Transport,
     /// What sync sessions share: the store, change notifications, notices.
     pub sync: DriverContext,
+    /// Event counters for `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl std::fmt::Debug for NodeContext {
@@ -167,6 +203,10 @@ pub struct Live {
     pub started: Instant,
     /// Peers with an open, handshaken connection. The transport keeps it current.
     pub connected: Arc<RwLock<HashSet<NodeId>>>,
+    /// The console's login tokens and sessions, when the console is on.
+    pub console: Option<Access>,
+    /// Where the feed URLs are served, when they are on.
+    pub feed_addr: Option<SocketAddr>,
 }
 
 impl LiveView for Live {
@@ -181,6 +221,9 @@ impl LiveView for Live {
     }
     fn started(&self) -> Instant {
         self.started
+    }
+    fn console_login_url(&self) -> Option<String> {
+        self.console.as_ref().map(Access::login_url)
     }
 }
 
@@ -235,6 +278,8 @@ pub struct Daemon {
     context: Arc<NodeContext>,
     shutdown_tx: watch::Sender<bool>,
     admin_task: JoinHandle<()>,
+    /// The console's and the feed URLs' servers.
+    http_tasks: Vec<JoinHandle<()>>,
     /// Held for the daemon's life: the flock is the instance lock.
     _lock: File,
 }
@@ -259,6 +304,20 @@ impl Daemon {
             source,
         })?;
 
+        let console_listener = config
+            .console_listen
+            .map(|addr| bind_http(addr, "console", "console.listen"))
+            .transpose()?;
+        let feed_listener = config
+            .feed_listen
+            .map(|addr| bind_http(addr, "feed URLs", "feed.listen"))
+            .transpose()?;
+        let console_access = console_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(Access::new);
+        let feed_addr = feed_listener.as_ref().and_then(|l| l.local_addr().ok());
+
         let transport_config = options.transport;
         let endpoint = make_endpoint(socket, &identity, &transport_config)?;
 
@@ -271,7 +330,10 @@ impl Daemon {
             listen_addr,
             started: Instant::now(),
             connected: Arc::clone(&connected),
+            console: console_access.clone(),
+            feed_addr,
         });
+        let metrics = Metrics::default();
         let (local_changes, _) = broadcast::channel(LOCAL_CHANGES_CAPACITY);
         let (notices, _) = broadcast::channel(NOTICES_CAPACITY);
         let sync = DriverContext {
@@ -292,7 +354,12 @@ impl Daemon {
             Arc::clone(&identity),
             local,
             peers.clone(),
-            session_handler(sync.clone(), identity.node_id(), shutdown_rx.clone()),
+            session_handler(
+                sync.clone(),
+                identity.node_id(),
+                shutdown_rx.clone(),
+                metrics.clone(),
+            ),
             transport_config,
             connected,
             shutdown_rx.clone(),
@@ -316,7 +383,32 @@ impl Daemon {
             control,
             transport,
             sync,
+            metrics,
         });
+        let mut http_tasks = Vec::new();
+        if let (Some(listener), Some(access)) = (console_listener, console_access) {
+            let state = ConsoleState {
+                control: context.control.clone(),
+                access,
+                metrics: MetricsSource {
+                    control: context.control.clone(),
+                    transport: context.transport.clone(),
+                    metrics: context.metrics.clone(),
+                },
+            };
+            http_tasks.push(tokio::spawn(console::serve(
+                listener,
+                console::router(state),
+                shutdown_rx.clone(),
+            )));
+        }
+        if let Some(listener) = feed_listener {
+            http_tasks.push(tokio::spawn(console::serve(
+                listener,
+                console::feed_http::router(context.control.clone()),
+                shutdown_rx.clone(),
+            )));
+        }
         let admin_task = tokio::spawn(serve_admin(Arc::clone(&context), listener, shutdown_rx));
         info!(
             node = %context.node_id(),
@@ -329,6 +421,7 @@ impl Daemon {
             context,
             shutdown_tx,
             admin_task,
+            http_tasks,
             _lock: lock,
         })
     }
@@ -348,12 +441,40 @@ impl Daemon {
         self.context.live.listen_addr
     }
 
+    /// Where the console listens, when it is on (the real port when 0 was
+    /// configured).
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.context.live.console.as_ref().map(Access::addr)
+    }
+
+    /// Where the feed URLs are served, when they are on.
+    pub fn feed_addr(&self) -> Option<SocketAddr> {
+        self.context.live.feed_addr
+    }
+
+    /// A fresh console login link (what `labnet console` prints), when the
+    /// console is on.
+    pub fn console_login_url(&self) -> Option<String> {
+        self.context.live.console_login_url()
+    }
+
     /// Stops the daemon: admin socket closed and removed, store checkpointed, lock
     /// released.
     pub async fn shutdown(self) {
         let _ = self.shutdown_tx.send(true);
         self.context.transport.shutdown().await;
         let _ = self.admin_task.await;
+        // A browser may hold a request open; the HTTP servers get a bounded
+        // time to finish, then are dropped.
+        for task in self.http_tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(HTTP_SHUTDOWN_GRACE, task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
         let socket = self.context.data_dir.admin_socket();
         if let Err(e) = std::fs::remove_file(&socket) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -472,6 +593,19 @@ fn acquire_lock(data_dir: &DataDir) -> Result<File, DaemonError> {
     write!(file, "{}", std::process::id()).map_err(io)?;
     file.sync_all().map_err(io)?;
     Ok(file)
+}
+
+fn bind_http(
+    addr: SocketAddr,
+    what: &'static str,
+    key: &'static str,
+) -> Result<tokio::net::TcpListener, DaemonError> {
+    console::bind(addr).map_err(|source| DaemonError::HttpListen {
+        what,
+        key,
+        addr,
+        source,
+    })
 }
 
 fn bind_listen(addr: SocketAddr) -> Result<UdpSocket, DaemonError> {

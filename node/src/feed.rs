@@ -176,6 +176,30 @@ pub struct FeedInfo {
     pub title: String,
 }
 
+impl FeedInfo {
+    /// The feed of node `node_id`, as `labnet feed export` and the feed URLs
+    /// title it.
+    pub fn for_node(node_id: &str) -> FeedInfo {
+        FeedInfo {
+            id: format!("urn:labnet:feed:{node_id}"),
+            title: "labnet: practices shared by partner cities".into(),
+        }
+    }
+}
+
+/// A date as a filter takes it: `YYYY-MM-DD` (midnight UTC) or an RFC 3339
+/// time, as unix seconds. The error says what is wrong, after the value.
+pub fn parse_date(typed: &str) -> Result<i64, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(typed, &Rfc3339) {
+        return Ok(t.unix_timestamp());
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(typed, &format)
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
+        .map_err(|_| format!("'{typed}': not a date; use YYYY-MM-DD or e.g. 2026-03-01T12:00:00Z"))
+}
+
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {

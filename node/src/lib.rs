@@ -28,6 +28,7 @@
 //!   admission, invites, scope.
 //! - [`feed`]: what readers see of publications; Atom, JSON Feed and CSV export.
 //! - [`api`]: the admin requests and their typed replies (the CLI's wire types).
+//! - [`console`]: the web console, the feed URLs and `/metrics` (HTTP).
 //! - [`control`]: the admin operations, one file per area, for the socket and
 //!   for stopped nodes.
 //! - [`admin`]: the local socket the CLI talks to (bind, call, framing).
@@ -38,6 +39,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod console;
 pub mod control;
 pub mod daemon;
 pub mod data_dir;

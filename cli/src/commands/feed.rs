@@ -75,10 +75,7 @@ pub(crate) fn run(global: &Global, command: FeedCommand) -> Result<()> {
                 .load_identity()
                 .map(|i| i.node_id().to_string())
                 .unwrap_or_default();
-            let info = FeedInfo {
-                id: format!("urn:labnet:feed:{node}"),
-                title: "labnet: practices shared by partner cities".into(),
-            };
+            let info = FeedInfo::for_node(&node);
             let text = match args.format.to_ascii_lowercase().as_str() {
                 "atom" => to_atom(&info, &entries)?,
                 "jsonfeed" | "json" => to_json_feed(&info, &entries)?,

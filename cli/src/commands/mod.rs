@@ -33,6 +33,15 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(args) => node::run(&global, args),
         Command::Status(args) => node::status(&global, args.json),
         Command::Id(args) => node::id(&global, args.json),
+        Command::Console(args) => answer(
+            &global,
+            AdminRequest::ConsoleLogin,
+            args.json,
+            |c: &labnet_node::api::ConsoleLogin| {
+                println!("Open the console (the link works once, for 15 minutes):");
+                println!("    {}", c.url);
+            },
+        ),
         Command::Peers(command) => peers::run(&global, command),
         Command::Audit(args) => audit::run(&global, args),
         Command::Feed(command) => feed::run(&global, command),

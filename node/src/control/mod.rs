@@ -14,12 +14,14 @@
 //! - `practices`: the lab data (import, list, show) and sharing it (share,
 //!   preview, unshare);
 //! - `feed`: the publications this node can show;
-//! - `audit`: the disclosure log.
+//! - `audit`: the disclosure log;
+//! - `console`: login links for the web console.
 //!
 //! The conversions from store rows to API types live in these files too: the
 //! store's rows are not wire types.
 
 mod audit;
+mod console;
 mod feed;
 mod invites;
 mod peers;
@@ -52,6 +54,10 @@ pub trait LiveView: Send + Sync {
     fn listen_addr(&self) -> SocketAddr;
     /// When the daemon started.
     fn started(&self) -> Instant;
+    /// A fresh login link for the web console, or `None` when it is off.
+    fn console_login_url(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Why an admin operation failed.
@@ -148,6 +154,7 @@ impl Control {
             }
             R::FeedShow { id } => reply(self.feed_show(&id).await),
             R::Audit { peer, since } => reply(self.audit(peer.as_deref(), since).await),
+            R::ConsoleLogin => reply(self.console_login()),
         }
     }
 }

@@ -115,6 +115,16 @@ impl Store {
             })
             .collect()
     }
+
+    /// How many disclosure-log lines there are per action (for `/metrics`), without
+    /// reading the lines.
+    pub fn disclosure_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.db().rows(
+            "SELECT action, COUNT(*) FROM disclosures GROUP BY action ORDER BY action",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
 }
 
 impl Batch<'_> {
