@@ -130,9 +130,8 @@ pub(crate) struct InviteCreateArgs {
     /// How many nodes may join with it.
     #[arg(long, default_value_t = 1)]
     pub(crate) uses: u32,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -145,9 +144,8 @@ pub(crate) struct InviteRevokeArgs {
 pub(crate) struct InviteAcceptArgs {
     /// The invite token, as received.
     pub(crate) token: String,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,18 +187,16 @@ pub(crate) enum StakeholderCommand {
 pub(crate) struct ImportArgs {
     /// The file: .json or .csv.
     pub(crate) file: PathBuf,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct PracticeIdArgs {
     /// The practice's id.
     pub(crate) practice_id: String,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -213,9 +209,8 @@ pub(crate) struct ShareArgs {
     /// Who receives it: partners, public, or NodeIds separated by commas.
     #[arg(long, required = true)]
     pub(crate) scope: Option<String>,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,18 +279,16 @@ pub(crate) struct FeedFilterArgs {
 pub(crate) struct FeedListArgs {
     #[command(flatten)]
     pub(crate) filter: FeedFilterArgs,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct FeedShowArgs {
     /// The entry's id, publication id, or practice id.
     pub(crate) id: String,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -318,9 +311,8 @@ pub(crate) struct AuditArgs {
     /// Only from this date (YYYY-MM-DD, UTC) or time (RFC 3339) on.
     #[arg(long, value_name = "DATE")]
     pub(crate) since: Option<String>,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Subcommand)]
@@ -357,9 +349,8 @@ pub(crate) struct ApproveArgs {
     /// never did).
     #[arg(long)]
     pub(crate) role: Option<String>,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -369,18 +360,16 @@ pub(crate) struct AddArgs {
     /// partner (a city) or subscriber (read-only, public publications only).
     #[arg(long, default_value = "partner")]
     pub(crate) role: String,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct RevokeArgs {
     /// The peer's NodeId.
     pub(crate) node_id: String,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -394,9 +383,8 @@ pub(crate) struct InitArgs {
     /// partner (a city) or subscriber (an international network, read-only).
     #[arg(long, default_value = "partner")]
     pub(crate) role: String,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) output: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -409,6 +397,8 @@ pub(crate) struct RunArgs {
     pub(crate) name: Option<String>,
 }
 
+/// `--json`: the flag of every command that prints a result; flattened into
+/// the commands that take other arguments too.
 #[derive(Debug, Args)]
 pub(crate) struct JsonFlag {
     /// Print the result as JSON.

@@ -268,12 +268,18 @@ fn contains_subslice(haystack: &[u8], needle: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn save_and_load_round_trip_with_private_key_mode() {
+    /// A new identity saved in a fresh directory, and the one loaded back from it.
+    fn saved_and_reloaded() -> (tempfile::TempDir, Identity, Identity) {
         let dir = tempfile::tempdir().unwrap();
         let identity = Identity::generate().unwrap();
         identity.save(dir.path()).unwrap();
         let loaded = Identity::load(dir.path()).unwrap();
+        (dir, identity, loaded)
+    }
+
+    #[test]
+    fn save_and_load_round_trip_with_private_key_mode() {
+        let (dir, identity, loaded) = saved_and_reloaded();
         assert_eq!(loaded.node_id(), identity.node_id());
         assert_eq!(loaded.cert_der(), identity.cert_der());
         use std::os::unix::fs::PermissionsExt;
@@ -287,10 +293,7 @@ mod tests {
     #[test]
     fn statements_signed_by_a_reloaded_key_verify_against_its_node_id() {
         use labnet_protocol::statement::{ScopeClass, Signable, SignedStatement, VersionStatement};
-        let dir = tempfile::tempdir().unwrap();
-        let identity = Identity::generate().unwrap();
-        identity.save(dir.path()).unwrap();
-        let loaded = Identity::load(dir.path()).unwrap();
+        let (_dir, identity, loaded) = saved_and_reloaded();
         let origin_key: [u8; 32] = loaded.public_key().try_into().unwrap();
         let statement = VersionStatement {
             publication: labnet_protocol::sync::publication_id(loaded.node_id(), "p").unwrap(),

@@ -7,9 +7,11 @@ use labnet_node::share::Publication;
 use labnet_node::store::Store;
 use labnet_tests::{json_of, labnet_ok, partner_practices, run_labnet, stderr, stdout, write_file};
 
-fn init(dir: &Path, name: &str, role: &str) {
+/// A fresh data directory with a node `name` of `role` initialized in it.
+fn init_node(name: &str, role: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
     labnet_ok(
-        dir,
+        tmp.path(),
         &[
             "init",
             "--name",
@@ -20,6 +22,7 @@ fn init(dir: &Path, name: &str, role: &str) {
             role,
         ],
     );
+    tmp
 }
 
 /// Runs `labnet ARGS` on `dir`, asserts that it failed with exit code 1, and
@@ -40,8 +43,7 @@ fn write_script(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn imports_validate_the_whole_file_and_write_nothing_on_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    init(tmp.path(), "Modena", "partner");
+    let tmp = init_node("Modena", "partner");
     let bad = write_file(
         tmp.path(),
         "bad.json",
@@ -103,8 +105,7 @@ fn imports_validate_the_whole_file_and_write_nothing_on_error() {
 
 #[test]
 fn preview_is_exactly_the_publication_and_roster_names_never_leave() {
-    let tmp = tempfile::tempdir().unwrap();
-    init(tmp.path(), "Fuenlabrada", "partner");
+    let tmp = init_node("Fuenlabrada", "partner");
     let practices = write_file(
         tmp.path(),
         "p.json",
@@ -196,8 +197,7 @@ fn preview_is_exactly_the_publication_and_roster_names_never_leave() {
 
 #[test]
 fn the_audit_log_answers_what_left_the_node() {
-    let tmp = tempfile::tempdir().unwrap();
-    init(tmp.path(), "Mechelen", "partner");
+    let tmp = init_node("Mechelen", "partner");
     labnet_ok(tmp.path(), &["practice", "import", &partner_practices()]);
     let ids: Vec<String> = json_of(tmp.path(), &["practice", "list", "--json"])
         .as_array()
@@ -269,8 +269,7 @@ fn the_audit_log_answers_what_left_the_node() {
 
 #[test]
 fn a_subscriber_holds_no_lab_data_and_cannot_share() {
-    let tmp = tempfile::tempdir().unwrap();
-    init(tmp.path(), "ISRG", "subscriber");
+    let tmp = init_node("ISRG", "subscriber");
     let err = refused(tmp.path(), &["practice", "import", &partner_practices()]);
     assert!(err.contains("subscriber"), "{err}");
     refused(tmp.path(), &["share", "anything", "--scope", "public"]);
@@ -282,8 +281,7 @@ fn a_subscriber_holds_no_lab_data_and_cannot_share() {
 
 #[test]
 fn the_lab_record_is_stored_and_bad_files_are_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    init(tmp.path(), "Livadia", "partner");
+    let tmp = init_node("Livadia", "partner");
     let bad = write_file(
         tmp.path(),
         "bad.json",
@@ -312,8 +310,7 @@ fn the_lab_record_is_stored_and_bad_files_are_refused() {
 
 #[test]
 fn practice_edit_validates_what_the_editor_saved() {
-    let tmp = tempfile::tempdir().unwrap();
-    init(tmp.path(), "Antwerp", "partner");
+    let tmp = init_node("Antwerp", "partner");
     labnet_ok(tmp.path(), &["practice", "import", &partner_practices()]);
     let id = json_of(tmp.path(), &["practice", "list", "--json"])[0]["id"]
         .as_str()

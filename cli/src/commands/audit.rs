@@ -3,18 +3,35 @@
 use anyhow::Result;
 use labnet_node::api::{AdminRequest, DisclosureEntry};
 
-use super::{parse_date, print_list, request, when};
+use super::{list, parse_date, when, Listing};
 use crate::args::{AuditArgs, Global};
-use crate::table::{left, Column};
+use crate::table::left;
 
-const COLUMNS: [Column; 6] = [
-    left("WHEN (UTC)"),
-    left("ACTION"),
-    left("PUBLICATION"),
-    left("PEER"),
-    left("SCOPE"),
-    left("VERSION"),
-];
+/// `audit`.
+const DISCLOSURES: Listing<DisclosureEntry> = Listing {
+    columns: &[
+        left("WHEN (UTC)"),
+        left("ACTION"),
+        left("PUBLICATION"),
+        left("PEER"),
+        left("SCOPE"),
+        left("VERSION"),
+    ],
+    row: disclosure_row,
+    empty: "Nothing in the disclosure log matches.",
+};
+
+fn disclosure_row(d: &DisclosureEntry) -> Vec<String> {
+    vec![
+        when(Some(d.at)),
+        d.action.clone(),
+        d.doc_id.clone(),
+        peer_label(d),
+        d.scope.clone(),
+        // The first head's start names the version, as a short git hash does.
+        d.heads.chars().take(12).collect(),
+    ]
+}
 
 /// The peer as the admin knows it: its approved name and the start of its
 /// NodeId (enough to tell two same-named nodes apart), or `-` for local actions.
@@ -32,28 +49,9 @@ pub(crate) fn run(global: &Global, args: AuditArgs) -> Result<()> {
         .as_deref()
         .map(|s| parse_date("--since", s))
         .transpose()?;
-    let lines: Vec<DisclosureEntry> = request(
-        global,
-        AdminRequest::Audit {
-            peer: args.peer,
-            since,
-        },
-    )?;
-    print_list(
-        args.json,
-        &lines,
-        "Nothing in the disclosure log matches.",
-        &COLUMNS,
-        |d| {
-            vec![
-                when(Some(d.at)),
-                d.action.clone(),
-                d.doc_id.clone(),
-                peer_label(d),
-                d.scope.clone(),
-                // The first head's start names the version, as a short git hash does.
-                d.heads.chars().take(12).collect(),
-            ]
-        },
-    )
+    let request = AdminRequest::Audit {
+        peer: args.peer,
+        since,
+    };
+    list(global, request, args.output.json, &DISCLOSURES).map(drop)
 }

@@ -5,16 +5,28 @@ use labnet_node::api::{AdminRequest, FeedEntry};
 use labnet_node::data_dir::DataDir;
 use labnet_node::feed::{indicator_text, to_atom, to_csv, to_json_feed, FeedInfo};
 
-use super::{answer, parse_date, print_list, request, when};
+use super::{answer, parse_date, print_list, request, when, Listing};
 use crate::args::{FeedCommand, FeedFilterArgs, Global};
-use crate::table::{left, Column};
+use crate::table::left;
 
-const COLUMNS: [Column; 4] = [
-    left("UPDATED (UTC)"),
-    left("CITY"),
-    left("AREA"),
-    left("TITLE"),
-];
+/// `feed list`.
+const ENTRIES: Listing<FeedEntry> = Listing {
+    columns: &[
+        left("UPDATED (UTC)"),
+        left("CITY"),
+        left("AREA"),
+        left("TITLE"),
+    ],
+    row: |e| {
+        vec![
+            when(Some(e.updated)),
+            e.city.clone(),
+            e.area.clone().unwrap_or_else(|| "-".into()),
+            e.title.clone(),
+        ]
+    },
+    empty: "No publications match.",
+};
 
 fn list(global: &Global, filter: &FeedFilterArgs) -> Result<Vec<FeedEntry>> {
     let since = filter
@@ -36,25 +48,12 @@ pub(crate) fn run(global: &Global, command: FeedCommand) -> Result<()> {
     match command {
         FeedCommand::List(args) => {
             let entries = list(global, &args.filter)?;
-            print_list(
-                args.json,
-                &entries,
-                "No publications match.",
-                &COLUMNS,
-                |e| {
-                    vec![
-                        when(Some(e.updated)),
-                        e.city.clone(),
-                        e.area.clone().unwrap_or_else(|| "-".into()),
-                        e.title.clone(),
-                    ]
-                },
-            )
+            print_list(args.output.json, &entries, &ENTRIES)
         }
         FeedCommand::Show(args) => answer(
             global,
             AdminRequest::FeedShow { id: args.id },
-            args.json,
+            args.output.json,
             |e: &FeedEntry| {
                 println!("{} ({})", e.title, e.city);
                 println!("  id:      {}", e.id);

@@ -4,18 +4,35 @@ use anyhow::{Context, Result};
 use labnet_config::Role;
 use labnet_node::api::{AdminRequest, InviteAccepted, InviteCreated, InviteEntry, InviteRevoked};
 
-use super::{answer, print_list, request, when};
+use super::{answer, list, request, when, Listing};
 use crate::args::{Global, InviteCommand};
-use crate::table::{left, right, Column};
+use crate::table::{left, right};
 
-const COLUMNS: [Column; 6] = [
-    left("ID"),
-    left("ROLE"),
-    left("CREATED"),
-    left("EXPIRES"),
-    right("USES LEFT"),
-    left("STATE"),
-];
+/// `invite list`.
+const INVITES: Listing<InviteEntry> = Listing {
+    columns: &[
+        left("ID"),
+        left("ROLE"),
+        left("CREATED"),
+        left("EXPIRES"),
+        right("USES LEFT"),
+        left("STATE"),
+    ],
+    row: invite_row,
+    empty: "No invites. Make one with `labnet invite create`.",
+};
+
+fn invite_row(i: &InviteEntry) -> Vec<String> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    vec![
+        i.invite_id.clone(),
+        i.role.to_string(),
+        when(Some(i.created_at)),
+        when(Some(i.expires_at)),
+        i.uses_left.to_string(),
+        state(i, now).into(),
+    ]
+}
 
 pub(crate) fn run(global: &Global, command: InviteCommand) -> Result<()> {
     match command {
@@ -35,7 +52,7 @@ pub(crate) fn run(global: &Global, command: InviteCommand) -> Result<()> {
                     expires_secs: expires.as_secs(),
                     uses: args.uses,
                 },
-                args.json,
+                args.output.json,
                 |c: &InviteCreated| {
                     // The token alone on stdout, so `$(labnet invite create)` is the token.
                     println!("{}", c.token);
@@ -50,24 +67,7 @@ pub(crate) fn run(global: &Global, command: InviteCommand) -> Result<()> {
             )
         }
         InviteCommand::List(args) => {
-            let invites: Vec<InviteEntry> = request(global, AdminRequest::InviteList)?;
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            print_list(
-                args.json,
-                &invites,
-                "No invites. Make one with `labnet invite create`.",
-                &COLUMNS,
-                |i| {
-                    vec![
-                        i.invite_id.clone(),
-                        i.role.to_string(),
-                        when(Some(i.created_at)),
-                        when(Some(i.expires_at)),
-                        i.uses_left.to_string(),
-                        state(i, now).into(),
-                    ]
-                },
-            )
+            list(global, AdminRequest::InviteList, args.json, &INVITES).map(drop)
         }
         InviteCommand::Revoke(args) => {
             let revoked: InviteRevoked = request(
@@ -82,7 +82,7 @@ pub(crate) fn run(global: &Global, command: InviteCommand) -> Result<()> {
         InviteCommand::Accept(args) => answer(
             global,
             AdminRequest::InviteAccept { token: args.token },
-            args.json,
+            args.output.json,
             |a: &InviteAccepted| {
                 println!(
                     "Joined {} ({}) at {}. Both nodes have approved each other.",

@@ -2,8 +2,8 @@
 //! library or the daemon, and prints.
 //!
 //! The helpers below are what every command shares: [`request`] (the running
-//! daemon, or the store of a stopped node, with a typed reply), [`answer`]
-//! and [`print_list`] (`--json` or words or a table), and the reading and
+//! daemon, or the store of a stopped node, with a typed reply), [`answer`],
+//! [`print_list`] and [`list`] (`--json` or words or a table), and the reading and
 //! writing of dates.
 
 mod audit;
@@ -140,26 +140,45 @@ pub(crate) fn answer<T: DeserializeOwned + Serialize>(
     Ok(())
 }
 
-/// Prints a list: as JSON with `--json`; else `empty` when there is nothing, or
-/// a table with `columns` and one `row` per item.
+/// How a list prints as a table: its columns, one row per item, and what is
+/// said instead when there is nothing.
+pub(crate) struct Listing<T> {
+    pub(crate) columns: &'static [Column],
+    pub(crate) row: fn(&T) -> Vec<String>,
+    pub(crate) empty: &'static str,
+}
+
+/// Prints a list: as JSON with `--json`; else the listing's `empty` words when
+/// there is nothing, or its table.
 pub(crate) fn print_list<T: Serialize>(
     json: bool,
     items: &[T],
-    empty: &str,
-    columns: &[Column],
-    row: impl Fn(&T) -> Vec<String>,
+    listing: &Listing<T>,
 ) -> Result<()> {
     if json {
         return print_json(&items);
     }
     if items.is_empty() {
-        println!("{empty}");
+        println!("{}", listing.empty);
         return Ok(());
     }
-    let mut table = Table::new(columns);
+    let mut table = Table::new(listing.columns);
     for item in items {
-        table.row(row(item));
+        table.row((listing.row)(item));
     }
     table.print();
     Ok(())
+}
+
+/// Sends `request` (see [`request`]) for a list and prints it (see
+/// [`print_list`]); returns the items.
+pub(crate) fn list<T: DeserializeOwned + Serialize>(
+    global: &Global,
+    request: AdminRequest,
+    json: bool,
+    listing: &Listing<T>,
+) -> Result<Vec<T>> {
+    let items: Vec<T> = self::request(global, request)?;
+    print_list(json, &items, listing)?;
+    Ok(items)
 }

@@ -35,7 +35,7 @@ pub(crate) fn init(global: &Global, args: InitArgs) -> Result<()> {
     // Flags given to init are what the file will say; the environment still
     // overrides them at run time, so it is only used here to validate.
     let report = dir.init(&args.name, role, &args.listen, &[])?;
-    if args.json {
+    if args.output.json {
         return print_json(&report);
     }
     println!(

@@ -4,75 +4,75 @@ use anyhow::{Context, Result};
 use labnet_config::Role;
 use labnet_node::api::{AdminRequest, PeerListEntry, PendingEntry};
 
-use super::{answer, print_list, request, when};
+use super::{answer, list, when, Listing};
 use crate::args::{Global, PeersCommand};
-use crate::table::{left, right, Column};
+use crate::table::{left, right};
 
-const PEER_COLUMNS: [Column; 7] = [
-    left("NODE ID"),
-    left("NAME"),
-    left("ROLE"),
-    left("STATE"),
-    left("CONNECTED"),
-    left("ADDRESS"),
-    left("LAST SEEN"),
-];
+/// `peers list`.
+const PEERS: Listing<PeerListEntry> = Listing {
+    columns: &[
+        left("NODE ID"),
+        left("NAME"),
+        left("ROLE"),
+        left("STATE"),
+        left("CONNECTED"),
+        left("ADDRESS"),
+        left("LAST SEEN"),
+    ],
+    row: peer_row,
+    empty: "No peers yet. Add one with `labnet peers add CONTACT`, or approve one from `labnet peers pending`.",
+};
 
-const PENDING_COLUMNS: [Column; 6] = [
-    left("NODE ID"),
-    left("NAME (unverified)"),
-    left("ADDRESS"),
-    left("FIRST SEEN"),
-    left("LAST SEEN"),
-    right("ATTEMPTS"),
-];
+/// `peers pending`.
+const PENDING: Listing<PendingEntry> = Listing {
+    columns: &[
+        left("NODE ID"),
+        left("NAME (unverified)"),
+        left("ADDRESS"),
+        left("FIRST SEEN"),
+        left("LAST SEEN"),
+        right("ATTEMPTS"),
+    ],
+    row: pending_row,
+    empty: "No pending requests.",
+};
+
+fn peer_row(p: &PeerListEntry) -> Vec<String> {
+    let connected = match p.connected {
+        Some(true) => "yes",
+        Some(false) => "no",
+        // A stopped node cannot know.
+        None => "?",
+    };
+    vec![
+        p.node_id.clone(),
+        p.name.clone().unwrap_or_else(|| "-".into()),
+        p.role.to_string(),
+        p.state.clone(),
+        connected.into(),
+        p.address.clone().unwrap_or_else(|| "-".into()),
+        when(p.last_seen),
+    ]
+}
+
+fn pending_row(p: &PendingEntry) -> Vec<String> {
+    vec![
+        p.node_id.clone(),
+        p.name.clone(),
+        p.address.clone(),
+        when(Some(p.first_seen)),
+        when(Some(p.last_seen)),
+        p.attempts.to_string(),
+    ]
+}
 
 pub(crate) fn run(global: &Global, command: PeersCommand) -> Result<()> {
     match command {
         PeersCommand::List(args) => {
-            let peers: Vec<PeerListEntry> = request(global, AdminRequest::PeersList)?;
-            print_list(
-                args.json,
-                &peers,
-                "No peers yet. Add one with `labnet peers add CONTACT`, or approve one from `labnet peers pending`.",
-                &PEER_COLUMNS,
-                |p| {
-                    let connected = match p.connected {
-                        Some(true) => "yes",
-                        Some(false) => "no",
-                        // A stopped node cannot know.
-                        None => "?",
-                    };
-                    vec![
-                        p.node_id.clone(),
-                        p.name.clone().unwrap_or_else(|| "-".into()),
-                        p.role.to_string(),
-                        p.state.clone(),
-                        connected.into(),
-                        p.address.clone().unwrap_or_else(|| "-".into()),
-                        when(p.last_seen),
-                    ]
-                },
-            )
+            list(global, AdminRequest::PeersList, args.json, &PEERS).map(drop)
         }
         PeersCommand::Pending(args) => {
-            let pending: Vec<PendingEntry> = request(global, AdminRequest::PeersPending)?;
-            print_list(
-                args.json,
-                &pending,
-                "No pending requests.",
-                &PENDING_COLUMNS,
-                |p| {
-                    vec![
-                        p.node_id.clone(),
-                        p.name.clone(),
-                        p.address.clone(),
-                        when(Some(p.first_seen)),
-                        when(Some(p.last_seen)),
-                        p.attempts.to_string(),
-                    ]
-                },
-            )?;
+            let pending = list(global, AdminRequest::PeersPending, args.json, &PENDING)?;
             if !args.json && !pending.is_empty() {
                 println!(
                     "Approve one with `labnet peers approve NODEID [--role partner|subscriber]`."
@@ -86,7 +86,7 @@ pub(crate) fn run(global: &Global, command: PeersCommand) -> Result<()> {
                 node_id: args.node_id,
                 role: args.role.as_deref().map(parse_role).transpose()?,
             },
-            args.json,
+            args.output.json,
             |e: &PeerListEntry| {
                 if let Some(notice) = &e.notice {
                     eprintln!("Note: {notice}");
@@ -105,7 +105,7 @@ pub(crate) fn run(global: &Global, command: PeersCommand) -> Result<()> {
                 contact: args.contact,
                 role: Some(parse_role(&args.role)?),
             },
-            args.json,
+            args.output.json,
             |e: &PeerListEntry| {
                 println!(
                     "Added {} as {} at {}; the node dials it while it runs.",
@@ -120,7 +120,7 @@ pub(crate) fn run(global: &Global, command: PeersCommand) -> Result<()> {
             AdminRequest::PeersRevoke {
                 node_id: args.node_id,
             },
-            args.json,
+            args.output.json,
             |e: &PeerListEntry| {
                 println!(
                     "Revoked {}. Its connection is closed and it will be refused from now on.",

@@ -17,14 +17,26 @@ use labnet_node::lab::import::{
     export_practices_json, parse_practices, parse_roster, ImportErrors, ImportFormat, ImportInput,
 };
 
-use super::{answer, print_json, print_list, request};
+use super::{answer, list, print_json, request, Listing};
 use crate::args::{
     Global, ImportArgs, LabCommand, PracticeCommand, ShareArgs, ShareCommand, StakeholderCommand,
     UnshareArgs,
 };
 use crate::table::{left, Column, Table};
 
-const PRACTICE_COLUMNS: [Column; 4] = [left("ID"), left("CITY"), left("AREA"), left("NAME")];
+/// `practice list`.
+const PRACTICES: Listing<Practice> = Listing {
+    columns: &[left("ID"), left("CITY"), left("AREA"), left("NAME")],
+    row: |p| {
+        vec![
+            p.id.clone(),
+            p.city.clone(),
+            p.thematic_area.map_or("-", |a| a.as_str()).into(),
+            p.name.clone(),
+        ]
+    },
+    empty: "No practices yet. Import some with `labnet practice import FILE`.",
+};
 
 const REPORT_COLUMNS: [Column; 3] = [left("FIELD"), left("ACTION"), left("WHY")];
 
@@ -51,21 +63,7 @@ pub(crate) fn run(global: &Global, command: PracticeCommand) -> Result<()> {
     match command {
         PracticeCommand::Import(args) => import(global, args),
         PracticeCommand::List(args) => {
-            let practices: Vec<Practice> = request(global, AdminRequest::PracticeList)?;
-            print_list(
-                args.json,
-                &practices,
-                "No practices yet. Import some with `labnet practice import FILE`.",
-                &PRACTICE_COLUMNS,
-                |p| {
-                    vec![
-                        p.id.clone(),
-                        p.city.clone(),
-                        p.thematic_area.map_or("-", |a| a.as_str()).into(),
-                        p.name.clone(),
-                    ]
-                },
-            )
+            list(global, AdminRequest::PracticeList, args.json, &PRACTICES).map(drop)
         }
         PracticeCommand::Show(args) => {
             // Always JSON: every field of the record, in the import format.
@@ -86,7 +84,7 @@ fn import(global: &Global, args: ImportArgs) -> Result<()> {
     answer(
         global,
         AdminRequest::PracticeImport { practices },
-        args.json,
+        args.output.json,
         |r: &PracticesImported| {
             println!(
                 "Imported {}: {} new, {} updated.",
@@ -107,7 +105,7 @@ pub(crate) fn stakeholder(global: &Global, command: StakeholderCommand) -> Resul
     answer(
         global,
         AdminRequest::RosterImport { roster },
-        args.json,
+        args.output.json,
         |i: &RosterImported| {
             // Names are personal data: say how many, never who.
             println!(
@@ -134,7 +132,7 @@ pub(crate) fn lab(global: &Global, command: LabCommand) -> Result<()> {
             answer(
                 global,
                 AdminRequest::LabImport { lab },
-                args.json,
+                args.output.json,
                 |i: &LabImported| {
                     println!(
                         "Stored the lab record: {} lab(s), {} micro-experiment(s).",
@@ -281,7 +279,7 @@ pub(crate) fn share(global: &Global, args: ShareArgs) -> Result<()> {
             practice_id: practice_id.clone(),
             scope: scope.clone(),
         },
-        args.json,
+        args.output.json,
         |s: &Shared| match s.change {
             ShareChange::Unchanged => {
                 println!("{practice_id} is already shared as it is; nothing changed.")

@@ -63,14 +63,12 @@ fn partner_only(role: Role, operation: &'static str) -> Result<(), LabStoreError
 /// The private document `doc_id`, if it exists. Another kind of document under a
 /// lab id is an error, never "nothing there".
 fn load_private(store: &Store, doc_id: &str) -> Result<Option<AutoCommit>, LabStoreError> {
-    match store.load_document(doc_id)? {
-        None => Ok(None),
-        Some((DocumentKind::Private, doc)) => Ok(Some(doc)),
-        Some((found, _)) => Err(LabStoreError::WrongKind {
+    store.load_kind(doc_id, DocumentKind::Private, |found| {
+        LabStoreError::WrongKind {
             doc_id: doc_id.to_string(),
             found,
-        }),
-    }
+        }
+    })
 }
 
 /// The value in the private document `doc_id`, if it exists.

@@ -150,6 +150,22 @@ impl Store {
         Ok(Some((kind, load_after(db, doc_id, snapshot)?)))
     }
 
+    /// Loads the document `doc_id` when it is of `kind`: `None` when there is no
+    /// such document; another kind under that id is the caller's error, made by
+    /// `wrong_kind` from the kind found (never "nothing there").
+    pub fn load_kind<E: From<StoreError>>(
+        &self,
+        doc_id: &str,
+        kind: DocumentKind,
+        wrong_kind: impl FnOnce(DocumentKind) -> E,
+    ) -> Result<Option<AutoCommit>, E> {
+        match self.load_document(doc_id)? {
+            None => Ok(None),
+            Some((found, doc)) if found == kind => Ok(Some(doc)),
+            Some((found, _)) => Err(wrong_kind(found)),
+        }
+    }
+
     /// Deletes a document and its changes. Returns whether it existed.
     pub fn delete_document(&mut self, doc_id: &str) -> Result<bool, StoreError> {
         let n = self.write(|tx| tx.execute("DELETE FROM documents WHERE doc_id = ?1", [doc_id]))?;
