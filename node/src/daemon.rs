@@ -49,19 +49,24 @@ use crate::trust::PeerTable;
 /// transport and sync meet, so that neither depends on the other.
 fn session_handler(
     sync: DriverContext,
-    local: NodeId,
+    identity: Arc<Identity>,
+    local_role: labnet_config::Role,
     shutdown: watch::Receiver<bool>,
     metrics: Metrics,
 ) -> SessionHandler {
+    let local = identity.node_id();
     Arc::new(move |stream: PeerStream| {
         let ctx = sync.clone();
         let shutdown = shutdown.clone();
         let metrics = metrics.clone();
+        let signer: Arc<dyn labnet_protocol::statement::Signer> = identity.clone();
         Box::pin(async move {
             let info = PeerInfo {
                 local,
+                local_role,
                 peer: stream.peer,
                 peer_role: stream.role,
+                signer,
             };
             let outcome = match run_session(ctx, info, stream.recv, stream.send, shutdown).await {
                 Ok(SessionEnd::Shutdown) => SessionOutcome::Shutdown,
@@ -321,6 +326,7 @@ impl Daemon {
         let transport_config = options.transport;
         let endpoint = make_endpoint(socket, &identity, &transport_config)?;
 
+        let store_path = store.path().to_path_buf();
         let store = StoreHandle::new(store);
         let peers = PeerTable::load(store.clone())
             .await
@@ -338,6 +344,7 @@ impl Daemon {
         let (notices, _) = broadcast::channel(NOTICES_CAPACITY);
         let sync = DriverContext {
             store: store.clone(),
+            store_path,
             local_changes,
             notices,
             config: SessionConfig::default(),
@@ -356,7 +363,8 @@ impl Daemon {
             peers.clone(),
             session_handler(
                 sync.clone(),
-                identity.node_id(),
+                Arc::clone(&identity),
+                config.role,
                 shutdown_rx.clone(),
                 metrics.clone(),
             ),

@@ -218,7 +218,15 @@ impl DataDir {
                 dir: self.root.clone(),
             });
         }
-        Ok(Store::open(&self.root)?)
+        let mut store = Store::open(&self.root)?;
+        // The node key signs every version of our publications. Publications
+        // shared before statements existed get their first one here, once.
+        store.set_signer(std::sync::Arc::new(self.load_identity()?));
+        let signed = store.sign_missing_statements()?;
+        if signed > 0 {
+            tracing::info!(signed, "signed a first statement for existing publications");
+        }
+        Ok(store)
     }
 }
 

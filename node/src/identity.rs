@@ -220,6 +220,18 @@ impl Identity {
     }
 }
 
+impl labnet_protocol::statement::Signer for Identity {
+    fn public_key(&self) -> [u8; labnet_protocol::statement::PUBLIC_KEY_LEN] {
+        let mut key = [0u8; labnet_protocol::statement::PUBLIC_KEY_LEN];
+        key.copy_from_slice(&self.public_key);
+        key
+    }
+
+    fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        Identity::sign(self, message)
+    }
+}
+
 /// ring's signing key from the PKCS#8 document rcgen wrote (version 1, without
 /// the public key, hence the "maybe unchecked" parser).
 fn signer_of(key_der: &[u8]) -> Result<Ed25519KeyPair, IdentityError> {

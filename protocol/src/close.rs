@@ -145,6 +145,27 @@ pub enum ViolationCode {
     /// Inventory batches out of order, with a changed epoch, or beyond the window.
     #[error("inventory out of order")]
     InventoryOutOfOrder,
+    /// A version statement or retraction confirmation that does not decode or
+    /// whose signature does not verify against the key its id names.
+    #[error("bad signed statement")]
+    BadStatement,
+    /// Delivered changes that do not give exactly the heads the statement signs.
+    #[error("changes do not match the signed heads")]
+    HeadsMismatch,
+    /// A relay delivered a publication whose scope only its origin may deliver,
+    /// or a subscriber tried to deliver anything.
+    #[error("delivery outside the sender's scope")]
+    ScopeViolation,
+    /// A change chunk that is malformed, compressed past the cap, or too large.
+    #[error("refused change chunk")]
+    BadChunk,
+    /// A message of the retired wire version 1 (Automerge sync messages):
+    /// the peer must upgrade.
+    #[error("retired message of sync version 1: upgrade the peer")]
+    RetiredMessage,
+    /// The peer left a request unanswered past the session's timeout.
+    #[error("peer stalled")]
+    Stalled,
 }
 
 impl ViolationCode {
@@ -161,13 +182,19 @@ impl ViolationCode {
                 ViolationCode::MalformedSyncMessage => 7,
                 ViolationCode::BadDocument => 8,
                 ViolationCode::InventoryOutOfOrder => 9,
+                ViolationCode::BadStatement => 10,
+                ViolationCode::HeadsMismatch => 11,
+                ViolationCode::ScopeViolation => 12,
+                ViolationCode::BadChunk => 13,
+                ViolationCode::RetiredMessage => 14,
+                ViolationCode::Stalled => 15,
             }
     }
 }
 
 impl ViolationCode {
     /// Every violation, for tests and documentation.
-    pub const ALL: [ViolationCode; 9] = [
+    pub const ALL: [ViolationCode; 15] = [
         ViolationCode::MalformedMessage,
         ViolationCode::UnsupportedVersion,
         ViolationCode::UnexpectedMessage,
@@ -177,6 +204,12 @@ impl ViolationCode {
         ViolationCode::MalformedSyncMessage,
         ViolationCode::BadDocument,
         ViolationCode::InventoryOutOfOrder,
+        ViolationCode::BadStatement,
+        ViolationCode::HeadsMismatch,
+        ViolationCode::ScopeViolation,
+        ViolationCode::BadChunk,
+        ViolationCode::RetiredMessage,
+        ViolationCode::Stalled,
     ];
 
     /// The violation for a number, if it is one.

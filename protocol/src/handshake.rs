@@ -46,7 +46,7 @@ use crate::close::CloseCode;
 use crate::frame::{encode_frame, FrameDecoder};
 
 /// The protocol version this code speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The ALPN protocol id of labnet connections.
 pub const ALPN: &[u8] = b"labnet/1";

@@ -90,6 +90,25 @@ pub enum ScopeClass {
 }
 
 impl ScopeClass {
+    /// The name kept in the store and shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeClass::Public => "public",
+            ScopeClass::Partners => "partners",
+            ScopeClass::Named => "named",
+        }
+    }
+
+    /// The class a stored name names.
+    pub fn from_name(name: &str) -> Option<ScopeClass> {
+        match name {
+            "public" => Some(ScopeClass::Public),
+            "partners" => Some(ScopeClass::Partners),
+            "named" => Some(ScopeClass::Named),
+            _ => None,
+        }
+    }
+
     fn to_byte(self) -> u8 {
         match self {
             ScopeClass::Public => 1,
@@ -332,7 +351,22 @@ pub type SignedStatement = Signed<VersionStatement>;
 /// A retraction confirmation with the confirming node's signature.
 pub type SignedConfirmation = Signed<RetractionConfirmation>;
 
+/// A node key that signs: the node's identity, or a test's key. The key
+/// stays with its owner; this crate only sees signatures.
+pub trait Signer: Send + Sync {
+    /// The Ed25519 public key (its hash is the signer's NodeId).
+    fn public_key(&self) -> [u8; PUBLIC_KEY_LEN];
+    /// The Ed25519 signature of `message`.
+    fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN];
+}
+
 impl<T: Signable> Signed<T> {
+    /// Signs `body` with `signer`.
+    pub fn sign(body: T, signer: &dyn Signer) -> Signed<T> {
+        let signature = signer.sign(&body.signing_bytes());
+        Signed { body, signature }
+    }
+
     /// Joins a body and the signature the node made of its signing bytes.
     pub fn from_parts(body: T, signature: &[u8]) -> Result<Signed<T>, StatementError> {
         let signature = signature

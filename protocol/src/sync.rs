@@ -1,48 +1,48 @@
-//! The wire messages of a sync session, and their bounded encoding.
+//! The wire messages of a sync session (version 2), and their bounded encoding.
 //!
 //! Once the transport has authenticated a peer (its NodeId and role are known),
 //! the two nodes open one bidirectional stream and exchange the messages below,
-//! one per frame. The session is symmetric: each side is the *origin* of its own
-//! publications and a *replica* of the peer's, so every message belongs to one of
-//! two directions of the same conversation ("my publications" and "yours").
+//! one per frame. The session is symmetric: each side *serves* its index (its
+//! own publications, and the `public` publications of other origins it holds
+//! and relays) and *receives* the peer's.
 //!
 //! ```text
-//!   replica (R)                                   origin (O)
-//!   ───────────                                   ──────────
+//!   receiver (R)                                  sender (S)
+//!   ────────────                                  ──────────
 //!   Resume { epoch, seq }  ───────────────────▶   "I have processed your index
 //!                                                  up to seq of epoch" (None:
 //!                                                  first contact, send it all)
-//!                          ◀───────────────────   Retract { doc, seq }      (tombstones R saw)
-//!                          ◀───────────────────   Inventory { entries: [(doc, heads, seq)],
+//!                          ◀───────────────────   Inventory { [(doc, version, retracted, seq)],
 //!                                                             up_to_seq, full, complete }
-//!   compare heads per entry: equal → nothing more; different → Automerge sync:
-//!   DocSync { doc, msg }   ───────────────────▶   (msg carries no changes:
-//!                          ◀───────────────────    DocSync { doc, msg with changes }
-//!   DocSync { doc, msg }   ───────────────────▶    ...until both sides are quiet
-//!   InventoryAck { up_to_seq } ───────────────▶   every doc of the batches up to
-//!                                                  up_to_seq is stored: resume there
-//!   RetractAck { doc }     ───────────────────▶   the replica deleted it
+//!   version ≤ the one R holds → nothing more (a relay's copy costs an announcement)
+//!   Want { [(doc, heads R holds)] } ──────────▶   (scope checked per id)
+//!                          ◀───────────────────   Deliver { signed statement,
+//!                                                           change chunks after R's heads }
+//!   R verifies the statement (the origin's key, a newer version), applies the
+//!   chunks to a scratch copy, checks it has exactly the signed heads and the
+//!   shape of a publication, and only then stores it.
+//!   InventoryAck { up_to_seq } ───────────────▶   resume there next time
+//!   Confirm { [signed confirmation] } ────────▶   (towards a retraction's origin)
+//!                          ◀───────────────────   ConfirmAck { count }
+//!                          ◀───────────────────   Withdraw { doc }   (origin only: left R's scope)
+//!   WithdrawAck { doc }    ───────────────────▶
 //! ```
 //!
-//! A replica that holds nothing of a publication skips Automerge's negotiation:
+//! **No Automerge sync message is ever read from a peer.** A replica never
+//! writes, so the sender knows from the receiver's heads exactly which changes
+//! it lacks. Peer bytes reach Automerge only as change chunks of bounded size
+//! and number, after labnet's own checks. Version 1's `DocSync`,
+//! `WantSnapshots` and `Snapshot` tags are recognised only to refuse them
+//! ([`DecodeError::Retired`]).
 //!
-//! ```text
-//!   WantSnapshots { docs } ───────────────────▶   (scope checked per id)
-//!                          ◀───────────────────   Snapshot { doc, bytes = doc.save() }
-//! ```
+//! Both directions run at once over the same stream and many publications are
+//! in flight at a time, so a message names the publication it is about.
 //!
-//! One round trip and no sync-message overhead per document; both sides then
-//! start their Automerge sync state at the snapshot's heads, so later versions
-//! go through Automerge's sync protocol as usual.
-//!
-//! Both directions run at once over the same stream and many documents are in
-//! flight at a time, so a message names the document it is about.
-//!
-//! The inventory is incremental, like Syncthing's index: the origin numbers every
-//! update of a publication (content, scope or retraction) with a local sequence
-//! number, and the replica tells it where to resume. `epoch` names one numbering:
-//! an origin whose index was rebuilt picks a new epoch, and a `Resume` for another
-//! epoch gets a full inventory.
+//! The inventory is incremental, like Syncthing's index: the sender numbers
+//! every update it serves (a new version, a retraction, a scope change) with a
+//! local sequence number, and the receiver tells it where to resume. `epoch`
+//! names one numbering: a sender whose index was rebuilt picks a new epoch, and
+//! a `Resume` for another epoch gets a full inventory.
 //!
 //! # Encoding
 //!
@@ -56,15 +56,20 @@
 //! |---|---|
 //! | [`MESSAGE_LEN_MAX`] | whole encoded message |
 //! | [`INVENTORY_ENTRIES_MAX`] | entries per inventory batch |
-//! | [`HEADS_PER_ENTRY_MAX`] | heads per inventory entry |
+//! | [`WANT_ITEMS_MAX`] | publications per `Want` |
+//! | [`HEADS_PER_ENTRY_MAX`] | heads per wanted publication or statement |
+//! | [`DELIVERY_CHANGES_MAX`] | change chunks per delivery |
+//! | [`CHANGE_BYTES_MAX`] | bytes per change chunk |
+//! | [`STATEMENT_LEN_MAX`] | bytes per statement or confirmation |
+//! | [`CONFIRMATIONS_PER_MESSAGE_MAX`] | confirmations per `Confirm` |
 //! | [`DOC_ID_LEN_MAX`] | bytes of a document id (`[A-Za-z0-9._:-]`, so ids are safe in logs) |
 //! | [`INVENTORY_BATCHES_UNACKED_MAX`] | inventory batches in flight before an ack |
 //!
 //! ```
-//! use labnet_protocol::sync::{SyncMessage, InventoryEntry, DocId};
+//! use labnet_protocol::sync::{Announcement, DocId, SyncMessage};
 //! let msg = SyncMessage::Inventory {
 //!     epoch: 7,
-//!     entries: vec![InventoryEntry { doc_id: DocId::new("pub-1")?, heads: vec![[1; 32]], seq: 3 }],
+//!     entries: vec![Announcement { doc_id: DocId::new("pub-1")?, version: 3, retracted: false, seq: 3 }],
 //!     up_to_seq: 3,
 //!     full: true,
 //!     complete: true,
@@ -79,7 +84,7 @@ use std::fmt;
 use crate::NodeId;
 
 /// The version of this message set; `Resume` carries it.
-pub const SYNC_PROTOCOL_VERSION: u16 = 1;
+pub const SYNC_PROTOCOL_VERSION: u16 = 2;
 
 /// The largest encoded message. A `DocSync` may carry a whole saved publication
 /// (a few KiB for a practice); 8 MiB leaves room for large ones and still bounds
@@ -90,7 +95,7 @@ pub const MESSAGE_LEN_MAX: usize = 8 * 1024 * 1024;
 /// are 40 batches, small enough that a batch is ~30 KiB.
 pub const INVENTORY_ENTRIES_MAX: usize = 256;
 
-/// The most heads an inventory entry lists. A publication has one writer, so it
+/// The most heads a `Want` item or a statement lists. A publication has one writer, so it
 /// has one head, or a few after concurrent edits from two sessions of its origin.
 pub const HEADS_PER_ENTRY_MAX: usize = 64;
 
@@ -172,15 +177,32 @@ impl fmt::Debug for DocId {
     }
 }
 
-/// One publication in an origin's inventory.
+/// One publication in an inventory: which version of it the sender can serve.
+///
+/// An announcement is all a link costs for a version the receiver already
+/// holds: the receiver compares `version` with the statement it holds and
+/// asks (`Want`) only for a newer one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InventoryEntry {
+pub struct Announcement {
+    /// The publication (its id names the origin, who need not be the sender).
+    pub doc_id: DocId,
+    /// The version number of the origin's signed statement the sender holds.
+    pub version: u64,
+    /// That statement retracts the publication.
+    pub retracted: bool,
+    /// The sender's local index sequence number of this entry.
+    pub seq: u64,
+}
+
+/// One publication a receiver asks for, with what it holds of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantItem {
     /// The publication.
     pub doc_id: DocId,
-    /// Its Automerge heads at the origin (at most [`HEADS_PER_ENTRY_MAX`]).
-    pub heads: Vec<[u8; 32]>,
-    /// The origin's local update sequence number of this version.
-    pub seq: u64,
+    /// The heads of the receiver's copy (empty: it holds nothing). The sender
+    /// sends the changes after them: a replica never writes, so these are
+    /// always heads the sender has seen.
+    pub have: Vec<[u8; 32]>,
 }
 
 /// Where a replica has got to in an origin's index.
@@ -195,68 +217,97 @@ pub struct ResumePoint {
 /// One message of a sync session. See the module docs for the flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncMessage {
-    /// Replica → origin, first message of a session: where to start the inventory.
+    /// Receiver → sender, first message of a session: where to start the inventory.
     Resume {
         /// [`SYNC_PROTOCOL_VERSION`] of the sender.
         version: u16,
-        /// `None` on first contact (or after the replica lost its data).
+        /// `None` on first contact (or after the receiver lost its data).
         from: Option<ResumePoint>,
     },
-    /// Origin → replica: a batch of the origin's index, in sequence order.
+    /// Sender → receiver: a batch of the sender's index, in sequence order.
     Inventory {
-        /// The origin's index epoch.
+        /// The sender's index epoch.
         epoch: u64,
-        /// Publications the replica may see that changed in this stretch.
-        entries: Vec<InventoryEntry>,
-        /// The highest sequence number this batch covers (entries the replica may
-        /// not see are skipped but still covered).
+        /// Publications the receiver may see that changed in this stretch.
+        entries: Vec<Announcement>,
+        /// The highest sequence number this batch covers (entries the receiver
+        /// may not see are skipped but still covered).
         up_to_seq: u64,
-        /// The inventory started from sequence 0: once `complete`, any replica of
-        /// this origin that was not listed is gone.
+        /// The inventory started from sequence 0.
         full: bool,
-        /// This batch reaches the end of the origin's index (for now).
+        /// This batch reaches the end of the sender's index (for now).
         complete: bool,
     },
-    /// Replica → origin: every document of the batches up to `up_to_seq` is stored.
+    /// Receiver → sender: every publication of the batches up to `up_to_seq` is
+    /// stored (or was not needed).
     InventoryAck {
         /// The epoch of the acknowledged batches.
         epoch: u64,
         /// The acknowledged sequence number.
         up_to_seq: u64,
     },
-    /// Either direction: one Automerge sync message about one document.
-    DocSync {
-        /// The document.
-        doc_id: DocId,
-        /// An encoded `automerge::sync::Message`.
-        message: Vec<u8>,
+    /// Receiver → sender: send the announced version of these publications (at
+    /// most [`WANT_ITEMS_MAX`]).
+    Want {
+        /// The publications and what the receiver holds of each.
+        items: Vec<WantItem>,
     },
-    /// Origin → replica: the publication is retracted (or no longer in scope).
-    Retract {
+    /// Sender → receiver: one version of one publication: the origin's signed
+    /// statement, and the Automerge change chunks after the heads the receiver
+    /// said it holds (none for a retraction).
+    Deliver {
+        /// A [`crate::statement::SignedStatement`], encoded (at most
+        /// [`STATEMENT_LEN_MAX`] bytes).
+        statement: Vec<u8>,
+        /// Automerge change chunks, each at most [`CHANGE_BYTES_MAX`], at most
+        /// [`DELIVERY_CHANGES_MAX`] of them.
+        changes: Vec<Vec<u8>>,
+    },
+    /// Origin → replica, sent by the origin only: the publication left the
+    /// receiver's scope; delete it.
+    Withdraw {
         /// The publication.
         doc_id: DocId,
-        /// The origin's sequence number of the retraction.
+        /// The origin's sequence number of the change.
         seq: u64,
     },
-    /// Replica → origin: the retracted publication is deleted.
-    RetractAck {
+    /// Replica → origin: the withdrawn publication is deleted.
+    WithdrawAck {
         /// The publication.
         doc_id: DocId,
     },
-    /// Replica → origin: send these announced publications whole; we hold
-    /// nothing of them (at most [`INVENTORY_ENTRIES_MAX`] ids).
-    WantSnapshots {
-        /// The publications.
-        doc_ids: Vec<DocId>,
+    /// Towards a retraction's origin: signed retraction confirmations, each a
+    /// [`crate::statement::SignedConfirmation`] (at most
+    /// [`CONFIRMATIONS_PER_MESSAGE_MAX`]).
+    Confirm {
+        /// Encoded confirmations.
+        confirmations: Vec<Vec<u8>>,
     },
-    /// Origin → replica: a whole publication, `AutoCommit::save()` bytes.
-    Snapshot {
-        /// The publication.
-        doc_id: DocId,
-        /// The saved document.
-        bytes: Vec<u8>,
+    /// The receiver of `Confirm` stored the oldest `count` confirmations it was
+    /// sent and not yet acknowledged.
+    ConfirmAck {
+        /// How many.
+        count: u32,
     },
 }
+
+/// The most publications one `Want` asks for: one inventory batch's worth.
+pub const WANT_ITEMS_MAX: usize = INVENTORY_ENTRIES_MAX;
+
+/// The most change chunks in one delivery. An origin writes a version of a
+/// publication in one transaction, so this is thousands of versions of
+/// history; a publication with more is re-issued, not delivered.
+pub const DELIVERY_CHANGES_MAX: usize = 4096;
+
+/// The largest change chunk a peer may send: a practice's version is a few
+/// KiB, so 1 MiB is far beyond any real one and bounds what one chunk costs
+/// to check.
+pub const CHANGE_BYTES_MAX: usize = 1024 * 1024;
+
+/// The most confirmations in one `Confirm`.
+pub const CONFIRMATIONS_PER_MESSAGE_MAX: usize = 256;
+
+pub use crate::statement::STATEMENT_LEN_MAX;
 
 /// Why bytes are not a [`SyncMessage`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -270,6 +321,10 @@ pub enum DecodeError {
     /// The first byte names no message.
     #[error("unknown message tag {0:#04x}")]
     UnknownTag(u8),
+    /// A message of sync version 1, which carried Automerge sync messages and
+    /// whole documents; it is never read.
+    #[error("retired sync version 1 message (tag {0:#04x}): the peer must upgrade")]
+    Retired(u8),
     /// A list or string is longer than its limit.
     #[error("{what} has {len} items, the maximum is {max}")]
     LimitExceeded {
@@ -297,11 +352,20 @@ pub enum DecodeError {
 const TAG_RESUME: u8 = 0x01;
 const TAG_INVENTORY: u8 = 0x02;
 const TAG_INVENTORY_ACK: u8 = 0x03;
-const TAG_DOC_SYNC: u8 = 0x04;
-const TAG_RETRACT: u8 = 0x05;
-const TAG_RETRACT_ACK: u8 = 0x06;
-const TAG_WANT_SNAPSHOTS: u8 = 0x07;
-const TAG_SNAPSHOT: u8 = 0x08;
+/// Version 1's `DocSync` (an Automerge sync message), `WantSnapshots` and
+/// `Snapshot` (a whole saved document): never read again.
+const RETIRED_TAGS: [u8; 3] = [0x04, 0x07, 0x08];
+const TAG_WITHDRAW: u8 = 0x05;
+const TAG_WITHDRAW_ACK: u8 = 0x06;
+const TAG_WANT: u8 = 0x09;
+const TAG_DELIVER: u8 = 0x0a;
+const TAG_CONFIRM: u8 = 0x0b;
+const TAG_CONFIRM_ACK: u8 = 0x0c;
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
 
 impl SyncMessage {
     /// A short name for logs and metrics.
@@ -310,11 +374,12 @@ impl SyncMessage {
             SyncMessage::Resume { .. } => "resume",
             SyncMessage::Inventory { .. } => "inventory",
             SyncMessage::InventoryAck { .. } => "inventory_ack",
-            SyncMessage::DocSync { .. } => "doc_sync",
-            SyncMessage::Retract { .. } => "retract",
-            SyncMessage::RetractAck { .. } => "retract_ack",
-            SyncMessage::WantSnapshots { .. } => "want_snapshots",
-            SyncMessage::Snapshot { .. } => "snapshot",
+            SyncMessage::Want { .. } => "want",
+            SyncMessage::Deliver { .. } => "deliver",
+            SyncMessage::Withdraw { .. } => "withdraw",
+            SyncMessage::WithdrawAck { .. } => "withdraw_ack",
+            SyncMessage::Confirm { .. } => "confirm",
+            SyncMessage::ConfirmAck { .. } => "confirm_ack",
         }
     }
 
@@ -348,10 +413,8 @@ impl SyncMessage {
                 put_varint(&mut out, entries.len() as u64);
                 for entry in entries {
                     put_doc_id(&mut out, &entry.doc_id);
-                    put_varint(&mut out, entry.heads.len() as u64);
-                    for head in &entry.heads {
-                        out.extend_from_slice(head);
-                    }
+                    put_varint(&mut out, entry.version);
+                    out.push(u8::from(entry.retracted));
                     put_varint(&mut out, entry.seq);
                 }
                 put_varint(&mut out, *up_to_seq);
@@ -363,33 +426,44 @@ impl SyncMessage {
                 put_varint(&mut out, *epoch);
                 put_varint(&mut out, *up_to_seq);
             }
-            SyncMessage::DocSync { doc_id, message } => {
-                out.push(TAG_DOC_SYNC);
-                put_doc_id(&mut out, doc_id);
-                put_varint(&mut out, message.len() as u64);
-                out.extend_from_slice(message);
+            SyncMessage::Want { items } => {
+                out.push(TAG_WANT);
+                put_varint(&mut out, items.len() as u64);
+                for item in items {
+                    put_doc_id(&mut out, &item.doc_id);
+                    put_varint(&mut out, item.have.len() as u64);
+                    for head in &item.have {
+                        out.extend_from_slice(head);
+                    }
+                }
             }
-            SyncMessage::Retract { doc_id, seq } => {
-                out.push(TAG_RETRACT);
+            SyncMessage::Deliver { statement, changes } => {
+                out.push(TAG_DELIVER);
+                put_bytes(&mut out, statement);
+                put_varint(&mut out, changes.len() as u64);
+                for chunk in changes {
+                    put_bytes(&mut out, chunk);
+                }
+            }
+            SyncMessage::Withdraw { doc_id, seq } => {
+                out.push(TAG_WITHDRAW);
                 put_doc_id(&mut out, doc_id);
                 put_varint(&mut out, *seq);
             }
-            SyncMessage::RetractAck { doc_id } => {
-                out.push(TAG_RETRACT_ACK);
+            SyncMessage::WithdrawAck { doc_id } => {
+                out.push(TAG_WITHDRAW_ACK);
                 put_doc_id(&mut out, doc_id);
             }
-            SyncMessage::WantSnapshots { doc_ids } => {
-                out.push(TAG_WANT_SNAPSHOTS);
-                put_varint(&mut out, doc_ids.len() as u64);
-                for doc_id in doc_ids {
-                    put_doc_id(&mut out, doc_id);
+            SyncMessage::Confirm { confirmations } => {
+                out.push(TAG_CONFIRM);
+                put_varint(&mut out, confirmations.len() as u64);
+                for c in confirmations {
+                    put_bytes(&mut out, c);
                 }
             }
-            SyncMessage::Snapshot { doc_id, bytes } => {
-                out.push(TAG_SNAPSHOT);
-                put_doc_id(&mut out, doc_id);
-                put_varint(&mut out, bytes.len() as u64);
-                out.extend_from_slice(bytes);
+            SyncMessage::ConfirmAck { count } => {
+                out.push(TAG_CONFIRM_ACK);
+                put_varint(&mut out, u64::from(*count));
             }
         }
         out
@@ -422,14 +496,12 @@ impl SyncMessage {
                 let count = r.len("inventory entries", INVENTORY_ENTRIES_MAX)?;
                 let mut entries = Vec::with_capacity(count);
                 for _ in 0..count {
-                    let doc_id = r.doc_id()?;
-                    let heads_len = r.len("heads", HEADS_PER_ENTRY_MAX)?;
-                    let mut heads = Vec::with_capacity(heads_len);
-                    for _ in 0..heads_len {
-                        heads.push(r.hash()?);
-                    }
-                    let seq = r.varint()?;
-                    entries.push(InventoryEntry { doc_id, heads, seq });
+                    entries.push(Announcement {
+                        doc_id: r.doc_id()?,
+                        version: r.varint()?,
+                        retracted: r.bool()?,
+                        seq: r.varint()?,
+                    });
                 }
                 SyncMessage::Inventory {
                     epoch,
@@ -443,32 +515,53 @@ impl SyncMessage {
                 epoch: r.varint()?,
                 up_to_seq: r.varint()?,
             },
-            TAG_DOC_SYNC => {
-                let doc_id = r.doc_id()?;
-                let len = r.len("sync message bytes", MESSAGE_LEN_MAX)?;
-                let message = r.take(len)?.to_vec();
-                SyncMessage::DocSync { doc_id, message }
+            TAG_WANT => {
+                let count = r.len("wanted publications", WANT_ITEMS_MAX)?;
+                let mut items = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let doc_id = r.doc_id()?;
+                    let heads = r.len("heads", HEADS_PER_ENTRY_MAX)?;
+                    let mut have = Vec::with_capacity(heads);
+                    for _ in 0..heads {
+                        have.push(r.hash()?);
+                    }
+                    items.push(WantItem { doc_id, have });
+                }
+                SyncMessage::Want { items }
             }
-            TAG_RETRACT => SyncMessage::Retract {
+            TAG_DELIVER => {
+                let len = r.len("statement bytes", STATEMENT_LEN_MAX)?;
+                let statement = r.take(len)?.to_vec();
+                let count = r.len("change chunks", DELIVERY_CHANGES_MAX)?;
+                let mut changes = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let len = r.len("change chunk bytes", CHANGE_BYTES_MAX)?;
+                    changes.push(r.take(len)?.to_vec());
+                }
+                SyncMessage::Deliver { statement, changes }
+            }
+            TAG_WITHDRAW => SyncMessage::Withdraw {
                 doc_id: r.doc_id()?,
                 seq: r.varint()?,
             },
-            TAG_RETRACT_ACK => SyncMessage::RetractAck {
+            TAG_WITHDRAW_ACK => SyncMessage::WithdrawAck {
                 doc_id: r.doc_id()?,
             },
-            TAG_WANT_SNAPSHOTS => {
-                let count = r.len("wanted documents", INVENTORY_ENTRIES_MAX)?;
-                let mut doc_ids = Vec::with_capacity(count);
+            TAG_CONFIRM => {
+                let count = r.len("confirmations", CONFIRMATIONS_PER_MESSAGE_MAX)?;
+                let mut confirmations = Vec::with_capacity(count);
                 for _ in 0..count {
-                    doc_ids.push(r.doc_id()?);
+                    let len = r.len("confirmation bytes", STATEMENT_LEN_MAX)?;
+                    confirmations.push(r.take(len)?.to_vec());
                 }
-                SyncMessage::WantSnapshots { doc_ids }
+                SyncMessage::Confirm { confirmations }
             }
-            TAG_SNAPSHOT => {
-                let doc_id = r.doc_id()?;
-                let len = r.len("snapshot bytes", MESSAGE_LEN_MAX)?;
-                let bytes = r.take(len)?.to_vec();
-                SyncMessage::Snapshot { doc_id, bytes }
+            TAG_CONFIRM_ACK => {
+                let count = u32::try_from(r.varint()?).map_err(|_| DecodeError::BadVarint)?;
+                SyncMessage::ConfirmAck { count }
+            }
+            retired if RETIRED_TAGS.contains(&retired) => {
+                return Err(DecodeError::Retired(retired))
             }
             other => return Err(DecodeError::UnknownTag(other)),
         };
@@ -587,12 +680,17 @@ mod tests {
     }
 
     fn message() -> impl Strategy<Value = SyncMessage> {
-        let entry = (
-            doc_id(),
-            prop::collection::vec(any::<[u8; 32]>(), 0..4),
-            any::<u64>(),
-        )
-            .prop_map(|(doc_id, heads, seq)| InventoryEntry { doc_id, heads, seq });
+        let entry = (doc_id(), any::<u64>(), any::<bool>(), any::<u64>()).prop_map(
+            |(doc_id, version, retracted, seq)| Announcement {
+                doc_id,
+                version,
+                retracted,
+                seq,
+            },
+        );
+        let want = (doc_id(), prop::collection::vec(any::<[u8; 32]>(), 0..4))
+            .prop_map(|(doc_id, have)| WantItem { doc_id, have });
+        let bytes = || prop::collection::vec(any::<u8>(), 0..64);
         prop_oneof![
             (any::<u16>(), prop::option::of((any::<u64>(), any::<u64>()))).prop_map(
                 |(version, from)| SyncMessage::Resume {
@@ -618,14 +716,15 @@ mod tests {
                 }),
             (any::<u64>(), any::<u64>())
                 .prop_map(|(epoch, up_to_seq)| SyncMessage::InventoryAck { epoch, up_to_seq }),
-            (doc_id(), prop::collection::vec(any::<u8>(), 0..64))
-                .prop_map(|(doc_id, message)| SyncMessage::DocSync { doc_id, message }),
-            (doc_id(), any::<u64>()).prop_map(|(doc_id, seq)| SyncMessage::Retract { doc_id, seq }),
-            doc_id().prop_map(|doc_id| SyncMessage::RetractAck { doc_id }),
-            prop::collection::vec(doc_id(), 0..8)
-                .prop_map(|doc_ids| SyncMessage::WantSnapshots { doc_ids }),
-            (doc_id(), prop::collection::vec(any::<u8>(), 0..64))
-                .prop_map(|(doc_id, bytes)| SyncMessage::Snapshot { doc_id, bytes }),
+            prop::collection::vec(want, 0..8).prop_map(|items| SyncMessage::Want { items }),
+            (bytes(), prop::collection::vec(bytes(), 0..4))
+                .prop_map(|(statement, changes)| SyncMessage::Deliver { statement, changes }),
+            (doc_id(), any::<u64>())
+                .prop_map(|(doc_id, seq)| SyncMessage::Withdraw { doc_id, seq }),
+            doc_id().prop_map(|doc_id| SyncMessage::WithdrawAck { doc_id }),
+            prop::collection::vec(bytes(), 0..4)
+                .prop_map(|confirmations| SyncMessage::Confirm { confirmations }),
+            any::<u32>().prop_map(|count| SyncMessage::ConfirmAck { count }),
         ]
     }
 
@@ -660,20 +759,27 @@ mod tests {
             SyncMessage::decode(&bytes),
             Err(DecodeError::LimitExceeded { .. })
         ));
-        // A sync message claiming 1 MiB with 3 bytes present.
-        let mut bytes = vec![TAG_DOC_SYNC];
-        put_doc_id(&mut bytes, &DocId::new("d").unwrap());
+        // A change chunk claiming 1 MiB with 3 bytes present.
+        let mut bytes = vec![TAG_DELIVER, 0, 1];
         put_varint(&mut bytes, 1 << 20);
         bytes.extend_from_slice(&[1, 2, 3]);
         assert_eq!(SyncMessage::decode(&bytes), Err(DecodeError::Truncated));
+        // A chunk over the per-chunk limit is refused by its length alone.
+        let mut bytes = vec![TAG_DELIVER, 0, 1];
+        put_varint(&mut bytes, CHANGE_BYTES_MAX as u64 + 1);
+        assert!(matches!(
+            SyncMessage::decode(&bytes),
+            Err(DecodeError::LimitExceeded { .. })
+        ));
     }
 
     #[test]
     fn limits_are_enforced() {
         let entries = (0..=INVENTORY_ENTRIES_MAX)
-            .map(|i| InventoryEntry {
+            .map(|i| Announcement {
                 doc_id: DocId::new(format!("d{i}")).unwrap(),
-                heads: vec![],
+                version: 1,
+                retracted: false,
                 seq: 0,
             })
             .collect();
@@ -702,9 +808,27 @@ mod tests {
         assert_eq!(SyncMessage::decode(&over), Err(DecodeError::BadVarint));
     }
 
+    /// The 15-byte Automerge sync message whose Bloom filter claims 2^32-1
+    /// probes (which made automerge 0.12 allocate without bound), framed as
+    /// version 1 did: refused by its tag, before any of it is read.
+    #[test]
+    fn version_1_automerge_sync_messages_are_never_read() {
+        let mut bytes = vec![0x04];
+        put_doc_id(&mut bytes, &DocId::new("d").unwrap());
+        let bloom: [u8; 15] = [
+            0x42, 0, 1, 1, 0x20, 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0,
+        ];
+        put_varint(&mut bytes, bloom.len() as u64);
+        bytes.extend_from_slice(&bloom);
+        assert_eq!(SyncMessage::decode(&bytes), Err(DecodeError::Retired(0x04)));
+        for tag in RETIRED_TAGS {
+            assert_eq!(SyncMessage::decode(&[tag]), Err(DecodeError::Retired(tag)));
+        }
+    }
+
     #[test]
     fn trailing_bytes_are_refused() {
-        let mut bytes = SyncMessage::RetractAck {
+        let mut bytes = SyncMessage::WithdrawAck {
             doc_id: DocId::new("x").unwrap(),
         }
         .encode();

@@ -52,7 +52,8 @@ pub use anonymize::{
 };
 pub use names::{KnownPeople, NameSource, NotNames};
 pub use publication::{
-    publication_doc_id, publish, Publication, PublicationBody, PublicationMeta, PublishChange,
+    check_publication_shape, publication_doc_id, publish, Publication, PublicationBody,
+    PublicationMeta, PublishChange, PUBLICATION_TEXT_BYTES_MAX,
 };
 
 /// Why a share operation failed. Names fields and ids, never their values.

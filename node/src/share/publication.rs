@@ -157,6 +157,43 @@ impl Publication {
     }
 }
 
+/// The most bytes of text a received publication may hold in all, summed over
+/// its strings: a practice with every field at the import format's limits is
+/// well under it, and a peer cannot make the feed or the console render
+/// megabytes per entry.
+pub const PUBLICATION_TEXT_BYTES_MAX: usize = 256 * 1024;
+
+/// Checks that a document a peer delivered is a publication, and that its
+/// content names the publication and origin its signed statement names (so
+/// the text can never claim another city's id).
+pub fn check_publication_shape(
+    doc: &AutoCommit,
+    doc_id: &DocId,
+    origin: NodeId,
+) -> Result<(), ShareError> {
+    let body = validate(doc)?;
+    let malformed = |why: String| ShareError::MalformedPublication { why };
+    if body.meta.doc_id != doc_id.as_str() {
+        return Err(malformed(format!(
+            "meta.doc_id names another publication than the statement ({})",
+            doc_id
+        )));
+    }
+    if body.meta.origin_node != origin.to_compact() {
+        return Err(malformed(
+            "meta.origin_node names another origin than the statement's signer".into(),
+        ));
+    }
+    let text = serde_json::to_vec(&body).map_err(|e| ShareError::Internal(e.to_string()))?;
+    if text.len() > PUBLICATION_TEXT_BYTES_MAX {
+        return Err(malformed(format!(
+            "{} bytes of content, the most a publication may hold is {PUBLICATION_TEXT_BYTES_MAX}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
 fn validate(doc: &AutoCommit) -> Result<PublicationBody, ShareError> {
     let malformed = |why: String| ShareError::MalformedPublication { why };
     let keys: Vec<String> = doc.keys(automerge::ROOT).collect();
@@ -246,4 +283,67 @@ pub fn publish(
     // Keep the document's own view authoritative: what we hold is what peers read.
     publication.body = validate(&publication.doc)?;
     Ok((publication, change))
+}
+
+/// A practice-sized publication body for tests and benchmarks: what `publish`
+/// would build for practice `practice_id` of `origin`, with `seed` varying
+/// the text (about 1.2 KB of it).
+#[cfg(any(test, feature = "test-support"))]
+pub fn sample_body(origin: NodeId, practice_id: &str, seed: u32) -> PublicationBody {
+    let doc_id = labnet_protocol::sync::publication_id(origin, practice_id)
+        .map(|d| d.as_str().to_string())
+        .unwrap_or_default();
+    let description: String = (0..20)
+        .map(|i| format!("Step {i} of practice {seed}: mentors meet newcomers. "))
+        .collect();
+    PublicationBody {
+        meta: PublicationMeta {
+            doc_id,
+            origin_city: format!("City {}", origin.short()),
+            origin_node: origin.to_compact(),
+            practice_id: practice_id.to_string(),
+            scope: "public".into(),
+            settings: PublicationSettings { min_count: 5 },
+            published_at: "2026-11".into(),
+        },
+        practice: PublishedPractice {
+            id: practice_id.to_string(),
+            city: String::new(),
+            name: format!("Practice {seed}: language cafe"),
+            area: "Language learning".into(),
+            thematic_area: None,
+            link: None,
+            duration: Some("2025-03".into()),
+            challenges_addressed: "Isolation of newcomers".into(),
+            stakeholders_involved: vec!["NGO".into(), "Municipality".into()],
+            description: description[..description.len().min(1000)].to_string(),
+            systematized: seed % 2 == 0,
+            indicators: Vec::new(),
+            communication: "Posters in the library".into(),
+            stakeholder_involvement: "Monthly meetings".into(),
+            migrant_involvement: "Co-design of the sessions".into(),
+            challenges: vec!["Volunteers' time".into()],
+            recommendations: vec!["Start small".into()],
+            lessons: vec!["Food helps".into()],
+        },
+    }
+}
+
+/// The document of a publication body (one change), for tests and benchmarks.
+#[cfg(any(test, feature = "test-support"))]
+pub fn sample_doc(body: &PublicationBody) -> AutoCommit {
+    let mut doc = AutoCommit::new();
+    // Reconciling a plain struct into a new document cannot fail.
+    let _ = autosurgeon::reconcile(&mut doc, body);
+    doc
+}
+
+/// Changes a publication document's description to `text` (one change), as a
+/// new version of its origin would.
+#[cfg(any(test, feature = "test-support"))]
+pub fn edit_sample(doc: &mut AutoCommit, text: &str) {
+    if let Ok(mut body) = autosurgeon::hydrate::<_, PublicationBody>(doc) {
+        body.practice.description = text.to_string();
+        let _ = autosurgeon::reconcile(doc, &body);
+    }
 }

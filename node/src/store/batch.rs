@@ -10,7 +10,7 @@
 //!
 //! [`Batch`] is only that open transaction and the time the step is stamped
 //! with. Its methods live with their tables: replicas, resume points and acks
-//! in `replicas.rs`, sync state in `sync_state.rs`, the disclosure log in
+//! in `replicas.rs`, statements and deliveries in `statements.rs`, the disclosure log in
 //! `disclosures.rs`.
 
 use super::db::Db;

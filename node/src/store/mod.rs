@@ -31,7 +31,7 @@
 //! | `disclosures.rs`  | `disclosures`, the log of what left the node   |
 //! | `publications.rs` | `publication_index`, `index_meta`: our publications as peers see them |
 //! | `replicas.rs`     | `replicas`, `resume_points`, `peer_acks`, `retraction_acks` |
-//! | `sync_state.rs`   | `sync_state`, Automerge's per-peer sync state  |
+//! | `statements.rs`   | `statements`, `confirmations`, `deliveries`: signed versions and who holds what |
 //!
 //! And the plumbing they share: `db.rs` (statements with the store's error
 //! mapping), `batch.rs` (the [`Batch`] a sync step writes through), `codec.rs`
@@ -49,7 +49,7 @@ mod peers;
 mod publications;
 mod replicas;
 mod schema;
-mod sync_state;
+mod statements;
 
 pub use batch::Batch;
 pub use codec::{decode_heads, encode_heads, heads_hex};
@@ -58,6 +58,7 @@ pub use documents::{DocumentCounts, DocumentKind, CHANGES_BEFORE_COMPACTION};
 pub use invites::{InviteRecord, InviteRefusal};
 pub use peers::{PeerRecord, PeerState, PendingPeer};
 pub use publications::{IndexRow, PublicationSave};
+pub use statements::{scope_class_of, PendingConfirmation, ReceivedStatement, StatementRow};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -123,6 +124,9 @@ pub struct Store {
     /// The database file, named in every error so an operator knows which
     /// data directory is in trouble.
     path: PathBuf,
+    /// The node key that signs our publications' statements; a store opened
+    /// without one (a reader, a test) cannot publish.
+    signer: Option<Arc<dyn labnet_protocol::statement::Signer>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -153,9 +157,38 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            signer: None,
         };
         store.configure()?;
         store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens a read-only connection to a store another [`Store`] in this
+    /// process owns and has migrated: what a sync session reads through, so
+    /// its reads never wait behind the writer's lock (WAL lets readers run
+    /// beside a writer) nor hold up anyone else.
+    pub fn open_reader(path: &Path) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite_error(path))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sqlite_error(path))?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+            signer: None,
+        };
+        let found = store.schema_version()?;
+        let known = schema::MIGRATIONS.len() as i64;
+        if found != known {
+            return Err(store.db().corrupt(format!(
+                "a reader needs schema version {known}, the file has {found}"
+            )));
+        }
         Ok(store)
     }
 

@@ -28,6 +28,8 @@ use super::codec::{encode_heads, heads_hex};
 use super::db::Db;
 use super::disclosures::{insert_disclosure, NewDisclosure};
 use super::documents::save_in;
+use super::statements::issue_statement;
+use labnet_protocol::statement::Signer;
 use super::{unix_now, DocumentKind, Store, StoreError};
 
 /// One row of our publication index.
@@ -128,9 +130,12 @@ impl Store {
         docs: &mut [(&str, &mut AutoCommit, &str)],
     ) -> Result<Vec<PublicationSave>, StoreError> {
         let now = unix_now();
+        let signer = self.signer()?;
         self.write(|tx| {
             docs.iter_mut()
-                .map(|(doc_id, doc, scope)| save_publication_in(tx, doc_id, doc, scope, now))
+                .map(|(doc_id, doc, scope)| {
+                    save_publication_in(tx, signer.as_ref(), doc_id, doc, scope, now)
+                })
                 .collect()
         })
     }
@@ -148,9 +153,10 @@ impl Store {
         decide: impl FnOnce(PublicationSave, bool) -> Option<&'static str>,
     ) -> Result<(PublicationSave, Option<&'static str>), StoreError> {
         let now = unix_now();
+        let signer = self.signer()?;
         self.write(|tx| {
             let was_retracted = retracted_flag(tx, doc_id)? == Some(1);
-            let saved = save_publication_in(tx, doc_id, doc, scope, now)?;
+            let saved = save_publication_in(tx, signer.as_ref(), doc_id, doc, scope, now)?;
             let action = decide(saved, was_retracted);
             if let Some(action) = action {
                 let entry = NewDisclosure {
@@ -171,6 +177,8 @@ impl Store {
     /// every peer that had it learns. Returns the new seq, or `None` if it was not
     /// published (or already retracted).
     pub fn retract_publication(&mut self, doc_id: &str) -> Result<Option<u64>, StoreError> {
+        let signer = self.signer()?;
+        let now = unix_now();
         self.write(|tx| {
             if retracted_flag(tx, doc_id)? != Some(0) {
                 return Ok(None);
@@ -178,8 +186,15 @@ impl Store {
             let seq = next_seq(tx)?;
             tx.execute(
                 "UPDATE publication_index SET seq = ?2, retracted = 1, updated_at = ?3 WHERE doc_id = ?1",
-                params![doc_id, seq as i64, unix_now()],
+                params![doc_id, seq as i64, now],
             )?;
+            let (scope, heads): (String, Vec<u8>) = tx.row(
+                "SELECT p.scope, d.heads FROM publication_index p JOIN documents d ON d.doc_id = p.doc_id WHERE p.doc_id = ?1",
+                [doc_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let heads = tx.heads(&heads, format_args!("publication {doc_id} heads"))?;
+            issue_statement(tx, signer.as_ref(), doc_id, seq, &heads, &scope, true, now)?;
             Ok(Some(seq))
         })
     }
@@ -188,6 +203,7 @@ impl Store {
 /// Saves one publication and updates its index row, inside an open transaction.
 fn save_publication_in(
     tx: Db<'_>,
+    signer: &dyn Signer,
     doc_id: &str,
     doc: &mut AutoCommit,
     scope: &str,
@@ -212,6 +228,7 @@ fn save_publication_in(
                 "INSERT INTO publication_index (doc_id, seq, scope, retracted, updated_at) VALUES (?1, ?2, ?3, 0, ?4)",
                 params![doc_id, seq as i64, scope, now],
             )?;
+            issue_statement(tx, signer, doc_id, seq, &doc.get_heads(), scope, false, now)?;
             PublicationSave::Created(seq)
         }
         Some((old_scope, retracted)) if heads_changed || old_scope != scope || retracted != 0 => {
@@ -222,6 +239,8 @@ fn save_publication_in(
             )?;
             // Shared again: the old confirmations were for the tombstone.
             tx.execute("DELETE FROM retraction_acks WHERE doc_id = ?1", [doc_id])?;
+            tx.execute("DELETE FROM confirmations WHERE doc_id = ?1", [doc_id])?;
+            issue_statement(tx, signer, doc_id, seq, &doc.get_heads(), scope, false, now)?;
             PublicationSave::Updated(seq)
         }
         Some(_) => PublicationSave::Unchanged,
@@ -240,7 +259,7 @@ fn retracted_flag(tx: Db<'_>, doc_id: &str) -> Result<Option<i64>, StoreError> {
 
 /// Takes the next index sequence number, inside the transaction that uses it:
 /// a rolled-back save gives its number back, so numbers are never skipped.
-fn next_seq(tx: Db<'_>) -> Result<u64, StoreError> {
+pub(super) fn next_seq(tx: Db<'_>) -> Result<u64, StoreError> {
     let seq: i64 = tx.row("SELECT next_seq FROM index_meta WHERE id = 1", [], |r| {
         r.get(0)
     })?;

@@ -177,14 +177,13 @@ impl Batch<'_> {
         }
     }
 
-    /// Deletes a replica and every sync state kept for it.
+    /// Deletes our copy of a replica's document (its statement stays: see
+    /// `statements.rs`).
     pub fn delete_replica(&mut self, doc_id: &str) -> Result<(), StoreError> {
         self.tx.execute(
             "DELETE FROM documents WHERE doc_id = ?1 AND kind = 'replica'",
             [doc_id],
         )?;
-        self.tx
-            .execute("DELETE FROM sync_state WHERE doc_id = ?1", [doc_id])?;
         Ok(())
     }
 

@@ -161,4 +161,62 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         CHECK (role IS NULL OR role IN ('partner', 'subscriber'));
     ALTER TABLE peers ADD COLUMN claimed_name TEXT;
     "#,
+    r#"
+    -- Version 2 of the wire: every version of a publication comes with a
+    -- statement signed by its origin. One row per publication this node holds
+    -- or serves: our own (via NULL) and other origins' (via = the peer that
+    -- delivered the version). A retracted statement is a tombstone: it keeps
+    -- older versions from coming back and is relayed so others learn.
+    -- relay_seq numbers, in our index's sequence, the public statements of
+    -- other origins that we serve on (relay).
+    CREATE TABLE statements (
+        doc_id       TEXT PRIMARY KEY,
+        origin       TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        scope_class  TEXT NOT NULL CHECK (scope_class IN ('public', 'partners', 'named')),
+        retracted    INTEGER NOT NULL CHECK (retracted IN (0, 1)),
+        signed       BLOB NOT NULL,
+        via          TEXT,
+        relay_seq    INTEGER UNIQUE,
+        received_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX statements_by_via ON statements(via);
+
+    -- Signed retraction confirmations: of our own retractions (collected
+    -- here), and of other origins' (kept until forwarded towards the origin
+    -- through the peer that delivered the retraction).
+    CREATE TABLE confirmations (
+        doc_id     TEXT NOT NULL,
+        confirmer  TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        signed     BLOB NOT NULL,
+        forwarded  INTEGER NOT NULL DEFAULT 0 CHECK (forwarded IN (0, 1)),
+        at         INTEGER NOT NULL,
+        PRIMARY KEY (doc_id, confirmer)
+    ) STRICT;
+
+    -- Which version of each of our publications each peer was sent: decides
+    -- whom a scope change must withdraw a publication from, and whose
+    -- confirmation a retraction waits for.
+    CREATE TABLE deliveries (
+        node_id  TEXT NOT NULL,
+        doc_id   TEXT NOT NULL,
+        version  INTEGER NOT NULL,
+        at       INTEGER NOT NULL,
+        PRIMARY KEY (node_id, doc_id)
+    ) STRICT;
+    -- Version 1's Automerge sync states told the same, for those peers.
+    INSERT INTO deliveries (node_id, doc_id, version, at)
+        SELECT s.node_id, s.doc_id, p.seq, p.updated_at
+        FROM sync_state s JOIN publication_index p ON p.doc_id = s.doc_id;
+    DROP TABLE sync_state;
+
+    -- Replicas received over version 1 carry no statement and cannot be
+    -- verified: drop them, and start every peer's index over, so that they
+    -- come back signed. (Our own publications get their first statements at
+    -- the first start, signed with the node key: see Store::sign_missing_statements.)
+    DELETE FROM replicas;
+    DELETE FROM documents WHERE kind = 'replica';
+    DELETE FROM resume_points;
+    "#,
 ];

@@ -1,18 +1,24 @@
 //! The tokio driver of a sync [`Session`]: it moves bytes and persists effects.
 //!
 //! All the decisions live in the sans-IO session; this module only does what the
-//! session cannot: read and write frames on a stream, hold the store while the
-//! session takes a step, and persist the step's effects in one transaction before
-//! the next step (so the session always reads its own writes).
+//! session cannot: read and write frames on a stream, keep time, run the
+//! session's steps on the blocking pool with a read connection of the
+//! session's own, and persist each step's effects in one transaction through
+//! the store's one writer before the next step (so the session always reads
+//! its own writes).
 //!
 //! ```text
 //!  reader task: stream ──frames──▶ bounded channel ─┐
-//!  local publication changes (broadcast) ──────────┼─▶ step: lock store,
-//!  shutdown (watch) ───────────────────────────────┘     handle_* for each input,
-//!                                                        drain effects → one transaction
-//!                                                        (+ disclosure log, retraction acks),
-//!                                                        unlock, write frames, flush
+//!  local changes, relays, confirmations (broadcast) ┼─▶ step (blocking pool, own read connection):
+//!  session deadline (poll_timeout) ─────────────────┤     handle_* for each input, drain
+//!  shutdown (watch) ────────────────────────────────┘   persist: one transaction via the writer
+//!                                                        (+ disclosure log); write frames, flush
 //! ```
+//!
+//! One peer's Automerge work (checking and applying a delivery, collecting the
+//! changes for a `Want`) runs in its own step on its own connection: it never
+//! holds a lock another session or an admin command needs. The writer is held
+//! only for the transaction that persists a step's effects.
 //!
 //! Steps batch whatever has arrived (up to [`STEP_INPUTS_MAX`] frames or changes),
 //! so a burst of ten thousand small messages costs a few hundred transactions,
@@ -21,9 +27,11 @@
 //! Frames are [`labnet_protocol::frame`]'s: a 4-byte big-endian length and that
 //! many bytes of a [`labnet_protocol::sync`] message, at most
 //! [`MESSAGE_LEN_MAX`]. The length is checked before any of the body is
-//! buffered.
+//! buffered. A write that the peer does not take within [`WRITE_TIMEOUT`]
+//! ends the session: a peer that stops reading cannot hold our buffers.
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use labnet_protocol::frame::{encode_frame, FrameDecoder};
 use labnet_protocol::sync::{DocId, MESSAGE_LEN_MAX};
@@ -32,64 +40,80 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn, Instrument};
 
+use super::session::Closed;
 use super::store_view::StoreView;
-use super::{Event, PeerInfo, Session, SessionConfig};
+use super::{Effect, Event, PeerInfo, Session, SessionConfig};
 use crate::store::{heads_hex, NewDisclosure, Store, StoreError, StoreHandle};
 
-/// Inputs taken into one step (one store transaction) at most.
+/// The most inputs (frames plus local changes) one step takes: bounds how
+/// long a step holds its thread and how big its transaction gets.
 pub const STEP_INPUTS_MAX: usize = 512;
 
-/// Frames read ahead of the session at most; the reader waits beyond this, which
-/// pushes back on the peer through the stream's flow control.
+/// Frames read ahead of the session. With [`MESSAGE_LEN_MAX`] per frame this
+/// bounds what one connection can buffer before the reader stops reading (and
+/// QUIC's flow control stops the peer).
 const FRAMES_QUEUED_MAX: usize = 1024;
 
-/// Once a frame has begun to arrive, the rest of it must follow within this
-/// time: a peer cannot hold a half-sent frame in our buffer forever.
+/// How long the rest of a frame may take once its first bytes arrived.
 pub const FRAME_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What a node's sessions tell the rest of the node.
+/// How long a write of one step's frames may take. A step writes at most
+/// [`STEP_INPUTS_MAX`] answers; 60 s is far beyond a slow link's time for
+/// them, and a peer that does not read for that long is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a session tells the rest of the node (status, metrics, tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncNotice {
-    /// A replica was stored or changed.
+    /// A new version of another origin's publication was stored.
     ReplicaChanged {
-        /// Its origin.
+        /// The publication's origin.
         origin: NodeId,
+        /// The peer that delivered it.
+        via: NodeId,
         /// The publication.
         doc_id: String,
     },
-    /// A replica was removed because its origin retracted it.
+    /// Our copy of another origin's publication was deleted.
     ReplicaRemoved {
-        /// Its origin.
+        /// The publication's origin.
         origin: NodeId,
         /// The publication.
         doc_id: String,
     },
-    /// We hold everything `origin` has announced to us so far.
+    /// We hold everything `origin`'s index listed (the peer of the session).
     CaughtUp {
-        /// The origin.
+        /// The peer.
         origin: NodeId,
     },
-    /// `peer` acknowledged our index up to `seq`.
+    /// A peer acknowledged our index up to `seq`.
     PeerAcked {
         /// The peer.
         peer: NodeId,
-        /// The sequence number.
+        /// The acknowledged sequence number.
         seq: u64,
+    },
+    /// A node confirmed deleting a publication we retracted.
+    RetractionConfirmed {
+        /// The publication.
+        doc_id: String,
+        /// The confirming node.
+        confirmer: NodeId,
     },
 }
 
 /// How a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEnd {
-    /// We were asked to stop.
+    /// We are shutting down.
     Shutdown,
     /// The peer closed the stream.
     PeerClosed,
-    /// The peer broke the protocol: close the connection with `code`.
+    /// The peer broke the protocol; close the connection with `code`.
     Violation {
-        /// The close code to send.
+        /// The close code.
         code: u32,
-        /// What happened (ids and counts only).
+        /// Why, for the log.
         reason: String,
     },
 }
@@ -97,26 +121,33 @@ pub enum SessionEnd {
 /// Why a session failed on our side.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
-    /// Reading or writing the stream failed.
+    /// The stream failed.
     #[error("sync stream: {0}")]
     Io(#[from] std::io::Error),
-    /// Persisting the session's effects failed; the session's view of the store
-    /// can no longer be trusted, so it stops (a reconnect starts cleanly).
+    /// The store failed.
     #[error("persisting sync effects: {0}")]
     Store(#[from] StoreError),
-    /// Local changes were missed (the notification queue overflowed).
+    /// The session hit a local failure (a read), reported by the session.
+    #[error("sync session: {0}")]
+    Local(String),
+    /// Local change notifications were missed.
     #[error("missed {0} local change notifications; the session restarts to catch up")]
     Lagged(u64),
+    /// The peer did not take our frames in time.
+    #[error("the peer did not read for {0:?}; dropped")]
+    WriteTimeout(Duration),
 }
 
-/// Everything a session's driver needs from the node.
+/// What every session of a node shares.
 #[derive(Clone, Debug)]
 pub struct DriverContext {
-    /// The node's store.
+    /// The store's one writer.
     pub store: StoreHandle,
-    /// Our publications that changed (content, scope or retraction).
+    /// The store's file, which each session opens a read connection to.
+    pub store_path: PathBuf,
+    /// Changes to what we serve (our publications, relayed ones, confirmations).
     pub local_changes: broadcast::Sender<DocId>,
-    /// Where to report what sessions did.
+    /// Where notices go.
     pub notices: broadcast::Sender<SyncNotice>,
     /// Session limits.
     pub config: SessionConfig,
@@ -124,11 +155,20 @@ pub struct DriverContext {
 
 enum Input {
     Frame(Vec<u8>),
-    Local(DocId),
+    Local,
+    Timeout,
 }
 
-/// Runs one session over a stream until shutdown, the peer's close, or a
-/// violation. `recv` and `send` are the two halves of one bidirectional stream.
+/// What one step produced, read under the step's read connection.
+struct StepOut {
+    effects: Vec<Effect>,
+    events: Vec<Event>,
+    /// Scope and settings of each disclosed version, for the disclosure log.
+    disclosed: Vec<(String, String, String, String)>,
+    transmits: Vec<Vec<u8>>,
+}
+
+/// Runs one session until it ends.
 pub async fn run_session<R, W>(
     ctx: DriverContext,
     info: PeerInfo,
@@ -148,21 +188,48 @@ where
         let (frames_tx, mut frames) = mpsc::channel(FRAMES_QUEUED_MAX);
         let reader = tokio::spawn(read_frames(recv, frames_tx));
         let config = ctx.config;
-        let (mut session, out) = ctx
-            .store
-            .call(move |s| {
-                let mut session = Session::new(info, config, &StoreView::new(s));
-                let out = drain(s, &mut session, info.peer);
-                (session, out)
-            })
-            .await;
+        let peer = info.peer;
+        let local_id = info.local;
+        let path = ctx.store_path.clone();
+        let started = blocking(move || {
+            let store = Store::open_reader(&path)?;
+            let mut session = Session::new(info, config, &StoreView::new(&store, local_id), Instant::now());
+            let out = drain(&store, &mut session);
+            Ok::<_, StoreError>((session, store, out))
+        })
+        .await;
+        let (mut session, mut reader_store, out) = match started {
+            Ok(v) => v,
+            Err(e) => {
+                reader.abort();
+                return Err(e.into());
+            }
+        };
         let mut step_out = out?;
         let end = loop {
-            write_frames(&mut send, &step_out.transmits).await?;
-            publish(&ctx.notices, &step_out.notices);
-            if let Some((code, reason)) = step_out.violation.take() {
-                break SessionEnd::Violation { code, reason };
+            persist(&ctx, peer, &step_out).await?;
+            let transmits = std::mem::take(&mut step_out.transmits);
+            match tokio::time::timeout(WRITE_TIMEOUT, write_frames(&mut send, &transmits)).await {
+                Ok(written) => written?,
+                Err(_) => {
+                    reader.abort();
+                    return Err(DriverError::WriteTimeout(WRITE_TIMEOUT));
+                }
             }
+            match session.closed() {
+                Some(Closed::Violation(code, reason)) => {
+                    break SessionEnd::Violation {
+                        code: code.as_u32(),
+                        reason: reason.clone(),
+                    }
+                }
+                Some(Closed::Local(reason)) => {
+                    reader.abort();
+                    return Err(DriverError::Local(reason.clone()));
+                }
+                None => {}
+            }
+            let deadline = session.poll_timeout();
             let mut inputs = Vec::new();
             tokio::select! {
                 frame = frames.recv() => match frame {
@@ -171,10 +238,11 @@ where
                     None => break SessionEnd::PeerClosed,
                 },
                 change = local.recv() => match change {
-                    Ok(doc_id) => inputs.push(Input::Local(doc_id)),
+                    Ok(_) => inputs.push(Input::Local),
                     Err(broadcast::error::RecvError::Lagged(n)) => { reader.abort(); return Err(DriverError::Lagged(n)); }
                     Err(broadcast::error::RecvError::Closed) => break SessionEnd::Shutdown,
                 },
+                _ = sleep_until(deadline) => inputs.push(Input::Timeout),
                 _ = shutdown.changed() => break SessionEnd::Shutdown,
             }
             // Take whatever else is already here into the same step.
@@ -184,28 +252,30 @@ where
                     _ => break,
                 }
             }
-            while inputs.len() < STEP_INPUTS_MAX {
-                match local.try_recv() {
-                    Ok(doc_id) => inputs.push(Input::Local(doc_id)),
-                    _ => break,
-                }
+            // Many local changes in a row need one look at the index.
+            let mut local_seen = inputs.iter().any(|i| matches!(i, Input::Local));
+            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = local.try_recv() {
+                local_seen = true;
             }
-            let peer = info.peer;
-            let (returned, out) = ctx
-                .store
-                .call(move |s| {
-                    let view = StoreView::new(s);
-                    for input in &inputs {
-                        match input {
-                            Input::Frame(bytes) => session.handle_message(&view, bytes),
-                            Input::Local(doc_id) => session.handle_local_change(&view, doc_id),
-                        }
+            if local_seen && !inputs.iter().any(|i| matches!(i, Input::Local)) {
+                inputs.push(Input::Local);
+            }
+            let (returned, store, out) = blocking(move || {
+                let view = StoreView::new(&reader_store, local_id);
+                for input in &inputs {
+                    let now = Instant::now();
+                    match input {
+                        Input::Frame(bytes) => session.handle_message(&view, now, bytes),
+                        Input::Local => session.handle_local_change(&view, now),
+                        Input::Timeout => session.handle_timeout(now),
                     }
-                    let out = drain(s, &mut session, peer);
-                    (session, out)
-                })
-                .await;
+                }
+                let out = drain(&reader_store, &mut session);
+                (session, reader_store, out)
+            })
+            .await;
             session = returned;
+            reader_store = store;
             step_out = out?;
         };
         reader.abort();
@@ -223,17 +293,27 @@ where
     .await
 }
 
-/// What one step produced, once persisted.
-struct StepOut {
-    transmits: Vec<Vec<u8>>,
-    notices: Vec<SyncNotice>,
-    violation: Option<(u32, String)>,
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
-/// Drains the session's effects and events into one transaction, then collects
-/// the frames to send. Frames are sent only after the commit: nothing is
-/// acknowledged to the peer before it is on disk.
-fn drain(store: &mut Store, session: &mut Session, peer: NodeId) -> Result<StepOut, StoreError> {
+/// Runs `f` on the blocking pool. A panic in it is re-raised here; a
+/// cancelled task (the runtime is shutting down) never returns.
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Takes a step's outputs out of the session, and reads (on the step's read
+/// connection) what the disclosure log needs about each disclosed version.
+fn drain(store: &Store, session: &mut Session) -> Result<StepOut, StoreError> {
     let mut effects = Vec::new();
     while let Some(effect) = session.poll_effect() {
         effects.push(effect);
@@ -242,7 +322,6 @@ fn drain(store: &mut Store, session: &mut Session, peer: NodeId) -> Result<StepO
     while let Some(event) = session.poll_event() {
         events.push(event);
     }
-    // Scope and settings of what we disclose, read before the write transaction.
     let mut disclosed = Vec::new();
     for event in &events {
         if let Event::Disclosed { doc_id, heads } = event {
@@ -261,60 +340,94 @@ fn drain(store: &mut Store, session: &mut Session, peer: NodeId) -> Result<StepO
             ));
         }
     }
-    let mut notices = Vec::new();
-    let mut violation = None;
-    store.batch(|b| {
-        for effect in &effects {
-            effect.apply(b)?;
-        }
-        for (doc_id, heads, scope, settings) in &disclosed {
-            b.log_disclosure(&NewDisclosure {
-                action: "sent",
-                doc_id,
-                heads,
-                node_id: Some(peer),
-                scope,
-                settings,
-            })?;
-        }
-        for event in &events {
-            if let Event::RetractionConfirmed { doc_id, peer } = event {
-                b.save_retraction_ack(doc_id.as_str(), *peer)?;
-            }
-        }
-        Ok(())
-    })?;
-    for event in events {
-        match event {
-            Event::ReplicaChanged { doc_id, .. } => notices.push(SyncNotice::ReplicaChanged {
-                origin: peer,
-                doc_id: doc_id.as_str().to_string(),
-            }),
-            Event::RetractionReceived { doc_id } => {
-                info!(doc = %doc_id.as_str(), "publication retracted by its origin");
-                notices.push(SyncNotice::ReplicaRemoved {
-                    origin: peer,
-                    doc_id: doc_id.as_str().to_string(),
-                })
-            }
-            Event::CaughtUp => notices.push(SyncNotice::CaughtUp { origin: peer }),
-            Event::PeerAcked { seq } => notices.push(SyncNotice::PeerAcked { peer, seq }),
-            Event::ProtocolViolation { code, reason } => violation = Some((code.as_u32(), reason)),
-            Event::LocalFailure { doc_id, reason } => {
-                warn!(doc = %doc_id.as_str(), %reason, "sync: local failure")
-            }
-            Event::Disclosed { .. } | Event::RetractionConfirmed { .. } => {}
-        }
-    }
     let mut transmits = Vec::new();
     while let Some(bytes) = session.poll_transmit() {
         transmits.push(bytes);
     }
     Ok(StepOut {
+        effects,
+        events,
+        disclosed,
         transmits,
-        notices,
-        violation,
     })
+}
+
+/// Persists a step's effects and disclosure-log lines in one transaction on
+/// the writer, then tells the node what happened.
+async fn persist(ctx: &DriverContext, peer: NodeId, out: &StepOut) -> Result<(), DriverError> {
+    if !out.effects.is_empty() || !out.disclosed.is_empty() {
+        let effects = out.effects.clone();
+        let disclosed = out.disclosed.clone();
+        ctx.store
+            .call(move |s| {
+                s.batch(|b| {
+                    for effect in &effects {
+                        effect.apply(b)?;
+                    }
+                    for (doc_id, heads, scope, settings) in &disclosed {
+                        b.log_disclosure(&NewDisclosure {
+                            action: "sent",
+                            doc_id,
+                            heads,
+                            node_id: Some(peer),
+                            scope,
+                            settings,
+                        })?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+    }
+    let mut notices = Vec::new();
+    for event in &out.events {
+        match event {
+            Event::ReplicaChanged {
+                doc_id,
+                origin,
+                relayed,
+                ..
+            } => {
+                notices.push(SyncNotice::ReplicaChanged {
+                    origin: *origin,
+                    via: peer,
+                    doc_id: doc_id.as_str().to_string(),
+                });
+                if *relayed {
+                    let _ = ctx.local_changes.send(doc_id.clone());
+                }
+            }
+            Event::RetractionReceived {
+                doc_id,
+                origin,
+                relayed,
+            } => {
+                info!(doc = %doc_id.as_str(), "publication retracted by its origin");
+                notices.push(SyncNotice::ReplicaRemoved {
+                    origin: *origin,
+                    doc_id: doc_id.as_str().to_string(),
+                });
+                if *relayed {
+                    let _ = ctx.local_changes.send(doc_id.clone());
+                }
+            }
+            Event::ConfirmationToForward { doc_id } => {
+                let _ = ctx.local_changes.send(doc_id.clone());
+            }
+            Event::RetractionConfirmed { doc_id, confirmer } => {
+                notices.push(SyncNotice::RetractionConfirmed {
+                    doc_id: doc_id.as_str().to_string(),
+                    confirmer: *confirmer,
+                })
+            }
+            Event::CaughtUp => notices.push(SyncNotice::CaughtUp { origin: peer }),
+            Event::PeerAcked { seq } => notices.push(SyncNotice::PeerAcked { peer, seq: *seq }),
+            Event::LocalFailure { reason } => warn!(%reason, "sync: local failure"),
+            Event::ProtocolViolation { .. } | Event::Disclosed { .. } | Event::Stale { .. } => {}
+        }
+    }
+    publish(&ctx.notices, &notices);
+    Ok(())
 }
 
 fn publish(notices: &broadcast::Sender<SyncNotice>, list: &[SyncNotice]) {

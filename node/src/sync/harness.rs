@@ -1,25 +1,70 @@
 //! A deterministic in-memory network of sync sessions, for tests.
 //!
-//! Each [`MemNode`] is a node's store held in memory (publications with their
-//! index, replicas, sync states, resume points) and implements [`SyncView`]; it
-//! applies effects the way the SQLite driver will. A [`Net`] wires sessions
-//! between node pairs and delivers bytes one message at a time, in order per
-//! direction, recording every message it delivers so tests can inspect exactly
-//! what crossed the "wire". No sockets, no clock, no threads.
+//! Each [`MemNode`] is a node's store held in memory (its publications with
+//! their signed statements and index, the copies and statements it holds of
+//! others', confirmations, deliveries, resume points) and implements
+//! [`SyncView`]; it applies effects the way the SQLite store does. Every node
+//! has a real Ed25519 key, so statements are really signed and verified.
+//!
+//! A [`Net`] wires sessions along links and delivers bytes one message at a
+//! time, in order per direction, recording every message it delivers so tests
+//! can inspect exactly what crossed the "wire". As the driver does, it tells a
+//! node's other sessions when a delivery stored something they relay. No
+//! sockets, no threads; the clock is a field tests move.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
-use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ChangeHash, ObjType, ReadDoc, ROOT};
+use automerge::{AutoCommit, ChangeHash};
 use labnet_config::Role;
 use labnet_protocol::close::ViolationCode;
+use labnet_protocol::statement::{
+    ScopeClass, Signed, SignedStatement, Signer, VersionStatement, PUBLIC_KEY_LEN, SIGNATURE_LEN,
+};
 use labnet_protocol::sync::{DocId, ResumePoint, SyncMessage};
 use labnet_protocol::NodeId;
+use ring::signature::{Ed25519KeyPair, KeyPair};
 
 use super::{
-    Effect, EffectSink, Event, OriginView, PeerInfo, PublicationEntry, ReplicaData, ReplicaEntry,
-    ReplicaView, Scope, Session, SessionConfig, SyncView, ViewError,
+    Effect, EffectSink, Event, ForwardItem, HeldEntry, PeerInfo, ReceivedStatement, ReplicaData,
+    Scope, ServedEntry, Session, SessionConfig, SyncView, ViewError,
 };
+use crate::share::publication::{edit_sample, sample_body, sample_doc};
+
+/// A test node's key: deterministic from its number.
+pub(crate) struct TestKey(Ed25519KeyPair);
+
+impl TestKey {
+    pub(crate) fn new(n: u32) -> TestKey {
+        let mut seed = [0u8; 32];
+        seed[..4].copy_from_slice(&n.to_le_bytes());
+        seed[31] = 0x5a;
+        TestKey(Ed25519KeyPair::from_seed_unchecked(&seed).expect("a 32-byte seed is a key"))
+    }
+
+    pub(crate) fn node_id(&self) -> NodeId {
+        NodeId::from_public_key(self.0.public_key().as_ref())
+    }
+}
+
+impl Signer for TestKey {
+    fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
+        let mut key = [0u8; PUBLIC_KEY_LEN];
+        key.copy_from_slice(self.0.public_key().as_ref());
+        key
+    }
+
+    fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        let mut out = [0u8; SIGNATURE_LEN];
+        out.copy_from_slice(self.0.sign(message).as_ref());
+        out
+    }
+}
+
+/// The NodeId of test node `n`.
+pub(crate) fn node_id(n: u32) -> NodeId {
+    TestKey::new(n).node_id()
+}
 
 /// One of our publications, stored as bytes like the SQLite store keeps it.
 pub(crate) struct MemPublication {
@@ -28,78 +73,65 @@ pub(crate) struct MemPublication {
     pub(crate) seq: u64,
     pub(crate) heads: Vec<ChangeHash>,
     pub(crate) retracted: bool,
+    pub(crate) statement: Vec<u8>,
 }
 
-impl MemPublication {
-    /// The publication's row in the index, as the SQLite store reads it.
-    fn entry(&self, doc_id: &DocId) -> PublicationEntry {
-        PublicationEntry {
-            doc_id: doc_id.clone(),
-            seq: self.seq,
-            scope: self.scope.clone(),
-            heads: self.heads.clone(),
-            retracted: self.retracted,
-        }
-    }
-}
-
-/// A copy of another node's publication: snapshot plus appended chunks.
-pub(crate) struct MemReplica {
+/// What a node holds of another origin's publication.
+pub(crate) struct MemHeld {
     pub(crate) origin: NodeId,
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) version: u64,
+    pub(crate) class: ScopeClass,
+    pub(crate) retracted: bool,
+    pub(crate) statement: Vec<u8>,
+    pub(crate) via: NodeId,
+    pub(crate) relay_seq: Option<u64>,
+    /// The copy: `None` for a tombstone.
+    pub(crate) bytes: Option<Vec<u8>>,
     pub(crate) heads: Vec<ChangeHash>,
+}
+
+/// A kept confirmation.
+pub(crate) struct MemConfirmation {
+    pub(crate) version: u64,
+    pub(crate) signed: Vec<u8>,
+    pub(crate) forwarded: bool,
 }
 
 /// A node's store, in memory.
 pub(crate) struct MemNode {
     pub(crate) id: NodeId,
     pub(crate) role: Role,
+    pub(crate) key: std::sync::Arc<TestKey>,
     pub(crate) epoch: u64,
     pub(crate) next_seq: u64,
     pub(crate) publications: BTreeMap<DocId, MemPublication>,
-    pub(crate) replicas: BTreeMap<DocId, MemReplica>,
-    pub(crate) states: HashMap<(NodeId, DocId), Vec<u8>>,
+    pub(crate) held: BTreeMap<DocId, MemHeld>,
+    pub(crate) confirmations: BTreeMap<(DocId, NodeId), MemConfirmation>,
+    pub(crate) deliveries: HashSet<(NodeId, DocId)>,
     pub(crate) resume: HashMap<NodeId, ResumePoint>,
     pub(crate) acked: HashMap<NodeId, u64>,
+    /// Reads fail while this is set (a broken disk, for tests).
+    pub(crate) reads_fail: bool,
     /// (peer, event) in the order they happened.
     pub(crate) events: Vec<(NodeId, Event)>,
 }
 
-pub(crate) fn node_id(n: u32) -> NodeId {
-    NodeId::from_public_key(&n.to_le_bytes())
-}
-
-/// A practice-sized publication: title, ~1 KB description, a few indicators.
-pub(crate) fn practice_doc(seed: u32) -> AutoCommit {
-    let mut doc = AutoCommit::new();
-    doc.put(ROOT, "title", format!("Practice {seed}: language cafe"))
-        .unwrap();
-    let text = doc.put_object(ROOT, "description", ObjType::Text).unwrap();
-    let body: String = (0..20)
-        .map(|i| format!("Step {i} of practice {seed}: mentors meet newcomers. "))
-        .collect();
-    doc.splice_text(&text, 0, 0, &body[..body.len().min(1000)])
-        .unwrap();
-    let indicators = doc.put_object(ROOT, "indicators", ObjType::Map).unwrap();
-    doc.put(&indicators, "participants", i64::from(seed % 97 + 10))
-        .unwrap();
-    doc.put(&indicators, "target", 120_i64).unwrap();
-    doc.put(&indicators, "month", "2025-03").unwrap();
-    doc
-}
-
 impl MemNode {
     pub(crate) fn new(n: u32, role: Role) -> MemNode {
+        let key = TestKey::new(n);
         MemNode {
-            id: node_id(n),
+            id: key.node_id(),
             role,
+            key: std::sync::Arc::new(key),
             epoch: 1000 + u64::from(n),
             next_seq: 0,
             publications: BTreeMap::new(),
-            replicas: BTreeMap::new(),
-            states: HashMap::new(),
+            held: BTreeMap::new(),
+            confirmations: BTreeMap::new(),
+            deliveries: HashSet::new(),
             resume: HashMap::new(),
             acked: HashMap::new(),
+            reads_fail: false,
             events: Vec::new(),
         }
     }
@@ -109,8 +141,25 @@ impl MemNode {
         self.next_seq
     }
 
-    /// Publishes (or replaces the content of) a publication. Its id is
-    /// `<this node>:<name>`, as publication ids are (see `publication_id`).
+    /// Signs the statement of one of our publications as it is now.
+    fn sign(&self, doc_id: &DocId) -> Vec<u8> {
+        let p = &self.publications[doc_id];
+        let mut heads: Vec<[u8; 32]> = p.heads.iter().map(|h| h.0).collect();
+        heads.sort();
+        let class = crate::store::scope_class_of(&p.scope.to_string());
+        let body = VersionStatement {
+            publication: doc_id.clone(),
+            origin_key: self.key.public_key(),
+            version: p.seq,
+            heads,
+            scope: class,
+            retracted: p.retracted,
+            issued_at: 1_764_000_000 + p.seq,
+        };
+        Signed::sign(body, self.key.as_ref()).encode()
+    }
+
+    /// Publishes a document as `name`: its id is `<this node>:<name>`.
     pub(crate) fn publish(&mut self, name: &str, scope: Scope, doc: &mut AutoCommit) -> DocId {
         let doc_id = labnet_protocol::sync::publication_id(self.id, name).unwrap();
         let seq = self.bump();
@@ -122,31 +171,36 @@ impl MemNode {
                 seq,
                 heads: doc.get_heads(),
                 retracted: false,
+                statement: Vec::new(),
             },
         );
+        let statement = self.sign(&doc_id);
+        self.publications.get_mut(&doc_id).unwrap().statement = statement;
         doc_id
     }
 
-    /// Publishes [`practice_doc`]`(seed)` as `name`.
+    /// Publishes a practice-sized publication (`seed` varies its text) as `name`.
     pub(crate) fn publish_practice(&mut self, name: &str, seed: u32, scope: Scope) -> DocId {
-        let mut doc = practice_doc(seed);
+        let mut doc = sample_doc(&sample_body(self.id, name, seed));
         self.publish(name, scope, &mut doc)
     }
 
     /// Changes one of our publications through `change`, under a new sequence
-    /// number (as every write to the index is).
+    /// number and a new signed statement (as every write to the index is).
     fn update(&mut self, doc_id: &DocId, change: impl FnOnce(&mut MemPublication)) {
         let seq = self.bump();
         let publication = self.publications.get_mut(doc_id).unwrap();
         change(publication);
         publication.seq = seq;
+        let statement = self.sign(doc_id);
+        self.publications.get_mut(doc_id).unwrap().statement = statement;
     }
 
-    /// Edits one of our publications through `edit`.
-    pub(crate) fn edit(&mut self, doc_id: &DocId, edit: impl FnOnce(&mut AutoCommit)) {
+    /// Gives one of our publications a new description (one change).
+    pub(crate) fn edit(&mut self, doc_id: &DocId, text: &str) {
         self.update(doc_id, |publication| {
             let mut doc = AutoCommit::load(&publication.bytes).unwrap();
-            edit(&mut doc);
+            edit_sample(&mut doc, text);
             publication.bytes = doc.save();
             publication.heads = doc.get_heads();
         });
@@ -162,67 +216,185 @@ impl MemNode {
         self.update(doc_id, |publication| publication.retracted = true);
     }
 
+    /// Our copy of another origin's publication, loaded.
     pub(crate) fn replica_doc(&self, doc_id: &DocId) -> Option<AutoCommit> {
-        self.load_replica(doc_id).unwrap()
+        self.held
+            .get(doc_id)
+            .and_then(|h| h.bytes.as_ref())
+            .map(|b| AutoCommit::load(b).unwrap())
+    }
+
+    /// Whether we hold a live copy of `doc_id` with exactly `heads`.
+    pub(crate) fn holds(&self, doc_id: &DocId, heads: &[ChangeHash]) -> bool {
+        let mut want = heads.to_vec();
+        want.sort();
+        self.held
+            .get(doc_id)
+            .is_some_and(|h| h.bytes.is_some() && h.heads == want)
+    }
+
+    /// The ids of the live copies we hold.
+    pub(crate) fn copies(&self) -> BTreeSet<DocId> {
+        self.held
+            .iter()
+            .filter(|(_, h)| h.bytes.is_some())
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     pub(crate) fn apply(&mut self, effect: Effect) {
         let Ok(()) = effect.apply(self);
+    }
+
+    fn check(&self) -> Result<(), ViewError> {
+        if self.reads_fail {
+            Err("disk I/O error (test)".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn own_entry(&self, doc_id: &DocId, p: &MemPublication) -> ServedEntry {
+        ServedEntry {
+            doc_id: doc_id.clone(),
+            seq: p.seq,
+            origin: self.id,
+            version: p.seq,
+            retracted: p.retracted,
+            scope: Some(p.scope.clone()),
+        }
+    }
+
+    fn relayed_entry(doc_id: &DocId, h: &MemHeld) -> Option<ServedEntry> {
+        Some(ServedEntry {
+            doc_id: doc_id.clone(),
+            seq: h.relay_seq?,
+            origin: h.origin,
+            version: h.version,
+            retracted: h.retracted,
+            scope: None,
+        })
+    }
+
+    fn store_statement(&mut self, doc_id: &DocId, s: &ReceivedStatement, retracted: bool) {
+        let relay_seq = (s.scope_class == ScopeClass::Public).then(|| self.bump());
+        let entry = self.held.entry(doc_id.clone()).or_insert(MemHeld {
+            origin: s.origin,
+            version: 0,
+            class: s.scope_class,
+            retracted,
+            statement: Vec::new(),
+            via: s.via,
+            relay_seq: None,
+            bytes: None,
+            heads: Vec::new(),
+        });
+        entry.origin = s.origin;
+        entry.version = s.version;
+        entry.class = s.scope_class;
+        entry.retracted = retracted;
+        entry.statement = s.signed.clone();
+        entry.via = s.via;
+        entry.relay_seq = relay_seq;
     }
 }
 
 impl EffectSink for MemNode {
     type Error = std::convert::Infallible;
 
-    fn save_replica(
+    fn save_version(
         &mut self,
         doc_id: &DocId,
-        origin: NodeId,
         heads: &[ChangeHash],
         data: &ReplicaData,
+        statement: &ReceivedStatement,
     ) -> Result<(), Self::Error> {
-        match data {
-            ReplicaData::Snapshot(bytes) => {
-                let replica = MemReplica {
-                    origin,
-                    bytes: bytes.clone(),
-                    heads: heads.to_vec(),
-                };
-                self.replicas.insert(doc_id.clone(), replica);
-            }
+        let bytes = match data {
+            ReplicaData::Snapshot(bytes) => bytes.clone(),
             ReplicaData::Incremental(chunk) => {
-                let replica = self.replicas.get_mut(doc_id).unwrap();
-                assert_eq!(replica.origin, origin);
-                replica.bytes.extend_from_slice(chunk);
-                replica.heads = heads.to_vec();
+                let mut bytes = self
+                    .held
+                    .get(doc_id)
+                    .and_then(|h| h.bytes.clone())
+                    .expect("incremental save of a copy we hold");
+                bytes.extend_from_slice(chunk);
+                bytes
+            }
+        };
+        self.store_statement(doc_id, statement, false);
+        let held = self.held.get_mut(doc_id).unwrap();
+        held.bytes = Some(bytes);
+        let mut heads = heads.to_vec();
+        heads.sort();
+        held.heads = heads;
+        Ok(())
+    }
+
+    fn save_tombstone(
+        &mut self,
+        doc_id: &DocId,
+        statement: &ReceivedStatement,
+    ) -> Result<(), Self::Error> {
+        self.store_statement(doc_id, statement, true);
+        let held = self.held.get_mut(doc_id).unwrap();
+        held.bytes = None;
+        held.heads.clear();
+        Ok(())
+    }
+
+    fn withdrawn(&mut self, doc_id: &DocId) -> Result<(), Self::Error> {
+        self.held.remove(doc_id);
+        Ok(())
+    }
+
+    fn save_confirmation(
+        &mut self,
+        doc_id: &DocId,
+        confirmer: NodeId,
+        version: u64,
+        signed: &[u8],
+        forwarded: bool,
+    ) -> Result<(), Self::Error> {
+        let key = (doc_id.clone(), confirmer);
+        if self.confirmations.get(&key).is_none_or(|c| version > c.version) {
+            self.confirmations.insert(
+                key,
+                MemConfirmation {
+                    version,
+                    signed: signed.to_vec(),
+                    forwarded,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn confirmations_forwarded(&mut self, items: &[(DocId, NodeId)]) -> Result<(), Self::Error> {
+        for key in items {
+            if let Some(c) = self.confirmations.get_mut(key) {
+                c.forwarded = true;
             }
         }
         Ok(())
     }
 
-    fn delete_replica(&mut self, doc_id: &DocId) -> Result<(), Self::Error> {
-        self.replicas.remove(doc_id);
-        self.states.retain(|(_, d), _| d != doc_id);
-        Ok(())
-    }
-
-    fn save_sync_state(
+    fn record_delivery(
         &mut self,
         peer: NodeId,
         doc_id: &DocId,
-        state: &[u8],
+        _version: u64,
     ) -> Result<(), Self::Error> {
-        self.states.insert((peer, doc_id.clone()), state.to_vec());
+        self.deliveries.insert((peer, doc_id.clone()));
         Ok(())
     }
 
-    fn delete_sync_state(&mut self, peer: NodeId, doc_id: &DocId) -> Result<(), Self::Error> {
-        self.states.remove(&(peer, doc_id.clone()));
+    fn delete_delivery(&mut self, peer: NodeId, doc_id: &DocId) -> Result<(), Self::Error> {
+        self.deliveries.remove(&(peer, doc_id.clone()));
         Ok(())
     }
 
-    fn save_resume_point(&mut self, origin: NodeId, point: ResumePoint) -> Result<(), Self::Error> {
-        self.resume.insert(origin, point);
+    fn save_resume_point(&mut self, peer: NodeId, point: ResumePoint) -> Result<(), Self::Error> {
+        self.resume.insert(peer, point);
         Ok(())
     }
 
@@ -232,66 +404,109 @@ impl EffectSink for MemNode {
     }
 }
 
-impl OriginView for MemNode {
-    fn index_epoch(&self) -> u64 {
-        self.epoch
+impl SyncView for MemNode {
+    fn index_epoch(&self) -> Result<u64, ViewError> {
+        self.check()?;
+        Ok(self.epoch)
     }
 
-    fn publications_after(&self, after_seq: u64, limit: usize) -> Vec<PublicationEntry> {
-        let mut rows: Vec<PublicationEntry> = self
+    fn served_after(&self, after_seq: u64, limit: usize) -> Result<Vec<ServedEntry>, ViewError> {
+        self.check()?;
+        let mut rows: Vec<ServedEntry> = self
             .publications
             .iter()
             .filter(|(_, p)| p.seq > after_seq)
-            .map(|(id, p)| p.entry(id))
+            .map(|(id, p)| self.own_entry(id, p))
+            .chain(
+                self.held
+                    .iter()
+                    .filter_map(|(id, h)| Self::relayed_entry(id, h))
+                    .filter(|e| e.seq > after_seq),
+            )
             .collect();
         rows.sort_by_key(|r| r.seq);
         rows.truncate(limit);
-        rows
+        Ok(rows)
     }
 
-    fn publication(&self, doc_id: &DocId) -> Option<PublicationEntry> {
-        self.publications.get(doc_id).map(|p| p.entry(doc_id))
-    }
-
-    fn load_publication(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError> {
-        match self.publications.get(doc_id) {
-            Some(p) if !p.retracted => Ok(Some(AutoCommit::load(&p.bytes)?)),
-            _ => Ok(None),
+    fn served(&self, doc_id: &DocId) -> Result<Option<ServedEntry>, ViewError> {
+        self.check()?;
+        if let Some(p) = self.publications.get(doc_id) {
+            return Ok(Some(self.own_entry(doc_id, p)));
         }
+        Ok(self
+            .held
+            .get(doc_id)
+            .and_then(|h| Self::relayed_entry(doc_id, h)))
     }
-}
 
-impl ReplicaView for MemNode {
-    fn replica(&self, doc_id: &DocId) -> Option<ReplicaEntry> {
-        self.replicas.get(doc_id).map(|r| ReplicaEntry {
-            origin: r.origin,
-            heads: r.heads.clone(),
-        })
+    fn statement(&self, doc_id: &DocId) -> Result<Option<Vec<u8>>, ViewError> {
+        self.check()?;
+        if let Some(p) = self.publications.get(doc_id) {
+            return Ok(Some(p.statement.clone()));
+        }
+        Ok(self.held.get(doc_id).map(|h| h.statement.clone()))
+    }
+
+    fn load_served(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError> {
+        self.check()?;
+        if let Some(p) = self.publications.get(doc_id) {
+            return Ok(Some(AutoCommit::load(&p.bytes)?));
+        }
+        self.load_replica(doc_id)
+    }
+
+    fn held(&self, doc_id: &DocId) -> Result<Option<HeldEntry>, ViewError> {
+        self.check()?;
+        Ok(self.held.get(doc_id).map(|h| HeldEntry {
+            origin: h.origin,
+            version: h.version,
+            retracted: h.retracted,
+            heads: h.heads.clone(),
+        }))
     }
 
     fn load_replica(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError> {
-        match self.replicas.get(doc_id) {
-            Some(r) => Ok(Some(AutoCommit::load(&r.bytes)?)),
+        self.check()?;
+        match self.held.get(doc_id).and_then(|h| h.bytes.as_ref()) {
+            Some(bytes) => Ok(Some(AutoCommit::load(bytes)?)),
             None => Ok(None),
         }
     }
 
-    fn replicas_of(&self, origin: NodeId) -> Vec<DocId> {
-        self.replicas
+    fn resume_point(&self, peer: NodeId) -> Result<Option<ResumePoint>, ViewError> {
+        self.check()?;
+        Ok(self.resume.get(&peer).copied())
+    }
+
+    fn delivered(&self, peer: NodeId, doc_id: &DocId) -> Result<bool, ViewError> {
+        self.check()?;
+        Ok(self.deliveries.contains(&(peer, doc_id.clone())))
+    }
+
+    fn confirmations_to_forward(
+        &self,
+        via: NodeId,
+        limit: usize,
+    ) -> Result<Vec<ForwardItem>, ViewError> {
+        self.check()?;
+        Ok(self
+            .confirmations
             .iter()
-            .filter(|(_, r)| r.origin == origin)
-            .map(|(id, _)| id.clone())
-            .collect()
-    }
-
-    fn resume_point(&self, origin: NodeId) -> Option<ResumePoint> {
-        self.resume.get(&origin).copied()
-    }
-}
-
-impl SyncView for MemNode {
-    fn sync_state(&self, peer: NodeId, doc_id: &DocId) -> Option<Vec<u8>> {
-        self.states.get(&(peer, doc_id.clone())).cloned()
+            .filter(|((doc_id, _), c)| {
+                !c.forwarded
+                    && self
+                        .held
+                        .get(doc_id)
+                        .is_some_and(|h| h.retracted && h.via == via)
+            })
+            .take(limit)
+            .map(|((doc_id, confirmer), c)| ForwardItem {
+                doc_id: doc_id.clone(),
+                confirmer: *confirmer,
+                signed: c.signed.clone(),
+            })
+            .collect())
     }
 }
 
@@ -311,6 +526,8 @@ pub(crate) struct Net {
     in_flight: VecDeque<(usize, usize, Vec<u8>)>,
     pub(crate) log: Vec<Delivered>,
     pub(crate) config: SessionConfig,
+    /// The harness's clock.
+    pub(crate) now: Instant,
 }
 
 impl Net {
@@ -321,6 +538,7 @@ impl Net {
             in_flight: VecDeque::new(),
             log: Vec::new(),
             config: SessionConfig::default(),
+            now: Instant::now(),
         }
     }
 
@@ -332,17 +550,24 @@ impl Net {
         net
     }
 
+    /// The session of node `me` with node `them`, as the transport would
+    /// start it (the peer's role is the role `me` approved it with).
+    fn open(&mut self, me: usize, them: usize) {
+        let info = PeerInfo {
+            local: self.nodes[me].id,
+            local_role: self.nodes[me].role,
+            peer: self.nodes[them].id,
+            peer_role: self.nodes[them].role,
+            signer: self.nodes[me].key.clone(),
+        };
+        let session = Session::new(info, self.config, &self.nodes[me], self.now);
+        self.sessions.insert((me, them), session);
+    }
+
     /// Opens a session in both directions between `a` and `b`.
     pub(crate) fn connect(&mut self, a: usize, b: usize) {
-        for (me, them) in [(a, b), (b, a)] {
-            let info = PeerInfo {
-                local: self.nodes[me].id,
-                peer: self.nodes[them].id,
-                peer_role: self.nodes[them].role,
-            };
-            let session = Session::new(info, self.config, &self.nodes[me]);
-            self.sessions.insert((me, them), session);
-        }
+        self.open(a, b);
+        self.open(b, a);
     }
 
     pub(crate) fn connect_all(&mut self) {
@@ -353,7 +578,18 @@ impl Net {
         }
     }
 
-    /// Closes every session (saving their progress) and drops bytes in flight.
+    /// Closes the sessions between `a` and `b` and drops their bytes in flight.
+    pub(crate) fn disconnect(&mut self, a: usize, b: usize) {
+        for key in [(a, b), (b, a)] {
+            if let Some(mut session) = self.sessions.remove(&key) {
+                session.handle_close();
+            }
+        }
+        self.in_flight
+            .retain(|(f, t, _)| !((*f == a && *t == b) || (*f == b && *t == a)));
+    }
+
+    /// Closes every session and drops bytes in flight.
     pub(crate) fn disconnect_all(&mut self) {
         let keys: Vec<_> = self.sessions.keys().copied().collect();
         for key in keys {
@@ -366,7 +602,17 @@ impl Net {
         self.in_flight.clear();
     }
 
-    pub(crate) fn local_change(&mut self, node: usize, doc_id: &DocId) {
+    /// The links of open sessions, each once.
+    pub(crate) fn links(&self) -> Vec<(usize, usize)> {
+        self.sessions
+            .keys()
+            .filter(|(a, b)| a < b)
+            .copied()
+            .collect()
+    }
+
+    /// Tells every session of `node` that what it serves changed.
+    pub(crate) fn local_change(&mut self, node: usize) {
         let keys: Vec<_> = self
             .sessions
             .keys()
@@ -375,13 +621,26 @@ impl Net {
             .collect();
         for key in keys {
             if let Some(s) = self.sessions.get_mut(&key) {
-                s.handle_local_change(&self.nodes[node], doc_id);
+                s.handle_local_change(&self.nodes[node], self.now);
             }
         }
     }
 
+    /// Moves the clock and fires the sessions' timers that are due.
+    pub(crate) fn advance(&mut self, by: Duration) {
+        self.now += by;
+        let keys: Vec<_> = self.sessions.keys().copied().collect();
+        for key in keys {
+            if let Some(s) = self.sessions.get_mut(&key) {
+                s.handle_timeout(self.now);
+            }
+            self.drain(key);
+        }
+    }
+
     /// Moves a session's effects into its node, events into the log, and bytes
-    /// onto the wire.
+    /// onto the wire; then, as the driver does, tells the node's other
+    /// sessions about anything stored that they relay or forward.
     fn drain(&mut self, (me, them): (usize, usize)) {
         let Some(session) = self.sessions.get_mut(&(me, them)) else {
             return;
@@ -390,17 +649,60 @@ impl Net {
         while let Some(effect) = session.poll_effect() {
             self.nodes[me].apply(effect);
         }
+        let mut relay = false;
         while let Some(event) = session.poll_event() {
+            relay |= matches!(
+                event,
+                Event::ReplicaChanged { relayed: true, .. }
+                    | Event::RetractionReceived { relayed: true, .. }
+                    | Event::ConfirmationToForward { .. }
+            );
             self.nodes[me].events.push((peer, event));
         }
         while let Some(bytes) = session.poll_transmit() {
             self.in_flight.push_back((me, them, bytes));
+        }
+        if relay {
+            self.local_change(me);
+            let keys: Vec<_> = self
+                .sessions
+                .keys()
+                .copied()
+                .filter(|(m, t)| *m == me && *t != them)
+                .collect();
+            for key in keys {
+                if let Some(session) = self.sessions.get_mut(&key) {
+                    while let Some(bytes) = session.poll_transmit() {
+                        self.in_flight.push_back((key.0, key.1, bytes));
+                    }
+                }
+            }
         }
     }
 
     /// Delivers raw bytes from `from` to `to`, bypassing `from`'s session.
     pub(crate) fn inject(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
         self.in_flight.push_back((from, to, bytes));
+    }
+
+    /// Delivers one message, if any is in flight.
+    pub(crate) fn step(&mut self) -> bool {
+        let Some((from, to, bytes)) = self.in_flight.pop_front() else {
+            return false;
+        };
+        if let Ok(msg) = SyncMessage::decode(&bytes) {
+            self.log.push(Delivered {
+                from,
+                to,
+                len_bytes: bytes.len(),
+                msg,
+            });
+        }
+        if let Some(session) = self.sessions.get_mut(&(to, from)) {
+            session.handle_message(&self.nodes[to], self.now, &bytes);
+        }
+        self.drain((to, from));
+        true
     }
 
     /// Runs until no bytes are in flight. Returns the number of messages delivered.
@@ -411,23 +713,11 @@ impl Net {
             for key in keys {
                 self.drain(key);
             }
-            let Some((from, to, bytes)) = self.in_flight.pop_front() else {
+            if !self.step() {
                 return delivered;
-            };
+            }
             delivered += 1;
             assert!(delivered < 10_000_000, "sync does not converge");
-            if let Ok(msg) = SyncMessage::decode(&bytes) {
-                self.log.push(Delivered {
-                    from,
-                    to,
-                    len_bytes: bytes.len(),
-                    msg,
-                });
-            }
-            if let Some(session) = self.sessions.get_mut(&(to, from)) {
-                session.handle_message(&self.nodes[to], &bytes);
-            }
-            self.drain((to, from));
         }
     }
 
@@ -437,31 +727,37 @@ impl Net {
         (slice.len(), slice.iter().map(|d| d.len_bytes).sum())
     }
 
-    /// DocSync messages delivered since log position `since`.
-    pub(crate) fn doc_syncs_since(&self, since: usize) -> usize {
+    /// `Deliver` messages delivered since log position `since`.
+    pub(crate) fn deliveries_since(&self, since: usize) -> usize {
         self.log
             .get(since..)
             .unwrap_or_default()
             .iter()
-            .filter(|d| matches!(d.msg, SyncMessage::DocSync { .. }))
+            .filter(|d| matches!(d.msg, SyncMessage::Deliver { .. }))
             .count()
     }
 
     /// The violation node `me`'s session with node `them` closed with, if any.
     pub(crate) fn closed_with(&self, me: usize, them: usize) -> Option<ViolationCode> {
-        self.sessions[&(me, them)].closed_by().map(|(code, _)| code)
+        self.sessions
+            .get(&(me, them))
+            .and_then(|s| s.closed_by().map(|(code, _)| code))
     }
 
-    /// Events of a kind at one node.
+    /// Events at one node.
     pub(crate) fn events(&self, node: usize) -> impl Iterator<Item = &(NodeId, Event)> {
         self.nodes[node].events.iter()
     }
 }
 
-/// The text of a document's description, for checking content arrived.
-pub(crate) fn title(doc: &AutoCommit) -> String {
-    match doc.get(ROOT, "title").unwrap() {
-        Some((automerge::Value::Scalar(s), _)) => s.as_str().unwrap_or_default().to_string(),
-        _ => String::new(),
-    }
+/// The description of a publication document, for checking content arrived.
+pub(crate) fn description(doc: &AutoCommit) -> String {
+    autosurgeon::hydrate::<_, crate::share::PublicationBody>(doc)
+        .map(|b| b.practice.description)
+        .unwrap_or_default()
+}
+
+/// Decodes a signed statement (tests only; panics on bad bytes).
+pub(crate) fn statement_of(bytes: &[u8]) -> SignedStatement {
+    SignedStatement::decode(bytes).unwrap()
 }

@@ -1,70 +1,82 @@
-//! Federated sync: per-peer sessions that exchange publication documents.
+//! Federated sync: per-peer sessions that exchange signed publication versions.
 //!
 //! Once the transport has a connection to an authenticated peer (its [`NodeId`]
 //! and [`Role`] are known), the node runs one [`Session`] over one bidirectional
 //! stream. The session is sans-IO, in the style of `quinn-proto`: it never touches
-//! a socket, a file or a clock. The driver hands it bytes and local changes and
-//! takes out bytes to send, events to report and storage effects to persist:
+//! a socket, a file or a clock. The driver hands it bytes, local changes and the
+//! time, and takes out bytes to send, events to report, storage effects to
+//! persist and the next deadline:
 //!
 //! ```text
 //!                    ┌──────────────────────── Session ─────────────────────────┐
-//!   frames in  ───▶  │ handle_message(view, bytes)                              │
-//!   local edit ───▶  │ handle_local_change(view, doc)        origin half:       │ ──▶ poll_transmit()  frames out
-//!   shutdown   ───▶  │ handle_close()                         our publications  │ ──▶ poll_event()     status, disclosure log
-//!                    │                                       replica half:      │ ──▶ poll_effect()    SQLite, in batches
-//!                    │                                        the peer's        │
+//!   frames in  ───▶  │ handle_message(view, now, bytes)                         │ ──▶ poll_transmit()  frames out
+//!   local edit ───▶  │ handle_local_change(view, now, doc)   serving half:      │ ──▶ poll_event()     status, disclosure log
+//!   timer      ───▶  │ handle_timeout(now)                    our index (own +  │ ──▶ poll_effect()    SQLite, in batches
+//!   shutdown   ───▶  │ handle_close()                         relayed public)   │ ──▶ poll_timeout()   when to call again
+//!                    │                                       receiving half:    │
+//!                    │                                        the peer's index  │
 //!                    └──────────────────────────────────────────────────────────┘
-//!                                   ▲ reads (ids, seqs, heads, docs on demand)
+//!                                   ▲ reads (index rows, statements, docs on demand)
 //!                                   │
-//!                               SyncView (the store, or an in-memory fake)
+//!                               SyncView (a read connection, or an in-memory fake)
 //! ```
 //!
-//! Each side is the *origin* of its own publications and a *replica* of the
-//! peer's, so one session runs both halves of the protocol in
-//! [`labnet_protocol::sync`] at once:
+//! Each side *serves* its index (its own publications and the `public`
+//! publications of others it relays) and *receives* the peer's, so one session
+//! runs both halves of the protocol in [`labnet_protocol::sync`] at once:
 //!
 //! 1. Each side sends `Resume`: how far it got in the peer's index last time.
-//! 2. Each side (as origin) streams its index from there in batches of ids,
-//!    heads and sequence numbers, skipping every publication the peer may not
-//!    see ([`visible_to`](crate::trust::visible_to)) and sending `Retract` for those the peer had but may no
-//!    longer see.
-//! 3. Each side (as replica) compares announced heads with its copies. Equal
-//!    heads cost nothing more. A publication it holds nothing of is asked for
-//!    whole (`WantSnapshots` → `Snapshot`, one round trip, the saved document's
-//!    bytes). For the others it runs Automerge's sync protocol,
-//!    many documents at once, with one `automerge::sync::State` per (peer,
-//!    document) that is persisted so a reconnect sends only what was missed.
-//! 4. Once every document of a batch is stored, the replica acknowledges the
-//!    batch and saves its resume point.
+//! 2. Each side (serving) streams its index from there in batches of
+//!    (id, version, retracted, seq), skipping every publication the peer may
+//!    not see ([`visible_to`](crate::trust::visible_to)), and withdrawing those
+//!    it had and may no longer see.
+//! 3. Each side (receiving) compares announced versions with the statements it
+//!    holds. A version it holds, or an older one, costs nothing more. For a
+//!    newer one it sends `Want` with the heads of its copy, and the sender
+//!    delivers the origin's signed statement with exactly the change chunks
+//!    after those heads. No Automerge sync state, no Bloom filter.
+//! 4. Once every publication of a batch is stored, the receiver acknowledges
+//!    the batch and saves its resume point.
 //!
 //! # Rules the session enforces
 //!
-//! - Scope is checked on the sending side, before any id is announced and before
-//!   any sync message about a publication is answered.
-//! - Only the origin announces a publication, and a replica accepts changes to a
-//!   publication only from its origin. A peer that pushes changes into our
-//!   publication or announces someone else's is a [`ViolationCode`]; nothing of
-//!   the offending message is stored, and the session stops.
-//! - Every publication version sent produces [`Event::Disclosed`].
+//! - Scope is checked on the sending side, before any id is announced and
+//!   before any `Want` is answered: a peer outside it gets the same answer as
+//!   for an id that does not exist.
+//! - A version is accepted only if its statement verifies against the key the
+//!   publication id names, it is newer than the one held, the delivered chunks
+//!   pass labnet's own checks ([`labnet_protocol::chunk`]) and, applied to a
+//!   scratch copy, give exactly the signed heads, and the result has the shape
+//!   of a publication whose content names the same id and origin. Anything
+//!   else is a [`ViolationCode`]: nothing of the message is stored, and the
+//!   session stops. A valid but older version is ignored.
+//! - A relay may deliver only `public` publications; `partners` and named
+//!   scopes come from their origin only. Subscribers deliver nothing.
+//! - Every version of our own publications sent produces [`Event::Disclosed`].
+//! - A local read error ends the session ([`Event::LocalFailure`]); it never
+//!   reads as "nothing there".
 //!
 //! # The caller's contract
 //!
 //! - Call [`Session::new`] when the stream opens, then loop: feed what arrives
-//!   to `handle_*`, then drain `poll_effect`, `poll_event` and `poll_transmit`.
+//!   to `handle_*`, then drain `poll_effect`, `poll_event` and `poll_transmit`,
+//!   and call `handle_timeout` when `poll_timeout`'s instant passes.
 //! - Persist the effects in order, and make them visible to the [`SyncView`]
-//!   before the next `handle_*` call: the session reloads documents and sync
-//!   states from the view when it needs them again. One SQLite transaction for
-//!   everything drained after one `handle_*` call (or a few) is the intent.
-//! - After [`Event::ProtocolViolation`] the session ignores input; close the
-//!   connection with [`ViolationCode::as_u32`].
+//!   before the next `handle_*` call. One SQLite transaction for everything
+//!   drained after one `handle_*` call (or a few) is the intent.
+//! - After [`Session::closed_by`] returns something the session ignores input;
+//!   close the connection with the violation's [`ViolationCode::as_u32`].
 //!
 //! Map:
 //! - [`session`]: the state machine.
 //! - [`store_view`]: the view of a real node's SQLite store.
 //! - [`driver`]: the tokio task that runs a session over a stream.
 
+use std::sync::Arc;
+
 use automerge::{AutoCommit, ChangeHash};
 use labnet_config::Role;
+use labnet_protocol::statement::Signer;
 use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
 
@@ -79,65 +91,83 @@ mod tests;
 
 use crate::trust::Scope;
 use labnet_protocol::close::ViolationCode;
+pub use crate::store::ReceivedStatement;
 pub use session::{Session, SessionConfig};
 
-/// One row of the origin's publication index: plain data, no loaded document.
+/// One entry of the index this node serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicationEntry {
+pub struct ServedEntry {
     /// The publication.
     pub doc_id: DocId,
-    /// The local update sequence number of its latest update (content, scope or
-    /// retraction): every update takes the next number of the node's index.
+    /// Our local sequence number of its latest update.
     pub seq: u64,
-    /// Who may see it.
-    pub scope: Scope,
-    /// Its Automerge heads.
-    pub heads: Vec<ChangeHash>,
-    /// Retracted: a tombstone kept in the index so that peers that had it learn.
+    /// Its origin: this node, or the origin of a public publication we relay.
+    pub origin: NodeId,
+    /// The version number of the statement we hold.
+    pub version: u64,
+    /// That statement retracts it.
     pub retracted: bool,
+    /// Who may see it: our scope for our own publications; `None` for a
+    /// relayed one, which is `public`.
+    pub scope: Option<Scope>,
 }
 
-/// What this node holds of another node's publication.
+/// What this node holds of another origin's publication.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplicaEntry {
-    /// The node that published it, the only one whose changes it accepts.
+pub struct HeldEntry {
+    /// Its origin.
     pub origin: NodeId,
-    /// The heads of our copy.
+    /// The version of the statement held.
+    pub version: u64,
+    /// The statement held retracts it (a tombstone: no document).
+    pub retracted: bool,
+    /// The heads of our copy (empty for a tombstone).
     pub heads: Vec<ChangeHash>,
+}
+
+/// A confirmation this node holds and has not forwarded yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardItem {
+    /// The retracted publication.
+    pub doc_id: DocId,
+    /// Who confirmed.
+    pub confirmer: NodeId,
+    /// The encoded signed confirmation.
+    pub signed: Vec<u8>,
 }
 
 /// A storage failure reported by a [`SyncView`] (a local problem, not the peer's).
 pub type ViewError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Our side of the publications: what the origin half of a session reads.
-pub trait OriginView {
+/// Everything a session reads. Every read can fail, and a failure ends the
+/// session: an unreadable index must never look like an empty one.
+pub trait SyncView {
     /// The epoch of our index numbering; changes only if the index is rebuilt.
-    fn index_epoch(&self) -> u64;
-    /// Up to `limit` index rows with `seq > after_seq`, in ascending `seq`.
-    fn publications_after(&self, after_seq: u64, limit: usize) -> Vec<PublicationEntry>;
-    /// The index row of one publication, if it is ours.
-    fn publication(&self, doc_id: &DocId) -> Option<PublicationEntry>;
-    /// Loads one of our publications.
-    fn load_publication(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError>;
-}
-
-/// Our copies of other nodes' publications: what the replica half reads.
-pub trait ReplicaView {
-    /// Our copy of a publication, if we hold one.
-    fn replica(&self, doc_id: &DocId) -> Option<ReplicaEntry>;
-    /// Loads our copy of a publication.
+    fn index_epoch(&self) -> Result<u64, ViewError>;
+    /// Up to `limit` entries of the index we serve with `seq > after_seq`, in
+    /// ascending `seq`: our publications and the public ones we relay.
+    fn served_after(&self, after_seq: u64, limit: usize) -> Result<Vec<ServedEntry>, ViewError>;
+    /// The entry we serve for one publication, if any.
+    fn served(&self, doc_id: &DocId) -> Result<Option<ServedEntry>, ViewError>;
+    /// The encoded signed statement of a publication we serve or hold.
+    fn statement(&self, doc_id: &DocId) -> Result<Option<Vec<u8>>, ViewError>;
+    /// Loads a document we serve: our publication, or our copy of another's.
+    fn load_served(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError>;
+    /// What we hold of another origin's publication (a copy or a tombstone).
+    fn held(&self, doc_id: &DocId) -> Result<Option<HeldEntry>, ViewError>;
+    /// Loads our copy of another origin's publication.
     fn load_replica(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError>;
-    /// The ids of every copy we hold of `origin`'s publications.
-    fn replicas_of(&self, origin: NodeId) -> Vec<DocId>;
-    /// How far we got in `origin`'s index (saved by [`Effect::SaveResumePoint`]).
-    fn resume_point(&self, origin: NodeId) -> Option<ResumePoint>;
-}
-
-/// Everything a session reads, plus the saved Automerge sync states.
-pub trait SyncView: OriginView + ReplicaView {
-    /// The saved `automerge::sync::State` of one document with one peer. For our
-    /// own publications, its presence also means "this peer was sent it".
-    fn sync_state(&self, peer: NodeId, doc_id: &DocId) -> Option<Vec<u8>>;
+    /// How far we got in `peer`'s index (saved by [`Effect::SaveResumePoint`]).
+    fn resume_point(&self, peer: NodeId) -> Result<Option<ResumePoint>, ViewError>;
+    /// Whether `peer` was sent our publication and has not given it up since.
+    fn delivered(&self, peer: NodeId, doc_id: &DocId) -> Result<bool, ViewError>;
+    /// Up to `limit` confirmations to forward to `via` (the peer that
+    /// delivered the retractions they confirm).
+    fn confirmations_to_forward(
+        &self,
+        via: NodeId,
+        limit: usize,
+    ) -> Result<Vec<ForwardItem>, ViewError>;
 }
 
 /// How a replica's bytes are to be stored.
@@ -153,47 +183,73 @@ pub enum ReplicaData {
 /// A write the driver must persist, in order. See the module's contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Store (or extend) our copy of a peer's publication.
-    SaveReplica {
+    /// Store a verified version of another origin's publication: our copy and
+    /// its statement.
+    SaveVersion {
         /// The publication.
         doc_id: DocId,
-        /// Its origin (the peer of this session).
-        origin: NodeId,
-        /// Its heads after this save.
+        /// Its heads after this save (the signed heads).
         heads: Vec<ChangeHash>,
         /// The bytes.
         data: ReplicaData,
+        /// The verified statement.
+        statement: ReceivedStatement,
     },
-    /// Delete our copy of a publication and every sync state kept for it.
-    DeleteReplica {
+    /// A verified retraction: delete our copy, keep the statement as a tombstone.
+    SaveTombstone {
+        /// The publication.
+        doc_id: DocId,
+        /// The verified retraction statement.
+        statement: ReceivedStatement,
+    },
+    /// The origin withdrew the publication from us (it left our scope): delete
+    /// our copy and its statement.
+    Withdrawn {
         /// The publication.
         doc_id: DocId,
     },
-    /// Save the Automerge sync state of one document with one peer.
-    SaveSyncState {
+    /// Keep a signed retraction confirmation.
+    SaveConfirmation {
+        /// The retracted publication.
+        doc_id: DocId,
+        /// Who confirmed.
+        confirmer: NodeId,
+        /// The retraction version confirmed.
+        version: u64,
+        /// The encoded signed confirmation.
+        signed: Vec<u8>,
+        /// Nothing left to forward (we are the origin, or the peer took it).
+        forwarded: bool,
+    },
+    /// The peer stored these confirmations we forwarded.
+    ConfirmationsForwarded {
+        /// (publication, confirmer) of each.
+        items: Vec<(DocId, NodeId)>,
+    },
+    /// The peer was sent this version of our publication.
+    RecordDelivery {
         /// The peer.
         peer: NodeId,
-        /// The document.
+        /// Our publication.
         doc_id: DocId,
-        /// `automerge::sync::State::encode()`.
-        state: Vec<u8>,
+        /// The version sent.
+        version: u64,
     },
-    /// Forget the sync state of one document with one peer (the peer confirmed a
-    /// retraction: it no longer has the document).
-    DeleteSyncState {
+    /// The peer no longer holds our publication (it confirmed a withdrawal).
+    DeleteDelivery {
         /// The peer.
         peer: NodeId,
-        /// The document.
+        /// Our publication.
         doc_id: DocId,
     },
-    /// Replica side: every update of `origin`'s index up to `point` is stored.
+    /// Receiving side: every update of `peer`'s index up to `point` is stored.
     SaveResumePoint {
         /// The peer whose index this is.
-        origin: NodeId,
+        peer: NodeId,
         /// Where to resume next time.
         point: ResumePoint,
     },
-    /// Origin side: the peer acknowledged our index up to `seq` (for status).
+    /// Serving side: the peer acknowledged our index up to `seq` (for status).
     SaveAckedSeq {
         /// The peer.
         peer: NodeId,
@@ -210,27 +266,44 @@ pub enum Effect {
 pub trait EffectSink {
     /// What a write can fail with.
     type Error;
-    /// Stores (or extends) our copy of a peer's publication.
-    fn save_replica(
+    /// Stores a verified version of another origin's publication.
+    fn save_version(
         &mut self,
         doc_id: &DocId,
-        origin: NodeId,
         heads: &[ChangeHash],
         data: &ReplicaData,
+        statement: &ReceivedStatement,
     ) -> Result<(), Self::Error>;
-    /// Deletes our copy of a publication and every sync state kept for it.
-    fn delete_replica(&mut self, doc_id: &DocId) -> Result<(), Self::Error>;
-    /// Saves the Automerge sync state of one document with one peer.
-    fn save_sync_state(
+    /// Deletes our copy and keeps the retraction statement.
+    fn save_tombstone(
+        &mut self,
+        doc_id: &DocId,
+        statement: &ReceivedStatement,
+    ) -> Result<(), Self::Error>;
+    /// Deletes our copy and its statement.
+    fn withdrawn(&mut self, doc_id: &DocId) -> Result<(), Self::Error>;
+    /// Keeps a confirmation.
+    fn save_confirmation(
+        &mut self,
+        doc_id: &DocId,
+        confirmer: NodeId,
+        version: u64,
+        signed: &[u8],
+        forwarded: bool,
+    ) -> Result<(), Self::Error>;
+    /// Marks confirmations forwarded.
+    fn confirmations_forwarded(&mut self, items: &[(DocId, NodeId)]) -> Result<(), Self::Error>;
+    /// Records a delivery of our publication.
+    fn record_delivery(
         &mut self,
         peer: NodeId,
         doc_id: &DocId,
-        state: &[u8],
+        version: u64,
     ) -> Result<(), Self::Error>;
-    /// Forgets the sync state of one document with one peer.
-    fn delete_sync_state(&mut self, peer: NodeId, doc_id: &DocId) -> Result<(), Self::Error>;
-    /// Saves how far we got in `origin`'s index.
-    fn save_resume_point(&mut self, origin: NodeId, point: ResumePoint) -> Result<(), Self::Error>;
+    /// Forgets a delivery.
+    fn delete_delivery(&mut self, peer: NodeId, doc_id: &DocId) -> Result<(), Self::Error>;
+    /// Saves how far we got in `peer`'s index.
+    fn save_resume_point(&mut self, peer: NodeId, point: ResumePoint) -> Result<(), Self::Error>;
     /// Saves how far `peer` acknowledged our index.
     fn save_acked_seq(&mut self, peer: NodeId, epoch: u64, seq: u64) -> Result<(), Self::Error>;
 }
@@ -239,20 +312,29 @@ impl Effect {
     /// Persists this effect into `sink`.
     pub fn apply<S: EffectSink>(&self, sink: &mut S) -> Result<(), S::Error> {
         match self {
-            Effect::SaveReplica {
+            Effect::SaveVersion {
                 doc_id,
-                origin,
                 heads,
                 data,
-            } => sink.save_replica(doc_id, *origin, heads, data),
-            Effect::DeleteReplica { doc_id } => sink.delete_replica(doc_id),
-            Effect::SaveSyncState {
+                statement,
+            } => sink.save_version(doc_id, heads, data, statement),
+            Effect::SaveTombstone { doc_id, statement } => sink.save_tombstone(doc_id, statement),
+            Effect::Withdrawn { doc_id } => sink.withdrawn(doc_id),
+            Effect::SaveConfirmation {
+                doc_id,
+                confirmer,
+                version,
+                signed,
+                forwarded,
+            } => sink.save_confirmation(doc_id, *confirmer, *version, signed, *forwarded),
+            Effect::ConfirmationsForwarded { items } => sink.confirmations_forwarded(items),
+            Effect::RecordDelivery {
                 peer,
                 doc_id,
-                state,
-            } => sink.save_sync_state(*peer, doc_id, state),
-            Effect::DeleteSyncState { peer, doc_id } => sink.delete_sync_state(*peer, doc_id),
-            Effect::SaveResumePoint { origin, point } => sink.save_resume_point(*origin, *point),
+                version,
+            } => sink.record_delivery(*peer, doc_id, *version),
+            Effect::DeleteDelivery { peer, doc_id } => sink.delete_delivery(*peer, doc_id),
+            Effect::SaveResumePoint { peer, point } => sink.save_resume_point(*peer, *point),
             Effect::SaveAckedSeq { peer, epoch, seq } => sink.save_acked_seq(*peer, *epoch, *seq),
         }
     }
@@ -261,39 +343,57 @@ impl Effect {
 /// Something that happened, for status, logs and the disclosure log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Our copy of a peer's publication changed (and a `SaveReplica` was emitted).
+    /// A new version of another origin's publication was stored.
     ReplicaChanged {
         /// The publication.
         doc_id: DocId,
+        /// Its origin.
+        origin: NodeId,
         /// Its new heads.
         heads: Vec<ChangeHash>,
+        /// It is public: our other sessions relay it.
+        relayed: bool,
     },
-    /// The origin retracted a publication (or it left our scope); our copy is
-    /// deleted (a `DeleteReplica` was emitted).
+    /// A publication we held was retracted by its origin (or withdrawn from
+    /// us); our copy is deleted.
     RetractionReceived {
         /// The publication.
         doc_id: DocId,
+        /// Its origin.
+        origin: NodeId,
+        /// A public tombstone: our other sessions relay it.
+        relayed: bool,
     },
-    /// A peer confirmed it deleted a publication we retracted.
+    /// A node confirmed it deleted a publication we retracted.
     RetractionConfirmed {
         /// The publication.
         doc_id: DocId,
-        /// The peer.
-        peer: NodeId,
+        /// The confirming node (not necessarily the peer: confirmations travel).
+        confirmer: NodeId,
     },
-    /// A version of our publication was sent to the peer: log it.
+    /// A confirmation of another origin's retraction arrived, to forward.
+    ConfirmationToForward {
+        /// The publication.
+        doc_id: DocId,
+    },
+    /// A version of our own publication was sent to the peer: log it.
     Disclosed {
         /// The publication.
         doc_id: DocId,
         /// The version sent.
         heads: Vec<ChangeHash>,
     },
+    /// A valid version no newer than the one held arrived (normal with relays).
+    Stale {
+        /// The publication.
+        doc_id: DocId,
+    },
     /// The peer acknowledged our index up to `seq`.
     PeerAcked {
         /// The acknowledged sequence number.
         seq: u64,
     },
-    /// Replica side: we hold everything the peer's index listed so far.
+    /// Receiving side: we hold everything the peer's index listed so far.
     CaughtUp,
     /// The peer broke the protocol; the session is closed.
     ProtocolViolation {
@@ -302,22 +402,35 @@ pub enum Event {
         /// A description for the log (ids and counts only, no content).
         reason: String,
     },
-    /// A local storage failure about one document; the session goes on without it.
+    /// A local failure; the session is closed (the peer did nothing wrong).
     LocalFailure {
-        /// The document.
-        doc_id: DocId,
         /// What failed.
         reason: String,
     },
 }
 
 /// Who we are and who the peer is: what the transport established.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct PeerInfo {
     /// This node.
     pub local: NodeId,
+    /// This node's role: a subscriber serves nothing.
+    pub local_role: Role,
     /// The authenticated peer.
     pub peer: NodeId,
     /// The peer's role, as approved by our admin.
     pub peer_role: Role,
+    /// The node key, which signs our retraction confirmations.
+    pub signer: Arc<dyn Signer>,
+}
+
+impl std::fmt::Debug for PeerInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerInfo")
+            .field("local", &self.local)
+            .field("local_role", &self.local_role)
+            .field("peer", &self.peer)
+            .field("peer_role", &self.peer_role)
+            .finish_non_exhaustive()
+    }
 }

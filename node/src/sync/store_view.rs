@@ -1,104 +1,136 @@
-//! The [`SyncView`] of a real node: its SQLite store.
+//! The [`SyncView`] of a real node: a read connection to its SQLite store.
 //!
-//! Sessions read through this view while the driver holds the store, so reads
-//! see every effect the driver has persisted (the session's contract). Reads
-//! that fail are logged and answered as "nothing there": the session then treats
-//! the document as missing for this round instead of stopping every peer's sync
-//! over one bad row. Writes never happen here; they come back as effects.
+//! Each session reads through a read-only connection of its own
+//! ([`Store::open_reader`]), so one peer's reads never wait for another's, and
+//! never hold up the writer. The driver persists effects through the one
+//! writer before the next step, so reads see them (WAL: a read transaction
+//! started after a commit sees it).
+//!
+//! A read that fails is an error, which ends the session: answering "nothing
+//! there" could announce an empty index, and make every peer delete our
+//! publications. Writes never happen here; they come back as effects.
 
 use automerge::AutoCommit;
 use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
-use tracing::warn;
 
 use super::{
-    EffectSink, OriginView, PublicationEntry, ReplicaData, ReplicaEntry, ReplicaView, Scope,
+    EffectSink, ForwardItem, HeldEntry, ReceivedStatement, ReplicaData, Scope, ServedEntry,
     SyncView, ViewError,
 };
-use crate::store::{Batch, DocumentKind, IndexRow, Store, StoreError};
+use crate::store::{Batch, DocumentKind, IndexRow, StatementRow, Store, StoreError};
 
 /// A node's store, seen by its sync sessions.
 pub struct StoreView<'a> {
     store: &'a Store,
+    /// This node: the origin of every row of `publication_index`.
+    local: NodeId,
 }
 
 impl<'a> StoreView<'a> {
-    /// Views `store`.
-    pub fn new(store: &'a Store) -> StoreView<'a> {
-        StoreView { store }
+    /// Views `store`, the store of node `local`.
+    pub fn new(store: &'a Store, local: NodeId) -> StoreView<'a> {
+        StoreView { store, local }
     }
 }
 
-fn logged<T>(what: &str, result: Result<T, StoreError>) -> Option<T> {
-    match result {
-        Ok(v) => Some(v),
-        Err(e) => {
-            warn!(error = %e, "sync view: {what} failed");
-            None
-        }
-    }
+fn doc_id(id: &str) -> Result<DocId, ViewError> {
+    DocId::new(id).map_err(|e| format!("stored document id {id}: {e}").into())
 }
 
-/// An index row as the session sees it. Rows that do not parse (a bad id or
-/// scope, which only a bug or a hand edit could write) are skipped: failing
-/// closed means not announcing what we cannot check.
-fn entry(row: IndexRow) -> Option<PublicationEntry> {
-    let doc_id = DocId::new(row.doc_id.clone()).ok()?;
-    let scope = match Scope::parse(&row.scope) {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(doc = %row.doc_id, error = %e, "publication with an unreadable scope is not announced");
-            return None;
-        }
-    };
-    Some(PublicationEntry {
-        doc_id,
+/// One of our index rows as the session sees it. A row that does not parse
+/// (only a bug or a hand edit could write one) is an error, not skipped.
+fn own_entry(local: NodeId, row: IndexRow) -> Result<ServedEntry, ViewError> {
+    let scope = Scope::parse(&row.scope)
+        .map_err(|e| format!("publication {} has an unreadable scope: {e}", row.doc_id))?;
+    Ok(ServedEntry {
+        doc_id: doc_id(&row.doc_id)?,
         seq: row.seq,
-        scope,
-        heads: row.heads,
+        origin: local,
+        version: row.seq,
         retracted: row.retracted,
+        scope: Some(scope),
     })
 }
 
-impl OriginView for StoreView<'_> {
-    fn index_epoch(&self) -> u64 {
-        logged("reading the index epoch", self.store.index_epoch()).unwrap_or(0)
+fn relayed_entry(row: StatementRow) -> Result<Option<ServedEntry>, ViewError> {
+    let Some(seq) = row.relay_seq else {
+        return Ok(None);
+    };
+    Ok(Some(ServedEntry {
+        doc_id: doc_id(&row.doc_id)?,
+        seq,
+        origin: row.origin,
+        version: row.version,
+        retracted: row.retracted,
+        scope: None,
+    }))
+}
+
+impl SyncView for StoreView<'_> {
+    fn index_epoch(&self) -> Result<u64, ViewError> {
+        Ok(self.store.index_epoch()?)
     }
 
-    fn publications_after(&self, after_seq: u64, limit: usize) -> Vec<PublicationEntry> {
-        let rows = logged(
-            "reading the publication index",
-            self.store.publications_after(after_seq, limit),
-        )
-        .unwrap_or_default();
-        rows.into_iter().filter_map(entry).collect()
+    fn served_after(&self, after_seq: u64, limit: usize) -> Result<Vec<ServedEntry>, ViewError> {
+        let local = self.local;
+        let mut entries = Vec::with_capacity(limit);
+        for row in self.store.publications_after(after_seq, limit)? {
+            entries.push(own_entry(local, row)?);
+        }
+        for row in self.store.relayed_after(after_seq, limit)? {
+            entries.extend(relayed_entry(row)?);
+        }
+        // Both lists are the first `limit` of their kind after `after_seq`,
+        // so the first `limit` of the merge are the first of the whole index.
+        entries.sort_by_key(|e| e.seq);
+        entries.truncate(limit);
+        Ok(entries)
     }
 
-    fn publication(&self, doc_id: &DocId) -> Option<PublicationEntry> {
-        logged(
-            "reading a publication",
-            self.store.publication_row(doc_id.as_str()),
-        )
-        .flatten()
-        .and_then(entry)
-    }
-
-    fn load_publication(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError> {
-        match self.store.load_document(doc_id.as_str())? {
-            Some((DocumentKind::Publication, doc)) => Ok(Some(doc)),
+    fn served(&self, doc_id: &DocId) -> Result<Option<ServedEntry>, ViewError> {
+        if let Some(row) = self.store.publication_row(doc_id.as_str())? {
+            return Ok(Some(own_entry(self.local, row)?));
+        }
+        match self.store.statement(doc_id.as_str())? {
+            Some(row) if row.via.is_some() => relayed_entry(row),
             _ => Ok(None),
         }
     }
-}
 
-impl ReplicaView for StoreView<'_> {
-    fn replica(&self, doc_id: &DocId) -> Option<ReplicaEntry> {
-        logged(
-            "reading a replica",
-            self.store.replica_entry(doc_id.as_str()),
-        )
-        .flatten()
-        .map(|(origin, heads)| ReplicaEntry { origin, heads })
+    fn statement(&self, doc_id: &DocId) -> Result<Option<Vec<u8>>, ViewError> {
+        Ok(self.store.statement(doc_id.as_str())?.map(|r| r.signed))
+    }
+
+    fn load_served(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError> {
+        match self.store.load_document(doc_id.as_str())? {
+            Some((DocumentKind::Publication | DocumentKind::Replica, doc)) => Ok(Some(doc)),
+            _ => Ok(None),
+        }
+    }
+
+    fn held(&self, doc_id: &DocId) -> Result<Option<HeldEntry>, ViewError> {
+        let Some(row) = self.store.statement(doc_id.as_str())? else {
+            return Ok(None);
+        };
+        if row.via.is_none() {
+            // Ours: not something we hold of another origin.
+            return Ok(None);
+        }
+        let heads = if row.retracted {
+            Vec::new()
+        } else {
+            match self.store.replica_entry(doc_id.as_str())? {
+                Some((_, heads)) => heads,
+                None => return Err(format!("{doc_id} has a statement but no copy").into()),
+            }
+        };
+        Ok(Some(HeldEntry {
+            origin: row.origin,
+            version: row.version,
+            retracted: row.retracted,
+            heads,
+        }))
     }
 
     fn load_replica(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError> {
@@ -108,28 +140,33 @@ impl ReplicaView for StoreView<'_> {
         }
     }
 
-    fn replicas_of(&self, origin: NodeId) -> Vec<DocId> {
-        logged("listing replicas", self.store.replicas_of(origin))
-            .unwrap_or_default()
+    fn resume_point(&self, peer: NodeId) -> Result<Option<ResumePoint>, ViewError> {
+        Ok(self
+            .store
+            .resume_point(peer)?
+            .map(|(epoch, seq)| ResumePoint { epoch, seq }))
+    }
+
+    fn delivered(&self, peer: NodeId, doc_id: &DocId) -> Result<bool, ViewError> {
+        Ok(self.store.delivered_version(peer, doc_id.as_str())?.is_some())
+    }
+
+    fn confirmations_to_forward(
+        &self,
+        via: NodeId,
+        limit: usize,
+    ) -> Result<Vec<ForwardItem>, ViewError> {
+        self.store
+            .confirmations_to_forward(via, limit)?
             .into_iter()
-            .filter_map(|id| DocId::new(id).ok())
+            .map(|c| {
+                Ok(ForwardItem {
+                    doc_id: doc_id(&c.doc_id)?,
+                    confirmer: c.confirmer,
+                    signed: c.signed,
+                })
+            })
             .collect()
-    }
-
-    fn resume_point(&self, origin: NodeId) -> Option<ResumePoint> {
-        logged("reading a resume point", self.store.resume_point(origin))
-            .flatten()
-            .map(|(epoch, seq)| ResumePoint { epoch, seq })
-    }
-}
-
-impl SyncView for StoreView<'_> {
-    fn sync_state(&self, peer: NodeId, doc_id: &DocId) -> Option<Vec<u8>> {
-        logged(
-            "reading a sync state",
-            self.store.load_sync_state(peer, doc_id.as_str()),
-        )
-        .flatten()
     }
 }
 
@@ -137,42 +174,76 @@ impl SyncView for StoreView<'_> {
 impl EffectSink for Batch<'_> {
     type Error = StoreError;
 
-    fn save_replica(
+    fn save_version(
         &mut self,
         doc_id: &DocId,
-        origin: NodeId,
         heads: &[automerge::ChangeHash],
         data: &ReplicaData,
+        statement: &ReceivedStatement,
     ) -> Result<(), StoreError> {
         match data {
             ReplicaData::Snapshot(bytes) => {
-                self.save_replica_snapshot(doc_id.as_str(), origin, heads, bytes)
+                self.save_replica_snapshot(doc_id.as_str(), statement.origin, heads, bytes)?
             }
             ReplicaData::Incremental(chunk) => {
-                self.append_replica_changes(doc_id.as_str(), origin, heads, chunk)
+                self.append_replica_changes(doc_id.as_str(), statement.origin, heads, chunk)?
             }
         }
+        self.save_received_statement(doc_id.as_str(), statement, false)
     }
 
-    fn delete_replica(&mut self, doc_id: &DocId) -> Result<(), StoreError> {
-        Batch::delete_replica(self, doc_id.as_str())
+    fn save_tombstone(
+        &mut self,
+        doc_id: &DocId,
+        statement: &ReceivedStatement,
+    ) -> Result<(), StoreError> {
+        Batch::delete_replica(self, doc_id.as_str())?;
+        self.save_received_statement(doc_id.as_str(), statement, true)
     }
 
-    fn save_sync_state(
+    fn withdrawn(&mut self, doc_id: &DocId) -> Result<(), StoreError> {
+        Batch::delete_replica(self, doc_id.as_str())?;
+        self.delete_received_statement(doc_id.as_str())
+    }
+
+    fn save_confirmation(
+        &mut self,
+        doc_id: &DocId,
+        confirmer: NodeId,
+        version: u64,
+        signed: &[u8],
+        forwarded: bool,
+    ) -> Result<(), StoreError> {
+        Batch::save_confirmation(self, doc_id.as_str(), confirmer, version, signed, forwarded)?;
+        if forwarded {
+            // Ours: the status of a retraction lists who confirmed it.
+            self.save_retraction_ack(doc_id.as_str(), confirmer)?;
+        }
+        Ok(())
+    }
+
+    fn confirmations_forwarded(&mut self, items: &[(DocId, NodeId)]) -> Result<(), StoreError> {
+        for (doc_id, confirmer) in items {
+            self.mark_confirmation_forwarded(doc_id.as_str(), *confirmer)?;
+        }
+        Ok(())
+    }
+
+    fn record_delivery(
         &mut self,
         peer: NodeId,
         doc_id: &DocId,
-        state: &[u8],
+        version: u64,
     ) -> Result<(), StoreError> {
-        Batch::save_sync_state(self, peer, doc_id.as_str(), state)
+        Batch::record_delivery(self, peer, doc_id.as_str(), version)
     }
 
-    fn delete_sync_state(&mut self, peer: NodeId, doc_id: &DocId) -> Result<(), StoreError> {
-        Batch::delete_sync_state(self, peer, doc_id.as_str())
+    fn delete_delivery(&mut self, peer: NodeId, doc_id: &DocId) -> Result<(), StoreError> {
+        Batch::delete_delivery(self, peer, doc_id.as_str())
     }
 
-    fn save_resume_point(&mut self, origin: NodeId, point: ResumePoint) -> Result<(), StoreError> {
-        Batch::save_resume_point(self, origin, point.epoch, point.seq)
+    fn save_resume_point(&mut self, peer: NodeId, point: ResumePoint) -> Result<(), StoreError> {
+        Batch::save_resume_point(self, peer, point.epoch, point.seq)
     }
 
     fn save_acked_seq(&mut self, peer: NodeId, epoch: u64, seq: u64) -> Result<(), StoreError> {

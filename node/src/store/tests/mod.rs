@@ -12,7 +12,6 @@ mod lifecycle;
 mod peers;
 mod publications;
 mod replicas;
-mod sync_state;
 
 use super::*;
 use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};

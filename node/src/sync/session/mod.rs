@@ -3,88 +3,90 @@
 //! One [`Session`] runs both halves of the exchange with one peer:
 //!
 //! ```text
-//!  origin half (our publications)            replica half (the peer's publications)
-//!  ──────────────────────────────            ──────────────────────────────────────
+//!  serving half (our index)                  receiving half (the peer's index)
+//!  ────────────────────────                  ─────────────────────────────────
 //!  wait for the peer's Resume                send Resume(our resume point) at creation
-//!  cursor := resume seq (or 0: full)         Inventory batch ──▶ compare heads per entry
-//!  loop while < 16 batches unacked:             equal: done         differ: queue doc
-//!    rows := publications_after(cursor)      start up to N docs: load copy + sync state,
-//!    visible → entry; seen, now hidden         send DocSync(first Automerge message);
-//!                                               docs we hold nothing of: WantSnapshots
-//!  WantSnapshots: scope → Snapshot(save())   Snapshot ──▶ strict load → SaveReplica
-//!      → Retract; else → skip silently       DocSync from origin ──▶ apply, reply;
-//!    send Inventory(entries, up_to_seq)        doc has the announced heads → SaveReplica,
-//!  DocSync from replica:                        SaveSyncState, ReplicaChanged
-//!    scope? changes? → violation             oldest batch fully stored → InventoryAck,
-//!    load doc + state on demand, reply          SaveResumePoint
-//!    (Disclosed if the reply has changes)    Retract ──▶ DeleteReplica, RetractAck
-//!  InventoryAck → PeerAcked, window opens
-//!  RetractAck → RetractionConfirmed
+//!  cursor := resume seq (or 0: full)         Inventory batch ──▶ per entry: version newer
+//!  loop while < 16 batches unacked:             than the statement we hold? queue a Want
+//!    rows := served_after(cursor)            send Want(ids, our heads), up to N at once
+//!    visible → announce (id, version)        Deliver ──▶ verify statement, check chunks,
+//!    ours, delivered, now hidden → Withdraw     apply to a scratch copy, compare heads,
+//!    send Inventory(entries, up_to_seq)         check shape → SaveVersion / SaveTombstone
+//!  Want: scope per id → Deliver(statement,   oldest batch fully stored → InventoryAck,
+//!        changes after the peer's heads)        SaveResumePoint
+//!  InventoryAck → PeerAcked, window opens    Withdraw ──▶ Withdrawn, WithdrawAck
+//!  Confirm ──▶ verify, keep, ConfirmAck      retraction stored → sign a confirmation,
+//!                                               Confirm towards the origin
 //! ```
 //!
-//! Documents are loaded only while their sync runs and live in a small cache
-//! (`SessionConfig::docs_loaded_max`); the index is read as plain rows. A
-//! document whose heads already match costs one inventory entry and nothing
-//! else. Many documents sync at once (`SessionConfig::docs_in_flight_max`), so
-//! a connection with a round-trip time of `rtt` moves about
-//! `docs_in_flight_max / (1.5 * rtt)` documents per second, not one per round trip.
+//! Nothing is kept loaded between messages: a delivery loads the document it
+//! needs, and a delivery received is applied to a scratch copy that is either
+//! stored or dropped. The index is read as plain rows, so a publication whose
+//! version the peer already holds costs one announcement.
 //!
-//! Every Automerge call on data a peer controls runs under `catch_unwind`: an
-//! Automerge bug triggered by a peer's bytes becomes a protocol violation, not a
-//! crashed node. The document touched is dropped from the cache unsaved.
+//! Every Automerge call on bytes a peer sent runs under `catch_unwind`, but
+//! only after labnet's own checks have bounded them: an Automerge bug a peer
+//! triggers becomes a violation, not a crashed node.
+//!
+//! Timers: the session notes when it starts waiting on the peer (a `Want`
+//! unanswered, a batch unacknowledged, confirmations unacknowledged) and
+//! [`Session::poll_timeout`] returns when that wait expires
+//! ([`STALL_TIMEOUT`]); [`Session::handle_timeout`] then closes the session.
 //!
 //! Map:
 //! - this file: the session's state, its inputs (`handle_*`) and outputs
 //!   (`poll_*`), and the plumbing both halves share;
-//! - `origin`: the origin half, streaming our index and answering for our
-//!   publications;
-//! - `replica`: the replica half, following the peer's index and syncing our
-//!   copies of its publications;
-//! - `cache`: the bounded cache of loaded documents and their sync states.
+//! - `serve`: the serving half, streaming our index and answering `Want`;
+//! - `receive`: the receiving half, following the peer's index and storing
+//!   verified versions;
+//! - `confirm`: retraction confirmations, both ways.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
-use automerge::sync::{self};
 use automerge::ChangeHash;
-use labnet_protocol::sync::{DocId, SyncMessage, SYNC_PROTOCOL_VERSION};
+use labnet_protocol::sync::{SyncMessage, SYNC_PROTOCOL_VERSION};
 use labnet_protocol::NodeId;
 use tracing::{trace, warn};
 
-mod cache;
-mod origin;
-mod replica;
+mod confirm;
+mod receive;
+mod serve;
 
-use super::{Effect, Event, PeerInfo, SyncView};
+use super::{Effect, Event, PeerInfo, SyncView, ViewError};
 use labnet_protocol::close::ViolationCode;
+
+/// How long the session waits on the peer (an answer to a `Want`, an ack of
+/// a batch or of confirmations) before it gives up on it. A delivery is at
+/// most one frame of 8 MiB; 60 s moves that over a link of 1.1 Mbit/s, slower
+/// than any city's uplink, and a peer that sends nothing for that long while
+/// we wait is stalled, deliberately or not.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Limits of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// How many of the peer's documents we sync at once. More hides more
-    /// round-trip time; each costs one loaded document (~25 KiB).
+    /// How many of the peer's publications we ask for at once. More hides more
+    /// round-trip time; each costs one delivery in flight (a few KiB).
     pub docs_in_flight_max: usize,
-    /// How many documents (ours and the peer's) the session keeps loaded. The
-    /// least recently used is saved and dropped beyond this.
-    pub docs_loaded_max: usize,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             docs_in_flight_max: 256,
-            docs_loaded_max: 512,
         }
     }
 }
 
-/// Which half of the session a loaded document belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
-    /// One of our publications.
-    Origin,
-    /// Our copy of one of the peer's publications.
-    Replica,
+/// Why a session stopped taking input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closed {
+    /// The peer broke the protocol.
+    Violation(ViolationCode, String),
+    /// A local failure (a store read): the peer did nothing wrong.
+    Local(String),
 }
 
 /// A sync session with one authenticated peer. See the module docs.
@@ -92,28 +94,21 @@ pub struct Session {
     info: PeerInfo,
     config: SessionConfig,
     span: tracing::Span,
-    /// Set on the first violation; the session then ignores input.
-    closed: Option<(ViolationCode, String)>,
+    /// Set on the first violation or local failure; the session then ignores input.
+    closed: Option<Closed>,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     effects: VecDeque<Effect>,
-    origin: origin::OriginHalf,
-    replica: replica::ReplicaHalf,
-    cache: HashMap<DocId, cache::Loaded>,
-    /// Cache use order, least recent first.
-    lru: VecDeque<DocId>,
+    serve: serve::ServeHalf,
+    receive: receive::ReceiveHalf,
+    confirm: confirm::ConfirmState,
+    /// Since when we have been waiting on the peer with nothing from it.
+    waiting_since: Option<Instant>,
 }
 
 /// Runs an Automerge call on peer-controlled data, turning a panic into `None`.
 fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
     catch_unwind(AssertUnwindSafe(f)).ok()
-}
-
-/// An encoded sync state for a peer known to have exactly `heads`.
-fn state_at(heads: &[ChangeHash]) -> Vec<u8> {
-    let mut state = sync::State::new();
-    state.shared_heads = heads.to_vec();
-    state.encode()
 }
 
 fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
@@ -124,29 +119,37 @@ fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
 
 impl Session {
     /// Starts a session with an authenticated peer and queues our `Resume`.
-    pub fn new<V: SyncView + ?Sized>(info: PeerInfo, config: SessionConfig, view: &V) -> Session {
+    pub fn new<V: SyncView + ?Sized>(
+        info: PeerInfo,
+        config: SessionConfig,
+        view: &V,
+        now: Instant,
+    ) -> Session {
         let span = tracing::debug_span!("sync", peer = %info.peer);
         let mut session = Session {
             info,
             config: SessionConfig {
                 docs_in_flight_max: config.docs_in_flight_max.max(1),
-                docs_loaded_max: config.docs_loaded_max.max(config.docs_in_flight_max + 1),
             },
             span,
             closed: None,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             effects: VecDeque::new(),
-            origin: origin::OriginHalf::default(),
-            replica: replica::ReplicaHalf::default(),
-            cache: HashMap::new(),
-            lru: VecDeque::new(),
+            serve: serve::ServeHalf::default(),
+            receive: receive::ReceiveHalf::default(),
+            confirm: confirm::ConfirmState::default(),
+            waiting_since: None,
         };
-        let from = view.resume_point(info.peer);
-        session.send(SyncMessage::Resume {
-            version: SYNC_PROTOCOL_VERSION,
-            from,
-        });
+        match view.resume_point(session.info.peer) {
+            Ok(from) => session.send(SyncMessage::Resume {
+                version: SYNC_PROTOCOL_VERSION,
+                from,
+            }),
+            Err(e) => session.local_failure("reading the resume point", e),
+        }
+        session.forward_confirmations(view);
+        session.update_wait(now);
         session
     }
 
@@ -155,20 +158,29 @@ impl Session {
         self.info.peer
     }
 
-    /// The violation that closed the session, if any.
-    pub fn closed_by(&self) -> Option<(ViolationCode, &str)> {
-        self.closed.as_ref().map(|(c, r)| (*c, r.as_str()))
+    /// Why the session closed, if it did.
+    pub fn closed(&self) -> Option<&Closed> {
+        self.closed.as_ref()
     }
 
-    /// Whether there is nothing in flight in either direction: no unacknowledged
-    /// batch, no document queued or syncing, no retraction unconfirmed.
+    /// The violation that closed the session, if any.
+    pub fn closed_by(&self) -> Option<(ViolationCode, &str)> {
+        match &self.closed {
+            Some(Closed::Violation(c, r)) => Some((*c, r.as_str())),
+            _ => None,
+        }
+    }
+
+    /// Whether there is nothing in flight in either direction.
     pub fn is_idle(&self) -> bool {
-        self.origin.unacked.is_empty()
-            && self.origin.retracts_pending.is_empty()
-            && self.replica.batches.is_empty()
-            && self.replica.queue.is_empty()
-            && self.replica.active.is_empty()
-            && self.replica.wanted.is_empty()
+        !self.waiting_on_peer() && self.receive.queue.is_empty()
+    }
+
+    fn waiting_on_peer(&self) -> bool {
+        !self.serve.unacked.is_empty()
+            || !self.serve.withdraws_pending.is_empty()
+            || !self.receive.wanted.is_empty()
+            || !self.confirm.in_flight.is_empty()
     }
 
     /// Next bytes to frame and send on the stream, in order.
@@ -186,40 +198,63 @@ impl Session {
         self.effects.pop_front()
     }
 
-    /// One of our publications changed, was retracted or changed scope (its index
-    /// row has a new `seq`): announce it to the peer if the peer may see it, or
-    /// retract it if the peer had it and may no longer see it.
-    pub fn handle_local_change<V: SyncView + ?Sized>(&mut self, view: &V, doc_id: &DocId) {
+    /// When to call [`Session::handle_timeout`]: the instant the current wait
+    /// on the peer expires, or `None` when we wait for nothing.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed.is_some() {
+            return None;
+        }
+        self.waiting_since.map(|since| since + STALL_TIMEOUT)
+    }
+
+    /// Time passed: a peer that left us waiting past [`STALL_TIMEOUT`] is dropped.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(deadline) = self.poll_timeout() {
+            if now >= deadline {
+                let span = self.span.clone();
+                let _enter = span.enter();
+                self.violation(
+                    ViolationCode::Stalled,
+                    format!("no answer from the peer for {} s", STALL_TIMEOUT.as_secs()),
+                );
+            }
+        }
+    }
+
+    /// Something we serve changed (one of our publications was updated,
+    /// retracted or re-scoped, or we stored a public version to relay), or a
+    /// confirmation arrived to forward: announce what the peer may see.
+    pub fn handle_local_change<V: SyncView + ?Sized>(&mut self, view: &V, now: Instant) {
         if self.closed.is_some() {
             return;
         }
         let span = self.span.clone();
         let _enter = span.enter();
-        // A sync running on the old version would go on answering from the old
-        // document; drop it so the next message reloads the new one.
-        if self.cache.get(doc_id).map(|l| l.side) == Some(Side::Origin) {
-            self.evict(doc_id);
-        }
         self.pump_inventory(view);
+        self.forward_confirmations(view);
+        self.update_wait(now);
     }
 
-    /// The stream is closing: save every loaded document's progress.
-    pub fn handle_close(&mut self) {
-        let ids: Vec<DocId> = self.lru.iter().cloned().collect();
-        for doc_id in ids {
-            self.evict(&doc_id);
-        }
-    }
+    /// The stream is closing. Nothing is held in memory that is not stored.
+    pub fn handle_close(&mut self) {}
 
     /// Bytes of one message from the peer (one frame's payload).
-    pub fn handle_message<V: SyncView + ?Sized>(&mut self, view: &V, bytes: &[u8]) {
+    pub fn handle_message<V: SyncView + ?Sized>(&mut self, view: &V, now: Instant, bytes: &[u8]) {
         if self.closed.is_some() {
             return;
         }
         let span = self.span.clone();
         let _enter = span.enter();
+        // Whatever the peer sends, it is not stalled.
+        self.waiting_since = None;
         let msg = match SyncMessage::decode(bytes) {
             Ok(msg) => msg,
+            Err(labnet_protocol::sync::DecodeError::Retired(tag)) => {
+                return self.violation(
+                    ViolationCode::RetiredMessage,
+                    format!("sync version 1 message (tag {tag:#04x}); the peer must upgrade"),
+                );
+            }
             Err(e) => {
                 return self.violation(ViolationCode::MalformedMessage, e.to_string());
             }
@@ -237,68 +272,67 @@ impl Session {
             SyncMessage::InventoryAck { epoch, up_to_seq } => {
                 self.on_inventory_ack(view, epoch, up_to_seq)
             }
-            SyncMessage::DocSync { doc_id, message } => {
-                // One span per document sync step, inside the peer's span, so a
-                // document's exchange can be followed in the logs by `doc`.
-                let doc_span = tracing::debug_span!("doc_sync", doc = %doc_id);
-                let _doc = doc_span.enter();
-                self.on_doc_sync(view, doc_id, &message)
+            SyncMessage::Want { items } => self.on_want(view, items),
+            SyncMessage::Deliver { statement, changes } => {
+                self.on_deliver(view, &statement, changes)
             }
-            SyncMessage::Retract { doc_id, seq } => self.on_retract(view, doc_id, seq),
-            SyncMessage::RetractAck { doc_id } => self.on_retract_ack(doc_id),
-            SyncMessage::WantSnapshots { doc_ids } => self.on_want_snapshots(view, doc_ids),
-            SyncMessage::Snapshot { doc_id, bytes } => {
-                let doc_span = tracing::debug_span!("doc_sync", doc = %doc_id);
-                let _doc = doc_span.enter();
-                self.on_snapshot(doc_id, bytes)
-            }
+            SyncMessage::Withdraw { doc_id, seq } => self.on_withdraw(view, doc_id, seq),
+            SyncMessage::WithdrawAck { doc_id } => self.on_withdraw_ack(doc_id),
+            SyncMessage::Confirm { confirmations } => self.on_confirm(view, confirmations),
+            SyncMessage::ConfirmAck { count } => self.on_confirm_ack(count),
         }
         if self.closed.is_none() {
-            self.start_syncs(view);
+            self.send_wants(view);
             self.try_ack();
         }
+        self.update_wait(now);
     }
 
     // ---- plumbing ----------------------------------------------------------
+
+    /// Starts the stall clock when we begin waiting on the peer, and stops it
+    /// when we no longer wait.
+    fn update_wait(&mut self, now: Instant) {
+        if self.waiting_on_peer() {
+            self.waiting_since.get_or_insert(now);
+        } else {
+            self.waiting_since = None;
+        }
+    }
 
     fn send(&mut self, msg: SyncMessage) {
         self.transmit.push_back(msg.encode());
     }
 
-    /// The value of an Automerge call on a peer's bytes (run under
-    /// [`guarded`]), or `None` once its error or panic has been turned into a
-    /// violation with `code`. `what` names the input for the log ("snapshot of
-    /// X"), `refused` what went wrong with it ("does not load").
-    fn peer_outcome<T, E: std::fmt::Display>(
-        &mut self,
-        outcome: Option<Result<T, E>>,
-        code: ViolationCode,
-        what: &str,
-        refused: &str,
-    ) -> Option<T> {
-        match outcome {
-            Some(Ok(value)) => Some(value),
-            Some(Err(e)) => {
-                self.violation(code, format!("{what} {refused}: {e}"));
-                None
-            }
-            None => {
-                self.violation(code, format!("{what} made Automerge panic"));
+    fn violation(&mut self, code: ViolationCode, reason: String) {
+        warn!(code = code.as_u32(), %reason, "protocol violation; closing");
+        self.closed = Some(Closed::Violation(code, reason.clone()));
+        // Nothing more goes out, and nothing the peer sent in this message is
+        // stored: effects are only queued once a message is fully checked, but
+        // drop whatever this step queued to be sure.
+        self.transmit.clear();
+        self.effects.clear();
+        self.events
+            .push_back(Event::ProtocolViolation { code, reason });
+    }
+
+    /// A local read failed: end the session rather than act on a partial view.
+    fn local_failure(&mut self, what: &str, error: ViewError) {
+        let reason = format!("{what}: {error}");
+        warn!(%reason, "local failure; ending the session");
+        self.closed = Some(Closed::Local(reason.clone()));
+        self.transmit.clear();
+        self.events.push_back(Event::LocalFailure { reason });
+    }
+
+    /// The value of a view read, or `None` once its failure ended the session.
+    fn read<T>(&mut self, what: &str, result: Result<T, ViewError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.local_failure(what, e);
                 None
             }
         }
-    }
-
-    fn violation(&mut self, code: ViolationCode, reason: String) {
-        warn!(code = code.as_u32(), %reason, "protocol violation; closing");
-        self.closed = Some((code, reason.clone()));
-        // Nothing more goes out, and nothing the peer sent is stored: drop what
-        // this message queued, and drop loaded copies of the peer's documents
-        // unsaved (their progress is saved only when a sync completes cleanly).
-        self.transmit.clear();
-        self.cache.retain(|_, l| l.side == Side::Origin);
-        self.lru.retain(|id| self.cache.contains_key(id));
-        self.events
-            .push_back(Event::ProtocolViolation { code, reason });
     }
 }

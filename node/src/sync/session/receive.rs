@@ -1,0 +1,472 @@
+//! The receiving half of a session: the peer's index, and what we accept of it.
+//!
+//! It follows the peer's index batch by batch, asks (`Want`) for every
+//! announced version newer than the statement we hold, and accepts a
+//! delivery only when every check below holds, in this order, cheapest first:
+//!
+//! 1. the statement decodes and its signature verifies against the key the
+//!    publication id names (so whoever delivered it, the origin signed it);
+//! 2. we asked for that publication, and it is not one of ours;
+//! 3. a relay (a sender that is not the origin) delivers only `public`
+//!    publications, and a subscriber delivers nothing;
+//! 4. the version is newer than the one we hold (an older or equal one is
+//!    normal with relays: ignored, not punished);
+//! 5. the change chunks pass [`check_change_chunks`] (size, number, type,
+//!    checksum; compressed ones inflated by labnet under a cap);
+//! 6. applied to a scratch copy of what we hold, they give exactly the
+//!    signed heads;
+//! 7. the result has the shape of a publication, and its content names the
+//!    same publication and origin as the statement.
+//!
+//! Only then is anything stored. A batch is acknowledged once every
+//! publication of it is stored or was not needed.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use automerge::{AutoCommit, Change, ChangeHash};
+use labnet_config::Role;
+use labnet_protocol::chunk::check_change_chunks;
+use labnet_protocol::close::ViolationCode;
+use labnet_protocol::statement::{ScopeClass, SignedStatement};
+use labnet_protocol::sync::{
+    origin_of, Announcement, DocId, ResumePoint, SyncMessage, WantItem,
+    INVENTORY_BATCHES_UNACKED_MAX, WANT_ITEMS_MAX,
+};
+use tracing::{debug, trace};
+
+use super::{guarded, sorted, Session};
+use crate::sync::{Effect, Event, ReceivedStatement, ReplicaData, SyncView};
+
+/// One inventory batch not acknowledged yet.
+pub(super) struct PendingBatch {
+    pub(super) up_to_seq: u64,
+    /// Publications of this batch not stored yet.
+    pub(super) waiting: HashSet<DocId>,
+}
+
+/// The receiving half: the peer's index and our requests.
+#[derive(Default)]
+pub(super) struct ReceiveHalf {
+    /// The peer's index epoch, fixed by its first batch.
+    pub(super) epoch: Option<u64>,
+    /// `up_to_seq` of the last batch received, to check order.
+    pub(super) last_seq: Option<u64>,
+    pub(super) batches: VecDeque<PendingBatch>,
+    /// Announced versions waiting for a request slot.
+    pub(super) queue: VecDeque<DocId>,
+    /// The version announced for each publication queued or asked for.
+    pub(super) announced: HashMap<DocId, u64>,
+    /// Publications asked for and not delivered yet.
+    pub(super) wanted: HashSet<DocId>,
+    /// The peer said its index is complete, and we have reported `CaughtUp`
+    /// since the last batch.
+    pub(super) complete_seen: bool,
+    pub(super) caught_up_reported: bool,
+}
+
+/// A check of a delivery failed: the violation to close with.
+type Refusal = (ViolationCode, String);
+
+/// A delivery that passed every check, ready to store.
+struct Accepted {
+    statement: SignedStatement,
+    received: ReceivedStatement,
+    /// The new copy and the bytes to store, unless the version retracts.
+    copy: Option<(Vec<ChangeHash>, ReplicaData)>,
+    /// We held a copy before.
+    held_copy: bool,
+}
+
+impl Session {
+    pub(super) fn on_inventory<V: SyncView + ?Sized>(
+        &mut self,
+        view: &V,
+        epoch: u64,
+        entries: Vec<Announcement>,
+        up_to_seq: u64,
+        _full: bool,
+        complete: bool,
+    ) {
+        if self.receive.epoch.is_some_and(|e| e != epoch) {
+            return self.violation(
+                ViolationCode::InventoryOutOfOrder,
+                "inventory epoch changed within a session".into(),
+            );
+        }
+        if self.receive.last_seq.is_some_and(|last| up_to_seq < last)
+            || entries.iter().any(|e| e.seq > up_to_seq)
+        {
+            return self.violation(
+                ViolationCode::InventoryOutOfOrder,
+                format!("inventory batch up to {up_to_seq} goes backwards"),
+            );
+        }
+        if self.receive.batches.len() >= INVENTORY_BATCHES_UNACKED_MAX {
+            return self.violation(
+                ViolationCode::InventoryOutOfOrder,
+                "more unacknowledged inventory batches than the window allows".into(),
+            );
+        }
+        if self.info.peer_role == Role::Subscriber && !entries.is_empty() {
+            // Subscribers are read-only: nothing they announce is accepted.
+            return self.violation(
+                ViolationCode::ScopeViolation,
+                "a subscriber announced publications; subscribers cannot publish".into(),
+            );
+        }
+        let mut seen = HashSet::new();
+        for entry in &entries {
+            if origin_of(&entry.doc_id).is_none() || !seen.insert(&entry.doc_id) {
+                return self.violation(
+                    ViolationCode::MalformedMessage,
+                    format!(
+                        "inventory entry {} does not name an origin, or is listed twice",
+                        entry.doc_id
+                    ),
+                );
+            }
+        }
+        self.receive.epoch = Some(epoch);
+        self.receive.last_seq = Some(up_to_seq);
+        let mut waiting = HashSet::new();
+        for entry in entries {
+            if origin_of(&entry.doc_id) == Some(self.info.local) {
+                // Our own publication, relayed back: we hold the newest.
+                continue;
+            }
+            let Some(held) = self.read("reading a statement", view.held(&entry.doc_id)) else {
+                return;
+            };
+            let newer = held.as_ref().is_none_or(|h| entry.version > h.version);
+            // A retraction of something we never held needs nothing from us.
+            let needed = newer && !(entry.retracted && held.as_ref().is_none_or(|h| h.retracted));
+            if !needed {
+                continue;
+            }
+            let previous = self.receive.announced.insert(entry.doc_id.clone(), entry.version);
+            if previous.is_none() {
+                self.receive.queue.push_back(entry.doc_id.clone());
+            }
+            waiting.insert(entry.doc_id);
+        }
+        self.receive
+            .batches
+            .push_back(PendingBatch { up_to_seq, waiting });
+        self.receive.caught_up_reported = false;
+        if complete {
+            self.receive.complete_seen = true;
+        }
+    }
+
+    /// Asks for queued publications while there are free slots.
+    pub(super) fn send_wants<V: SyncView + ?Sized>(&mut self, view: &V) {
+        let mut items = Vec::new();
+        while self.receive.wanted.len() < self.config.docs_in_flight_max {
+            let Some(doc_id) = self.receive.queue.pop_front() else {
+                break;
+            };
+            let Some(held) = self.read("reading a statement", view.held(&doc_id)) else {
+                return;
+            };
+            let have = match held {
+                Some(h) if !h.retracted => sorted(h.heads).into_iter().map(|h| h.0).collect(),
+                _ => Vec::new(),
+            };
+            self.receive.wanted.insert(doc_id.clone());
+            items.push(WantItem { doc_id, have });
+            if items.len() == WANT_ITEMS_MAX {
+                self.send(SyncMessage::Want {
+                    items: std::mem::take(&mut items),
+                });
+            }
+        }
+        if !items.is_empty() {
+            self.send(SyncMessage::Want { items });
+        }
+    }
+
+    pub(super) fn on_deliver<V: SyncView + ?Sized>(
+        &mut self,
+        view: &V,
+        statement: &[u8],
+        changes: Vec<Vec<u8>>,
+    ) {
+        let accepted = match self.check_delivery(view, statement, changes) {
+            Ok(Some(accepted)) => accepted,
+            // Stale, or a local failure already recorded.
+            Ok(None) => return,
+            Err((code, reason)) => return self.violation(code, reason),
+        };
+        let doc_id = accepted.statement.body.publication.clone();
+        let origin = accepted.received.origin;
+        let relayed = accepted.received.scope_class == ScopeClass::Public;
+        match accepted.copy {
+            Some((heads, data)) => {
+                trace!(doc = %doc_id, version = accepted.received.version, "version stored");
+                self.effects.push_back(Effect::SaveVersion {
+                    doc_id: doc_id.clone(),
+                    heads: heads.clone(),
+                    data,
+                    statement: accepted.received,
+                });
+                self.events.push_back(Event::ReplicaChanged {
+                    doc_id: doc_id.clone(),
+                    origin,
+                    heads,
+                    relayed,
+                });
+            }
+            None => {
+                debug!(doc = %doc_id, "publication retracted by its origin");
+                let version = accepted.received.version;
+                self.effects.push_back(Effect::SaveTombstone {
+                    doc_id: doc_id.clone(),
+                    statement: accepted.received,
+                });
+                if accepted.held_copy {
+                    self.events.push_back(Event::RetractionReceived {
+                        doc_id: doc_id.clone(),
+                        origin,
+                        relayed,
+                    });
+                    self.confirm_retraction(&doc_id, version);
+                }
+            }
+        }
+        self.finish_want(&doc_id);
+    }
+
+    /// A publication asked for is settled: free its slot and its batch entry.
+    fn finish_want(&mut self, doc_id: &DocId) {
+        self.receive.wanted.remove(doc_id);
+        self.receive.announced.remove(doc_id);
+        for batch in &mut self.receive.batches {
+            batch.waiting.remove(doc_id);
+        }
+    }
+
+    /// Runs the checks of the module docs. `Ok(None)`: nothing to store
+    /// (a stale version, or a local failure that ended the session).
+    fn check_delivery<V: SyncView + ?Sized>(
+        &mut self,
+        view: &V,
+        statement_bytes: &[u8],
+        changes: Vec<Vec<u8>>,
+    ) -> Result<Option<Accepted>, Refusal> {
+        let bad_statement = |e: labnet_protocol::statement::StatementError| {
+            (ViolationCode::BadStatement, format!("delivered statement: {e}"))
+        };
+        let statement = SignedStatement::decode(statement_bytes).map_err(bad_statement)?;
+        statement.verify().map_err(bad_statement)?;
+        let body = &statement.body;
+        let doc_id = body.publication.clone();
+        if !self.receive.wanted.contains(&doc_id) {
+            return Err((
+                ViolationCode::UnexpectedMessage,
+                format!("delivery of {doc_id}, which we did not ask for"),
+            ));
+        }
+        let origin = body.origin();
+        if origin == self.info.local {
+            return Err((
+                ViolationCode::NotOrigin,
+                format!("delivery of our own publication {doc_id}"),
+            ));
+        }
+        if self.info.peer_role == Role::Subscriber {
+            return Err((
+                ViolationCode::ScopeViolation,
+                "a subscriber delivered a publication".into(),
+            ));
+        }
+        if origin != self.info.peer && body.scope != ScopeClass::Public {
+            return Err((
+                ViolationCode::ScopeViolation,
+                format!(
+                    "relayed delivery of {doc_id}, scoped {}: only its origin may deliver it",
+                    body.scope.as_str()
+                ),
+            ));
+        }
+        let Some(held) = self.read("reading a statement", view.held(&doc_id)) else {
+            return Ok(None);
+        };
+        if held.as_ref().is_some_and(|h| h.version >= body.version) {
+            trace!(doc = %doc_id, version = body.version, "stale version ignored");
+            self.events.push_back(Event::Stale {
+                doc_id: doc_id.clone(),
+            });
+            self.finish_want(&doc_id);
+            return Ok(None);
+        }
+        let held_copy = held.as_ref().is_some_and(|h| !h.retracted);
+        let received = ReceivedStatement {
+            origin,
+            version: body.version,
+            scope_class: body.scope,
+            signed: statement_bytes.to_vec(),
+            via: self.info.peer,
+        };
+        if body.retracted {
+            if !changes.is_empty() {
+                return Err((
+                    ViolationCode::BadChunk,
+                    format!("a retraction of {doc_id} carried changes"),
+                ));
+            }
+            return Ok(Some(Accepted {
+                statement,
+                received,
+                copy: None,
+                held_copy,
+            }));
+        }
+        let checked = check_change_chunks(&changes)
+            .map_err(|e| (ViolationCode::BadChunk, format!("changes for {doc_id}: {e}")))?;
+        drop(changes);
+        let mut scratch = if held_copy {
+            match self.read("loading a replica", view.load_replica(&doc_id)) {
+                Some(Some(doc)) => doc,
+                Some(None) => {
+                    self.local_failure(
+                        "loading a replica",
+                        format!("{doc_id} has a statement but no document").into(),
+                    );
+                    return Ok(None);
+                }
+                None => return Ok(None),
+            }
+        } else {
+            AutoCommit::new()
+        };
+        let mut appended = Vec::new();
+        let applied = guarded(|| {
+            let mut parsed = Vec::with_capacity(checked.len());
+            for chunk in &checked {
+                parsed.push(Change::try_from(chunk.as_bytes()).map_err(|e| e.to_string())?);
+                appended.extend_from_slice(chunk.as_bytes());
+            }
+            scratch.apply_changes(parsed).map_err(|e| e.to_string())
+        });
+        match applied {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                return Err((
+                    ViolationCode::BadDocument,
+                    format!("changes for {doc_id} do not apply: {e}"),
+                ))
+            }
+            None => {
+                return Err((
+                    ViolationCode::BadDocument,
+                    format!("changes for {doc_id} made Automerge panic"),
+                ))
+            }
+        }
+        let heads = sorted(scratch.get_heads());
+        let signed: Vec<ChangeHash> = body.heads.iter().map(|h| ChangeHash(*h)).collect();
+        if heads != signed || guarded(|| scratch.get_missing_deps(&[]).is_empty()) != Some(true) {
+            return Err((
+                ViolationCode::HeadsMismatch,
+                format!(
+                    "changes for {doc_id} give {} heads that differ from the {} signed",
+                    heads.len(),
+                    signed.len()
+                ),
+            ));
+        }
+        let shape = guarded(|| crate::share::check_publication_shape(&scratch, &doc_id, origin));
+        match shape {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                return Err((
+                    ViolationCode::BadDocument,
+                    format!("{doc_id} is not a publication: {e}"),
+                ))
+            }
+            None => {
+                return Err((
+                    ViolationCode::BadDocument,
+                    format!("reading {doc_id} made Automerge panic"),
+                ))
+            }
+        }
+        let data = if held_copy {
+            ReplicaData::Incremental(appended)
+        } else {
+            ReplicaData::Snapshot(scratch.save())
+        };
+        Ok(Some(Accepted {
+            statement,
+            received,
+            copy: Some((heads, data)),
+            held_copy,
+        }))
+    }
+
+    pub(super) fn on_withdraw<V: SyncView + ?Sized>(&mut self, view: &V, doc_id: DocId, seq: u64) {
+        // Only the origin may withdraw; a relay has no say in its scope.
+        if origin_of(&doc_id) != Some(self.info.peer) {
+            return self.violation(
+                ViolationCode::NotOrigin,
+                format!("peer withdrew {doc_id}, which it does not publish"),
+            );
+        }
+        let Some(held) = self.read("reading a statement", view.held(&doc_id)) else {
+            return;
+        };
+        if held.is_some() {
+            debug!(doc = %doc_id, seq, "withdrawn by its origin");
+            self.effects.push_back(Effect::Withdrawn {
+                doc_id: doc_id.clone(),
+            });
+            self.events.push_back(Event::RetractionReceived {
+                doc_id: doc_id.clone(),
+                origin: self.info.peer,
+                relayed: false,
+            });
+        }
+        if self.receive.wanted.contains(&doc_id) || self.receive.announced.contains_key(&doc_id) {
+            self.receive.queue.retain(|d| d != &doc_id);
+            self.finish_want(&doc_id);
+        }
+        self.send(SyncMessage::WithdrawAck { doc_id });
+    }
+
+    /// Acknowledges every leading batch whose publications are all stored.
+    pub(super) fn try_ack(&mut self) {
+        let mut acked = None;
+        while let Some(batch) = self.receive.batches.front() {
+            if !batch.waiting.is_empty() {
+                break;
+            }
+            acked = Some(batch.up_to_seq);
+            self.receive.batches.pop_front();
+        }
+        let Some(epoch) = self.receive.epoch else {
+            return;
+        };
+        if let Some(up_to_seq) = acked {
+            self.send(SyncMessage::InventoryAck { epoch, up_to_seq });
+            // After the SaveVersion effects of those publications, so a crash
+            // in between resumes too early (harmless), never too late.
+            self.effects.push_back(Effect::SaveResumePoint {
+                peer: self.info.peer,
+                point: ResumePoint {
+                    epoch,
+                    seq: up_to_seq,
+                },
+            });
+        }
+        if self.receive.complete_seen
+            && !self.receive.caught_up_reported
+            && self.receive.batches.is_empty()
+            && self.receive.queue.is_empty()
+            && self.receive.wanted.is_empty()
+        {
+            self.receive.caught_up_reported = true;
+            debug!("caught up with the peer's index");
+            self.events.push_back(Event::CaughtUp);
+        }
+    }
+}
