@@ -18,6 +18,7 @@
 //! - [`sync`]: the messages of a sync session (inventory, Automerge sync, retraction)
 //!   and their bounded encoding.
 
+pub mod chunk;
 pub mod close;
 pub mod contact;
 pub mod frame;
