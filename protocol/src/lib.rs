@@ -15,8 +15,10 @@
 //! - [`handshake`]: the versioned application handshake and close codes.
 //! - [`invite`]: invite tokens.
 //! - [`statement`]: signed version statements and retraction confirmations.
-//! - [`sync`]: the messages of a sync session (inventory, Automerge sync, retraction)
-//!   and their bounded encoding.
+//! - [`sync`]: the messages of a sync session (inventory, want, signed
+//!   deliveries, withdrawals, confirmations) and their bounded encoding.
+//! - [`chunk`]: labnet's own checks of Automerge change chunks from a peer,
+//!   inflated under a cap, before Automerge sees them.
 
 pub mod chunk;
 pub mod close;

@@ -58,8 +58,8 @@
 //! | [`INVENTORY_ENTRIES_MAX`] | entries per inventory batch |
 //! | [`WANT_ITEMS_MAX`] | publications per `Want` |
 //! | [`HEADS_PER_ENTRY_MAX`] | heads per wanted publication or statement |
-//! | [`DELIVERY_CHANGES_MAX`] | change chunks per delivery |
-//! | [`CHANGE_BYTES_MAX`] | bytes per change chunk |
+//! | [`CHANGES_PER_DELIVERY_MAX`] | change chunks per delivery |
+//! | [`CHANGE_CHUNK_LEN_MAX`] | bytes per change chunk |
 //! | [`STATEMENT_LEN_MAX`] | bytes per statement or confirmation |
 //! | [`CONFIRMATIONS_PER_MESSAGE_MAX`] | confirmations per `Confirm` |
 //! | [`DOC_ID_LEN_MAX`] | bytes of a document id (`[A-Za-z0-9._:-]`, so ids are safe in logs) |
@@ -259,8 +259,8 @@ pub enum SyncMessage {
         /// A [`crate::statement::SignedStatement`], encoded (at most
         /// [`STATEMENT_LEN_MAX`] bytes).
         statement: Vec<u8>,
-        /// Automerge change chunks, each at most [`CHANGE_BYTES_MAX`], at most
-        /// [`DELIVERY_CHANGES_MAX`] of them.
+        /// Automerge change chunks, each at most [`CHANGE_CHUNK_LEN_MAX`], at most
+        /// [`CHANGES_PER_DELIVERY_MAX`] of them.
         changes: Vec<Vec<u8>>,
     },
     /// Origin → replica, sent by the origin only: the publication left the
@@ -294,15 +294,7 @@ pub enum SyncMessage {
 /// The most publications one `Want` asks for: one inventory batch's worth.
 pub const WANT_ITEMS_MAX: usize = INVENTORY_ENTRIES_MAX;
 
-/// The most change chunks in one delivery. An origin writes a version of a
-/// publication in one transaction, so this is thousands of versions of
-/// history; a publication with more is re-issued, not delivered.
-pub const DELIVERY_CHANGES_MAX: usize = 4096;
-
-/// The largest change chunk a peer may send: a practice's version is a few
-/// KiB, so 1 MiB is far beyond any real one and bounds what one chunk costs
-/// to check.
-pub const CHANGE_BYTES_MAX: usize = 1024 * 1024;
+pub use crate::chunk::{CHANGES_PER_DELIVERY_MAX, CHANGE_CHUNK_LEN_MAX};
 
 /// The most confirmations in one `Confirm`.
 pub const CONFIRMATIONS_PER_MESSAGE_MAX: usize = 256;
@@ -532,10 +524,10 @@ impl SyncMessage {
             TAG_DELIVER => {
                 let len = r.len("statement bytes", STATEMENT_LEN_MAX)?;
                 let statement = r.take(len)?.to_vec();
-                let count = r.len("change chunks", DELIVERY_CHANGES_MAX)?;
+                let count = r.len("change chunks", CHANGES_PER_DELIVERY_MAX)?;
                 let mut changes = Vec::with_capacity(count);
                 for _ in 0..count {
-                    let len = r.len("change chunk bytes", CHANGE_BYTES_MAX)?;
+                    let len = r.len("change chunk bytes", CHANGE_CHUNK_LEN_MAX)?;
                     changes.push(r.take(len)?.to_vec());
                 }
                 SyncMessage::Deliver { statement, changes }
@@ -766,7 +758,7 @@ mod tests {
         assert_eq!(SyncMessage::decode(&bytes), Err(DecodeError::Truncated));
         // A chunk over the per-chunk limit is refused by its length alone.
         let mut bytes = vec![TAG_DELIVER, 0, 1];
-        put_varint(&mut bytes, CHANGE_BYTES_MAX as u64 + 1);
+        put_varint(&mut bytes, CHANGE_CHUNK_LEN_MAX as u64 + 1);
         assert!(matches!(
             SyncMessage::decode(&bytes),
             Err(DecodeError::LimitExceeded { .. })

@@ -146,7 +146,7 @@ impl MemNode {
         let p = &self.publications[doc_id];
         let mut heads: Vec<[u8; 32]> = p.heads.iter().map(|h| h.0).collect();
         heads.sort();
-        let class = crate::store::scope_class_of(&p.scope.to_string());
+        let class = crate::store::scope_class_of(&p.scope.to_text());
         let body = VersionStatement {
             publication: doc_id.clone(),
             origin_key: self.key.public_key(),
@@ -602,15 +602,6 @@ impl Net {
         self.in_flight.clear();
     }
 
-    /// The links of open sessions, each once.
-    pub(crate) fn links(&self) -> Vec<(usize, usize)> {
-        self.sessions
-            .keys()
-            .filter(|(a, b)| a < b)
-            .copied()
-            .collect()
-    }
-
     /// Tells every session of `node` that what it serves changed.
     pub(crate) fn local_change(&mut self, node: usize) {
         let keys: Vec<_> = self
@@ -685,6 +676,19 @@ impl Net {
         self.in_flight.push_back((from, to, bytes));
     }
 
+    /// Takes the bytes in flight from `from` to `to` off the wire.
+    pub(crate) fn take_in_flight(&mut self, from: usize, to: usize) -> Vec<Vec<u8>> {
+        let mut taken = Vec::new();
+        self.in_flight.retain(|(f, t, bytes)| {
+            let hit = *f == from && *t == to;
+            if hit {
+                taken.push(bytes.clone());
+            }
+            !hit
+        });
+        taken
+    }
+
     /// Delivers one message, if any is in flight.
     pub(crate) fn step(&mut self) -> bool {
         let Some((from, to, bytes)) = self.in_flight.pop_front() else {
@@ -719,12 +723,6 @@ impl Net {
             delivered += 1;
             assert!(delivered < 10_000_000, "sync does not converge");
         }
-    }
-
-    /// Messages and bytes delivered since log position `since`.
-    pub(crate) fn traffic_since(&self, since: usize) -> (usize, usize) {
-        let slice = self.log.get(since..).unwrap_or_default();
-        (slice.len(), slice.iter().map(|d| d.len_bytes).sum())
     }
 
     /// `Deliver` messages delivered since log position `since`.

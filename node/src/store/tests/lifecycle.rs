@@ -120,7 +120,10 @@ fn a_version_3_store_keeps_its_requests_and_peers_and_gains_the_claimed_columns(
     .unwrap();
     drop(conn);
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        schema::MIGRATIONS.len() as i64
+    );
     let claimed: Option<String> = store
         .conn
         .query_row(
@@ -159,4 +162,75 @@ fn the_latest_settings_lookup_uses_the_disclosure_index() {
         plan.iter().any(|step| step.contains("disclosures_by_doc")),
         "{plan:?}"
     );
+}
+
+/// Version 5 is the signed wire: a store of version 4 keeps its own
+/// publications, which get a first statement signed with the node key at the
+/// first start; the replicas it got unsigned are dropped (and every peer's
+/// index starts over, so they come back signed); who was sent what survives
+/// as deliveries.
+#[test]
+fn a_version_4_store_signs_its_publications_and_drops_unsigned_replicas() {
+    use labnet_protocol::statement::{ScopeClass, SignedStatement};
+    let dir = tempfile::tempdir().unwrap();
+    let identity = Arc::new(crate::identity::Identity::generate().unwrap());
+    let doc_id = format!("{}:p1", identity.node_id().to_key());
+    let mut doc = publication("ours");
+    let heads = doc.get_heads();
+    {
+        let conn = store_at_version(dir.path(), 4);
+        conn.execute(
+            "INSERT INTO documents (doc_id, kind, snapshot, heads, created_at, updated_at) VALUES (?1, 'publication', ?2, ?3, 1, 1)",
+            rusqlite::params![doc_id, doc.save(), encode_heads(&heads)],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO publication_index (doc_id, seq, scope, retracted, updated_at) VALUES (?1, 7, 'public', 0, 1)",
+            [&doc_id],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO sync_state (node_id, doc_id, state) VALUES (?1, ?2, x'00')",
+            [node(2).to_string(), doc_id.clone()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO documents (doc_id, kind, snapshot, heads, created_at, updated_at) VALUES ('q:theirs', 'replica', x'', x'', 1, 1)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO replicas (doc_id, origin) VALUES ('q:theirs', ?1)",
+            [node(3).to_string()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO resume_points (origin, epoch, seq) VALUES (?1, 1, 40)",
+            [node(3).to_string()],
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(dir.path()).unwrap();
+    assert!(store.statement(&doc_id).unwrap().is_none());
+    // Without the node key nothing can be signed, and the store says why.
+    let mut unsigned = Store::open(dir.path()).unwrap();
+    assert!(unsigned
+        .sign_missing_statements()
+        .unwrap_err()
+        .to_string()
+        .contains("no node key"));
+    store.set_signer(identity.clone());
+    assert_eq!(store.sign_missing_statements().unwrap(), 1);
+    assert_eq!(store.sign_missing_statements().unwrap(), 0, "once only");
+    let row = store.statement(&doc_id).unwrap().unwrap();
+    let signed = SignedStatement::decode(&row.signed).unwrap();
+    signed.verify().unwrap();
+    assert_eq!(signed.body.origin(), identity.node_id());
+    assert_eq!(signed.body.version, 7);
+    assert_eq!(signed.body.scope, ScopeClass::Public);
+    assert_eq!(signed.body.heads, vec![heads[0].0]);
+    assert!(store.replicas().unwrap().is_empty());
+    assert!(store.load_document("q:theirs").unwrap().is_none());
+    assert_eq!(store.resume_point(node(3)).unwrap(), None);
+    assert_eq!(store.delivered_to(&doc_id).unwrap(), [node(2)]);
 }

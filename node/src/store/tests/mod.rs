@@ -21,7 +21,8 @@ use labnet_protocol::NodeId;
 /// A new store in a temporary directory, removed when the `TempDir` drops.
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.set_signer(Arc::new(crate::identity::Identity::generate().unwrap()));
     (dir, store)
 }
 

@@ -15,7 +15,6 @@ fn a_batch_stores_replicas_and_never_overwrites_our_own_documents() {
     store
         .batch(|b| {
             b.save_replica_snapshot("q:theirs", node(2), &heads, &bytes)?;
-            b.save_sync_state(node(2), "q:theirs", b"state")?;
             b.save_resume_point(node(2), 7, 3)?;
             b.save_peer_ack(node(2), 9, 4)
         })
@@ -58,8 +57,4 @@ fn a_batch_stores_replicas_and_never_overwrites_our_own_documents() {
 
     store.batch(|b| b.delete_replica("q:theirs")).unwrap();
     assert!(store.replica_entry("q:theirs").unwrap().is_none());
-    assert!(store
-        .load_sync_state(node(2), "q:theirs")
-        .unwrap()
-        .is_none());
 }

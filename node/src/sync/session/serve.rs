@@ -18,8 +18,8 @@ use std::collections::{HashSet, VecDeque};
 use labnet_config::Role;
 use labnet_protocol::close::ViolationCode;
 use labnet_protocol::sync::{
-    Announcement, DocId, ResumePoint, SyncMessage, WantItem, CHANGE_BYTES_MAX,
-    DELIVERY_CHANGES_MAX, INVENTORY_BATCHES_UNACKED_MAX, INVENTORY_ENTRIES_MAX, MESSAGE_LEN_MAX,
+    Announcement, DocId, ResumePoint, SyncMessage, WantItem, CHANGE_CHUNK_LEN_MAX,
+    CHANGES_PER_DELIVERY_MAX, INVENTORY_BATCHES_UNACKED_MAX, INVENTORY_ENTRIES_MAX, MESSAGE_LEN_MAX,
     SYNC_PROTOCOL_VERSION,
 };
 use tracing::{debug, trace};
@@ -311,7 +311,7 @@ impl Session {
             let Some(doc) = self.read("loading a publication", view.load_served(&doc_id)) else {
                 return;
             };
-            let Some(doc) = doc else {
+            let Some(mut doc) = doc else {
                 return self.local_failure(
                     "loading a publication",
                     format!("{doc_id} is in the index but not in the store").into(),
@@ -322,8 +322,8 @@ impl Session {
             for change in doc.get_changes(&have) {
                 let raw = change.raw_bytes();
                 bytes += raw.len() + 10;
-                if raw.len() > CHANGE_BYTES_MAX
-                    || changes.len() >= DELIVERY_CHANGES_MAX
+                if raw.len() > CHANGE_CHUNK_LEN_MAX
+                    || changes.len() >= CHANGES_PER_DELIVERY_MAX
                     || bytes > MESSAGE_LEN_MAX
                 {
                     return self.local_failure(
