@@ -9,9 +9,12 @@
 
 use std::time::Duration;
 
-use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ReadDoc, ROOT};
+use std::sync::Arc;
+
 use labnet_config::Role;
+use labnet_node::identity::Identity;
+use labnet_node::share::publication::{edit_sample, sample_body, sample_doc};
+use labnet_node::share::PublicationBody;
 use labnet_node::store::{NewDisclosure, Store, StoreHandle};
 use labnet_node::sync::driver::{run_session, DriverContext, DriverError, SessionEnd, SyncNotice};
 use labnet_node::sync::{PeerInfo, SessionConfig};
@@ -25,20 +28,27 @@ use tokio::task::JoinHandle;
 struct TestNode {
     _dir: tempfile::TempDir,
     id: NodeId,
+    identity: Arc<Identity>,
     ctx: DriverContext,
 }
 
 impl TestNode {
-    fn new(seed: u8) -> TestNode {
+    fn new() -> TestNode {
         let dir = tempfile::tempdir().unwrap();
-        let store = StoreHandle::new(Store::open(dir.path()).unwrap());
+        let identity = Arc::new(Identity::generate().unwrap());
+        let mut store = Store::open(dir.path()).unwrap();
+        store.set_signer(identity.clone());
+        let store_path = store.path().to_path_buf();
+        let store = StoreHandle::new(store);
         let (local_changes, _) = broadcast::channel(1024);
         let (notices, _) = broadcast::channel(4096);
         TestNode {
             _dir: dir,
-            id: NodeId::from_public_key(&[seed; 32]),
+            id: identity.node_id(),
+            identity,
             ctx: DriverContext {
                 store,
+                store_path,
                 local_changes,
                 notices,
                 config: SessionConfig::default(),
@@ -57,14 +67,16 @@ impl TestNode {
         let doc_id = self.doc_id(name);
         let id = doc_id.clone();
         let text = text.to_string();
+        let origin = self.id;
+        let name = name.to_string();
         self.ctx
             .store
             .call(move |s| {
                 let mut doc = match s.load_document(&id).unwrap() {
                     Some((_, d)) => d,
-                    None => AutoCommit::new(),
+                    None => sample_doc(&sample_body(origin, &name, 0)),
                 };
-                doc.put(ROOT, "text", text).unwrap();
+                edit_sample(&mut doc, &text);
                 s.save_publication(&id, &mut doc, &scope.to_text()).unwrap();
                 s.log_disclosure(&NewDisclosure {
                     action: "share",
@@ -90,10 +102,9 @@ impl TestNode {
             .store
             .call(move |s| {
                 let (_, doc) = s.load_document(&id).unwrap()?;
-                match doc.get(ROOT, "text").unwrap() {
-                    Some((automerge::Value::Scalar(v), _)) => v.as_str().map(str::to_string),
-                    _ => None,
-                }
+                autosurgeon::hydrate::<_, PublicationBody>(&doc)
+                    .ok()
+                    .map(|b| b.practice.description)
             })
             .await
     }
@@ -112,8 +123,10 @@ fn spawn_session(
 ) -> SessionTask {
     let info = PeerInfo {
         local: node.id,
+        local_role: Role::Partner,
         peer,
         peer_role: Role::Partner,
+        signer: node.identity.clone(),
     };
     let (recv, send) = tokio::io::split(io);
     tokio::spawn(run_session(node.ctx.clone(), info, recv, send, stopped))
@@ -148,8 +161,8 @@ async fn wait_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_converge_resume_push_and_retract() {
-    let a = TestNode::new(1);
-    let b = TestNode::new(2);
+    let a = TestNode::new();
+    let b = TestNode::new();
     let mut published = Vec::new();
     for i in 0..20 {
         published.push(
@@ -288,7 +301,7 @@ async fn two_nodes_converge_resume_push_and_retract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_the_stream_ends_the_session_with_a_violation() {
     use tokio::io::AsyncWriteExt;
-    let a = TestNode::new(1);
+    let a = TestNode::new();
     let peer = NodeId::from_public_key(&[2; 32]);
     let (_stop, stopped) = watch::channel(false);
     let (a_io, mut evil) = tokio::io::duplex(1 << 16);

@@ -209,13 +209,12 @@ async fn twelve_cities_in_full_mesh_converge_to_exactly_their_scopes() {
                 continue;
             }
             let doc = doc.clone();
-            let peer = ids[i];
             let leaked = other
                 .context()
                 .store
                 .call(move |s| {
                     s.load_document(&doc).unwrap().is_some()
-                        || s.load_sync_state(peer, &doc).unwrap().is_some()
+                        || s.statement(&doc).unwrap().is_some()
                 })
                 .await;
             assert!(

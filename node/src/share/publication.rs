@@ -317,7 +317,7 @@ pub fn sample_body(origin: NodeId, practice_id: &str, seed: u32) -> PublicationB
             challenges_addressed: "Isolation of newcomers".into(),
             stakeholders_involved: vec!["NGO".into(), "Municipality".into()],
             description: description[..description.len().min(1000)].to_string(),
-            systematized: seed % 2 == 0,
+            systematized: seed.is_multiple_of(2),
             indicators: Vec::new(),
             communication: "Posters in the library".into(),
             stakeholder_involvement: "Monthly meetings".into(),
