@@ -12,8 +12,24 @@ use labnet_protocol::NodeId;
 
 const PARTNERS: &str = include_str!("../data/practices.json");
 
+/// The node key of this test's city, which signs its publications.
+fn identity() -> std::sync::Arc<labnet_node::identity::Identity> {
+    static IDENTITY: std::sync::OnceLock<std::sync::Arc<labnet_node::identity::Identity>> =
+        std::sync::OnceLock::new();
+    IDENTITY
+        .get_or_init(|| std::sync::Arc::new(labnet_node::identity::Identity::generate().unwrap()))
+        .clone()
+}
+
 fn origin() -> NodeId {
-    NodeId::from_public_key(&[3; 32])
+    identity().node_id()
+}
+
+/// A store in `dir` that signs with this test's city key.
+fn signed_store(dir: &std::path::Path) -> Store {
+    let mut store = Store::open(dir).unwrap();
+    store.set_signer(identity());
+    store
 }
 
 #[test]
@@ -44,7 +60,7 @@ fn a_failing_import_writes_nothing() {
 #[test]
 fn a_subscriber_refuses_import_and_share() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
+    let mut store = signed_store(dir.path());
     let ps = parse_practices(ImportInput::Text(PARTNERS), None).unwrap();
     assert!(matches!(
         storage::import_practices(&mut store, Role::Subscriber, &ps),
@@ -68,7 +84,7 @@ fn a_subscriber_refuses_import_and_share() {
 #[test]
 fn import_share_update_unshare_with_disclosures() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
+    let mut store = signed_store(dir.path());
     let mut ps = parse_practices(ImportInput::Text(PARTNERS), None).unwrap();
     let report = storage::import_practices(&mut store, Role::Partner, &ps).unwrap();
     assert_eq!(report.created.len(), 25);
@@ -165,7 +181,7 @@ fn a_contact_of_another_practice_is_scrubbed_and_exemptions_are_logged() {
     use labnet_node::lab::{Contact, Practice};
     use labnet_node::share::{AnonymizationSettings, NotNames};
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
+    let mut store = signed_store(dir.path());
     let a = Practice {
         id: "a".into(),
         city: "Modena".into(),

@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ROOT};
 use labnet_config::Role;
 use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
+use labnet_node::share::publication::{edit_sample, sample_body, sample_doc};
+use labnet_node::share::PublicationBody;
 use labnet_node::store::NewDisclosure;
 use labnet_node::trust::Scope;
 use labnet_protocol::sync::publication_id;
@@ -36,14 +36,16 @@ async fn publish(d: &Daemon, name: &str, text: &str, scope: &Scope) -> String {
     let id = doc_id.clone();
     let text = text.to_string();
     let scope = scope.to_text();
+    let origin = d.node_id();
+    let name = name.to_string();
     d.context()
         .store
         .call(move |s| {
             let mut doc = match s.load_document(&id).unwrap() {
                 Some((_, doc)) => doc,
-                None => AutoCommit::new(),
+                None => sample_doc(&sample_body(origin, &name, 0)),
             };
-            doc.put(ROOT, "description", text).unwrap();
+            edit_sample(&mut doc, &text);
             s.save_publication(&id, &mut doc, &scope).unwrap();
             s.log_disclosure(&NewDisclosure {
                 action: "share",
@@ -213,8 +215,7 @@ async fn twelve_cities_in_full_mesh_converge_to_exactly_their_scopes() {
                 .context()
                 .store
                 .call(move |s| {
-                    s.load_document(&doc).unwrap().is_some()
-                        || s.statement(&doc).unwrap().is_some()
+                    s.load_document(&doc).unwrap().is_some() || s.statement(&doc).unwrap().is_some()
                 })
                 .await;
             assert!(
@@ -336,22 +337,31 @@ async fn forged_publications_are_rejected_and_reach_no_replica() {
     let victim = start_partner(tmp.path(), "victim").await;
     let forger = start_partner(tmp.path(), "forger").await;
     let doc = publish(&origin, "practice", "the origin's text", &Scope::Partners).await;
-    // The forger holds a copy of the origin's document with its own change, and
-    // publishes it under the origin's id: only the origin may announce that id.
-    let forged = doc.clone();
+    // The forger cannot sign for the origin's id (its store refuses, and no
+    // peer would verify it), so it publishes, under its own id and key, a
+    // document whose content claims to be the origin's practice.
+    let forged = publication_id(forger.node_id(), "practice")
+        .unwrap()
+        .as_str()
+        .to_string();
+    let origin_id = origin.node_id();
+    let refused = doc.clone();
     forger
         .context()
         .store
         .call(move |s| {
-            let mut doc = AutoCommit::new();
-            doc.put(ROOT, "description", "FORGED").unwrap();
+            let mut doc = sample_doc(&sample_body(origin_id, "practice", 1));
+            edit_sample(&mut doc, "FORGED");
+            assert!(s
+                .save_publication(&refused, &mut doc.clone(), "partners")
+                .is_err());
             s.save_publication(&forged, &mut doc, "partners").unwrap();
         })
         .await;
     // The victim meets the forger first, then the origin.
     pair_by_contacts(&victim, &forger).await;
     let forger_id = forger.node_id();
-    // The forger's connection is closed by the victim (NotOrigin), again at each redial.
+    // The forger's connection is closed by the victim (BadDocument), again at each redial.
     let closed = eventually(Duration::from_secs(10), async || {
         let log = victim.context().store.call(|s| s.replicas().unwrap()).await;
         log.is_empty() && !victim.context().transport.is_connected(forger_id)
@@ -463,9 +473,12 @@ async fn edits_from_two_sessions_of_the_origin_merge_everywhere() {
                 .unwrap()
                 .1
                 .with_actor(automerge::ActorId::random());
-            one.put(ROOT, "title", "title from session one").unwrap();
-            two.put(ROOT, "link", "https://example.org/from-session-two")
-                .unwrap();
+            let mut body: PublicationBody = autosurgeon::hydrate(&one).unwrap();
+            body.practice.name = "title from session one".into();
+            autosurgeon::reconcile(&mut one, &body).unwrap();
+            let mut body: PublicationBody = autosurgeon::hydrate(&two).unwrap();
+            body.practice.link = Some("https://example.org/from-session-two".into());
+            autosurgeon::reconcile(&mut two, &body).unwrap();
             s.save_publication(&id, &mut one, "partners").unwrap();
             s.save_publication(&id, &mut two, "partners").unwrap();
         })
@@ -486,11 +499,11 @@ async fn edits_from_two_sessions_of_the_origin_merge_everywhere() {
         .context()
         .store
         .call(move |s| {
-            use automerge::ReadDoc;
             let (_, d) = s.load_document(&id).unwrap().unwrap();
+            let body: PublicationBody = autosurgeon::hydrate(&d).unwrap();
             (
-                d.get(ROOT, "title").unwrap().is_some(),
-                d.get(ROOT, "link").unwrap().is_some(),
+                body.practice.name == "title from session one",
+                body.practice.link.as_deref() == Some("https://example.org/from-session-two"),
             )
         })
         .await;

@@ -29,8 +29,8 @@ use super::db::Db;
 use super::disclosures::{insert_disclosure, NewDisclosure};
 use super::documents::save_in;
 use super::statements::issue_statement;
-use labnet_protocol::statement::Signer;
 use super::{unix_now, DocumentKind, Store, StoreError};
+use labnet_protocol::statement::Signer;
 
 /// One row of our publication index.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,9 +21,7 @@
 use std::sync::Arc;
 
 use automerge::ChangeHash;
-use labnet_protocol::statement::{
-    ScopeClass, Signed, SignedStatement, Signer, VersionStatement,
-};
+use labnet_protocol::statement::{ScopeClass, Signed, SignedStatement, Signer, VersionStatement};
 use labnet_protocol::sync::DocId;
 use labnet_protocol::NodeId;
 use rusqlite::params;
@@ -179,7 +177,11 @@ impl Store {
 
     /// Up to `limit` relayed statements (other origins' public ones) with
     /// `relay_seq > after_seq`, in ascending order.
-    pub fn relayed_after(&self, after_seq: u64, limit: usize) -> Result<Vec<StatementRow>, StoreError> {
+    pub fn relayed_after(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StatementRow>, StoreError> {
         let db = self.db();
         let rows = db.rows(
             &format!(
@@ -200,7 +202,12 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         rows.into_iter()
-            .map(|(c, v)| Ok((db.node_id(&c, format_args!("confirmation of {doc_id}"))?, v as u64)))
+            .map(|(c, v)| {
+                Ok((
+                    db.node_id(&c, format_args!("confirmation of {doc_id}"))?,
+                    v as u64,
+                ))
+            })
             .collect()
     }
 
@@ -222,8 +229,7 @@ impl Store {
         )?;
         rows.into_iter()
             .map(|(doc_id, confirmer, signed)| {
-                let confirmer =
-                    db.node_id(&confirmer, format_args!("confirmation of {doc_id}"))?;
+                let confirmer = db.node_id(&confirmer, format_args!("confirmation of {doc_id}"))?;
                 Ok(PendingConfirmation {
                     doc_id,
                     confirmer,
@@ -309,8 +315,8 @@ pub(super) fn issue_statement(
     retracted: bool,
     now: i64,
 ) -> Result<(), StoreError> {
-    let publication = DocId::new(doc_id)
-        .map_err(|e| tx.corrupt(format!("publication id {doc_id}: {e}")))?;
+    let publication =
+        DocId::new(doc_id).map_err(|e| tx.corrupt(format!("publication id {doc_id}: {e}")))?;
     let mut heads: Vec<[u8; 32]> = heads.iter().map(|h| h.0).collect();
     heads.sort();
     heads.dedup();
@@ -324,6 +330,12 @@ pub(super) fn issue_statement(
         issued_at: now.max(0) as u64,
     };
     let origin = body.origin();
+    if labnet_protocol::sync::origin_of(&body.publication) != Some(origin) {
+        // A statement no peer could verify: the id names another node.
+        return Err(tx.corrupt(format!(
+            "publication {doc_id} does not name this node, whose key signs it"
+        )));
+    }
     let signed: SignedStatement = Signed::sign(body, signer);
     tx.execute(
         "INSERT INTO statements (doc_id, origin, version, scope_class, retracted, signed, via, relay_seq, received_at)

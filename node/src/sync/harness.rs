@@ -356,7 +356,11 @@ impl EffectSink for MemNode {
         forwarded: bool,
     ) -> Result<(), Self::Error> {
         let key = (doc_id.clone(), confirmer);
-        if self.confirmations.get(&key).is_none_or(|c| version > c.version) {
+        if self
+            .confirmations
+            .get(&key)
+            .is_none_or(|c| version > c.version)
+        {
             self.confirmations.insert(
                 key,
                 MemConfirmation {

@@ -89,9 +89,9 @@ mod harness;
 #[cfg(test)]
 mod tests;
 
+pub use crate::store::ReceivedStatement;
 use crate::trust::Scope;
 use labnet_protocol::close::ViolationCode;
-pub use crate::store::ReceivedStatement;
 pub use session::{Session, SessionConfig};
 
 /// One entry of the index this node serves.

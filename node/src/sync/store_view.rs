@@ -148,7 +148,10 @@ impl SyncView for StoreView<'_> {
     }
 
     fn delivered(&self, peer: NodeId, doc_id: &DocId) -> Result<bool, ViewError> {
-        Ok(self.store.delivered_version(peer, doc_id.as_str())?.is_some())
+        Ok(self
+            .store
+            .delivered_version(peer, doc_id.as_str())?
+            .is_some())
     }
 
     fn confirmations_to_forward(

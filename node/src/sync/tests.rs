@@ -75,7 +75,8 @@ fn twelve_nodes_with_mixed_scopes_converge_to_exactly_their_scopes() {
         .into_iter()
         .enumerate()
         {
-            let doc_id = nodes[i].publish_practice(&format!("p{k}"), (i * 3 + k) as u32, scope.clone());
+            let doc_id =
+                nodes[i].publish_practice(&format!("p{k}"), (i * 3 + k) as u32, scope.clone());
             scopes.insert(doc_id, (i, scope));
         }
     }
@@ -84,9 +85,7 @@ fn twelve_nodes_with_mixed_scopes_converge_to_exactly_their_scopes() {
     for (n, node) in net.nodes.iter().enumerate() {
         let expected: BTreeSet<DocId> = scopes
             .iter()
-            .filter(|(_, (origin, scope))| {
-                *origin != n && visible_to(scope, node.id, node.role)
-            })
+            .filter(|(_, (origin, scope))| *origin != n && visible_to(scope, node.id, node.role))
             .map(|(id, _)| id.clone())
             .collect();
         assert_eq!(node.copies(), expected, "node {n}");
@@ -249,7 +248,9 @@ fn a_version_crosses_each_link_at_most_once() {
     let mut per_link: BTreeMap<(usize, usize), usize> = BTreeMap::new();
     for d in &net.log[before..] {
         if d.msg.kind() == "deliver" {
-            *per_link.entry((d.from.min(d.to), d.from.max(d.to))).or_default() += 1;
+            *per_link
+                .entry((d.from.min(d.to), d.from.max(d.to)))
+                .or_default() += 1;
         }
     }
     assert!(per_link.values().all(|&n| n == 1), "{per_link:?}");
@@ -295,8 +296,7 @@ fn retractions_are_relayed_and_confirmed_back_to_the_origin() {
     assert_eq!(confirmed, holders);
     // Every confirmation the origin keeps is signed by its confirmer.
     for ((_, confirmer), c) in &net.nodes[0].confirmations {
-        let signed =
-            labnet_protocol::statement::SignedConfirmation::decode(&c.signed).unwrap();
+        let signed = labnet_protocol::statement::SignedConfirmation::decode(&c.signed).unwrap();
         signed.verify().unwrap();
         assert_eq!(signed.body.confirmer(), *confirmer);
     }
@@ -331,7 +331,10 @@ fn a_narrowed_scope_withdraws_the_publication() {
 /// A node (0) and an adversary (1), connected and synced: node 0 publishes
 /// one partners-scoped practice, the adversary one public one.
 fn against_adversary(adversary_role: Role) -> (Net, DocId) {
-    let mut nodes = vec![MemNode::new(0, Role::Partner), MemNode::new(1, adversary_role)];
+    let mut nodes = vec![
+        MemNode::new(0, Role::Partner),
+        MemNode::new(1, adversary_role),
+    ];
     let ours = nodes[0].publish_practice("ours", 1, Scope::Partners);
     let mut net = Net::synced(nodes);
     net.run();
@@ -421,8 +424,21 @@ fn bad_deliveries_are_refused_with_their_own_code() {
             Box::new(move |net| {
                 let mut doc = a_doc(1);
                 announce(net, &victim_doc_id, 5);
-                let signed = statement(&adversary, &victim_doc_id, 5, &mut doc, ScopeClass::Public, false);
-                let code = deliver_bad(net, SyncMessage::Deliver { statement: signed, changes: changes_of(&mut doc) });
+                let signed = statement(
+                    &adversary,
+                    &victim_doc_id,
+                    5,
+                    &mut doc,
+                    ScopeClass::Public,
+                    false,
+                );
+                let code = deliver_bad(
+                    net,
+                    SyncMessage::Deliver {
+                        statement: signed,
+                        changes: changes_of(&mut doc),
+                    },
+                );
                 assert_eq!(code, Some(ViolationCode::BadStatement));
             }),
         ),
@@ -435,7 +451,13 @@ fn bad_deliveries_are_refused_with_their_own_code() {
                 let mut doc = sample_doc(&sample_body(origin.node_id(), "p", 2));
                 announce(net, &doc_id, 3);
                 let signed = statement(&origin, &doc_id, 3, &mut doc, ScopeClass::Partners, false);
-                let code = deliver_bad(net, SyncMessage::Deliver { statement: signed, changes: changes_of(&mut doc) });
+                let code = deliver_bad(
+                    net,
+                    SyncMessage::Deliver {
+                        statement: signed,
+                        changes: changes_of(&mut doc),
+                    },
+                );
                 assert_eq!(code, Some(ViolationCode::ScopeViolation));
             }),
         ),
@@ -450,7 +472,13 @@ fn bad_deliveries_are_refused_with_their_own_code() {
                 edit_sample(&mut v2, "v2");
                 announce(net, &doc_id, 9);
                 let signed = statement(&key, &doc_id, 9, &mut v2, ScopeClass::Public, false);
-                let code = deliver_bad(net, SyncMessage::Deliver { statement: signed, changes: changes_of(&mut v1) });
+                let code = deliver_bad(
+                    net,
+                    SyncMessage::Deliver {
+                        statement: signed,
+                        changes: changes_of(&mut v1),
+                    },
+                );
                 assert_eq!(code, Some(ViolationCode::HeadsMismatch));
             }),
         ),
@@ -461,10 +489,17 @@ fn bad_deliveries_are_refused_with_their_own_code() {
                 use automerge::transaction::Transactable;
                 let key = TestKey::new(1);
                 let mut doc = AutoCommit::new();
-                doc.put(automerge::ROOT, "payload", "x".repeat(100)).unwrap();
+                doc.put(automerge::ROOT, "payload", "x".repeat(100))
+                    .unwrap();
                 announce(net, &own_id, 4);
                 let signed = statement(&key, &own_id, 4, &mut doc, ScopeClass::Public, false);
-                let code = deliver_bad(net, SyncMessage::Deliver { statement: signed, changes: changes_of(&mut doc) });
+                let code = deliver_bad(
+                    net,
+                    SyncMessage::Deliver {
+                        statement: signed,
+                        changes: changes_of(&mut doc),
+                    },
+                );
                 assert_eq!(code, Some(ViolationCode::BadDocument));
             }),
         ),
@@ -473,12 +508,19 @@ fn bad_deliveries_are_refused_with_their_own_code() {
             ViolationCode::BadDocument,
             Box::new(move |net| {
                 let key = TestKey::new(1);
-                let doc_id = labnet_protocol::sync::publication_id(key.node_id(), "forged").unwrap();
+                let doc_id =
+                    labnet_protocol::sync::publication_id(key.node_id(), "forged").unwrap();
                 // A valid publication body of the victim city, signed by the adversary.
                 let mut doc = sample_doc(&sample_body(node_id(7), "forged", 4));
                 announce(net, &doc_id, 4);
                 let signed = statement(&key, &doc_id, 4, &mut doc, ScopeClass::Public, false);
-                let code = deliver_bad(net, SyncMessage::Deliver { statement: signed, changes: changes_of(&mut doc) });
+                let code = deliver_bad(
+                    net,
+                    SyncMessage::Deliver {
+                        statement: signed,
+                        changes: changes_of(&mut doc),
+                    },
+                );
                 assert_eq!(code, Some(ViolationCode::BadDocument));
             }),
         ),
@@ -487,10 +529,17 @@ fn bad_deliveries_are_refused_with_their_own_code() {
             ViolationCode::UnexpectedMessage,
             Box::new(move |net| {
                 let key = TestKey::new(1);
-                let doc_id = labnet_protocol::sync::publication_id(key.node_id(), "unasked").unwrap();
+                let doc_id =
+                    labnet_protocol::sync::publication_id(key.node_id(), "unasked").unwrap();
                 let mut doc = sample_doc(&sample_body(key.node_id(), "unasked", 5));
                 let signed = statement(&key, &doc_id, 4, &mut doc, ScopeClass::Public, false);
-                let code = deliver_bad(net, SyncMessage::Deliver { statement: signed, changes: changes_of(&mut doc) });
+                let code = deliver_bad(
+                    net,
+                    SyncMessage::Deliver {
+                        statement: signed,
+                        changes: changes_of(&mut doc),
+                    },
+                );
                 assert_eq!(code, Some(ViolationCode::UnexpectedMessage));
             }),
         ),
@@ -503,7 +552,13 @@ fn bad_deliveries_are_refused_with_their_own_code() {
                 let mut doc = sample_doc(&sample_body(key.node_id(), "own", 6));
                 announce(net, &doc_id, 4);
                 let signed = statement(&key, &doc_id, 4, &mut doc, ScopeClass::Public, false);
-                let code = deliver_bad(net, SyncMessage::Deliver { statement: signed, changes: vec![doc.save()] });
+                let code = deliver_bad(
+                    net,
+                    SyncMessage::Deliver {
+                        statement: signed,
+                        changes: vec![doc.save()],
+                    },
+                );
                 assert_eq!(code, Some(ViolationCode::BadChunk));
             }),
         ),
@@ -512,7 +567,9 @@ fn bad_deliveries_are_refused_with_their_own_code() {
             ViolationCode::RetiredMessage,
             Box::new(move |net| {
                 let mut bytes = vec![0x04, 1, b'd', 15];
-                bytes.extend_from_slice(&[0x42, 0, 1, 1, 0x20, 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0]);
+                bytes.extend_from_slice(&[
+                    0x42, 0, 1, 1, 0x20, 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0,
+                ]);
                 net.inject(1, 0, bytes);
                 net.step();
                 assert_eq!(net.closed_with(0, 1), Some(ViolationCode::RetiredMessage));
@@ -569,9 +626,19 @@ fn wants_are_checked_before_anything_is_sent() {
         doc_id: ours,
         have: vec![],
     };
-    net.inject(1, 0, SyncMessage::Want { items: vec![item; 256] }.encode());
+    net.inject(
+        1,
+        0,
+        SyncMessage::Want {
+            items: vec![item; 256],
+        }
+        .encode(),
+    );
     net.run();
-    assert_eq!(net.closed_with(0, 1), Some(ViolationCode::UnexpectedMessage));
+    assert_eq!(
+        net.closed_with(0, 1),
+        Some(ViolationCode::UnexpectedMessage)
+    );
     assert_eq!(net.deliveries_since(before), 0);
 }
 
@@ -673,7 +740,9 @@ fn sparse_links(n: usize) -> Vec<(usize, usize)> {
 #[test]
 fn a_hundred_nodes_on_a_sparse_topology() {
     let n = 100;
-    let mut nodes: Vec<MemNode> = (0..n as u32).map(|i| MemNode::new(i, Role::Partner)).collect();
+    let mut nodes: Vec<MemNode> = (0..n as u32)
+        .map(|i| MemNode::new(i, Role::Partner))
+        .collect();
     let publishers = [0, 33, 66];
     let docs: Vec<(usize, DocId)> = publishers
         .iter()
@@ -737,7 +806,10 @@ fn a_hundred_nodes_on_a_sparse_topology() {
         .filter(|(d, _)| *d == doc_id)
         .map(|(_, c)| *c)
         .collect();
-    let holders: BTreeSet<_> = (0..n).filter(|&i| i != origin).map(|i| net.nodes[i].id).collect();
+    let holders: BTreeSet<_> = (0..n)
+        .filter(|&i| i != origin)
+        .map(|i| net.nodes[i].id)
+        .collect();
     assert_eq!(confirmed, holders);
 
     // A quarter of the nodes restart (their sessions drop) while a version

@@ -22,8 +22,22 @@ use labnet_protocol::NodeId;
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
-    store.set_signer(Arc::new(crate::identity::Identity::generate().unwrap()));
+    store.set_signer(identity());
     (dir, store)
+}
+
+/// The node key of the stores these tests open: publications must name it.
+fn identity() -> Arc<crate::identity::Identity> {
+    static IDENTITY: std::sync::OnceLock<Arc<crate::identity::Identity>> =
+        std::sync::OnceLock::new();
+    IDENTITY
+        .get_or_init(|| Arc::new(crate::identity::Identity::generate().unwrap()))
+        .clone()
+}
+
+/// The id of this node's publication `name`.
+fn pid(name: &str) -> String {
+    format!("{}:{name}", identity().node_id().to_key())
 }
 
 fn node(n: u8) -> NodeId {

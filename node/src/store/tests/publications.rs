@@ -8,24 +8,32 @@ fn publications_take_a_new_sequence_number_only_when_they_change() {
     let mut a = publication("a");
     let mut b = publication("b");
     assert_eq!(
-        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        store
+            .save_publication(&pid("a"), &mut a, "partners")
+            .unwrap(),
         PublicationSave::Created(1)
     );
     assert_eq!(
-        store.save_publication("p:b", &mut b, "public").unwrap(),
+        store.save_publication(&pid("b"), &mut b, "public").unwrap(),
         PublicationSave::Created(2)
     );
     assert_eq!(
-        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        store
+            .save_publication(&pid("a"), &mut a, "partners")
+            .unwrap(),
         PublicationSave::Unchanged
     );
     a.put(ROOT, "title", "a2").unwrap();
     assert_eq!(
-        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        store
+            .save_publication(&pid("a"), &mut a, "partners")
+            .unwrap(),
         PublicationSave::Updated(3)
     );
     assert_eq!(
-        store.save_publication("p:b", &mut b, "partners").unwrap(),
+        store
+            .save_publication(&pid("b"), &mut b, "partners")
+            .unwrap(),
         PublicationSave::Updated(4),
         "scope change"
     );
@@ -35,18 +43,20 @@ fn publications_take_a_new_sequence_number_only_when_they_change() {
         .into_iter()
         .map(|r| r.doc_id)
         .collect();
-    assert_eq!(after_2, ["p:a", "p:b"]);
-    assert_eq!(store.retract_publication("p:a").unwrap(), Some(5));
+    assert_eq!(after_2, [pid("a"), pid("b")]);
+    assert_eq!(store.retract_publication(&pid("a")).unwrap(), Some(5));
     assert_eq!(
-        store.retract_publication("p:a").unwrap(),
+        store.retract_publication(&pid("a")).unwrap(),
         None,
         "already retracted"
     );
-    let row = store.publication_row("p:a").unwrap().unwrap();
+    let row = store.publication_row(&pid("a")).unwrap().unwrap();
     assert!(row.retracted);
     assert_eq!(row.heads, a.get_heads());
     assert_eq!(
-        store.save_publication("p:a", &mut a, "partners").unwrap(),
+        store
+            .save_publication(&pid("a"), &mut a, "partners")
+            .unwrap(),
         PublicationSave::Updated(6),
         "shared again"
     );
@@ -64,16 +74,20 @@ fn concurrent_sessions_of_one_document_merge_on_save() {
     let mut base = AutoCommit::new();
     base.put(ROOT, "title", "v1").unwrap();
     store
-        .save_publication("p:x", &mut base, "partners")
+        .save_publication(&pid("x"), &mut base, "partners")
         .unwrap();
     // Two sessions load the same version and edit different fields.
-    let mut one = session_copy(&store, "p:x");
-    let mut two = session_copy(&store, "p:x");
+    let mut one = session_copy(&store, &pid("x"));
+    let mut two = session_copy(&store, &pid("x"));
     one.put(ROOT, "summary", "from session one").unwrap();
     two.put(ROOT, "link", "from session two").unwrap();
-    store.save_publication("p:x", &mut one, "partners").unwrap();
-    store.save_publication("p:x", &mut two, "partners").unwrap();
-    let (_, mut merged) = store.load_document("p:x").unwrap().unwrap();
+    store
+        .save_publication(&pid("x"), &mut one, "partners")
+        .unwrap();
+    store
+        .save_publication(&pid("x"), &mut two, "partners")
+        .unwrap();
+    let (_, mut merged) = store.load_document(&pid("x")).unwrap().unwrap();
     assert!(
         merged.get(ROOT, "summary").unwrap().is_some(),
         "session one's edit survived"
@@ -83,7 +97,7 @@ fn concurrent_sessions_of_one_document_merge_on_save() {
         "session two's edit survived"
     );
     assert_eq!(
-        store.publication_row("p:x").unwrap().unwrap().heads,
+        store.publication_row(&pid("x")).unwrap().unwrap().heads,
         merged.get_heads(),
         "index heads are the merged heads"
     );

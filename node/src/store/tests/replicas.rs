@@ -7,7 +7,7 @@ fn a_batch_stores_replicas_and_never_overwrites_our_own_documents() {
     let (_dir, mut store) = open();
     let mut ours = publication("ours");
     store
-        .save_publication("p:ours", &mut ours, "public")
+        .save_publication(&pid("ours"), &mut ours, "public")
         .unwrap();
     let mut theirs = publication("theirs");
     let heads = theirs.get_heads();
@@ -42,12 +42,12 @@ fn a_batch_stores_replicas_and_never_overwrites_our_own_documents() {
     // writes nothing at all.
     let result = store.batch(|b| {
         b.save_resume_point(node(3), 1, 1)?;
-        b.save_replica_snapshot("p:ours", node(3), &heads, &bytes)
+        b.save_replica_snapshot(&pid("ours"), node(3), &heads, &bytes)
     });
     assert!(result.is_err());
     assert_eq!(store.resume_point(node(3)).unwrap(), None);
     assert_eq!(
-        store.load_document("p:ours").unwrap().unwrap().0,
+        store.load_document(&pid("ours")).unwrap().unwrap().0,
         DocumentKind::Publication
     );
     // Changes from the wrong origin are refused too.

@@ -98,7 +98,11 @@ impl Session {
         }
     }
 
-    pub(super) fn on_confirm<V: SyncView + ?Sized>(&mut self, view: &V, confirmations: Vec<Vec<u8>>) {
+    pub(super) fn on_confirm<V: SyncView + ?Sized>(
+        &mut self,
+        view: &V,
+        confirmations: Vec<Vec<u8>>,
+    ) {
         let mut verified = Vec::with_capacity(confirmations.len());
         for bytes in confirmations {
             let signed = match SignedConfirmation::decode(&bytes).and_then(|c| {
@@ -154,7 +158,8 @@ impl Session {
                 self.events
                     .push_back(Event::RetractionConfirmed { doc_id, confirmer });
             } else {
-                self.events.push_back(Event::ConfirmationToForward { doc_id });
+                self.events
+                    .push_back(Event::ConfirmationToForward { doc_id });
             }
         }
         self.send(SyncMessage::ConfirmAck { count });

@@ -143,7 +143,10 @@ impl Session {
             if !needed {
                 continue;
             }
-            let previous = self.receive.announced.insert(entry.doc_id.clone(), entry.version);
+            let previous = self
+                .receive
+                .announced
+                .insert(entry.doc_id.clone(), entry.version);
             if previous.is_none() {
                 self.receive.queue.push_back(entry.doc_id.clone());
             }
@@ -254,7 +257,10 @@ impl Session {
         changes: Vec<Vec<u8>>,
     ) -> Result<Option<Accepted>, Refusal> {
         let bad_statement = |e: labnet_protocol::statement::StatementError| {
-            (ViolationCode::BadStatement, format!("delivered statement: {e}"))
+            (
+                ViolationCode::BadStatement,
+                format!("delivered statement: {e}"),
+            )
         };
         let statement = SignedStatement::decode(statement_bytes).map_err(bad_statement)?;
         statement.verify().map_err(bad_statement)?;
@@ -321,8 +327,12 @@ impl Session {
                 held_copy,
             }));
         }
-        let checked = check_change_chunks(&changes)
-            .map_err(|e| (ViolationCode::BadChunk, format!("changes for {doc_id}: {e}")))?;
+        let checked = check_change_chunks(&changes).map_err(|e| {
+            (
+                ViolationCode::BadChunk,
+                format!("changes for {doc_id}: {e}"),
+            )
+        })?;
         drop(changes);
         let mut scratch = if held_copy {
             match self.read("loading a replica", view.load_replica(&doc_id)) {

@@ -18,8 +18,8 @@ use std::collections::{HashSet, VecDeque};
 use labnet_config::Role;
 use labnet_protocol::close::ViolationCode;
 use labnet_protocol::sync::{
-    Announcement, DocId, ResumePoint, SyncMessage, WantItem, CHANGE_CHUNK_LEN_MAX,
-    CHANGES_PER_DELIVERY_MAX, INVENTORY_BATCHES_UNACKED_MAX, INVENTORY_ENTRIES_MAX, MESSAGE_LEN_MAX,
+    Announcement, DocId, ResumePoint, SyncMessage, WantItem, CHANGES_PER_DELIVERY_MAX,
+    CHANGE_CHUNK_LEN_MAX, INVENTORY_BATCHES_UNACKED_MAX, INVENTORY_ENTRIES_MAX, MESSAGE_LEN_MAX,
     SYNC_PROTOCOL_VERSION,
 };
 use tracing::{debug, trace};
@@ -251,7 +251,10 @@ impl Session {
     /// id the peer may not see gets the answer an unknown id gets.
     pub(super) fn on_want<V: SyncView + ?Sized>(&mut self, view: &V, items: Vec<WantItem>) {
         if !self.serve.resumed {
-            return self.violation(ViolationCode::UnexpectedMessage, "Want before Resume".into());
+            return self.violation(
+                ViolationCode::UnexpectedMessage,
+                "Want before Resume".into(),
+            );
         }
         let mut seen = HashSet::new();
         let mut entries = Vec::with_capacity(items.len());
@@ -328,8 +331,10 @@ impl Session {
                 {
                     return self.local_failure(
                         "delivering a publication",
-                        format!("{doc_id} has more history than one delivery may carry; re-issue it")
-                            .into(),
+                        format!(
+                            "{doc_id} has more history than one delivery may carry; re-issue it"
+                        )
+                        .into(),
                     );
                 }
                 changes.push(raw.to_vec());
