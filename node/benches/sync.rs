@@ -1,17 +1,20 @@
 //! Sync benchmark: labnet over QUIC against plain in-memory Automerge sync.
 //!
 //! `cargo bench -p labnet-node --bench sync [-- N ...]` (default N = 1000 10000)
-//! builds N publication documents from the partner cities' 25 practices (cycled,
-//! each made distinct), then measures in one run, side by side:
+//! builds N practice-sized publication documents (the shape `share` writes,
+//! about 1.2 KB saved each), then measures in one run, side by side:
 //!
 //! 1. in-memory Automerge sync of the same documents to an empty peer (one
 //!    `sync::State` pair per document, messages passed in memory): the floor;
 //! 2. initial sync to a new peer between two real nodes (QUIC on 127.0.0.1,
-//!    SQLite stores in temporary directories): time, and bytes on the wire from
-//!    quinn's connection statistics;
-//! 3. incremental sync after 1% of the publications change, while connected;
-//! 4. catch-up after a partition: the peer is stopped, 10 publications change,
-//!    the peer restarts and catches up.
+//!    SQLite stores in temporary directories): time, and UDP bytes from quinn's
+//!    connection statistics, against the saved size plus the statements;
+//! 3. one small change on a live connection, and the latency from the
+//!    origin's commit to the peer's stored copy over 50 such changes;
+//! 4. incremental sync after 1% of the publications change, while connected;
+//! 5. catch-up after a partition: the peer is stopped, 10 publications change,
+//!    the peer restarts and catches up;
+//! 6. resident memory of the process (both nodes) against the stores' size.
 //!
 //! Figures are printed as a table; BENCHMARKS.md records them with the machine.
 
@@ -21,68 +24,46 @@
 use std::time::{Duration, Instant};
 
 use automerge::sync::SyncDoc;
-use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ROOT};
+use automerge::AutoCommit;
 use labnet_config::Role;
 use labnet_node::api::AdminRequest;
 use labnet_node::daemon::{Daemon, StartOptions};
 use labnet_node::data_dir::DataDir;
+use labnet_node::share::publication::{sample_body, sample_doc};
+use labnet_node::share::PublicationBody;
+use labnet_node::sync::driver::SyncNotice;
 use labnet_node::transport::TransportConfig;
 use labnet_node::trust::Scope;
 use labnet_protocol::sync::publication_id;
+use labnet_protocol::NodeId;
 
-const PRACTICES_JSON: &str = include_str!("../data/practices.json");
-
-/// Puts a JSON value into an Automerge map under `key`.
-fn put_json(doc: &mut AutoCommit, obj: &automerge::ObjId, key: &str, value: &serde_json::Value) {
-    match value {
-        serde_json::Value::Null => {}
-        serde_json::Value::Bool(b) => doc.put(obj, key, *b).unwrap(),
-        serde_json::Value::Number(n) => doc.put(obj, key, n.as_f64().unwrap_or(0.0)).unwrap(),
-        serde_json::Value::String(s) => doc.put(obj, key, s.as_str()).unwrap(),
-        serde_json::Value::Array(items) => {
-            let list = doc.put_object(obj, key, ObjType::List).unwrap();
-            for (i, item) in items.iter().enumerate() {
-                match item {
-                    serde_json::Value::Object(map) => {
-                        let m = doc.insert_object(&list, i, ObjType::Map).unwrap();
-                        for (k, v) in map {
-                            put_json(doc, &m, k, v);
-                        }
-                    }
-                    serde_json::Value::String(s) => doc.insert(&list, i, s.as_str()).unwrap(),
-                    other => doc.insert(&list, i, other.to_string()).unwrap(),
-                }
-            }
-        }
-        serde_json::Value::Object(map) => {
-            let m = doc.put_object(obj, key, ObjType::Map).unwrap();
-            for (k, v) in map {
-                put_json(doc, &m, k, v);
-            }
-        }
-    }
+/// N publication documents of `origin`, each distinct.
+fn build_docs(origin: NodeId, n: usize) -> Vec<AutoCommit> {
+    (0..n)
+        .map(|i| sample_doc(&sample_body(origin, &format!("p{i}"), i as u32)))
+        .collect()
 }
 
-/// N publication-shaped documents built from the partner practices, without
-/// their private fields, each with its own serial so no two are equal.
-fn build_docs(n: usize) -> Vec<AutoCommit> {
-    let parsed: serde_json::Value = serde_json::from_str(PRACTICES_JSON).unwrap();
-    let practices = parsed["practices"].as_array().unwrap();
-    (0..n)
-        .map(|i| {
-            let p = &practices[i % practices.len()];
-            let mut doc = AutoCommit::new();
-            for (k, v) in p.as_object().unwrap() {
-                if k == "contacts" || k == "internal_notes" {
-                    continue;
-                }
-                put_json(&mut doc, &ROOT, k, v);
-            }
-            doc.put(ROOT, "serial", i as i64).unwrap();
-            doc
+/// A one-field change of about 100 bytes, as an edit of a practice's
+/// communication plan is.
+fn small_edit(doc: &mut AutoCommit, round: i64) {
+    let mut body: PublicationBody = autosurgeon::hydrate(doc).unwrap();
+    body.practice.communication = format!("Posters in the library and the market, round {round}");
+    autosurgeon::reconcile(doc, &body).unwrap();
+}
+
+/// Resident memory of this process, in bytes.
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
         })
-        .collect()
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
 }
 
 struct Memory {
@@ -224,7 +205,7 @@ async fn edit(a: &Daemon, ids: Vec<String>, round: i64) {
                 .iter()
                 .map(|id| {
                     let (_, mut doc) = s.load_document(id).unwrap().unwrap();
-                    doc.put(ROOT, "revision", round).unwrap();
+                    small_edit(&mut doc, round);
                     (id.clone(), doc)
                 })
                 .collect();
@@ -244,9 +225,68 @@ async fn edit(a: &Daemon, ids: Vec<String>, round: i64) {
     }
 }
 
+/// Bytes of the statements `d` holds of its own publications.
+async fn statement_bytes(d: &Daemon) -> u64 {
+    d.context()
+        .store
+        .call(|s| {
+            s.statements()
+                .unwrap()
+                .iter()
+                .filter(|r| r.via.is_none())
+                .map(|r| r.signed.len() as u64)
+                .sum()
+        })
+        .await
+}
+
+/// Waits for `b` to report storing `doc_id`.
+async fn stored(notices: &mut tokio::sync::broadcast::Receiver<SyncNotice>, doc_id: &str) {
+    loop {
+        match notices.recv().await {
+            Ok(SyncNotice::ReplicaChanged { doc_id: d, .. }) if d == doc_id => return,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(e) => panic!("notices ended: {e}"),
+        }
+    }
+}
+
+/// The bytes of the change `small_edit` makes to `doc_id` at `round`, plus
+/// the statement that will come with it (measured on a copy).
+async fn change_cost(a: &Daemon, doc_id: &str, round: i64) -> u64 {
+    let id = doc_id.to_string();
+    a.context()
+        .store
+        .call(move |s| {
+            let (_, mut doc) = s.load_document(&id).unwrap().unwrap();
+            let heads = doc.get_heads();
+            small_edit(&mut doc, round);
+            let change: u64 = doc
+                .get_changes(&heads)
+                .iter()
+                .map(|c| c.raw_bytes().len() as u64)
+                .sum();
+            change + s.statement(&id).unwrap().unwrap().signed.len() as u64
+        })
+        .await
+}
+
 async fn run(n: usize) {
-    println!("\n== N = {n} publications (partner practices, cycled)");
-    let docs = build_docs(n);
+    println!("\n== N = {n} publications");
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    for (dir, name) in [(&a_dir, "origin"), (&b_dir, "peer")] {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        DataDir::new(dir)
+            .init(name, Role::Partner, &format!("127.0.0.1:{port}"), &[])
+            .unwrap();
+    }
+    let a = start(&a_dir).await;
+    let docs = build_docs(a.node_id(), n);
     let saved: u64 = docs.iter().map(|d| d.clone().save().len() as u64).sum();
     println!(
         "sum of the documents' saved size: {:.2} MB ({} B per doc)",
@@ -263,19 +303,6 @@ async fn run(n: usize) {
         memory.bytes as f64 / saved as f64
     );
 
-    let tmp = tempfile::tempdir().unwrap();
-    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
-    for (dir, name) in [(&a_dir, "origin"), (&b_dir, "peer")] {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        DataDir::new(dir)
-            .init(name, Role::Partner, &format!("127.0.0.1:{port}"), &[])
-            .unwrap();
-    }
-    let a = start(&a_dir).await;
     let ids: Vec<String> = (0..n)
         .map(|i| {
             publication_id(a.node_id(), &format!("p{i}"))
@@ -303,6 +330,12 @@ async fn run(n: usize) {
             })
             .await;
     }
+    let statements = statement_bytes(&a).await;
+    println!(
+        "statements: {:.2} MB ({} B each)",
+        statements as f64 / 1e6,
+        statements / n as u64
+    );
     let b = start(&b_dir).await;
     let contact = |d: &Daemon| format!("labnet://{}@{}", d.node_id(), d.listen_addr());
     let started = Instant::now();
@@ -320,16 +353,56 @@ async fn run(n: usize) {
     );
     let quic_time = started.elapsed();
     let quic_bytes = wire(&a, &b);
+    let base = saved + statements;
     println!(
-        "initial sync over QUIC:   {:>8.2} s  {:>8.2} MB                      bytes/saved {:.2}",
+        "initial sync over QUIC:   {:>8.2} s  {:>8.2} MB   bytes / (saved + statements) {:.2}",
         quic_time.as_secs_f64(),
         quic_bytes as f64 / 1e6,
-        quic_bytes as f64 / saved as f64
+        quic_bytes as f64 / base as f64
     );
     println!(
         "  ratio QUIC / in-memory: time {:.2}x, bytes {:.2}x",
         quic_time.as_secs_f64() / memory.time.as_secs_f64(),
         quic_bytes as f64 / memory.bytes as f64
+    );
+    let disk = a.context().store.call(|s| s.size_bytes()).await
+        + b.context().store.call(|s| s.size_bytes()).await;
+    println!(
+        "memory: process resident {:.1} MB for two nodes holding {n} publications each; stores on disk {:.1} MB; ratio {:.1}x",
+        rss() as f64 / 1e6,
+        disk as f64 / 1e6,
+        rss() as f64 / disk as f64
+    );
+
+    // One small change on a live connection, then the latency of 50 more.
+    let mut notices = b.context().sync.notices.subscribe();
+    let one = ids[n / 2].clone();
+    let cost = change_cost(&a, &one, 100).await;
+    let before = wire(&a, &b);
+    let started = Instant::now();
+    edit(&a, vec![one.clone()], 100).await;
+    stored(&mut notices, &one).await;
+    let one_time = started.elapsed();
+    let one_bytes = wire(&a, &b) - before;
+    println!(
+        "one small change, live:   {:>8.2} ms  {:>6} B on the wire for {cost} B of change + statement ({:.2}x)",
+        one_time.as_secs_f64() * 1e3,
+        one_bytes,
+        one_bytes as f64 / cost as f64
+    );
+    let mut latencies = Vec::new();
+    for round in 0..50 {
+        let id = ids[(round * 37 + 11) % n].clone();
+        let started = Instant::now();
+        edit(&a, vec![id.clone()], 200 + round as i64).await;
+        stored(&mut notices, &id).await;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "commit-to-remote-apply latency over 50 changes: median {:.2} ms, p99 {:.2} ms",
+        latencies[latencies.len() / 2].as_secs_f64() * 1e3,
+        latencies[latencies.len() * 99 / 100].as_secs_f64() * 1e3
     );
 
     // Incremental: 1% change while connected.
@@ -345,7 +418,6 @@ async fn run(n: usize) {
     assert!(wait_synced(&a, &b, Duration::from_secs(300)).await);
     let inc_time = started.elapsed();
     let inc_bytes = wire(&a, &b) - before;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let sent_docs = a
         .context()
         .store
@@ -369,22 +441,10 @@ async fn run(n: usize) {
         .take(10)
         .cloned()
         .collect();
-    let change_bytes: u64 = {
-        let ten = ten.clone();
-        a.context()
-            .store
-            .call(move |s| {
-                ten.iter()
-                    .map(|id| {
-                        let (_, mut doc) = s.load_document(id).unwrap().unwrap();
-                        let heads = doc.get_heads();
-                        doc.put(ROOT, "revision", 2).unwrap();
-                        doc.save_after(&heads).len() as u64
-                    })
-                    .sum()
-            })
-            .await
-    };
+    let mut change_bytes = 0;
+    for id in &ten {
+        change_bytes += change_cost(&a, id, 2).await;
+    }
     edit(&a, ten.clone(), 2).await;
     let b = start(&b_dir).await;
     let started = Instant::now();
@@ -392,10 +452,11 @@ async fn run(n: usize) {
     let catch_time = started.elapsed();
     let catch_bytes = wire(&a, &b);
     println!(
-        "catch-up after partition, 10 changed: {:>6.3} s  {:>8.1} KB on the new connection (the changes themselves: {:.1} KB)",
+        "catch-up after partition, 10 changed: {:>6.3} s  {:>8.1} KB on the new connection (changes + statements: {:.1} KB; target 2x that + 8 KB = {:.1} KB)",
         catch_time.as_secs_f64(),
         catch_bytes as f64 / 1e3,
-        change_bytes as f64 / 1e3
+        change_bytes as f64 / 1e3,
+        (2 * change_bytes + 8192) as f64 / 1e3
     );
     a.shutdown().await;
     b.shutdown().await;

@@ -317,8 +317,12 @@ pub struct PeerSyncStatus {
 pub struct RetractionStatus {
     /// The publication.
     pub doc_id: String,
-    /// Peers that confirmed they deleted it.
+    /// Nodes that confirmed, signed, that they deleted it: direct peers, and
+    /// nodes that got it through relays (their confirmations travel back).
     pub confirmed_by: Vec<String>,
+    /// Peers it was delivered to that have not confirmed yet.
+    #[serde(default)]
+    pub awaiting: Vec<String>,
 }
 
 /// A peer as `labnet peers list` shows it.

@@ -20,8 +20,9 @@
 //! - [`share`]: field classes, scrubbers, the anonymizer, publications and the
 //!   share operations (share, preview, unshare): the only way out of `lab`.
 //! - [`store`]: SQLite, one file per table group, one write helper.
-//! - [`sync`]: per-peer sync sessions (sans-IO: origin half, replica half,
-//!   loaded-document cache), their tokio driver, the store view.
+//! - [`sync`]: per-peer sync sessions (sans-IO: serving half, receiving half
+//!   that verifies signed deliveries, confirmations), their tokio driver, the
+//!   store view.
 //! - [`transport`]: the QUIC endpoint, TLS pinned to node keys, accept and
 //!   dial; hands authenticated streams to sync.
 //! - [`trust`]: every decision about who may do what: the peer table,

@@ -45,7 +45,10 @@ use std::collections::VecDeque;
 use crate::close::CloseCode;
 use crate::frame::{encode_frame, FrameDecoder};
 
-/// The protocol version this code speaks.
+/// The protocol version this code speaks. Version 2 is the signed wire:
+/// publications travel with their origin's statements and no Automerge sync
+/// message is exchanged. A version 1 node is closed with
+/// [`CloseCode::VersionMismatch`], whose reason tells its admin to upgrade.
 pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The ALPN protocol id of labnet connections.
@@ -493,7 +496,7 @@ mod tests {
         );
         // A name with a control character (a terminal escape) is refused.
         assert_eq!(
-            acceptor_failure_on_frame(&[TAG_HELLO, 0, 1, 0, 3, b'a', 0x1b, b'b', 1, 0]),
+            acceptor_failure_on_frame(&[TAG_HELLO, 0, 2, 0, 3, b'a', 0x1b, b'b', 1, 0]),
             Some(CloseCode::Malformed)
         );
         // Trailing bytes are refused.

@@ -11,6 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod raw_peer;
+
 /// Path of the `labnet` binary built from this workspace, built on first use.
 ///
 /// Built through cargo (escargot) rather than guessed from the test's own path,

@@ -499,7 +499,19 @@ async fn bad_handshakes_close_with_their_own_codes() {
     let (got, reply) = speak(fresh_client(), target, &handshake_bytes(future)).await;
     assert_eq!(got, close_code(CloseCode::VersionMismatch));
     assert!(
-        matches!(reply, Some(HandshakeEvent::Refused { ref reason, .. }) if reason.contains("protocol 1")),
+        matches!(reply, Some(HandshakeEvent::Refused { ref reason, .. }) if reason.contains(&format!("protocol {PROTOCOL_VERSION}"))),
+        "{reply:?}"
+    );
+    // A node of the first version of the wire (Automerge sync messages, no
+    // signed statements) is told to upgrade.
+    let old = Hello {
+        version: 1,
+        ..hello("Old")
+    };
+    let (got, reply) = speak(fresh_client(), target, &handshake_bytes(old)).await;
+    assert_eq!(got, close_code(CloseCode::VersionMismatch));
+    assert!(
+        matches!(reply, Some(HandshakeEvent::Refused { ref reason, .. }) if reason.contains("upgrade")),
         "{reply:?}"
     );
     // The node is still fine.

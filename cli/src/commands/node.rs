@@ -115,9 +115,10 @@ fn print_status(global: &Global, report: &StatusReport) {
     }
     for r in &report.retractions {
         println!(
-            "  retracted {}: confirmed by {} peer(s)",
+            "  retracted {}: confirmed by {} node(s), {} peer(s) it was sent to not yet",
             r.doc_id,
-            r.confirmed_by.len()
+            r.confirmed_by.len(),
+            r.awaiting.len()
         );
     }
 }

@@ -114,14 +114,19 @@ fn sync_progress(
     }
     let mut retractions = Vec::new();
     for row in rows.iter().filter(|r| r.retracted) {
-        let confirmed_by = store
-            .retraction_acks(&row.doc_id)?
+        // Confirmations travel back through relays, so they may name nodes we
+        // never delivered to; the direct holders we know of are those we did.
+        let confirmed = store.retraction_acks(&row.doc_id)?;
+        let awaiting = store
+            .delivered_to(&row.doc_id)?
             .into_iter()
+            .filter(|n| !confirmed.contains(n))
             .map(|n| n.to_string())
             .collect();
         retractions.push(RetractionStatus {
             doc_id: row.doc_id.clone(),
-            confirmed_by,
+            confirmed_by: confirmed.into_iter().map(|n| n.to_string()).collect(),
+            awaiting,
         });
     }
     Ok((out, retractions))

@@ -328,7 +328,12 @@ impl StoreHandle {
         };
         match tokio::task::spawn_blocking(run).await {
             Ok(r) => r,
-            Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
+            Err(join_error) if join_error.is_panic() => {
+                std::panic::resume_unwind(join_error.into_panic())
+            }
+            // Cancelled: the runtime is shutting down and drops this task's
+            // caller too; there is no result to give, and nothing to panic about.
+            Err(_) => std::future::pending().await,
         }
     }
 

@@ -165,7 +165,7 @@ impl Transport {
                 Decision::Refuse(code) => {
                     let reason = match code {
                         CloseCode::VersionMismatch => format!(
-                            "this node speaks labnet protocol {}, the other node {}",
+                            "this node speaks labnet protocol {}, the other node {}: upgrade the older node",
                             labnet_protocol::handshake::PROTOCOL_VERSION,
                             hello.version
                         ),
