@@ -575,7 +575,10 @@ impl Arsenal {
         let version = 10 + n;
         let me = self.me.as_ref();
         let third = self.third.as_ref();
-        // A subscriber is never asked for anything: what it delivers is unasked.
+        // A subscriber is never asked for anything (its announcements are
+        // refused), so what it delivers is unasked: a validly signed delivery
+        // fails check 2 of `receive.rs` ("we asked for it") before check 3
+        // ("a subscriber delivers nothing"), and closes UnexpectedMessage.
         let announce = |doc: &DocId| partner.then(|| (doc.clone(), version));
         let unasked = |partner_code: ViolationCode| {
             violation(if partner {
@@ -665,6 +668,8 @@ impl Arsenal {
                     violation(ViolationCode::HeadsMismatch),
                 )
             }
+            // Refused by the message decoder's length check before the chunk
+            // is read: MalformedMessage ("exceed a limit"), not BadChunk.
             Case::OversizedChunk => plain(
                 announce(&self.own.id),
                 deliver(
