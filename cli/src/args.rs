@@ -260,11 +260,16 @@ pub(crate) enum FeedCommand {
         after_help = "Example:\n  labnet feed export --format atom --out practices.xml\n  labnet feed export --format csv --area care"
     )]
     Export(FeedExportArgs),
+    /// Check an exported feed offline: each entry's signature, origin and content.
+    #[command(
+        after_help = "Works on the file alone (no node needed). Prints one line per entry:\n  ok   <id>  origin <NodeId>  <publisher>\n  FAIL <id>: <reason>\nand exits 1 if any entry fails.\n\nExample:\n  labnet feed verify practices.xml\n  labnet feed verify feed.json --origin Fuenlabrada=1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ"
+    )]
+    Verify(FeedVerifyArgs),
 }
 
 #[derive(Debug, Args, Clone)]
 pub(crate) struct FeedFilterArgs {
-    /// Only this city.
+    /// Only this publisher (the city that published, not the practice's place).
     #[arg(long)]
     pub(crate) city: Option<String>,
     /// Only this area: education or care.
@@ -301,6 +306,15 @@ pub(crate) struct FeedExportArgs {
     /// Write to this file instead of standard output.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FeedVerifyArgs {
+    /// The export to check: Atom or JSON Feed (detected).
+    pub(crate) file: PathBuf,
+    /// Entries whose publisher is NAME must come from NODEID (repeatable).
+    #[arg(long = "origin", value_name = "NAME=NODEID")]
+    pub(crate) origins: Vec<labnet_node::feed::verify::OriginPin>,
 }
 
 #[derive(Debug, Args)]

@@ -819,7 +819,8 @@ fn check_publication(publication: &mut Publication, c: &Case) -> Result<(), Test
         check_published_string("projection", s, c)?;
     }
     let replica = Publication::from_replica(received).unwrap();
-    let entry = labnet_node::feed::FeedEntry::from_publication(&replica, NOW);
+    let entry =
+        labnet_node::feed::unsigned_entry(&replica, [7; 32], NOW as u64, "Mechelen").unwrap();
     let info = FeedInfo {
         id: "urn:labnet:feed:test".into(),
         title: "test".into(),

@@ -222,10 +222,14 @@ fn partner_practices_anonymize_publish_and_preview_byte_for_byte() {
         assert_eq!(preview, serde_json::to_string_pretty(&body).unwrap());
         let replica = Publication::from_replica(received).unwrap();
         assert_eq!(replica.body().practice, a.practice);
-        let entry = labnet_node::feed::FeedEntry::from_publication(&replica, NOW);
+        let entry =
+            labnet_node::feed::unsigned_entry(&replica, [7; 32], NOW as u64, &p.city).unwrap();
         assert_eq!(
             entry.id,
-            format!("urn:labnet:{}:{}", origin().to_compact(), p.id)
+            format!(
+                "urn:labnet:{}",
+                labnet_node::share::publication_doc_id(origin(), &p.id).unwrap()
+            )
         );
         assert_eq!(entry.summary, a.practice.description);
     }

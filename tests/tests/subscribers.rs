@@ -198,12 +198,23 @@ fn feed_filters_and_exports_on_known_data() {
     }
     let all = json_of(dir, &["feed", "list", "--json"]);
     assert_eq!(all.as_array().unwrap().len(), 25);
+    // --city is the publisher (this node), never a practice's own place.
+    let ours = json_of(dir, &["feed", "list", "--city", "partners", "--json"]);
+    assert_eq!(ours.as_array().unwrap().len(), 25);
     let modena = json_of(dir, &["feed", "list", "--city", "modena", "--json"]);
+    assert_eq!(modena, serde_json::json!([]));
     let want_modena = ids
         .iter()
         .filter(|(_, c, _)| c.to_lowercase() == "modena")
         .count();
-    assert_eq!(modena.as_array().unwrap().len(), want_modena);
+    assert!(want_modena > 0);
+    let placed_in_modena = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["place"].as_str().map(str::to_lowercase).as_deref() == Some("modena"))
+        .count();
+    assert_eq!(placed_in_modena, want_modena);
     let care = json_of(dir, &["feed", "list", "--area", "care", "--json"]);
     let want_care = ids
         .iter()

@@ -2,7 +2,8 @@
 //! received, filtered as the admin asked, or one of them by id.
 //!
 //! The entries come from [`crate::feed`], which takes each publication's id and
-//! origin from its verified statement; the CLI makes the exports from them.
+//! origin from its verified statement and names our own publications after
+//! this node; the CLI makes the exports from them.
 
 use super::{Control, ControlError};
 use crate::api::FeedEntry;
@@ -18,13 +19,13 @@ impl Control {
                 )));
             }
         }
-        let entries = self.store.call(|s| collect_entries(s)).await?;
+        let entries = self.entries().await?;
         Ok(filter.apply(&entries))
     }
 
     /// One entry, by its feed id, its publication id or its practice id.
     pub async fn feed_show(&self, id: &str) -> Result<FeedEntry, ControlError> {
-        let entries = self.store.call(|s| collect_entries(s)).await?;
+        let entries = self.entries().await?;
         let found = entries.into_iter().find(|e| {
             e.id == id || e.id.ends_with(&format!(":{id}")) || e.id.replace("urn:labnet:", "") == id
         });
@@ -33,5 +34,14 @@ impl Control {
                 "no publication {id} in the feed (see `labnet feed list`)"
             ))
         })
+    }
+
+    /// Every entry, ours published under this node's name.
+    async fn entries(&self) -> Result<Vec<FeedEntry>, ControlError> {
+        let (local, name) = (self.node_id, self.config.name.clone());
+        Ok(self
+            .store
+            .call(move |s| collect_entries(s, local, &name))
+            .await?)
     }
 }

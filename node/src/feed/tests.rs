@@ -1,13 +1,37 @@
 //! Exports checked with real parsers: Atom with an XML parser, JSON Feed against
-//! its required fields, CSV by reading it back.
+//! its required fields, CSV by reading it back. (Entries built from real signed
+//! publications, and their verification: `signed_tests.rs`.)
 
 use super::*;
+
+/// An entry with its publisher and the proof fields filled with placeholders
+/// (these tests look at the formats, not at the proof).
+fn fixture(id: &str, publisher: &str) -> FeedEntry {
+    FeedEntry {
+        id: id.into(),
+        origin: "AAAAA-BBBBB".into(),
+        publisher: publisher.into(),
+        publisher_source: PublisherSource::Peer,
+        publisher_conflict: false,
+        city: publisher.into(),
+        place: None,
+        title: String::new(),
+        summary: String::new(),
+        area: None,
+        link: None,
+        updated: 0,
+        indicators: Vec::new(),
+        version: 1,
+        origin_key: "00".repeat(32),
+        statement: "00".into(),
+        document: "00".into(),
+    }
+}
 
 fn entries() -> Vec<FeedEntry> {
     vec![
         FeedEntry {
-            id: "urn:labnet:AAAAA:fuenlabrada-milma".into(),
-            city: "Fuenlabrada".into(),
+            place: Some("Fuenlabrada (Madrid)".into()),
             title: "MILMA Project <training> & \"jobs\"".into(),
             summary: "Training itineraries co-designed with companies.".into(),
             area: Some("education".into()),
@@ -27,10 +51,9 @@ fn entries() -> Vec<FeedEntry> {
                     unit: Some("training itineraries".into()),
                 },
             ],
+            ..fixture("urn:labnet:AAAAA:fuenlabrada-milma", "Fuenlabrada")
         },
         FeedEntry {
-            id: "urn:labnet:BBBBB:vienna-care".into(),
-            city: "Vienna".into(),
             title: "Care circles".into(),
             summary: "Neighbourhood care, with a comma, and a \"quote\"".into(),
             area: Some("care".into()),
@@ -42,6 +65,7 @@ fn entries() -> Vec<FeedEntry> {
                 target: Some(50.0),
                 unit: Some("people".into()),
             }],
+            ..fixture("urn:labnet:BBBBB:vienna-care", "Vienna")
         },
     ]
 }
@@ -195,4 +219,56 @@ fn indicator_text_reads_naturally() {
         indicator_text(&e.indicators[1]),
         "BC Labs implemented: 28 training itineraries"
     );
+}
+
+#[test]
+fn csv_carries_origin_and_place_and_never_a_formula() {
+    let mut all = entries();
+    all[1].title = "=HYPERLINK(\"http://evil\")".into();
+    all[1].summary = "@SUM(A1)".into();
+    all[1].place = Some("-Floridsdorf".into());
+    all[0].summary = "+1 more".into();
+    let text = to_csv(&all).unwrap();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header = r.headers().unwrap().clone();
+    assert_eq!(&header[8], "origin");
+    assert_eq!(&header[9], "place");
+    let rows: Vec<csv::StringRecord> = r.records().collect::<Result<_, _>>().unwrap();
+    assert_eq!(&rows[0][8], "AAAAA-BBBBB");
+    assert_eq!(&rows[0][9], "Fuenlabrada (Madrid)");
+    assert_eq!(&rows[0][6], "'+1 more");
+    assert_eq!(&rows[1][2], "'=HYPERLINK(\"http://evil\")");
+    assert_eq!(&rows[1][6], "'@SUM(A1)");
+    assert_eq!(&rows[1][9], "'-Floridsdorf");
+    // Text that merely contains the characters is left alone.
+    assert_eq!(&rows[0][2], "MILMA Project <training> & \"jobs\"");
+}
+
+#[test]
+fn the_same_publisher_name_from_two_origins_flags_both() {
+    let mut all = vec![
+        fixture("urn:labnet:A:1", "Vienna"),
+        FeedEntry {
+            origin: "OTHER".into(),
+            ..fixture("urn:labnet:B:1", "vienna")
+        },
+        fixture("urn:labnet:A:2", "Vienna"),
+        fixture("urn:labnet:C:1", "Modena"),
+    ];
+    flag_publisher_conflicts(&mut all);
+    let flags: Vec<bool> = all.iter().map(|e| e.publisher_conflict).collect();
+    assert_eq!(flags, [true, true, true, false]);
+}
+
+#[test]
+fn the_city_filter_matches_the_publisher_not_the_place() {
+    let mut all = entries();
+    all[1].place = Some("Fuenlabrada".into());
+    let shown = FeedFilter {
+        city: Some("fuenlabrada".into()),
+        ..FeedFilter::default()
+    }
+    .apply(&all);
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].publisher, "Fuenlabrada");
 }
