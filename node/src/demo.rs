@@ -6,12 +6,15 @@
 //! 1. each city imports its own practices from the partner cities' report
 //!    (cities beyond the partners get generated practices), plus a small
 //!    stakeholder roster of invented people, so anonymization has work to do;
-//! 2. every pair of cities joins through an invite, and every city invites the
-//!    subscriber as a subscriber;
+//! 2. the cities join through invites along the links of a [`Topology`]: the
+//!    first [`MESH_CORE`] cities (the partner cities) form a full mesh, and
+//!    every further city links to a few others, so a hundred cities need a
+//!    few hundred invites, not five thousand; the subscriber is invited by
+//!    the cities in [`Topology::subscriber_sponsors`];
 //! 3. each city shares its practices with mixed scopes: public, partners, or
-//!    the next city only;
-//! 4. the network converges: every node ends with exactly the publications its
-//!    scopes allow, with the origin's heads.
+//!    one named partner;
+//! 4. the network converges: every node ends with exactly the publications
+//!    [`expected_holdings`] gives it, with the origin's heads, and nothing else.
 //!
 //! Everything runs through the same admin operations the CLI uses; nothing is
 //! simulated. [`run`] reports progress through a callback and returns the
@@ -19,6 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use labnet_config::Role;
@@ -28,19 +32,29 @@ use crate::api::{
     AdminRequest, FeedEntry, InviteAccepted, InviteCreated, Practice, PracticesImported,
     RosterImported, SharePreview, Shared,
 };
-use crate::daemon::{Daemon, StartOptions};
+use crate::daemon::{Daemon, NodeContext, StartOptions};
 use crate::data_dir::DataDir;
 use crate::lab::import::{parse_practices, ImportFormat, ImportInput};
 use crate::lab::{Contact, MappingArea, Roster, Stakeholder};
-use crate::trust::{visible_to, Scope};
+use crate::trust::Scope;
 
 const PARTNER_PRACTICES: &str = include_str!("../data/practices.json");
 
 /// The most cities a demo runs: every node is a full node in this process.
-pub const DEMO_CITIES_MAX: usize = 60;
+pub const DEMO_CITIES_MAX: usize = 150;
 
-/// How long the network gets to converge.
-const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
+/// The first cities, the partner cities of the project, approve each other
+/// (a full mesh); the cities after them are linked sparsely.
+pub const MESH_CORE: usize = 12;
+
+/// How many invites are under way at once while the cities join.
+const PAIRING_PARALLEL: usize = 16;
+
+/// How long the network gets to converge: two minutes, and a second more per
+/// city beyond the core.
+fn converge_timeout(cities: usize) -> Duration {
+    Duration::from_secs(120 + cities.saturating_sub(MESH_CORE) as u64)
+}
 
 /// Why the demo failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +71,23 @@ pub enum DemoError {
         reason: String,
     },
     /// The network did not converge in time.
-    #[error("the network did not converge within {0:?}")]
-    NotConverged(Duration),
+    #[error("the network did not converge within {}s: {summary}", .after.as_secs())]
+    NotConverged {
+        /// How long it was given.
+        after: Duration,
+        /// Which nodes miss what, in a sentence.
+        summary: String,
+    },
+    /// A node holds a publication its scope does not give it.
+    #[error("{node} holds {count} publication(s) not meant for it, e.g. {examples}")]
+    Unexpected {
+        /// Which node.
+        node: String,
+        /// How many publications it should not hold.
+        count: usize,
+        /// A few of their ids.
+        examples: String,
+    },
 }
 
 /// Figures of one city after the run.
@@ -66,6 +95,8 @@ pub enum DemoError {
 pub struct CityReport {
     /// The city.
     pub name: String,
+    /// The cities it approved (its direct partners).
+    pub partners: usize,
     /// Publications it shared.
     pub shared: usize,
     /// Publications it received.
@@ -81,8 +112,24 @@ pub struct CityReport {
 pub struct DemoReport {
     /// Per city.
     pub cities: Vec<CityReport>,
+    /// Links between cities (pairs that approved each other).
+    pub links: usize,
+    /// Cities that approved the subscriber.
+    pub subscriber_links: usize,
+    /// Publications shared, all cities together.
+    pub publications: usize,
     /// The subscriber's publications received.
     pub subscriber_received: usize,
+    /// From the first share until the subscriber held everything meant for it.
+    pub subscriber_converged_after_ms: u128,
+    /// How long joining the nodes through invites took.
+    pub pairing_ms: u128,
+    /// From the first share until the last node held everything meant for it.
+    pub converged_ms: u128,
+    /// Resident memory of the process at the end, all nodes running (KiB).
+    pub rss_kib: Option<u64>,
+    /// The most resident memory the process had (KiB).
+    pub rss_peak_kib: Option<u64>,
     /// A practice as the city keeps it (with its private fields).
     pub example_private: String,
     /// The same practice as peers receive it.
@@ -95,6 +142,196 @@ pub struct DemoReport {
     pub root: PathBuf,
 }
 
+/// Who approved whom in a demo network of cities and one subscriber.
+///
+/// Cities are numbered from 0; the first [`MESH_CORE`] are a full mesh. Each
+/// further city `i` links to the city before it and to city `i / 2` (a chord
+/// back towards the core), and the last city closes the ring to city 0. Every
+/// city added links to earlier ones, so the graph is connected; a city beyond
+/// the core has 3 to 5 partners, a core city at most `MESH_CORE + 2`, and any
+/// city is a few hops (about log2(N / 12) + 2) from any other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// How many cities.
+    pub cities: usize,
+    /// City–city links, each once as `(a, b)` with `a < b`: both approved each
+    /// other.
+    pub links: Vec<(usize, usize)>,
+    /// The cities that approved the subscriber.
+    pub subscriber_sponsors: Vec<usize>,
+}
+
+impl Topology {
+    /// The demo's network of `cities` cities.
+    ///
+    /// Past the core only city 0 approves the subscriber: with public
+    /// publications relayed, it receives those of the whole network through
+    /// that one city. A full mesh (up to [`MESH_CORE`] cities) has every city
+    /// approve the subscriber, as before relaying, so the demo of the partner
+    /// cities also converges on nodes that do not relay.
+    pub fn new(cities: usize) -> Topology {
+        let subscriber_sponsors = if cities <= MESH_CORE {
+            (0..cities).collect()
+        } else {
+            vec![0]
+        };
+        Topology {
+            cities,
+            links: city_links(cities),
+            subscriber_sponsors,
+        }
+    }
+
+    /// Each city's direct partners.
+    pub fn partners(&self) -> Vec<BTreeSet<usize>> {
+        let mut partners = vec![BTreeSet::new(); self.cities];
+        for &(a, b) in &self.links {
+            partners[a].insert(b);
+            partners[b].insert(a);
+        }
+        partners
+    }
+
+    /// Whether every city can reach every other through links.
+    pub fn is_connected(&self) -> bool {
+        let component = components(&self.partners());
+        component.iter().all(|&c| c == 0)
+    }
+
+    /// The most partners any city has.
+    pub fn max_degree(&self) -> usize {
+        self.partners().iter().map(BTreeSet::len).max().unwrap_or(0)
+    }
+}
+
+/// The city–city links of the demo's network of `cities` cities (see
+/// [`Topology`]), each once as `(a, b)` with `a < b`, sorted.
+pub fn city_links(cities: usize) -> Vec<(usize, usize)> {
+    let mut links = BTreeSet::new();
+    let core = cities.min(MESH_CORE);
+    for a in 0..core {
+        for b in (a + 1)..core {
+            links.insert((a, b));
+        }
+    }
+    for i in MESH_CORE..cities {
+        links.insert((i - 1, i));
+        links.insert((i / 2, i));
+    }
+    if cities > MESH_CORE {
+        links.insert((0, cities - 1));
+    }
+    links.into_iter().collect()
+}
+
+/// A component label per city: cities linked directly or through others get
+/// the same one; labels count from 0 in the order of their lowest city.
+fn components(partners: &[BTreeSet<usize>]) -> Vec<usize> {
+    let mut label = vec![usize::MAX; partners.len()];
+    let mut next = 0;
+    for start in 0..partners.len() {
+        if label[start] != usize::MAX {
+            continue;
+        }
+        label[start] = next;
+        let mut stack = vec![start];
+        while let Some(c) = stack.pop() {
+            for &p in &partners[c] {
+                if label[p] == usize::MAX {
+                    label[p] = next;
+                    stack.push(p);
+                }
+            }
+        }
+        next += 1;
+    }
+    label
+}
+
+/// Whom a publication is for, in the demo's city numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Everyone: relayed to every city linked to the origin directly or
+    /// through others, and to subscribers approved by any of them.
+    Public,
+    /// The origin's direct partners, not further: a relay cannot know whom
+    /// the origin approved.
+    Partners,
+    /// One city, delivered by the origin only: it must be a direct partner.
+    Named(usize),
+}
+
+/// What each node must end with: for cities `0..N` and then the subscriber
+/// (index N), the indices into `publications` (each its origin city and
+/// reach) of the publications it holds as replicas. An origin holds none of
+/// its own. This is the target behaviour of sync with public publications
+/// relayed; it does not depend on how a node learns of a publication.
+pub fn expected_holdings(
+    topology: &Topology,
+    publications: &[(usize, Reach)],
+) -> Vec<BTreeSet<usize>> {
+    let partners = topology.partners();
+    let component = components(&partners);
+    let cities = topology.cities;
+    let mut out = vec![BTreeSet::new(); cities + 1];
+    for (p, &(origin, reach)) in publications.iter().enumerate() {
+        match reach {
+            Reach::Public => {
+                for city in (0..cities).filter(|&c| c != origin) {
+                    if component[city] == component[origin] {
+                        out[city].insert(p);
+                    }
+                }
+                if topology
+                    .subscriber_sponsors
+                    .iter()
+                    .any(|&s| component[s] == component[origin])
+                {
+                    out[cities].insert(p);
+                }
+            }
+            Reach::Partners => {
+                for &city in &partners[origin] {
+                    out[city].insert(p);
+                }
+            }
+            Reach::Named(city) => {
+                if partners[origin].contains(&city) {
+                    out[city].insert(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The partner a city names when it shares with one city: the first partner
+/// after it in city order, wrapping around (the next city, in a full mesh).
+pub fn named_partner(partners: &[BTreeSet<usize>], city: usize) -> Option<usize> {
+    let n = partners.len();
+    partners[city]
+        .iter()
+        .copied()
+        .min_by_key(|&p| (p + n - city) % n)
+}
+
+/// The reach of a city's `k`-th practice: public, partners, named, in turn.
+fn reach_for(k: usize, named: Option<usize>) -> Reach {
+    match (k % 3, named) {
+        (0, _) => Reach::Public,
+        (2, Some(city)) => Reach::Named(city),
+        _ => Reach::Partners,
+    }
+}
+
+fn scope_of(reach: Reach, ids: &[NodeId]) -> Scope {
+    match reach {
+        Reach::Public => Scope::Public,
+        Reach::Partners => Scope::Partners,
+        Reach::Named(city) => Scope::Nodes(vec![ids[city]]),
+    }
+}
+
 struct Node {
     name: String,
     daemon: Daemon,
@@ -102,23 +339,29 @@ struct Node {
 
 /// Runs an admin request on a node as the CLI would (through its JSON), and
 /// reads the reply as the type the request returns.
-async fn admin<T: serde::de::DeserializeOwned>(
-    node: &Node,
+async fn ask<T: serde::de::DeserializeOwned>(
+    name: &str,
+    context: &NodeContext,
     request: AdminRequest,
 ) -> Result<T, DemoError> {
     let failed = |reason: String| DemoError::Setup {
-        node: node.name.clone(),
+        node: name.to_string(),
         reason,
     };
-    let reply = node
-        .daemon
-        .context()
+    let reply = context
         .control
         .handle(request)
         .await
         .into_result()
         .map_err(failed)?;
     serde_json::from_value(reply).map_err(|e| failed(format!("unexpected reply: {e}")))
+}
+
+async fn admin<T: serde::de::DeserializeOwned>(
+    node: &Node,
+    request: AdminRequest,
+) -> Result<T, DemoError> {
+    ask(&node.name, node.daemon.context(), request).await
 }
 
 /// The partner cities and their practices, in the order the demo uses them.
@@ -223,12 +466,11 @@ fn invented_person(city: &str) -> (Stakeholder, Contact) {
     (stakeholder, contact)
 }
 
-fn scope_for(k: usize, next: NodeId) -> Scope {
-    match k % 3 {
-        0 => Scope::Public,
-        1 => Scope::Partners,
-        _ => Scope::Nodes(vec![next]),
-    }
+/// A publication the demo shared.
+struct Publication {
+    origin: usize,
+    doc_id: String,
+    reach: Reach,
 }
 
 /// Runs the demo with `cities` city nodes under `root`; `progress` is told what
@@ -244,22 +486,26 @@ pub async fn run(
         )));
     }
     let started = Instant::now();
-    let partners = partner_cities();
-    let mut plan: Vec<(String, Vec<Practice>)> = partners.into_iter().take(cities).collect();
+    let topology = Topology::new(cities);
+    let partners = topology.partners();
+    let mut plan: Vec<(String, Vec<Practice>)> =
+        partner_cities().into_iter().take(cities).collect();
     while plan.len() < cities {
         let name = format!("City {}", plan.len() + 1);
-        plan.push((name.clone(), generated_practices(&name, 2)));
+        plan.push((name.clone(), generated_practices(&name, 3)));
     }
 
     progress(&format!(
         "starting {cities} city nodes and 1 subscriber on 127.0.0.1 in {}",
         root.display()
     ));
+    // Cities first, then the subscriber: node `cities` is the subscriber.
     let mut nodes = Vec::new();
     for (name, _) in &plan {
         nodes.push(start_node(root, name, Role::Partner).await?);
     }
-    let subscriber = start_node(root, "ISRG", Role::Subscriber).await?;
+    nodes.push(start_node(root, "ISRG", Role::Subscriber).await?);
+    let subscriber = cities;
 
     progress("importing each city's practices and an (invented) stakeholder roster");
     let mut example: Option<(usize, String)> = None;
@@ -289,102 +535,122 @@ pub async fn run(
         let _: PracticesImported = admin(node, AdminRequest::PracticeImport { practices }).await?;
     }
 
-    progress("joining every pair of cities with invites, and inviting the subscriber");
-    for i in 0..nodes.len() {
-        for j in (i + 1)..nodes.len() {
-            invite(&nodes[i], &nodes[j], Role::Partner).await?;
-        }
-        invite(&nodes[i], &subscriber, Role::Subscriber).await?;
-    }
-
-    progress("sharing with mixed scopes: public, partners, or the next city only");
-    let ids: Vec<NodeId> = nodes.iter().map(|n| n.daemon.node_id()).collect();
-    let mut shared: Vec<(usize, String, Scope)> = Vec::new();
-    let share_started = Instant::now();
-    for (i, ((_, practices), node)) in plan.iter().zip(&nodes).enumerate() {
-        let next = ids[(i + 1) % ids.len()];
-        for (k, p) in practices.iter().enumerate() {
-            let scope = scope_for(k, next);
-            let outcome: Shared = admin(
-                node,
-                AdminRequest::Share {
-                    practice_id: p.id.clone(),
-                    scope: scope.to_text(),
-                },
+    let mut pairs: Vec<(usize, usize, Role)> = topology
+        .links
+        .iter()
+        .map(|&(a, b)| (a, b, Role::Partner))
+        .collect();
+    pairs.extend(
+        topology
+            .subscriber_sponsors
+            .iter()
+            .map(|&c| (c, subscriber, Role::Subscriber)),
+    );
+    progress(&format!(
+        "joining the cities with invites along {} links ({}), and inviting the subscriber from {}",
+        topology.links.len(),
+        if cities <= MESH_CORE {
+            "every pair".to_string()
+        } else {
+            format!(
+                "a full mesh of the first {MESH_CORE}, a ring and chords beyond, at most {} per city",
+                topology.max_degree()
             )
-            .await?;
-            shared.push((i, outcome.doc_id, scope));
+        },
+        match topology.subscriber_sponsors.as_slice() {
+            [one] => nodes[*one].name.clone(),
+            all => format!("{} cities", all.len()),
         }
+    ));
+    let pairing_started = Instant::now();
+    pair(&nodes, &pairs).await?;
+    let pairing = pairing_started.elapsed();
+    progress(&format!(
+        "{} invites accepted in {:.1} s; {}",
+        pairs.len(),
+        pairing.as_secs_f64(),
+        resident_memory()
+    ));
+
+    progress("sharing with mixed scopes: public, partners, or one named partner");
+    let ids: Vec<NodeId> = nodes.iter().map(|n| n.daemon.node_id()).collect();
+    let share_started = Instant::now();
+    let mut sharing = tokio::task::JoinSet::new();
+    for (i, (_, practices)) in plan.iter().enumerate() {
+        let named = named_partner(&partners, i);
+        let items: Vec<(String, Reach)> = practices
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (p.id.clone(), reach_for(k, named)))
+            .collect();
+        let name = nodes[i].name.clone();
+        let context = Arc::clone(nodes[i].daemon.context());
+        let ids = ids.clone();
+        sharing.spawn(async move {
+            let mut out = Vec::new();
+            for (k, (practice_id, reach)) in items.into_iter().enumerate() {
+                let scope = scope_of(reach, &ids).to_text();
+                let shared: Shared =
+                    ask(&name, &context, AdminRequest::Share { practice_id, scope }).await?;
+                out.push((k, shared.doc_id, reach));
+            }
+            Ok::<_, DemoError>((i, out))
+        });
     }
+    let mut by_city = BTreeMap::new();
+    while let Some(joined) = sharing.join_next().await {
+        let (i, out) = joined.map_err(|e| DemoError::Setup {
+            node: "sharing".into(),
+            reason: e.to_string(),
+        })??;
+        by_city.insert(i, out);
+    }
+    let publications: Vec<Publication> = by_city
+        .into_iter()
+        .flat_map(|(origin, out)| {
+            out.into_iter().map(move |(_, doc_id, reach)| Publication {
+                origin,
+                doc_id,
+                reach,
+            })
+        })
+        .collect();
     progress(&format!(
         "{} publications shared; waiting for the network to converge",
-        shared.len()
+        publications.len()
     ));
 
     // What each node must end with.
-    let mut expected: Vec<BTreeSet<String>> = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        expected.push(
-            shared
-                .iter()
-                .filter(|(o, _, s)| *o != i && visible_to(s, *id, Role::Partner))
-                .map(|(_, d, _)| d.clone())
-                .collect(),
-        );
-    }
-    let subscriber_expected: BTreeSet<String> = shared
-        .iter()
-        .filter(|(_, _, s)| visible_to(s, subscriber.daemon.node_id(), Role::Subscriber))
-        .map(|(_, d, _)| d.clone())
+    let model: Vec<(usize, Reach)> = publications.iter().map(|p| (p.origin, p.reach)).collect();
+    let expected: Vec<BTreeSet<String>> = expected_holdings(&topology, &model)
+        .into_iter()
+        .map(|held| {
+            held.into_iter()
+                .map(|p| publications[p].doc_id.clone())
+                .collect()
+        })
         .collect();
-
-    let mut converged_at: Vec<Option<Duration>> = vec![None; nodes.len()];
-    let mut subscriber_done = false;
-    let deadline = Instant::now() + CONVERGE_TIMEOUT;
-    let mut last_report = Instant::now();
-    loop {
-        let origin_heads = all_published(&nodes).await;
-        for (i, node) in nodes.iter().enumerate() {
-            if converged_at[i].is_none() && holds_exactly(node, &expected[i], &origin_heads).await {
-                converged_at[i] = Some(share_started.elapsed());
-            }
-        }
-        if !subscriber_done {
-            subscriber_done = holds_exactly(&subscriber, &subscriber_expected, &origin_heads).await;
-        }
-        let done = converged_at.iter().filter(|c| c.is_some()).count();
-        if done == nodes.len() && subscriber_done {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(DemoError::NotConverged(CONVERGE_TIMEOUT));
-        }
-        if last_report.elapsed() > Duration::from_secs(2) {
-            progress(&format!(
-                "  {done}/{} cities converged, subscriber {}",
-                nodes.len(),
-                if subscriber_done { "done" } else { "syncing" }
-            ));
-            last_report = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    progress("converged");
+    let converged_at = converge(&nodes, &expected, share_started, &mut progress).await?;
+    let converged = converged_at.iter().max().copied().unwrap_or_default();
+    progress(&format!(
+        "converged {:.1} s after the first share",
+        converged.as_secs_f64()
+    ));
 
     let mut reports = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
+    for (i, node) in nodes[..cities].iter().enumerate() {
         let transport = node.daemon.context().transport.clone();
         let bytes_sent = ids
             .iter()
-            .chain(std::iter::once(&subscriber.daemon.node_id()))
             .filter_map(|p| transport.connection_bytes(*p))
             .map(|(tx, _)| tx)
             .sum();
         reports.push(CityReport {
             name: node.name.clone(),
-            shared: shared.iter().filter(|(o, _, _)| *o == i).count(),
+            partners: partners[i].len(),
+            shared: publications.iter().filter(|p| p.origin == i).count(),
             received: expected[i].len(),
-            converged_after_ms: converged_at[i].map(|d| d.as_millis()).unwrap_or(0),
+            converged_after_ms: converged_at[i].as_millis(),
             bytes_sent,
         });
     }
@@ -413,7 +679,7 @@ pub async fn run(
         None => (String::new(), String::new()),
     };
     let subscriber_feed: Vec<FeedEntry> = admin(
-        &subscriber,
+        &nodes[subscriber],
         AdminRequest::FeedList {
             city: None,
             area: None,
@@ -421,15 +687,26 @@ pub async fn run(
         },
     )
     .await?;
+    // Measured with every node still running.
+    let rss_kib = proc_status_kib("VmRSS");
+    let rss_peak_kib = proc_status_kib("VmHWM");
     // Stop all nodes at once: each waits briefly for its peers' close frames.
     let mut stopping = tokio::task::JoinSet::new();
-    for node in nodes.into_iter().chain(std::iter::once(subscriber)) {
+    for node in nodes {
         stopping.spawn(node.daemon.shutdown());
     }
     while stopping.join_next().await.is_some() {}
     Ok(DemoReport {
         cities: reports,
-        subscriber_received: subscriber_expected.len(),
+        links: topology.links.len(),
+        subscriber_links: topology.subscriber_sponsors.len(),
+        publications: publications.len(),
+        subscriber_received: expected[subscriber].len(),
+        subscriber_converged_after_ms: converged_at[subscriber].as_millis(),
+        pairing_ms: pairing.as_millis(),
+        converged_ms: converged.as_millis(),
+        rss_kib,
+        rss_peak_kib,
         example_private,
         example_published,
         subscriber_feed,
@@ -465,9 +742,42 @@ async fn start_node(root: &Path, name: &str, role: Role) -> Result<Node, DemoErr
     })
 }
 
-async fn invite(inviter: &Node, joiner: &Node, role: Role) -> Result<(), DemoError> {
-    let created: InviteCreated = admin(
-        inviter,
+/// Joins nodes through invites, `PAIRING_PARALLEL` at a time: for each
+/// `(inviter, joiner, role)`, the inviter creates an invite and the joiner
+/// accepts it, after which both have approved each other.
+async fn pair(nodes: &[Node], pairs: &[(usize, usize, Role)]) -> Result<(), DemoError> {
+    let mut waiting = pairs.iter().copied();
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        while running.len() < PAIRING_PARALLEL {
+            let Some((a, b, role)) = waiting.next() else {
+                break;
+            };
+            let inviter = (nodes[a].name.clone(), Arc::clone(nodes[a].daemon.context()));
+            let joiner = (nodes[b].name.clone(), Arc::clone(nodes[b].daemon.context()));
+            running.spawn(async move { invite(inviter, joiner, role).await });
+        }
+        match running.join_next().await {
+            None => return Ok(()),
+            Some(Ok(outcome)) => outcome?,
+            Some(Err(e)) => {
+                return Err(DemoError::Setup {
+                    node: "an invite".into(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+async fn invite(
+    (inviter, inviter_context): (String, Arc<NodeContext>),
+    (joiner, joiner_context): (String, Arc<NodeContext>),
+    role: Role,
+) -> Result<(), DemoError> {
+    let created: InviteCreated = ask(
+        &inviter,
+        &inviter_context,
         AdminRequest::InviteCreate {
             role,
             expires_secs: 3600,
@@ -475,8 +785,9 @@ async fn invite(inviter: &Node, joiner: &Node, role: Role) -> Result<(), DemoErr
         },
     )
     .await?;
-    let _: InviteAccepted = admin(
-        joiner,
+    let _: InviteAccepted = ask(
+        &joiner,
+        &joiner_context,
         AdminRequest::InviteAccept {
             token: created.token,
         },
@@ -485,6 +796,182 @@ async fn invite(inviter: &Node, joiner: &Node, role: Role) -> Result<(), DemoErr
     Ok(())
 }
 
+/// What a node holds, against what it should.
+#[derive(Debug, Default)]
+struct Holding {
+    /// Meant for it, not there.
+    missing: Vec<String>,
+    /// There, but not at the origin's heads.
+    behind: Vec<String>,
+    /// There, and not meant for it.
+    extra: Vec<String>,
+}
+
+impl Holding {
+    fn complete(&self) -> bool {
+        self.missing.is_empty() && self.behind.is_empty() && self.extra.is_empty()
+    }
+
+    fn describe(&self, name: &str, expected: usize) -> String {
+        let mut parts = Vec::new();
+        if !self.missing.is_empty() {
+            parts.push(format!(
+                "misses {} of {expected} ({})",
+                self.missing.len(),
+                examples(&self.missing)
+            ));
+        }
+        if !self.behind.is_empty() {
+            parts.push(format!(
+                "holds {} behind the origin's heads ({})",
+                self.behind.len(),
+                examples(&self.behind)
+            ));
+        }
+        if !self.extra.is_empty() {
+            parts.push(format!(
+                "holds {} not meant for it ({})",
+                self.extra.len(),
+                examples(&self.extra)
+            ));
+        }
+        format!("{name} {}", parts.join(", "))
+    }
+}
+
+/// A few ids of a list, for a message.
+fn examples(ids: &[String]) -> String {
+    let mut text = ids.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    if ids.len() > 3 {
+        text.push_str(", ...");
+    }
+    text
+}
+
+/// Fails at once when a node holds a publication that is not meant for it.
+fn nothing_unexpected(node: &Node, holding: &Holding) -> Result<(), DemoError> {
+    if holding.extra.is_empty() {
+        return Ok(());
+    }
+    Err(DemoError::Unexpected {
+        node: node.name.clone(),
+        count: holding.extra.len(),
+        examples: examples(&holding.extra),
+    })
+}
+
+/// Waits until every node (the cities, then the subscriber) holds exactly the
+/// publications of `expected`, at the origin's heads. Returns how long after
+/// `since` each node got there. Fails at once if a node holds something not
+/// meant for it, and on timeout says which nodes miss what.
+async fn converge(
+    nodes: &[Node],
+    expected: &[BTreeSet<String>],
+    since: Instant,
+    progress: &mut impl FnMut(&str),
+) -> Result<Vec<Duration>, DemoError> {
+    let cities = nodes.len() - 1;
+    let timeout = converge_timeout(cities);
+    let deadline = Instant::now() + timeout;
+    let poll = Duration::from_millis(50 + 2 * cities as u64);
+    let report_every = Duration::from_secs(if cities > MESH_CORE { 5 } else { 2 });
+    let total: usize = expected.iter().map(BTreeSet::len).sum();
+    let mut converged_at: Vec<Option<Duration>> = vec![None; nodes.len()];
+    let mut last: Vec<Holding> = nodes.iter().map(|_| Holding::default()).collect();
+    let mut last_report = Instant::now();
+    loop {
+        let heads = all_published(&nodes[..cities]).await;
+        for (i, node) in nodes.iter().enumerate() {
+            if converged_at[i].is_some() {
+                continue;
+            }
+            let holding = holding(node, &expected[i], &heads).await;
+            nothing_unexpected(node, &holding)?;
+            if holding.complete() {
+                converged_at[i] = Some(since.elapsed());
+            }
+            last[i] = holding;
+        }
+        if converged_at.iter().all(Option::is_some) {
+            break;
+        }
+        let lacking: Vec<usize> = (0..nodes.len())
+            .filter(|&i| converged_at[i].is_none())
+            .collect();
+        if Instant::now() > deadline {
+            let missing: usize = lacking.iter().map(|&i| last[i].missing.len()).sum();
+            let behind: usize = lacking.iter().map(|&i| last[i].behind.len()).sum();
+            progress(&format!(
+                "not converged after {}s ({}); {} of {} nodes lack publications:",
+                timeout.as_secs(),
+                resident_memory(),
+                lacking.len(),
+                nodes.len()
+            ));
+            for &i in lacking.iter().take(20) {
+                progress(&format!(
+                    "  {}",
+                    last[i].describe(&nodes[i].name, expected[i].len())
+                ));
+            }
+            if lacking.len() > 20 {
+                progress(&format!("  ... and {} more nodes", lacking.len() - 20));
+            }
+            let first = lacking[0];
+            return Err(DemoError::NotConverged {
+                after: timeout,
+                summary: format!(
+                    "{} of {} nodes lack publications ({missing} missing, {behind} behind the origin's heads), e.g. {}",
+                    lacking.len(),
+                    nodes.len(),
+                    last[first].describe(&nodes[first].name, expected[first].len())
+                ),
+            });
+        }
+        if last_report.elapsed() > report_every {
+            let lacking_replicas: usize = lacking
+                .iter()
+                .map(|&i| last[i].missing.len() + last[i].behind.len())
+                .sum();
+            progress(&format!(
+                "  {}/{cities} cities converged, subscriber {}; {}/{total} replicas in place",
+                converged_at[..cities]
+                    .iter()
+                    .filter(|c| c.is_some())
+                    .count(),
+                if converged_at[cities].is_some() {
+                    "done"
+                } else {
+                    "syncing"
+                },
+                total - lacking_replicas
+            ));
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(poll).await;
+    }
+    // Every node once more: one that converged early still holds exactly its set.
+    let heads = all_published(&nodes[..cities]).await;
+    for (i, node) in nodes.iter().enumerate() {
+        let holding = holding(node, &expected[i], &heads).await;
+        nothing_unexpected(node, &holding)?;
+        if !holding.complete() {
+            return Err(DemoError::NotConverged {
+                after: since.elapsed(),
+                summary: format!(
+                    "converged, then {}",
+                    holding.describe(&node.name, expected[i].len())
+                ),
+            });
+        }
+    }
+    Ok(converged_at
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect())
+}
+
+/// The heads of every publication the cities have shared, by document id.
 async fn all_published(nodes: &[Node]) -> BTreeMap<String, Vec<automerge::ChangeHash>> {
     let mut out = BTreeMap::new();
     for n in nodes {
@@ -504,11 +991,12 @@ async fn all_published(nodes: &[Node]) -> BTreeMap<String, Vec<automerge::Change
     out
 }
 
-async fn holds_exactly(
+/// What `node` holds as replicas, against `expected` and the origins' heads.
+async fn holding(
     node: &Node,
     expected: &BTreeSet<String>,
     origin_heads: &BTreeMap<String, Vec<automerge::ChangeHash>>,
-) -> bool {
+) -> Holding {
     let held = node
         .daemon
         .context()
@@ -525,15 +1013,51 @@ async fn holds_exactly(
                 .collect::<BTreeMap<_, _>>()
         })
         .await;
-    held.keys().cloned().collect::<BTreeSet<_>>() == *expected
-        && held.iter().all(|(id, h)| origin_heads.get(id) == Some(h))
+    let mut holding = Holding::default();
+    for id in expected {
+        match held.get(id) {
+            None => holding.missing.push(id.clone()),
+            Some(heads) if origin_heads.get(id) != Some(heads) => holding.behind.push(id.clone()),
+            Some(_) => {}
+        }
+    }
+    holding.extra = held
+        .keys()
+        .filter(|id| !expected.contains(*id))
+        .cloned()
+        .collect();
+    holding
+}
+
+/// The process's resident memory now, for progress lines.
+fn resident_memory() -> String {
+    match proc_status_kib("VmRSS") {
+        Some(kib) => format!("resident memory {} MiB", kib / 1024),
+        None => "resident memory unknown".into(),
+    }
+}
+
+/// A figure of `/proc/self/status` given in kB (`VmRSS`, `VmHWM`), on Linux.
+fn proc_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(field)?.strip_prefix(':')?;
+        value.trim().strip_suffix("kB")?.trim().parse().ok()
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{
+        city_links, expected_holdings, named_partner, partner_cities, reach_for, Reach, Topology,
+        MESH_CORE,
+    };
+
     #[test]
     fn the_partner_data_gives_eleven_cities() {
-        let cities = super::partner_cities();
+        let cities = partner_cities();
         assert_eq!(
             cities.len(),
             11,
@@ -541,5 +1065,144 @@ mod tests {
             cities.iter().map(|c| &c.0).collect::<Vec<_>>()
         );
         assert_eq!(cities.iter().map(|c| c.1.len()).sum::<usize>(), 25);
+    }
+
+    #[test]
+    fn the_topology_is_connected_sparse_past_the_core_and_bounded() {
+        for n in [2, 3, 12, 13, 14, 25, 60, 100, 150] {
+            let topology = Topology::new(n);
+            assert!(topology.is_connected(), "{n} cities: not connected");
+            let links = &topology.links;
+            assert!(links.iter().all(|&(a, b)| a < b && b < n), "{n}: {links:?}");
+            assert!(
+                links.windows(2).all(|w| w[0] < w[1]),
+                "{n}: sorted, once each"
+            );
+            let core = n.min(MESH_CORE);
+            for a in 0..core {
+                for b in (a + 1)..core {
+                    assert!(links.contains(&(a, b)), "{n}: the core is a full mesh");
+                }
+            }
+            let partners = topology.partners();
+            if n <= MESH_CORE {
+                assert_eq!(topology.max_degree(), n - 1);
+                assert_eq!(topology.subscriber_sponsors, (0..n).collect::<Vec<_>>());
+            } else {
+                assert!(topology.max_degree() <= MESH_CORE + 2, "{n}");
+                for (city, p) in partners.iter().enumerate().skip(MESH_CORE) {
+                    assert!((3..=5).contains(&p.len()), "{n}: city {city} has {p:?}");
+                }
+                assert!(links.len() <= core * (core - 1) / 2 + 2 * (n - core) + 1);
+                assert_eq!(topology.subscriber_sponsors, vec![0]);
+            }
+        }
+        assert_eq!(city_links(100).len(), 66 + 2 * 88 + 1);
+        assert_eq!(Topology::new(150).max_degree(), MESH_CORE + 2);
+    }
+
+    #[test]
+    fn a_named_partner_is_a_direct_partner_and_the_next_city_in_a_mesh() {
+        for n in [2, 12, 13, 60, 100, 150] {
+            let partners = Topology::new(n).partners();
+            for city in 0..n {
+                let named = named_partner(&partners, city).expect("every city has partners");
+                assert!(partners[city].contains(&named), "{n}: {city} names {named}");
+                if n <= MESH_CORE {
+                    assert_eq!(named, (city + 1) % n);
+                }
+            }
+        }
+    }
+
+    fn set(items: &[usize]) -> BTreeSet<usize> {
+        items.iter().copied().collect()
+    }
+
+    #[test]
+    fn the_expected_holdings_follow_links_and_scopes_on_a_sparse_graph() {
+        // 0 - 1 - 2 - 3 in a line, 4 - 5 apart; the subscriber approved by 0.
+        let topology = Topology {
+            cities: 6,
+            links: vec![(0, 1), (1, 2), (2, 3), (4, 5)],
+            subscriber_sponsors: vec![0],
+        };
+        let publications = [
+            (3, Reach::Public),   // 0: relayed along the line, and to the subscriber
+            (1, Reach::Partners), // 1: the direct partners 0 and 2 only
+            (2, Reach::Named(3)), // 2: the named partner only
+            (2, Reach::Named(0)), // 3: named, but not a partner of 2: nobody
+            (4, Reach::Public),   // 4: the other component, no subscriber there
+            (0, Reach::Public),   // 5: its own sponsor gives the subscriber
+            (5, Reach::Partners), // 6
+        ];
+        let held = expected_holdings(&topology, &publications);
+        assert_eq!(held.len(), 7, "six cities and the subscriber");
+        assert_eq!(held[0], set(&[0, 1]));
+        assert_eq!(held[1], set(&[0, 5]));
+        assert_eq!(held[2], set(&[0, 1, 5]));
+        assert_eq!(held[3], set(&[2, 5]));
+        assert_eq!(held[4], set(&[6]));
+        assert_eq!(held[5], set(&[4]));
+        assert_eq!(held[6], set(&[0, 5]), "the subscriber");
+    }
+
+    #[test]
+    fn in_the_demo_network_public_reaches_everyone_and_the_rest_only_partners() {
+        let n = 40;
+        let topology = Topology::new(n);
+        let partners = topology.partners();
+        let publications: Vec<(usize, Reach)> = (0..n)
+            .flat_map(|city| {
+                let named = named_partner(&partners, city);
+                (0..3).map(move |k| (city, reach_for(k, named)))
+            })
+            .collect();
+        let held = expected_holdings(&topology, &publications);
+        for (p, &(origin, reach)) in publications.iter().enumerate() {
+            let holders: BTreeSet<usize> =
+                (0..=n).filter(|&node| held[node].contains(&p)).collect();
+            let want: BTreeSet<usize> = match reach {
+                Reach::Public => (0..=n).filter(|&node| node != origin).collect(),
+                Reach::Partners => partners[origin].clone(),
+                Reach::Named(city) => set(&[city]),
+            };
+            assert_eq!(holders, want, "publication {p} of {origin}, {reach:?}");
+        }
+    }
+
+    #[test]
+    fn a_full_mesh_gives_what_direct_delivery_gives() {
+        use crate::trust::visible_to;
+        use labnet_config::Role;
+        use labnet_protocol::NodeId;
+        let n = MESH_CORE;
+        let topology = Topology::new(n);
+        let partners = topology.partners();
+        let ids: Vec<NodeId> = (0..=n)
+            .map(|i| NodeId::from_public_key(&[i as u8; 32]))
+            .collect();
+        let publications: Vec<(usize, Reach)> = (0..n)
+            .flat_map(|city| {
+                let named = named_partner(&partners, city);
+                (0..3).map(move |k| (city, reach_for(k, named)))
+            })
+            .collect();
+        let held = expected_holdings(&topology, &publications);
+        for (p, &(origin, reach)) in publications.iter().enumerate() {
+            let scope = super::scope_of(reach, &ids);
+            for node in (0..=n).filter(|&node| node != origin) {
+                let role = if node == n {
+                    Role::Subscriber
+                } else {
+                    Role::Partner
+                };
+                assert_eq!(
+                    held[node].contains(&p),
+                    visible_to(&scope, ids[node], role),
+                    "publication {p} of {origin} ({scope:?}) at node {node}"
+                );
+            }
+        }
     }
 }

@@ -37,13 +37,14 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
 
     println!();
     println!(
-        "{:<26} {:>7} {:>9} {:>12} {:>12}",
-        "CITY", "SHARED", "RECEIVED", "CONVERGED", "BYTES SENT"
+        "{:<26} {:>8} {:>7} {:>9} {:>12} {:>12}",
+        "CITY", "PARTNERS", "SHARED", "RECEIVED", "CONVERGED", "BYTES SENT"
     );
     for c in &report.cities {
         println!(
-            "{:<26} {:>7} {:>9} {:>10.2} s {:>12}",
+            "{:<26} {:>8} {:>7} {:>9} {:>10.2} s {:>12}",
             c.name,
+            c.partners,
             c.shared,
             c.received,
             c.converged_after_ms as f64 / 1000.0,
@@ -51,8 +52,12 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
         );
     }
     println!(
-        "{:<26} {:>7} {:>9}",
-        "ISRG (subscriber)", 0, report.subscriber_received
+        "{:<26} {:>8} {:>7} {:>9} {:>10.2} s",
+        "ISRG (subscriber)",
+        report.subscriber_links,
+        0,
+        report.subscriber_received,
+        report.subscriber_converged_after_ms as f64 / 1000.0
     );
     println!();
     println!("A practice as its city keeps it (private fields included):");
@@ -74,6 +79,30 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
     }
     println!();
     println!(
+        "Cities:          {} ({} links between cities; the subscriber approved by {})",
+        report.cities.len(),
+        report.links,
+        match report.subscriber_links {
+            1 => "1 city".to_string(),
+            n => format!("{n} cities"),
+        }
+    );
+    println!("Publications:    {}", report.publications);
+    println!(
+        "Pairing:         {:.1} s",
+        report.pairing_ms as f64 / 1000.0
+    );
+    println!(
+        "Converged:       {:.1} s after the first share",
+        report.converged_ms as f64 / 1000.0
+    );
+    println!(
+        "Resident memory: {} (peak {})",
+        mib(report.rss_kib),
+        mib(report.rss_peak_kib)
+    );
+    println!();
+    println!(
         "All {} cities and the subscriber converged in {:.1} s.",
         report.cities.len(),
         report.total_ms as f64 / 1000.0
@@ -85,6 +114,14 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// KiB as MiB, for the figures.
+fn mib(kib: Option<u64>) -> String {
+    match kib {
+        Some(kib) => format!("{:.0} MiB", kib as f64 / 1024.0),
+        None => "unknown".into(),
+    }
 }
 
 /// The fields that show what anonymization does, not the whole record.
