@@ -164,17 +164,11 @@ pub struct Topology {
 impl Topology {
     /// The demo's network of `cities` cities.
     ///
-    /// Past the core only city 0 approves the subscriber: with public
-    /// publications relayed, it receives those of the whole network through
-    /// that one city. A full mesh (up to [`MESH_CORE`] cities) has every city
-    /// approve the subscriber, as before relaying, so the demo of the partner
-    /// cities also converges on nodes that do not relay.
+    /// Only city 0 approves the subscriber: public publications are relayed,
+    /// so it receives those of the whole network through that one city, as
+    /// an international network does.
     pub fn new(cities: usize) -> Topology {
-        let subscriber_sponsors = if cities <= MESH_CORE {
-            (0..cities).collect()
-        } else {
-            vec![0]
-        };
+        let subscriber_sponsors = vec![0];
         Topology {
             cities,
             links: city_links(cities),
@@ -1087,7 +1081,7 @@ mod tests {
             let partners = topology.partners();
             if n <= MESH_CORE {
                 assert_eq!(topology.max_degree(), n - 1);
-                assert_eq!(topology.subscriber_sponsors, (0..n).collect::<Vec<_>>());
+                assert_eq!(topology.subscriber_sponsors, vec![0]);
             } else {
                 assert!(topology.max_degree() <= MESH_CORE + 2, "{n}");
                 for (city, p) in partners.iter().enumerate().skip(MESH_CORE) {

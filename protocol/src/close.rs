@@ -156,7 +156,9 @@ pub enum ViolationCode {
     /// or a subscriber tried to deliver anything.
     #[error("delivery outside the sender's scope")]
     ScopeViolation,
-    /// A change chunk that is malformed, compressed past the cap, or too large.
+    /// A change chunk that is malformed, of the wrong type, or inflates past
+    /// its cap (a chunk longer than its limit is refused by the message
+    /// decoder first, as a [`ViolationCode::MalformedMessage`]).
     #[error("refused change chunk")]
     BadChunk,
     /// A message of the retired wire version 1 (Automerge sync messages):

@@ -575,16 +575,14 @@ impl Arsenal {
         let version = 10 + n;
         let me = self.me.as_ref();
         let third = self.third.as_ref();
-        // A subscriber is never asked for anything (its announcements are
-        // refused), so what it delivers is unasked: a validly signed delivery
-        // fails check 2 of `receive.rs` ("we asked for it") before check 3
-        // ("a subscriber delivers nothing"), and closes UnexpectedMessage.
+        // A subscriber delivers nothing: any delivery from it fails check 1
+        // of `receive.rs` before anything of it is read.
         let announce = |doc: &DocId| partner.then(|| (doc.clone(), version));
         let unasked = |partner_code: ViolationCode| {
             violation(if partner {
                 partner_code
             } else {
-                ViolationCode::UnexpectedMessage
+                ViolationCode::ScopeViolation
             })
         };
         let plain = |announce, wire, expect| Attempt {
@@ -753,7 +751,7 @@ impl Arsenal {
                     statement(me, &self.own, version, ScopeClass::Public),
                     self.own.changes.clone(),
                 ),
-                violation(ViolationCode::UnexpectedMessage),
+                violation(ViolationCode::ScopeViolation),
             ),
             Case::SubscriberRelays => plain(
                 None,
@@ -761,7 +759,7 @@ impl Arsenal {
                     statement(third, &self.third_doc, version, ScopeClass::Public),
                     self.third_doc.changes.clone(),
                 ),
-                violation(ViolationCode::UnexpectedMessage),
+                violation(ViolationCode::ScopeViolation),
             ),
             Case::Truncated => {
                 let whole = SyncMessage::Deliver {
@@ -1468,14 +1466,15 @@ async fn an_approved_adversary_is_refused_a_thousand_bad_deliveries_while_the_vi
 
     // What the victim holds: its own publications, and of the adversaries'
     // only the partner's legitimate one, at version 2.
+    let victim_id = victim.node_id();
     let store_state = victim
         .context()
         .store
-        .call(|s| {
+        .call(move |s| {
             (
                 s.replicas().unwrap(),
                 s.statements().unwrap(),
-                labnet_node::feed::collect_entries(s).unwrap(),
+                labnet_node::feed::collect_entries(s, victim_id, "victim").unwrap(),
             )
         })
         .await;

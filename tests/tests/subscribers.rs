@@ -11,8 +11,8 @@ use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_protocol::sync::publication_id;
 use labnet_tests::nodes::{
-    admin, eventually, fast_transport, invite, is_connected, replicas, shutdown_all, start,
-    start_node, start_partner,
+    admin, eventually, fast_transport, invite, replicas, shutdown_all, start, start_node,
+    start_partner,
 };
 use labnet_tests::{json_of, labnet_bin, labnet_ok, partner_practices, run_labnet, stdout};
 

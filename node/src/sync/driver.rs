@@ -234,7 +234,10 @@ where
             tokio::select! {
                 frame = frames.recv() => match frame {
                     Some(Ok(bytes)) => inputs.push(Input::Frame(bytes)),
-                    Some(Err(e)) => { reader.abort(); return Err(e.into()); }
+                    Some(Err(e)) => match framing_violation(&e) {
+                        Some(end) => break end,
+                        None => { reader.abort(); return Err(e.into()); }
+                    },
                     None => break SessionEnd::PeerClosed,
                 },
                 change = local.recv() => match change {
@@ -246,10 +249,17 @@ where
                 _ = shutdown.changed() => break SessionEnd::Shutdown,
             }
             // Take whatever else is already here into the same step.
+            // A read error behind these frames is kept for after them: the
+            // frames before it are the peer's and are handled first.
+            let mut read_error = None;
             while inputs.len() < STEP_INPUTS_MAX {
                 match frames.try_recv() {
                     Ok(Ok(bytes)) => inputs.push(Input::Frame(bytes)),
-                    _ => break,
+                    Ok(Err(e)) => {
+                        read_error = Some(e);
+                        break;
+                    }
+                    Err(_) => break,
                 }
             }
             // Many local changes in a row need one look at the index.
@@ -277,6 +287,17 @@ where
             session = returned;
             reader_store = store;
             step_out = out?;
+            if let Some(e) = read_error {
+                persist(&ctx, peer, &step_out).await?;
+                match framing_violation(&e) {
+                    Some(end) if session.closed().is_none() => break end,
+                    _ if session.closed().is_some() => {}
+                    _ => {
+                        reader.abort();
+                        return Err(e.into());
+                    }
+                }
+            }
         };
         reader.abort();
         if end == SessionEnd::Shutdown {
@@ -291,6 +312,25 @@ where
     }
     .instrument(span)
     .await
+}
+
+/// The violation a framing error is, if the peer caused it: a frame over
+/// the limit, a stream that ended inside a frame, or a frame body that
+/// stalled. Other read errors (the connection was lost) are not the peer's
+/// protocol to break.
+fn framing_violation(e: &std::io::Error) -> Option<SessionEnd> {
+    use labnet_protocol::close::{CloseCode, ViolationCode};
+    use std::io::ErrorKind;
+    let code = match e.kind() {
+        ErrorKind::InvalidData => CloseCode::FrameTooLarge.as_u32(),
+        ErrorKind::UnexpectedEof => ViolationCode::MalformedMessage.as_u32(),
+        ErrorKind::TimedOut => ViolationCode::Stalled.as_u32(),
+        _ => return None,
+    };
+    Some(SessionEnd::Violation {
+        code,
+        reason: e.to_string(),
+    })
 }
 
 /// Sleeps until `deadline`, or forever when there is none.

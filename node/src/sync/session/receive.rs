@@ -4,11 +4,11 @@
 //! announced version newer than the statement we hold, and accepts a
 //! delivery only when every check below holds, in this order, cheapest first:
 //!
-//! 1. the statement decodes and its signature verifies against the key the
+//! 1. the sender is not a subscriber (subscribers deliver nothing);
+//! 2. the statement decodes and its signature verifies against the key the
 //!    publication id names (so whoever delivered it, the origin signed it);
-//! 2. we asked for that publication, and it is not one of ours;
-//! 3. a relay (a sender that is not the origin) delivers only `public`
-//!    publications, and a subscriber delivers nothing;
+//! 3. we asked for that publication, it is not one of ours, and a relay (a
+//!    sender that is not the origin) delivers only `public` publications;
 //! 4. the version is newer than the one we hold (an older or equal one is
 //!    normal with relays: ignored, not punished);
 //! 5. the change chunks pass [`check_change_chunks`] (size, number, type,
@@ -256,6 +256,13 @@ impl Session {
         statement_bytes: &[u8],
         changes: Vec<Vec<u8>>,
     ) -> Result<Option<Accepted>, Refusal> {
+        if self.info.peer_role == Role::Subscriber {
+            // Before anything else: a subscriber has nothing to deliver.
+            return Err((
+                ViolationCode::ScopeViolation,
+                "a subscriber delivered a publication".into(),
+            ));
+        }
         let bad_statement = |e: labnet_protocol::statement::StatementError| {
             (
                 ViolationCode::BadStatement,
@@ -277,12 +284,6 @@ impl Session {
             return Err((
                 ViolationCode::NotOrigin,
                 format!("delivery of our own publication {doc_id}"),
-            ));
-        }
-        if self.info.peer_role == Role::Subscriber {
-            return Err((
-                ViolationCode::ScopeViolation,
-                "a subscriber delivered a publication".into(),
             ));
         }
         if origin != self.info.peer && body.scope != ScopeClass::Public {
