@@ -90,6 +90,11 @@ fn session_handler(
     })
 }
 
+/// How long shutdown waits for quinn to release the UDP port: closed
+/// connections drain for three probe timeouts first, which after a loss on a
+/// busy machine can be seconds.
+const PORT_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -498,8 +503,10 @@ impl Daemon {
         // The UDP port is released when quinn's endpoint driver notices its last
         // handle is gone; wait (briefly) until the port can be bound again, so a
         // restart right after shutdown finds it free.
-        for _ in 0..100 {
-            if UdpSocket::bind(listen).is_ok() {
+        let waited = Instant::now();
+        while UdpSocket::bind(listen).is_err() {
+            if waited.elapsed() > PORT_RELEASE_WAIT {
+                warn!(%listen, "the UDP port is still bound after shutdown");
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -1500,10 +1500,10 @@ async fn an_approved_adversary_is_refused_a_thousand_bad_deliveries_while_the_vi
     let feed_ids: BTreeSet<String> = feed.iter().map(|e| e.id.clone()).collect();
     let expected_feed: BTreeSet<String> = ["news", "circle", "named"]
         .iter()
-        .map(|p| format!("urn:labnet:{}:{p}", victim_id.to_compact()))
+        .map(|p| format!("urn:labnet:{}:{p}", victim_id.to_key()))
         .chain([format!(
             "urn:labnet:{}:legit",
-            adv_partner.node_id().to_compact()
+            adv_partner.node_id().to_key()
         )])
         .collect();
     assert_eq!(

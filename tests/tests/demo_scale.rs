@@ -19,7 +19,7 @@ fn the_partner_cities_converge_as_a_full_mesh_and_the_figures_are_printed() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     for figure in [
-        "Cities:          12 (66 links between cities; the subscriber approved by 12 cities)",
+        "Cities:          12 (66 links between cities; the subscriber approved by 1 city)",
         "Publications:    28",
         "Converged:       ",
         "Resident memory: ",

@@ -229,6 +229,11 @@ where
                 }
                 None => {}
             }
+            // A shutdown that came before this session started listening
+            // is not a change it would see: look at the value itself.
+            if *shutdown.borrow_and_update() {
+                break SessionEnd::Shutdown;
+            }
             let deadline = session.poll_timeout();
             let mut inputs = Vec::new();
             tokio::select! {
