@@ -608,7 +608,7 @@ impl Arsenal {
                 plain(
                     announce(&self.own.id),
                     deliver(forged, self.own.changes.clone()),
-                    violation(ViolationCode::BadStatement),
+                    unasked(ViolationCode::BadStatement),
                 )
             }
             Case::KeyNotTheId => {
@@ -622,7 +622,7 @@ impl Arsenal {
                 plain(
                     announce(&self.own.id),
                     deliver(Signed::sign(b, third).encode(), self.own.changes.clone()),
-                    violation(ViolationCode::BadStatement),
+                    unasked(ViolationCode::BadStatement),
                 )
             }
             Case::RelayedPartnersScope | Case::RelayedNamedScope => {
