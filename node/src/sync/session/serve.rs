@@ -322,10 +322,14 @@ impl Session {
             };
             let have: Vec<ChangeHash> = have.iter().map(|h| ChangeHash(*h)).collect();
             let mut bytes = statement.len() + DELIVER_OVERHEAD_BYTES;
-            for change in doc.get_changes(&have) {
-                let raw = change.raw_bytes();
-                bytes += raw.len() + 10;
-                if raw.len() > CHANGE_CHUNK_LEN_MAX
+            for mut change in doc.get_changes(&have) {
+                // Automerge's own compressed form (DEFLATE, for changes over a
+                // few hundred bytes): the receiver inflates it itself, under a
+                // cap, so compression costs the receiver nothing it has not
+                // bounded, and saves the link most of a practice's bytes.
+                let chunk = change.bytes();
+                bytes += chunk.len() + 10;
+                if chunk.len() > CHANGE_CHUNK_LEN_MAX
                     || changes.len() >= CHANGES_PER_DELIVERY_MAX
                     || bytes > MESSAGE_LEN_MAX
                 {
@@ -337,7 +341,7 @@ impl Session {
                         .into(),
                     );
                 }
-                changes.push(raw.to_vec());
+                changes.push(chunk.into_owned());
             }
             heads = sorted(doc.get_heads());
         }
