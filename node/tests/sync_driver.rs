@@ -327,8 +327,45 @@ async fn garbage_on_the_stream_ends_the_session_with_a_violation() {
         .await
         .unwrap()
         .unwrap();
+    let frame_too_large = labnet_protocol::close::CloseCode::FrameTooLarge.as_u32();
     assert!(
-        result.is_err(),
-        "oversized frame must end the session: {result:?}"
+        matches!(result, Ok(SessionEnd::Violation { code, .. }) if code == frame_too_large),
+        "an oversized frame ends the session with FrameTooLarge: {result:?}"
     );
+}
+
+/// A peer that says Resume and then never reads is dropped once a write has
+/// waited `WRITE_TIMEOUT`: it cannot hold the session's buffers (time is
+/// paused, so the minute passes at once).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_peer_that_stops_reading_is_dropped_after_the_write_timeout() {
+    use labnet_protocol::frame::encode_frame;
+    use labnet_protocol::sync::SyncMessage;
+    use tokio::io::AsyncWriteExt;
+    let a = TestNode::new();
+    for i in 0..40 {
+        a.publish(&format!("p{i}"), &format!("practice {i}"), Scope::Partners)
+            .await;
+    }
+    let peer = NodeId::from_public_key(&[2; 32]);
+    let (_stop, stopped) = watch::channel(false);
+    // A pipe whose buffer holds far less than the inventory.
+    let (a_io, mut evil) = tokio::io::duplex(256);
+    let task = spawn_session(&a, peer, a_io, stopped);
+    let mut frame = Vec::new();
+    encode_frame(
+        &SyncMessage::Resume {
+            version: labnet_protocol::sync::SYNC_PROTOCOL_VERSION,
+            from: None,
+        }
+        .encode(),
+        &mut frame,
+    );
+    evil.write_all(&frame).await.unwrap();
+    let result = task.await.unwrap();
+    assert!(
+        matches!(result, Err(DriverError::WriteTimeout(_))),
+        "{result:?}"
+    );
+    drop(evil);
 }
