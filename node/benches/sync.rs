@@ -14,7 +14,9 @@
 //! 4. incremental sync after 1% of the publications change, while connected;
 //! 5. catch-up after a partition: the peer is stopped, 10 publications change,
 //!    the peer restarts and catches up;
-//! 6. resident memory of the process (both nodes) against the stores' size.
+//! 6. resident memory of the process (both nodes) against the stores' size;
+//! 7. initial sync again across a WAN-like link: a UDP relay the bench runs
+//!    between the nodes, 20 ms each way and 1 % loss (this kernel has no netem).
 //!
 //! Figures are printed as a table; BENCHMARKS.md records them with the machine.
 
@@ -271,7 +273,7 @@ async fn change_cost(a: &Daemon, doc_id: &str, round: i64) -> u64 {
         .await
 }
 
-async fn run(n: usize) {
+async fn run(n: usize) -> Duration {
     println!("\n== N = {n} publications");
     let tmp = tempfile::tempdir().unwrap();
     let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -473,6 +475,149 @@ async fn run(n: usize) {
     );
     a.shutdown().await;
     b.shutdown().await;
+    quic_time
+}
+
+/// Round-trip time the WAN relay adds: 20 ms each way.
+const WAN_ONE_WAY: Duration = Duration::from_millis(20);
+
+/// Share of packets the WAN relay drops, each way.
+const WAN_LOSS: f64 = 0.01;
+
+/// A UDP relay between a dialing node and `target`: what the dialer sends to
+/// the returned address reaches `target` 20 ms later, and the answers come
+/// back the same way; 1 % of the packets are lost in each direction. This
+/// kernel has no netem, so the bench plays the WAN itself.
+async fn wan_relay(target: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::sync::Arc;
+    use tokio::net::UdpSocket;
+    let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let addr = front.local_addr().unwrap();
+    let dialer = Arc::new(std::sync::Mutex::new(None::<std::net::SocketAddr>));
+    // Dialer → target.
+    {
+        let (front, back, dialer) = (front.clone(), back.clone(), dialer.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                let Ok((n, from)) = front.recv_from(&mut buf).await else {
+                    return;
+                };
+                *dialer.lock().unwrap() = Some(from);
+                if rand::random::<f64>() < WAN_LOSS {
+                    continue;
+                }
+                let packet = buf[..n].to_vec();
+                let back = back.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(WAN_ONE_WAY).await;
+                    let _ = back.send_to(&packet, target).await;
+                });
+            }
+        });
+    }
+    // Target → dialer.
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let Ok((n, _)) = back.recv_from(&mut buf).await else {
+                return;
+            };
+            let Some(to) = *dialer.lock().unwrap() else {
+                continue;
+            };
+            if rand::random::<f64>() < WAN_LOSS {
+                continue;
+            }
+            let packet = buf[..n].to_vec();
+            let front = front.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(WAN_ONE_WAY).await;
+                let _ = front.send_to(&packet, to).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Initial sync of `n` publications across the WAN relay, against the
+/// loopback figure of the same run plus 20 round trips.
+async fn run_wan(n: usize, loopback: Duration) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    for (dir, name) in [(&a_dir, "origin"), (&b_dir, "peer")] {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        DataDir::new(dir)
+            .init(name, Role::Partner, &format!("127.0.0.1:{port}"), &[])
+            .unwrap();
+    }
+    let a = start(&a_dir).await;
+    let mut docs = build_docs(a.node_id(), n);
+    let ids: Vec<String> = (0..n)
+        .map(|i| {
+            publication_id(a.node_id(), &format!("p{i}"))
+                .unwrap()
+                .as_str()
+                .to_string()
+        })
+        .collect();
+    a.context()
+        .store
+        .call(move |s| {
+            for chunk in ids.chunks(500).zip(docs.chunks_mut(500)) {
+                let mut refs: Vec<(&str, &mut AutoCommit, &str)> = chunk
+                    .0
+                    .iter()
+                    .zip(chunk.1.iter_mut())
+                    .map(|(id, d)| (id.as_str(), d, "partners"))
+                    .collect();
+                s.save_publications(&mut refs).unwrap();
+            }
+        })
+        .await;
+    let b = start(&b_dir).await;
+    let relay = wan_relay(a.listen_addr()).await;
+    // A approves B without an address (so it never dials B directly); B
+    // dials A through the relay.
+    admin(
+        &a,
+        AdminRequest::PeersApprove {
+            node_id: b.node_id().to_string(),
+            role: Some(Role::Partner),
+        },
+    )
+    .await;
+    let started = Instant::now();
+    admin(
+        &b,
+        AdminRequest::PeersAdd {
+            contact: format!("labnet://{}@{relay}", a.node_id()),
+            role: None,
+        },
+    )
+    .await;
+    assert!(
+        wait_synced(&a, &b, Duration::from_secs(900)).await,
+        "WAN initial sync did not finish"
+    );
+    let wan_time = started.elapsed();
+    let rtt = 2 * WAN_ONE_WAY;
+    let budget = loopback + 20 * rtt;
+    println!(
+        "initial sync across the WAN relay (40 ms RTT, 1 % loss each way): {:.2} s, {:.2} MB; target loopback {:.2} s + 20 RTT = {:.2} s ({})",
+        wan_time.as_secs_f64(),
+        wire(&b, &a) as f64 / 1e6,
+        loopback.as_secs_f64(),
+        budget.as_secs_f64(),
+        if wan_time <= budget { "met" } else { "missed" }
+    );
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 fn main() {
@@ -492,7 +637,8 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         for n in sizes {
-            run(n).await;
+            let loopback = run(n).await;
+            run_wan(n, loopback).await;
         }
     });
 }
