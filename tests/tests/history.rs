@@ -105,7 +105,7 @@ async fn a_history_that_names_a_person_is_reissued_and_deleted_at_the_peer() {
     );
     assert_eq!(
         documents_naming(&b, "rossi").await,
-        [old_id.clone()],
+        vec![old_id.clone()],
         "before the roster, the name went out (the case this fixes)"
     );
 

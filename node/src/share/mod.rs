@@ -467,7 +467,7 @@ pub fn recheck_publications(
             store.retract_publication(&row.doc_id)?;
             continue;
         }
-        let scope = Scope::parse(&row.scope).map_err(|why| ShareError::Internal(why))?;
+        let scope = Scope::parse(&row.scope).map_err(ShareError::Internal)?;
         let outcome =
             share_practice_with(store, role, origin, city, &practice_id, scope, settings)?;
         done.extend(outcome.reissued);
