@@ -441,6 +441,23 @@ pub struct PracticesImported {
 pub struct RosterImported {
     /// How many stakeholders the roster holds now.
     pub stakeholders: usize,
+    /// The publications re-issued because their history names someone the
+    /// roster now holds.
+    #[serde(default)]
+    pub reissued: Vec<Reissued>,
+}
+
+/// A publication whose history failed today's rules, replaced by a fresh one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reissued {
+    /// The publication retracted (peers delete their copies and confirm).
+    pub old_doc_id: String,
+    /// The fresh publication (a new history) that replaces it.
+    pub new_doc_id: String,
+    /// The fields of the old history that fail, once each (never the values).
+    pub fields: Vec<String>,
+    /// The versions (changes, from 1) of the old history that fail.
+    pub versions: Vec<usize>,
 }
 
 /// What `lab import` did.
@@ -465,6 +482,9 @@ pub struct Shared {
     pub preview_json: String,
     /// What was removed or suppressed, and why.
     pub report: ShareReport,
+    /// The publication this share re-issued, because its history failed.
+    #[serde(default)]
+    pub reissued: Option<Reissued>,
 }
 
 /// What sharing did to the publication.
@@ -486,6 +506,10 @@ pub struct SharePreview {
     pub json: String,
     /// What was removed or suppressed, and why.
     pub report: ShareReport,
+    /// Sharing will re-issue the publication: its stored history fails
+    /// today's rules in these fields.
+    #[serde(default)]
+    pub reissue: Option<Reissued>,
 }
 
 /// Everything the anonymizer removed or suppressed, and why.

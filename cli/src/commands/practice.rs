@@ -10,8 +10,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use labnet_node::api::{
-    AdminRequest, CityLab, LabImported, Practice, PracticesImported, RosterImported, ShareChange,
-    SharePreview, Shared, Unshared,
+    AdminRequest, CityLab, LabImported, Practice, PracticesImported, Reissued, RosterImported,
+    ShareChange, SharePreview, Shared, Unshared,
 };
 use labnet_node::lab::import::{
     export_practices_json, parse_practices, parse_roster, ImportErrors, ImportFormat, ImportInput,
@@ -111,7 +111,10 @@ pub(crate) fn stakeholder(global: &Global, command: StakeholderCommand) -> Resul
             println!(
                 "Imported the roster: {} stakeholder(s). It stays on this node.",
                 i.stakeholders
-            )
+            );
+            for r in &i.reissued {
+                print_reissue(r, "Re-issued");
+            }
         },
     )
 }
@@ -268,6 +271,9 @@ pub(crate) fn share(global: &Global, args: ShareArgs) -> Result<()> {
                 e.field, e.excerpt, e.word
             );
         }
+        if let Some(r) = &preview.reissue {
+            print_reissue(r, "Sharing will re-issue");
+        }
         return Ok(());
     }
     let (Some(practice_id), Some(scope)) = (args.practice_id, args.scope) else {
@@ -285,10 +291,30 @@ pub(crate) fn share(global: &Global, args: ShareArgs) -> Result<()> {
                 println!("{practice_id} is already shared as it is; nothing changed.")
             }
             ShareChange::Created | ShareChange::Updated => {
-                println!("Shared {practice_id} with {scope} as {}.", s.doc_id)
+                println!("Shared {practice_id} with {scope} as {}.", s.doc_id);
+                if let Some(r) = &s.reissued {
+                    print_reissue(r, "Re-issued");
+                }
             }
         },
     )
+}
+
+/// A re-issue: which publication is replaced, by which, and why (the fields
+/// of its history that fail; never their values).
+fn print_reissue(r: &Reissued, verb: &str) {
+    eprintln!(
+        "{verb} {} as {}: its history fails today's rules in {} (version(s) {}). \
+         Peers delete the old document and confirm (see `labnet status`).",
+        r.old_doc_id,
+        r.new_doc_id,
+        r.fields.join(", "),
+        r.versions
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 pub(crate) fn unshare(global: &Global, args: UnshareArgs) -> Result<()> {

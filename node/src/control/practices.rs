@@ -13,9 +13,9 @@ use labnet_protocol::NodeId;
 
 use super::{Control, ControlError};
 use crate::api::{
-    CityLab, FieldAction, LabImported, Practice, PracticesImported, Roster, RosterImported,
-    ShareChange, ShareExemption, SharePiece, SharePreview, ShareReport, ShareReportItem, Shared,
-    Unshared,
+    CityLab, FieldAction, LabImported, Practice, PracticesImported, Reissued, Roster,
+    RosterImported, ShareChange, ShareExemption, SharePiece, SharePreview, ShareReport,
+    ShareReportItem, Shared, Unshared,
 };
 use crate::lab::storage;
 use crate::share::anonymize::ReportAction;
@@ -35,6 +35,8 @@ impl Control {
             .store
             .call(move |s| storage::import_practices(s, role, &practices))
             .await?;
+        // New contacts are new names the rules know.
+        self.recheck_publications().await?;
         Ok(PracticesImported {
             created: report.created,
             updated: report.updated,
@@ -48,7 +50,12 @@ impl Control {
         self.store
             .call(move |s| storage::import_roster(s, role, &roster))
             .await?;
-        Ok(RosterImported { stakeholders })
+        // The rules learnt names: every publication's history is checked again.
+        let reissued = self.recheck_publications().await?;
+        Ok(RosterImported {
+            stakeholders,
+            reissued,
+        })
     }
 
     /// Stores the city's lab record.
@@ -100,6 +107,9 @@ impl Control {
             })
             .await?;
         self.announce(&outcome.doc_id);
+        if let Some(r) = &outcome.reissued {
+            self.announce(&r.old_doc_id);
+        }
         Ok(Shared::from(outcome))
     }
 
@@ -124,22 +134,42 @@ impl Control {
     pub async fn unshare(&self, practice_id: String) -> Result<Unshared, ControlError> {
         let (role, origin, _, _) = self.share_context();
         let id = practice_id.clone();
-        let retracted = self
+        let (retracted, doc_id) = self
             .store
-            .call(move |s| share::unshare_practice(s, role, &id, origin))
+            .call(move |s| {
+                let current = share::current_publication(s, origin, &id)?;
+                let retracted = share::unshare_practice(s, role, &id, origin)?;
+                Ok::<_, share::ShareError>((retracted, current.map(|(d, _)| d)))
+            })
             .await?;
         if !retracted {
             return Err(ControlError::BadInput(format!(
                 "{practice_id} is not shared (see `labnet audit`)"
             )));
         }
-        if let Ok(doc_id) = share::publication_doc_id(origin, &practice_id) {
+        if let Some(doc_id) = doc_id {
             self.announce(doc_id.as_str());
         }
         Ok(Unshared {
             practice_id,
             retracted: true,
         })
+    }
+
+    /// Checks the whole history of every live publication of ours against
+    /// today's rules, re-issues those that fail and tells the sessions. Returns
+    /// the re-issues, old id and new.
+    pub async fn recheck_publications(&self) -> Result<Vec<Reissued>, ControlError> {
+        let (role, origin, city, settings) = self.share_context();
+        let done = self
+            .store
+            .call(move |s| share::recheck_publications(s, role, origin, &city, &settings))
+            .await?;
+        for r in &done {
+            self.announce(&r.new_doc_id);
+            self.announce(&r.old_doc_id);
+        }
+        Ok(done.into_iter().map(Reissued::from).collect())
     }
 
     /// What sharing needs from the config: role, origin, city name, and the
@@ -178,6 +208,7 @@ impl From<ShareOutcome> for Shared {
             },
             preview_json: o.preview_json,
             report: ShareReport::from(o.report),
+            reissued: o.reissued.map(Reissued::from),
         }
     }
 }
@@ -187,6 +218,22 @@ impl From<Preview> for SharePreview {
         SharePreview {
             json: p.json,
             report: ShareReport::from(p.report),
+            reissue: p.reissue.map(Reissued::from),
+        }
+    }
+}
+
+impl From<share::Reissue> for Reissued {
+    fn from(r: share::Reissue) -> Reissued {
+        Reissued {
+            old_doc_id: r.old_doc_id,
+            new_doc_id: r.new_doc_id,
+            fields: r.fields,
+            versions: {
+                let mut v: Vec<usize> = r.failures.iter().map(|f| f.version).collect();
+                v.dedup();
+                v
+            },
         }
     }
 }

@@ -9,7 +9,8 @@
 //! from the document's own content, which could name any city:
 //!
 //! - `id` is `urn:labnet:<publication id>`, the id the origin signed (it names
-//!   the origin's key);
+//!   the origin's key) without its generation suffix (`:g2`...): a re-issued
+//!   publication keeps its entry id;
 //! - `origin` is the NodeId that signed it, `origin_key` its Ed25519 key;
 //! - `publisher` is the name this node's admin approved for that origin when it
 //!   is a direct peer, our own name for our own publications, and otherwise the
@@ -49,6 +50,15 @@ pub use export::{indicator_text, rfc3339, to_atom, to_csv, to_json_feed, FeedErr
 
 /// The XML namespace of labnet's Atom extension elements.
 pub const ATOM_EXTENSION_NS: &str = "urn:labnet:feed:1";
+
+/// The feed id of a publication: `urn:labnet:<publication id>` without its
+/// generation suffix, so a re-issued publication keeps its entry's id.
+pub fn entry_id(publication: &str) -> String {
+    format!(
+        "urn:labnet:{}",
+        crate::share::feed_publication_id(publication)
+    )
+}
 
 /// One publication as readers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,7 +218,7 @@ impl FeedEntry {
         let s = &statement.body;
         let p = &publication.body().practice;
         FeedEntry {
-            id: format!("urn:labnet:{}", s.publication),
+            id: entry_id(s.publication.as_str()),
             origin: s.origin().to_string(),
             city: publisher.name.clone(),
             publisher: publisher.name,

@@ -364,7 +364,7 @@ fn check_signed(claims: &Claims) -> Result<(FeedEntry, VerifiedEntry), String> {
             "the entry names origin {stated}, but its statement is signed by {origin}"
         ));
     }
-    let id = format!("urn:labnet:{}", s.publication);
+    let id = super::entry_id(s.publication.as_str());
     if claims.id != id {
         return Err(format!(
             "the id does not name the signed publication ({id})"

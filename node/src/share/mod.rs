@@ -14,6 +14,8 @@
 //! - [`report`]: what was removed, piece by piece, with the rule.
 //! - [`anonymize`]: the pure anonymizer, practice + people + settings ->
 //!   projection + report.
+//! - [`history`]: every string ever written in a publication's history,
+//!   checked against today's rules; a failing history is re-issued.
 //! - [`publication`]: the publication document type, which only this module can
 //!   make, its preview and its feed entry.
 //!
@@ -31,6 +33,7 @@ pub mod anonymize;
 pub mod classes;
 pub mod counts;
 pub mod dates;
+pub mod history;
 pub mod names;
 pub mod normalize;
 pub mod numbers;
@@ -41,6 +44,7 @@ pub mod suppress;
 
 use automerge::AutoCommit;
 use labnet_config::Role;
+use labnet_protocol::sync::DocId;
 use labnet_protocol::NodeId;
 
 use crate::lab::storage::{list_practices, load_practice, load_roster, LabStoreError};
@@ -50,10 +54,12 @@ pub use anonymize::{
     anonymize, anonymize_with, AnonymizationPolicy, AnonymizationReport, AnonymizationSettings,
     Anonymized, AnonymizerInput, PublishedIndicator, PublishedPractice,
 };
+pub use history::{check_history, failing_fields, HistoryFailure};
 pub use names::{KnownPeople, NameSource, NotNames};
 pub use publication::{
-    check_publication_shape, publication_doc_id, publish, Publication, PublicationBody,
-    PublicationMeta, PublishChange, PUBLICATION_TEXT_BYTES_MAX,
+    check_publication_shape, feed_publication_id, generation_doc_id, publication_doc_id, publish,
+    publish_generation, split_generation, Publication, PublicationBody, PublicationMeta,
+    PublishChange, PUBLICATION_TEXT_BYTES_MAX,
 };
 
 /// Why a share operation failed. Names fields and ids, never their values.
@@ -156,6 +162,22 @@ pub struct ShareOutcome {
     pub preview_json: String,
     /// What was removed or suppressed, and why.
     pub report: AnonymizationReport,
+    /// The publication this share re-issued (retracted and replaced by
+    /// `doc_id`), because its history failed today's rules.
+    pub reissued: Option<Reissue>,
+}
+
+/// A publication whose history fails today's rules, and its replacement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reissue {
+    /// The publication retracted.
+    pub old_doc_id: String,
+    /// The fresh publication that replaces it.
+    pub new_doc_id: String,
+    /// The fields of the old history that fail, once each.
+    pub fields: Vec<String>,
+    /// Every failure: field, version and change, never the value.
+    pub failures: Vec<HistoryFailure>,
 }
 
 /// A preview: what sharing would send, without writing anything.
@@ -165,6 +187,8 @@ pub struct Preview {
     pub json: String,
     /// What was removed or suppressed, and why.
     pub report: AnonymizationReport,
+    /// The re-issue sharing would do, if the stored history fails.
+    pub reissue: Option<Reissue>,
 }
 
 /// Our publication document `doc_id`, if it exists. Another kind of document
@@ -191,7 +215,45 @@ pub fn known_people(store: &Store) -> Result<KnownPeople, ShareError> {
     Ok(people)
 }
 
-/// Anonymizes a stored practice and builds its publication in memory.
+/// The current generation of a practice's publication among ours: its id and
+/// generation number (the highest generation in the index), if it was ever
+/// published.
+pub fn current_publication(
+    store: &Store,
+    origin: NodeId,
+    practice_id: &str,
+) -> Result<Option<(DocId, u32)>, ShareError> {
+    let base = publication_doc_id(origin, practice_id)?;
+    let mut best: Option<(String, u32)> = None;
+    for row in store.publication_rows()? {
+        let (b, generation) = split_generation(&row.doc_id);
+        if b == base.as_str() && best.as_ref().is_none_or(|(_, g)| generation > *g) {
+            best = Some((row.doc_id.clone(), generation));
+        }
+    }
+    best.map(|(id, g)| {
+        DocId::new(id)
+            .map(|id| (id, g))
+            .map_err(|e| ShareError::InvalidDocId {
+                practice_id: practice_id.to_string(),
+                why: e.to_string(),
+            })
+    })
+    .transpose()
+}
+
+/// A publication built in memory, and what writing it would do.
+struct Built {
+    publication: Publication,
+    change: PublishChange,
+    report: AnonymizationReport,
+    reissue: Option<Reissue>,
+}
+
+/// Anonymizes a stored practice and builds its publication in memory: the
+/// next version of its current generation, or, when that generation's whole
+/// history (with the new version) fails today's rules, a fresh document of
+/// the next generation.
 fn build(
     store: &Store,
     origin: NodeId,
@@ -199,7 +261,7 @@ fn build(
     practice_id: &str,
     scope: &Scope,
     settings: &AnonymizationSettings,
-) -> Result<(Publication, PublishChange, AnonymizationReport), ShareError> {
+) -> Result<Built, ShareError> {
     let practice =
         load_practice(store, practice_id)?.ok_or_else(|| ShareError::NoSuchPractice {
             id: practice_id.to_string(),
@@ -210,22 +272,69 @@ fn build(
         people: &people,
         settings,
     })?;
-    let doc_id = publication_doc_id(origin, &anonymized.practice.id)?;
-    let existing = load_publication(store, doc_id.as_str())?;
-    let (publication, change) = publish(
-        &anonymized,
-        origin,
-        city,
-        scope,
-        existing,
-        crate::store::unix_now(),
-    )?;
-    Ok((publication, change, anonymized.report))
+    let now = crate::store::unix_now();
+    let current = current_publication(store, origin, &anonymized.practice.id)?;
+    let (existing, generation) = match &current {
+        Some((id, generation)) => (load_publication(store, id.as_str())?, *generation),
+        None => (None, 1),
+    };
+    let had_history = existing.is_some();
+    let (mut publication, change) =
+        publish_generation(&anonymized, origin, city, scope, existing, now, generation)?;
+    if !had_history {
+        return Ok(Built {
+            publication,
+            change,
+            report: anonymized.report,
+            reissue: None,
+        });
+    }
+    // The whole history as peers receive it, the new version included.
+    let failures = check_history(publication.doc_mut(), &anonymized.scanner);
+    if failures.is_empty() {
+        return Ok(Built {
+            publication,
+            change,
+            report: anonymized.report,
+            reissue: None,
+        });
+    }
+    let old_doc_id = publication.doc_id()?.as_str().to_string();
+    let next = generation
+        .checked_add(1)
+        .ok_or_else(|| ShareError::Internal("publication generation overflow".into()))?;
+    let (mut fresh, _) = publish_generation(&anonymized, origin, city, scope, None, now, next)?;
+    // A fresh history is the current projection alone, which passed the
+    // final check: it must pass here too.
+    let left = check_history(fresh.doc_mut(), &anonymized.scanner);
+    if let Some(f) = left.first() {
+        return Err(ShareError::LeakDetected {
+            path: f.path.clone(),
+            what: f.what,
+        });
+    }
+    let reissue = Reissue {
+        old_doc_id,
+        new_doc_id: fresh.doc_id()?.as_str().to_string(),
+        fields: failing_fields(&failures),
+        failures,
+    };
+    Ok(Built {
+        publication: fresh,
+        change: PublishChange::Created,
+        report: anonymized.report,
+        reissue: Some(reissue),
+    })
 }
 
 /// Shares a practice: anonymizes it, writes or updates its publication
 /// document with the scope, and records the disclosure (`share` for a new
 /// publication, `update` for a changed one; nothing for an unchanged one).
+///
+/// Every share checks the publication's whole history against today's rules
+/// ([`history`]): when it fails, the publication is re-issued, a fresh
+/// document under the next generation's id, the old one retracted, and the
+/// disclosure log records `reissue`, all in one transaction.
 pub fn share_practice(
     store: &mut Store,
     role: Role,
@@ -251,11 +360,40 @@ pub fn share_practice_with(
     settings: &AnonymizationSettings,
 ) -> Result<ShareOutcome, ShareError> {
     partner_only(role, "share practices")?;
-    let (publication, change, report) = build(store, origin, city, practice_id, &scope, settings)?;
+    let Built {
+        publication,
+        change,
+        report,
+        reissue,
+    } = build(store, origin, city, practice_id, &scope, settings)?;
     let doc_id = publication.doc_id()?;
     let preview_json = publication.preview_json()?;
     let scope_text = scope.to_text();
     let mut doc = publication.into_doc();
+    if let Some(r) = &reissue {
+        store.reissue_publication(
+            &r.old_doc_id,
+            doc_id.as_str(),
+            &mut doc,
+            &scope_text,
+            &settings.settings_json(),
+        )?;
+        tracing::info!(
+            old = r.old_doc_id.as_str(),
+            new = doc_id.as_str(),
+            fields = ?r.fields,
+            "publication re-issued: its history fails today's rules"
+        );
+        let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
+        return Ok(ShareOutcome {
+            doc_id: doc_id.as_str().to_string(),
+            heads,
+            change: PublishChange::Created,
+            preview_json,
+            report,
+            reissued: reissue,
+        });
+    }
     // The disclosure line is written in the publication's own transaction.
     let (saved, _action) = store.save_publication_logged(
         doc_id.as_str(),
@@ -287,7 +425,54 @@ pub fn share_practice_with(
         change,
         preview_json,
         report,
+        reissued: None,
     })
+}
+
+/// Checks the whole history of every live publication of ours against
+/// today's rules (after a roster import, a changed contact, a stricter
+/// setting) and re-shares, so re-issues, each one whose history fails, with
+/// its stored scope. Returns the re-issues done. A publication whose practice
+/// is gone is retracted instead: nothing can replace it.
+pub fn recheck_publications(
+    store: &mut Store,
+    role: Role,
+    origin: NodeId,
+    city: &str,
+    settings: &AnonymizationSettings,
+) -> Result<Vec<Reissue>, ShareError> {
+    if role != Role::Partner {
+        return Ok(Vec::new());
+    }
+    let origin_key = format!("{}:", origin.to_key());
+    let mut done = Vec::new();
+    for row in store.publication_rows()? {
+        if row.retracted || !row.doc_id.starts_with(&origin_key) {
+            continue;
+        }
+        let Some(mut doc) = load_publication(store, &row.doc_id)? else {
+            continue;
+        };
+        let practice_id = split_generation(&row.doc_id).0[origin_key.len()..].to_string();
+        let mut people = known_people(store)?;
+        if let Some(p) = load_practice(store, &practice_id)? {
+            people.add_contacts(&p);
+        }
+        let names = names::NameMatcher::new(&people, &settings.not_names)?;
+        let scanner = scrub::Scanner::new(names, settings.policy.min_count);
+        if check_history(&mut doc, &scanner).is_empty() {
+            continue;
+        }
+        if load_practice(store, &practice_id)?.is_none() {
+            store.retract_publication(&row.doc_id)?;
+            continue;
+        }
+        let scope = Scope::parse(&row.scope).map_err(ShareError::Internal)?;
+        let outcome =
+            share_practice_with(store, role, origin, city, &practice_id, scope, settings)?;
+        done.extend(outcome.reissued);
+    }
+    Ok(done)
 }
 
 /// Retracts a practice's publication and records the disclosure `unshare`.
@@ -299,7 +484,9 @@ pub fn unshare_practice(
     origin: NodeId,
 ) -> Result<bool, ShareError> {
     partner_only(role, "unshare practices")?;
-    let doc_id = publication_doc_id(origin, practice_id)?;
+    let Some((doc_id, _)) = current_publication(store, origin, practice_id)? else {
+        return Ok(false);
+    };
     let Some(mut doc) = load_publication(store, doc_id.as_str())? else {
         return Ok(false);
     };
@@ -345,9 +532,10 @@ pub fn preview_practice_with(
     scope: &Scope,
     settings: &AnonymizationSettings,
 ) -> Result<Preview, ShareError> {
-    let (publication, _, report) = build(store, origin, city, practice_id, scope, settings)?;
+    let built = build(store, origin, city, practice_id, scope, settings)?;
     Ok(Preview {
-        json: publication.preview_json()?,
-        report,
+        json: built.publication.preview_json()?,
+        report: built.report,
+        reissue: built.reissue,
     })
 }

@@ -90,6 +90,49 @@ pub fn publication_doc_id(origin: NodeId, practice_id: &str) -> Result<DocId, Sh
     })
 }
 
+/// The id of generation `generation` of a practice's publication: generation 1
+/// is [`publication_doc_id`], a re-issue (a fresh document with a fresh
+/// history, see `share::history`) takes the next one:
+/// `<origin NodeId>:<practice id>:g<generation>`. Practice ids never hold a
+/// `:`, so the suffix can never be read as part of one.
+pub fn generation_doc_id(
+    origin: NodeId,
+    practice_id: &str,
+    generation: u32,
+) -> Result<DocId, ShareError> {
+    if generation <= 1 {
+        return publication_doc_id(origin, practice_id);
+    }
+    let base = publication_doc_id(origin, practice_id)?;
+    DocId::new(format!("{}:g{generation}", base.as_str())).map_err(|e| ShareError::InvalidDocId {
+        practice_id: practice_id.to_string(),
+        why: e.to_string(),
+    })
+}
+
+/// A publication id without its generation suffix, and its generation (1 when
+/// it has none): `K:p:g3` -> (`K:p`, 3). Only a canonical suffix counts
+/// (`:g` and a number from 2, no leading zero) after `<origin>:<practice id>`.
+pub fn split_generation(doc_id: &str) -> (&str, u32) {
+    if let Some((base, gen)) = doc_id.rsplit_once(":g") {
+        let canonical = !gen.starts_with('0') && gen.bytes().all(|b| b.is_ascii_digit());
+        if canonical && base.contains(':') {
+            if let Ok(n) = gen.parse::<u32>() {
+                if n >= 2 {
+                    return (base, n);
+                }
+            }
+        }
+    }
+    (doc_id, 1)
+}
+
+/// The id a publication's feed entry carries, the same for every generation:
+/// the publication id without its generation suffix.
+pub fn feed_publication_id(doc_id: &str) -> &str {
+    split_generation(doc_id).0
+}
+
 /// The general audience of a scope, as written in a publication.
 pub fn audience(scope: &Scope) -> &'static str {
     match scope {
@@ -141,6 +184,11 @@ impl Publication {
     /// The document's bytes, with its whole history.
     pub fn save(&mut self) -> Vec<u8> {
         self.doc.save()
+    }
+
+    /// The document, for reading its history (`get_changes` needs `&mut`).
+    pub(crate) fn doc_mut(&mut self) -> &mut AutoCommit {
+        &mut self.doc
     }
 
     /// Gives the document up (for storing or syncing).
@@ -208,10 +256,13 @@ fn validate(doc: &AutoCommit) -> Result<PublicationBody, ShareError> {
         .origin_node
         .parse()
         .map_err(|e| malformed(format!("origin_node is not a NodeId: {e}")))?;
+    let (base, generation) = split_generation(&body.meta.doc_id);
     let expected = publication_doc_id(node, &body.meta.practice_id)?;
-    if expected.as_str() != body.meta.doc_id {
+    if expected.as_str() != base
+        || generation_doc_id(node, &body.meta.practice_id, generation)?.as_str() != body.meta.doc_id
+    {
         return Err(malformed(
-            "doc_id is not <origin NodeId>:<practice id>".into(),
+            "doc_id is not <origin NodeId>:<practice id>[:g<generation>]".into(),
         ));
     }
     if body.practice.id != body.meta.practice_id {
@@ -236,7 +287,21 @@ pub fn publish(
     existing: Option<AutoCommit>,
     now_unix: i64,
 ) -> Result<(Publication, PublishChange), ShareError> {
-    let doc_id = publication_doc_id(origin, &anonymized.practice.id)?;
+    publish_generation(anonymized, origin, city, scope, existing, now_unix, 1)
+}
+
+/// [`publish`] for generation `generation` of the practice's publication
+/// ([`generation_doc_id`]).
+pub fn publish_generation(
+    anonymized: &Anonymized,
+    origin: NodeId,
+    city: &str,
+    scope: &Scope,
+    existing: Option<AutoCommit>,
+    now_unix: i64,
+    generation: u32,
+) -> Result<(Publication, PublishChange), ShareError> {
+    let doc_id = generation_doc_id(origin, &anonymized.practice.id, generation)?;
     // The city's name is the one string added here; it leaves too.
     super::anonymize::check_string("meta.origin_city", city, &anonymized.scanner)?;
     let mut body = PublicationBody {
@@ -345,5 +410,34 @@ pub fn edit_sample(doc: &mut AutoCommit, text: &str) {
     if let Ok(mut body) = autosurgeon::hydrate::<_, PublicationBody>(doc) {
         body.practice.description = text.to_string();
         let _ = autosurgeon::reconcile(doc, &body);
+    }
+}
+
+#[cfg(test)]
+mod generation_tests {
+    use super::*;
+
+    #[test]
+    fn generations_round_trip_and_keep_the_base() {
+        let origin = NodeId::from_public_key(&[3; 32]);
+        let base = publication_doc_id(origin, "cafe.g2").unwrap();
+        assert_eq!(generation_doc_id(origin, "cafe.g2", 1).unwrap(), base);
+        let g3 = generation_doc_id(origin, "cafe.g2", 3).unwrap();
+        assert_eq!(g3.as_str(), format!("{}:g3", base.as_str()));
+        assert_eq!(split_generation(g3.as_str()), (base.as_str(), 3));
+        assert_eq!(feed_publication_id(g3.as_str()), base.as_str());
+        // A practice id that merely ends like a suffix is no generation.
+        assert_eq!(split_generation(base.as_str()), (base.as_str(), 1));
+        for odd in [":g1", ":g01", ":g", ":gx"] {
+            let id = format!("{}{odd}", base.as_str());
+            assert_eq!(split_generation(&id).1, 1, "{odd}");
+        }
+        // A re-issued body validates with the suffixed id.
+        let mut body = sample_body(origin, "cafe.g2", 1);
+        body.meta.doc_id = g3.as_str().to_string();
+        let doc = sample_doc(&body);
+        check_publication_shape(&doc, &g3, origin).unwrap();
+        body.meta.doc_id = format!("{}:g01", base.as_str());
+        assert!(validate(&sample_doc(&body)).is_err());
     }
 }

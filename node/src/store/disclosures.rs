@@ -72,7 +72,7 @@ impl Store {
     /// made under.
     pub fn latest_disclosure_settings(&self, doc_id: &str) -> Result<Option<String>, StoreError> {
         self.db().optional_row(
-            "SELECT settings FROM disclosures WHERE doc_id = ?1 AND action IN ('share', 'update') ORDER BY id DESC LIMIT 1",
+            "SELECT settings FROM disclosures WHERE doc_id = ?1 AND action IN ('share', 'update', 'reissue') AND settings NOT LIKE '{\"reissued_as\"%' ORDER BY id DESC LIMIT 1",
             [doc_id],
             |r| r.get(0),
         )

@@ -179,25 +179,93 @@ impl Store {
     pub fn retract_publication(&mut self, doc_id: &str) -> Result<Option<u64>, StoreError> {
         let signer = self.signer()?;
         let now = unix_now();
+        self.write(|tx| retract_in(tx, signer.as_ref(), doc_id, now))
+    }
+
+    /// Re-issues one of our publications, all in one transaction: saves `doc`
+    /// (a fresh document with a fresh history) under `new_id`, retracts
+    /// `old_id` (a signed retraction every peer that had it deletes its copy
+    /// on, and confirms), and writes two `reissue` lines to the disclosure log:
+    /// one for the new publication with the settings it was made with, one for
+    /// the old with `{"reissued_as": new_id}` in its settings. Either all of it
+    /// is on disk or none. Returns the new publication's save and the
+    /// retraction's sequence number (`None` if the old one was already retracted).
+    pub(crate) fn reissue_publication(
+        &mut self,
+        old_id: &str,
+        new_id: &str,
+        doc: &mut AutoCommit,
+        scope: &str,
+        settings: &str,
+    ) -> Result<(PublicationSave, Option<u64>), StoreError> {
+        let now = unix_now();
+        let signer = self.signer()?;
         self.write(|tx| {
-            if retracted_flag(tx, doc_id)? != Some(0) {
-                return Ok(None);
-            }
-            let seq = next_seq(tx)?;
-            tx.execute(
-                "UPDATE publication_index SET seq = ?2, retracted = 1, updated_at = ?3 WHERE doc_id = ?1",
-                params![doc_id, seq as i64, now],
-            )?;
-            let (scope, heads): (String, Vec<u8>) = tx.row(
+            let old: Option<(String, Vec<u8>)> = tx.optional_row(
                 "SELECT p.scope, d.heads FROM publication_index p JOIN documents d ON d.doc_id = p.doc_id WHERE p.doc_id = ?1",
-                [doc_id],
+                [old_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let heads = tx.heads(&heads, format_args!("publication {doc_id} heads"))?;
-            issue_statement(tx, signer.as_ref(), doc_id, seq, &heads, &scope, true, now)?;
-            Ok(Some(seq))
+            let saved = save_publication_in(tx, signer.as_ref(), new_id, doc, scope, now)?;
+            let retracted = retract_in(tx, signer.as_ref(), old_id, now)?;
+            insert_disclosure(
+                tx,
+                &NewDisclosure {
+                    action: "reissue",
+                    doc_id: new_id,
+                    heads: &heads_hex(&doc.get_heads()),
+                    node_id: None,
+                    scope,
+                    settings,
+                },
+                now,
+            )?;
+            if let Some((old_scope, old_heads)) = old {
+                let old_heads = tx.heads(&old_heads, format_args!("publication {old_id} heads"))?;
+                let note = serde_json::json!({ "reissued_as": new_id }).to_string();
+                insert_disclosure(
+                    tx,
+                    &NewDisclosure {
+                        action: "reissue",
+                        doc_id: old_id,
+                        heads: &heads_hex(&old_heads),
+                        node_id: None,
+                        scope: &old_scope,
+                        settings: &note,
+                    },
+                    now,
+                )?;
+            }
+            Ok((saved, retracted))
         })
     }
+}
+
+/// Retracts one of our publications inside an open transaction: the next
+/// sequence number and a signed retraction statement. `None` if it was not
+/// published or is already retracted.
+fn retract_in(
+    tx: Db<'_>,
+    signer: &dyn Signer,
+    doc_id: &str,
+    now: i64,
+) -> Result<Option<u64>, StoreError> {
+    if retracted_flag(tx, doc_id)? != Some(0) {
+        return Ok(None);
+    }
+    let seq = next_seq(tx)?;
+    tx.execute(
+        "UPDATE publication_index SET seq = ?2, retracted = 1, updated_at = ?3 WHERE doc_id = ?1",
+        params![doc_id, seq as i64, now],
+    )?;
+    let (scope, heads): (String, Vec<u8>) = tx.row(
+        "SELECT p.scope, d.heads FROM publication_index p JOIN documents d ON d.doc_id = p.doc_id WHERE p.doc_id = ?1",
+        [doc_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let heads = tx.heads(&heads, format_args!("publication {doc_id} heads"))?;
+    issue_statement(tx, signer, doc_id, seq, &heads, &scope, true, now)?;
+    Ok(Some(seq))
 }
 
 /// Saves one publication and updates its index row, inside an open transaction.

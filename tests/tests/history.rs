@@ -1,0 +1,236 @@
+//! A publication's history over real nodes: a practice shared before the
+//! roster named someone in its text, then shared again after.
+//!
+//! The second share finds the name in the history peers hold, re-issues the
+//! publication (a fresh document under `<id>:g2`) and retracts the first. The
+//! partner ends with no document whose history holds the name, keeps a
+//! tombstone of the old id, holds the new generation under the same feed id,
+//! and the origin's status shows the partner confirmed the deletion.
+
+use std::time::Duration;
+
+use automerge::legacy::{Key, OpType};
+use automerge::{AutoCommit, ScalarValue};
+use labnet_config::Role;
+use labnet_node::api::{AdminRequest, FeedEntry};
+use labnet_node::daemon::Daemon;
+use labnet_node::lab::import::{parse_practices, parse_roster, ImportFormat, ImportInput};
+use labnet_tests::nodes::{admin, eventually, invite, replicas, shutdown_all, start_partner};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Every string written anywhere in a document's history: values put or
+/// inserted (overwritten and deleted ones too), map keys, mark names and
+/// values, change messages.
+fn history_strings(doc: &mut AutoCommit) -> Vec<String> {
+    let mut out = Vec::new();
+    for change in doc.get_changes(&[]) {
+        out.extend(change.message().map(str::to_string));
+        for op in change.decode().operations {
+            if let Key::Map(k) = &op.key {
+                out.push(k.to_string());
+            }
+            match op.action {
+                OpType::Put(ScalarValue::Str(s)) => out.push(s.to_string()),
+                OpType::MarkBegin(m) => {
+                    out.push(m.name.to_string());
+                    if let ScalarValue::Str(s) = m.value {
+                        out.push(s.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// The documents `d` holds whose history holds `needle` (any case).
+async fn documents_naming(d: &Daemon, needle: &'static str) -> Vec<String> {
+    d.context()
+        .store
+        .call(move |st| {
+            let mut found = Vec::new();
+            for (id, _) in st.replicas().unwrap() {
+                let (_, mut doc) = st.load_document(&id).unwrap().unwrap();
+                if history_strings(&mut doc)
+                    .iter()
+                    .any(|s| s.to_lowercase().contains(needle))
+                {
+                    found.push(id);
+                }
+            }
+            found
+        })
+        .await
+}
+
+async fn import_practice(d: &Daemon, json: &str) {
+    let practices = parse_practices(ImportInput::Text(json), Some(ImportFormat::Json)).unwrap();
+    admin(d, AdminRequest::PracticeImport { practices })
+        .await
+        .unwrap();
+}
+
+async fn share(d: &Daemon, practice_id: &str) -> serde_json::Value {
+    admin(
+        d,
+        AdminRequest::Share {
+            practice_id: practice_id.into(),
+            scope: "partners".into(),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_that_names_a_person_is_reissued_and_deleted_at_the_peer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start_partner(tmp.path(), "Athens").await;
+    let b = start_partner(tmp.path(), "Bologna").await;
+    invite(&a, &b, Role::Partner).await;
+
+    import_practice(
+        &a,
+        r#"{"practices": [{"id": "cafe", "city": "Athens", "name": "Language café",
+            "description": "Maria Rossi runs the café every week."}]}"#,
+    )
+    .await;
+    let first = share(&a, "cafe").await;
+    let old_id = first["doc_id"].as_str().unwrap().to_string();
+    assert!(
+        eventually(WAIT, async || replicas(&b).await.contains_key(&old_id)).await,
+        "B receives the first version"
+    );
+    assert_eq!(
+        documents_naming(&b, "rossi").await,
+        vec![old_id.clone()],
+        "before the roster, the name went out (the case this fixes)"
+    );
+
+    // The roster names her. Importing it re-checks every publication's history
+    // and re-issues this one; the share after it finds nothing left to do.
+    let roster = parse_roster(
+        ImportInput::Text(
+            r#"{"stakeholders": [{"name": "Maria Rossi", "organisation": "Café", "area": "civil-society",
+                "email": "", "phone": ""}]}"#,
+        ),
+        Some(ImportFormat::Json),
+    )
+    .unwrap();
+    let imported = admin(&a, AdminRequest::RosterImport { roster })
+        .await
+        .unwrap();
+    let new_id = format!("{old_id}:g2");
+    assert_eq!(imported["reissued"][0]["old_doc_id"], old_id.as_str());
+    assert_eq!(imported["reissued"][0]["new_doc_id"], new_id.as_str());
+    assert_eq!(
+        imported["reissued"][0]["fields"],
+        serde_json::json!(["practice.description"])
+    );
+    let second = share(&a, "cafe").await;
+    assert_eq!(second["doc_id"], new_id.as_str());
+    assert_eq!(second["change"], "unchanged");
+    assert!(second["reissued"].is_null());
+
+    assert!(
+        eventually(WAIT, async || {
+            let held = replicas(&b).await;
+            held.contains_key(&new_id) && !held.contains_key(&old_id)
+        })
+        .await,
+        "B drops the old document and holds the new generation"
+    );
+    // The origin learns B deleted it, from B's signed confirmation.
+    let b_id = b.node_id();
+    let confirmed = async || {
+        let status = admin(&a, AdminRequest::Status).await.unwrap();
+        status["retractions"].as_array().unwrap().iter().any(|r| {
+            r["doc_id"] == old_id.as_str()
+                && r["confirmed_by"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|n| n.as_str().unwrap().parse().ok() == Some(b_id))
+        })
+    };
+    assert!(
+        eventually(WAIT, confirmed).await,
+        "A's status shows B confirmed the deletion of the old document"
+    );
+
+    // Nothing else arrives: a later publication reaches B, and by then B still
+    // holds exactly the new generation and it, nothing naming her.
+    import_practice(
+        &a,
+        r#"{"practices": [{"id": "garden", "city": "Athens", "name": "Shared garden",
+            "description": "Neighbours grow vegetables together."}]}"#,
+    )
+    .await;
+    let later = share(&a, "garden").await["doc_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(eventually(WAIT, async || replicas(&b).await.contains_key(&later)).await);
+    let held: Vec<String> = replicas(&b).await.into_keys().collect();
+    let mut expected = vec![new_id.clone(), later.clone()];
+    expected.sort();
+    assert_eq!(held, expected);
+    assert!(documents_naming(&b, "rossi").await.is_empty());
+    assert!(documents_naming(&b, "maria").await.is_empty());
+
+    // At B the old id is a tombstone: a retraction statement, no copy.
+    let old = old_id.clone();
+    let (tombstone, copy) = b
+        .context()
+        .store
+        .call(move |st| {
+            (
+                st.statement(&old).unwrap().map(|r| r.retracted),
+                st.load_document(&old).unwrap().is_some(),
+            )
+        })
+        .await;
+    assert_eq!(tombstone, Some(true));
+    assert!(!copy);
+
+    // The feed entry keeps its id across generations.
+    let entries: Vec<FeedEntry> = serde_json::from_value(
+        admin(
+            &b,
+            AdminRequest::FeedList {
+                city: None,
+                area: None,
+                since: None,
+            },
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(entries
+        .iter()
+        .any(|e| e.id == format!("urn:labnet:{old_id}")));
+    assert!(!entries.iter().any(|e| e.id.ends_with(":g2")));
+
+    // A's disclosure log records the re-issue, naming both ids.
+    let (old, new) = (old_id.clone(), new_id.clone());
+    let logged = a
+        .context()
+        .store
+        .call(move |st| {
+            let lines = st.disclosures(None, None).unwrap();
+            let on_new = lines
+                .iter()
+                .any(|d| d.action == "reissue" && d.doc_id == new);
+            let on_old = lines.iter().any(|d| {
+                d.action == "reissue" && d.doc_id == old && d.settings.contains(new.as_str())
+            });
+            on_new && on_old
+        })
+        .await;
+    assert!(logged);
+
+    shutdown_all([a, b]).await;
+}
