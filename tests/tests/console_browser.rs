@@ -327,8 +327,11 @@ async fn a_data_steward_approves_previews_shares_audits_and_revokes_in_a_browser
         .click()
         .await
         .unwrap();
+    // The confirmation posts and the peers page loads again: wait for it
+    // rather than read the page that is being replaced.
     let state = c
-        .find(Locator::Css(&format!("tr[data-peer='{b_id}'] td.state")))
+        .wait()
+        .for_element(Locator::Css(&format!("tr[data-peer='{b_id}'] td.state")))
         .await
         .unwrap()
         .text()
