@@ -227,6 +227,55 @@ async fn edit(a: &Daemon, ids: Vec<String>, round: i64) {
     }
 }
 
+/// Two partner nodes' data directories under `root`: an origin and a peer,
+/// each listening on its own free port.
+fn init_pair(root: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (a_dir, b_dir) = (root.join("a"), root.join("b"));
+    for (dir, name) in [(&a_dir, "origin"), (&b_dir, "peer")] {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        DataDir::new(dir)
+            .init(name, Role::Partner, &format!("127.0.0.1:{port}"), &[])
+            .unwrap();
+    }
+    (a_dir, b_dir)
+}
+
+/// The ids of `a`'s publications `p0`..`p{n-1}`.
+fn doc_ids(a: &Daemon, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            publication_id(a.node_id(), &format!("p{i}"))
+                .unwrap()
+                .as_str()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Saves `docs` as `a`'s partner-scoped publications `ids`, 500 to a
+/// transaction (each signed).
+async fn store_docs(a: &Daemon, ids: Vec<String>, mut docs: Vec<AutoCommit>) {
+    let scope = Scope::Partners.to_text();
+    a.context()
+        .store
+        .call(move |s| {
+            for chunk in ids.chunks(500).zip(docs.chunks_mut(500)) {
+                let mut refs: Vec<(&str, &mut AutoCommit, &str)> = chunk
+                    .0
+                    .iter()
+                    .zip(chunk.1.iter_mut())
+                    .map(|(id, d)| (id.as_str(), d, scope.as_str()))
+                    .collect();
+                s.save_publications(&mut refs).unwrap();
+            }
+        })
+        .await;
+}
+
 /// Bytes of the statements `d` holds of its own publications.
 async fn statement_bytes(d: &Daemon) -> u64 {
     d.context()
@@ -276,17 +325,7 @@ async fn change_cost(a: &Daemon, doc_id: &str, round: i64) -> u64 {
 async fn run(n: usize) -> Duration {
     println!("\n== N = {n} publications");
     let tmp = tempfile::tempdir().unwrap();
-    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
-    for (dir, name) in [(&a_dir, "origin"), (&b_dir, "peer")] {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        DataDir::new(dir)
-            .init(name, Role::Partner, &format!("127.0.0.1:{port}"), &[])
-            .unwrap();
-    }
+    let (a_dir, b_dir) = init_pair(tmp.path());
     let a = start(&a_dir).await;
     let docs = build_docs(a.node_id(), n);
     let saved: u64 = docs.iter().map(|d| d.clone().save().len() as u64).sum();
@@ -305,33 +344,8 @@ async fn run(n: usize) -> Duration {
         memory.bytes as f64 / saved as f64
     );
 
-    let ids: Vec<String> = (0..n)
-        .map(|i| {
-            publication_id(a.node_id(), &format!("p{i}"))
-                .unwrap()
-                .as_str()
-                .to_string()
-        })
-        .collect();
-    {
-        let mut docs = docs;
-        let ids = ids.clone();
-        let scope = Scope::Partners.to_text();
-        a.context()
-            .store
-            .call(move |s| {
-                for chunk in ids.chunks(500).zip(docs.chunks_mut(500)) {
-                    let mut refs: Vec<(&str, &mut AutoCommit, &str)> = chunk
-                        .0
-                        .iter()
-                        .zip(chunk.1.iter_mut())
-                        .map(|(id, d)| (id.as_str(), d, scope.as_str()))
-                        .collect();
-                    s.save_publications(&mut refs).unwrap();
-                }
-            })
-            .await;
-    }
+    let ids = doc_ids(&a, n);
+    store_docs(&a, ids.clone(), docs).await;
     let statements = statement_bytes(&a).await;
     println!(
         "statements: {:.2} MB ({} B each)",
@@ -545,41 +559,10 @@ async fn wan_relay(target: std::net::SocketAddr) -> std::net::SocketAddr {
 /// loopback figure of the same run plus 20 round trips.
 async fn run_wan(n: usize, loopback: Duration) {
     let tmp = tempfile::tempdir().unwrap();
-    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
-    for (dir, name) in [(&a_dir, "origin"), (&b_dir, "peer")] {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        DataDir::new(dir)
-            .init(name, Role::Partner, &format!("127.0.0.1:{port}"), &[])
-            .unwrap();
-    }
+    let (a_dir, b_dir) = init_pair(tmp.path());
     let a = start(&a_dir).await;
-    let mut docs = build_docs(a.node_id(), n);
-    let ids: Vec<String> = (0..n)
-        .map(|i| {
-            publication_id(a.node_id(), &format!("p{i}"))
-                .unwrap()
-                .as_str()
-                .to_string()
-        })
-        .collect();
-    a.context()
-        .store
-        .call(move |s| {
-            for chunk in ids.chunks(500).zip(docs.chunks_mut(500)) {
-                let mut refs: Vec<(&str, &mut AutoCommit, &str)> = chunk
-                    .0
-                    .iter()
-                    .zip(chunk.1.iter_mut())
-                    .map(|(id, d)| (id.as_str(), d, "partners"))
-                    .collect();
-                s.save_publications(&mut refs).unwrap();
-            }
-        })
-        .await;
+    let docs = build_docs(a.node_id(), n);
+    store_docs(&a, doc_ids(&a, n), docs).await;
     let b = start(&b_dir).await;
     let relay = wan_relay(a.listen_addr()).await;
     // A approves B without an address (so it never dials B directly); B

@@ -271,6 +271,59 @@ pub mod nodes {
         }
     }
 
+    /// Publishes (or edits) `name` on `d` with `text` as its description, as
+    /// `labnet share` does: the signed publication and its disclosure line
+    /// in the store, then the change notification to the sync sessions.
+    /// Returns its id and heads.
+    pub async fn publish(
+        d: &Daemon,
+        name: &str,
+        text: &str,
+        scope: &labnet_node::trust::Scope,
+    ) -> (String, Vec<automerge::ChangeHash>) {
+        use labnet_node::share::publication::{edit_sample, sample_body, sample_doc};
+        let doc_id = labnet_protocol::sync::publication_id(d.node_id(), name)
+            .unwrap()
+            .as_str()
+            .to_string();
+        let id = doc_id.clone();
+        let text = text.to_string();
+        let scope = scope.to_text();
+        let origin = d.node_id();
+        let name = name.to_string();
+        let heads = d
+            .context()
+            .store
+            .call(move |s| {
+                let mut doc = match s.load_document(&id).unwrap() {
+                    Some((_, doc)) => doc,
+                    None => sample_doc(&sample_body(origin, &name, 0)),
+                };
+                edit_sample(&mut doc, &text);
+                s.save_publication(&id, &mut doc, &scope).unwrap();
+                s.log_disclosure(&labnet_node::store::NewDisclosure {
+                    action: "share",
+                    doc_id: &id,
+                    heads: "",
+                    node_id: None,
+                    scope: &scope,
+                    settings: "{}",
+                })
+                .unwrap();
+                s.publication_row(&id).unwrap().unwrap().heads
+            })
+            .await;
+        announce(d, &doc_id);
+        (doc_id, heads)
+    }
+
+    /// Tells the node's sync sessions that `doc_id` changed in its store, as
+    /// the sharing code does after each write.
+    pub fn announce(d: &Daemon, doc_id: &str) {
+        let doc_id = labnet_protocol::sync::DocId::new(doc_id.to_string()).unwrap();
+        let _ = d.context().sync.local_changes.send(doc_id);
+    }
+
     /// Runs an admin request against a running daemon, as the CLI would.
     pub async fn admin(
         daemon: &Daemon,

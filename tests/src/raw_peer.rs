@@ -24,7 +24,7 @@ use rustls::sign::CertifiedKey;
 /// Trusts any server certificate: the raw peer is the one under suspicion,
 /// and the node's identity is not what its tests check.
 #[derive(Debug)]
-struct AcceptAnything;
+pub struct AcceptAnything;
 
 impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
     fn verify_server_cert(
@@ -60,9 +60,9 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
     }
 }
 
-/// Always presents the same client certificate.
+/// Always presents the same certificate, as a client or as a server.
 #[derive(Debug)]
-struct Fixed(Arc<CertifiedKey>);
+pub struct Fixed(pub Arc<CertifiedKey>);
 
 impl rustls::client::ResolvesClientCert for Fixed {
     fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
@@ -73,19 +73,31 @@ impl rustls::client::ResolvesClientCert for Fixed {
     }
 }
 
-/// `id`'s own certificate with `id`'s key: a credential that is what it claims.
-pub fn own_credential(id: &Identity) -> Arc<CertifiedKey> {
+impl rustls::server::ResolvesServerCert for Fixed {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+/// A credential: the certificates presented (`chain`) and the key that signs
+/// (`signer`'s), whether or not they belong together.
+pub fn credential(chain: Vec<Vec<u8>>, signer: &Identity) -> Arc<CertifiedKey> {
     let provider = rustls::crypto::ring::default_provider();
     let key = provider
         .key_provider
         .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            id.key_der().to_vec(),
+            signer.key_der().to_vec(),
         )))
         .expect("a node identity's key loads");
     Arc::new(CertifiedKey::new(
-        vec![CertificateDer::from(id.cert_der().to_vec())],
+        chain.into_iter().map(CertificateDer::from).collect(),
         key,
     ))
+}
+
+/// `id`'s own certificate with `id`'s key: a credential that is what it claims.
+pub fn own_credential(id: &Identity) -> Arc<CertifiedKey> {
+    credential(vec![id.cert_der().to_vec()], id)
 }
 
 /// A QUIC client configuration that presents `id`'s own credential and speaks

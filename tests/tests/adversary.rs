@@ -31,7 +31,6 @@ use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_node::identity::Identity;
 use labnet_node::share::publication::{edit_sample, sample_body, sample_doc};
-use labnet_node::store::NewDisclosure;
 use labnet_node::sync::driver::SyncNotice;
 use labnet_node::trust::Scope;
 use labnet_protocol::chunk::{check_change_chunk, CHANGE_CHUNK_LEN_MAX, CHUNK_MAGIC};
@@ -44,7 +43,7 @@ use labnet_protocol::sync::{
 };
 use labnet_protocol::NodeId;
 use labnet_tests::nodes::{
-    admin, both_connected, eventually, pair_by_contacts, replicas, start_partner,
+    admin, both_connected, eventually, pair_by_contacts, publish, replicas, start_partner,
 };
 use labnet_tests::raw_peer::{client_config, client_endpoint, hello, Ended, RawPeer};
 use rand::{Rng, SeedableRng};
@@ -1168,48 +1167,6 @@ async fn attack(
 }
 
 // ---- the victim and its honest partner ---------------------------------------------
-
-/// Publishes (or edits) `name` on `d`, as `labnet share` does (store, then a
-/// change notification); returns its id and heads.
-async fn publish(d: &Daemon, name: &str, text: &str, scope: &Scope) -> (String, Vec<ChangeHash>) {
-    let doc_id = publication_id(d.node_id(), name)
-        .unwrap()
-        .as_str()
-        .to_string();
-    let id = doc_id.clone();
-    let text = text.to_string();
-    let scope = scope.to_text();
-    let origin = d.node_id();
-    let name = name.to_string();
-    let heads = d
-        .context()
-        .store
-        .call(move |s| {
-            let mut doc = match s.load_document(&id).unwrap() {
-                Some((_, doc)) => doc,
-                None => sample_doc(&sample_body(origin, &name, 0)),
-            };
-            edit_sample(&mut doc, &text);
-            s.save_publication(&id, &mut doc, &scope).unwrap();
-            s.log_disclosure(&NewDisclosure {
-                action: "share",
-                doc_id: &id,
-                heads: "",
-                node_id: None,
-                scope: &scope,
-                settings: "{}",
-            })
-            .unwrap();
-            s.publication_row(&id).unwrap().unwrap().heads
-        })
-        .await;
-    let _ = d
-        .context()
-        .sync
-        .local_changes
-        .send(DocId::new(doc_id.clone()).unwrap());
-    (doc_id, heads)
-}
 
 /// Publishes a new version of `doc` on the victim and waits for the honest
 /// partner's notice that it stored it; returns whether it did, with the

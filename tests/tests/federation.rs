@@ -15,59 +15,16 @@ use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_node::share::publication::{edit_sample, sample_body, sample_doc};
 use labnet_node::share::PublicationBody;
-use labnet_node::store::NewDisclosure;
 use labnet_node::trust::Scope;
 use labnet_protocol::sync::publication_id;
 use labnet_protocol::NodeId;
 use labnet_tests::free_udp_port;
 use labnet_tests::nodes::{
-    admin, eventually, fast_transport, init, pair_by_contacts, replicas, shutdown_all, start,
-    start_cities, start_partner,
+    admin, announce, eventually, fast_transport, init, pair_by_contacts, publish, replicas,
+    shutdown_all, start, start_cities, start_partner,
 };
 
 const CONVERGE: Duration = Duration::from_secs(60);
-
-/// Publishes (or edits) `name` on a node, as `labnet share` does.
-async fn publish(d: &Daemon, name: &str, text: &str, scope: &Scope) -> String {
-    let doc_id = publication_id(d.node_id(), name)
-        .unwrap()
-        .as_str()
-        .to_string();
-    let id = doc_id.clone();
-    let text = text.to_string();
-    let scope = scope.to_text();
-    let origin = d.node_id();
-    let name = name.to_string();
-    d.context()
-        .store
-        .call(move |s| {
-            let mut doc = match s.load_document(&id).unwrap() {
-                Some((_, doc)) => doc,
-                None => sample_doc(&sample_body(origin, &name, 0)),
-            };
-            edit_sample(&mut doc, &text);
-            s.save_publication(&id, &mut doc, &scope).unwrap();
-            s.log_disclosure(&NewDisclosure {
-                action: "share",
-                doc_id: &id,
-                heads: "",
-                node_id: None,
-                scope: &scope,
-                settings: "{}",
-            })
-            .unwrap();
-        })
-        .await;
-    announce(d, &doc_id);
-    doc_id
-}
-
-/// Tells the node's sync sessions that `doc_id` changed in its store, as the
-/// sharing code does after each write.
-fn announce(d: &Daemon, doc_id: &str) {
-    let doc_id = labnet_protocol::sync::DocId::new(doc_id.to_string()).unwrap();
-    let _ = d.context().sync.local_changes.send(doc_id);
-}
 
 /// Our own publications: doc id → heads.
 async fn published(d: &Daemon) -> BTreeMap<String, Vec<automerge::ChangeHash>> {
@@ -164,7 +121,8 @@ async fn twelve_cities_in_full_mesh_converge_to_exactly_their_scopes() {
                 &format!("practice {k} of city {i}"),
                 &scope,
             )
-            .await;
+            .await
+            .0;
             shared.push((i, doc, scope));
         }
     }
@@ -258,7 +216,9 @@ async fn after_a_partition_restarted_cities_receive_only_what_they_missed() {
                     .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
                     .collect()
             };
-            let doc = publish(n, &format!("p{k}"), &body, &Scope::Partners).await;
+            let doc = publish(n, &format!("p{k}"), &body, &Scope::Partners)
+                .await
+                .0;
             shared.push((i, doc, Scope::Partners));
         }
     }
@@ -285,7 +245,9 @@ async fn after_a_partition_restarted_cities_receive_only_what_they_missed() {
             &Scope::Partners,
         )
         .await;
-        let doc = publish(n, "new", "shared during the partition", &Scope::Partners).await;
+        let doc = publish(n, "new", "shared during the partition", &Scope::Partners)
+            .await
+            .0;
         shared.push((i, doc, Scope::Partners));
     }
     // The stopped cities edit offline (as `labnet share` on a stopped node does).
@@ -336,7 +298,9 @@ async fn forged_publications_are_rejected_and_reach_no_replica() {
     let origin = start_partner(tmp.path(), "origin").await;
     let victim = start_partner(tmp.path(), "victim").await;
     let forger = start_partner(tmp.path(), "forger").await;
-    let doc = publish(&origin, "practice", "the origin's text", &Scope::Partners).await;
+    let doc = publish(&origin, "practice", "the origin's text", &Scope::Partners)
+        .await
+        .0;
     // The forger cannot sign for the origin's id (its store refuses, and no
     // peer would verify it), so it publishes, under its own id and key, a
     // document whose content claims to be the origin's practice.
@@ -391,7 +355,9 @@ async fn retraction_reaches_every_replica_and_is_confirmed() {
     let tmp = tempfile::tempdir().unwrap();
     let nodes = start_cities(tmp.path(), 4).await;
     connect_all(&nodes).await;
-    let doc = publish(&nodes[0], "practice", "to be retracted", &Scope::Partners).await;
+    let doc = publish(&nodes[0], "practice", "to be retracted", &Scope::Partners)
+        .await
+        .0;
     assert!(
         eventually(CONVERGE, async || holders(&nodes[1..], &doc).await
             == nodes.len() - 1)
@@ -447,7 +413,9 @@ async fn edits_from_two_sessions_of_the_origin_merge_everywhere() {
         start_partner(tmp.path(), "reader").await,
     ];
     connect_all(&nodes).await;
-    let doc = publish(&nodes[0], "practice", "first version", &Scope::Partners).await;
+    let doc = publish(&nodes[0], "practice", "first version", &Scope::Partners)
+        .await
+        .0;
     assert!(
         eventually(CONVERGE, async || replicas(&nodes[1])
             .await

@@ -21,7 +21,9 @@ use labnet_tests::nodes::{
     init, invite, is_connected, neither_connected, pair_by_contacts, shutdown_all, start,
     start_partner, token_of,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use labnet_tests::raw_peer::{
+    self, client_endpoint, credential, own_credential, AcceptAnything, Fixed,
+};
 use rustls::sign::CertifiedKey;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -257,81 +259,6 @@ async fn bad_tokens_are_refused_each_with_its_own_message() {
 
 // ---- hand-built peers that present the wrong credentials ---------------------
 
-#[derive(Debug)]
-struct AcceptAnything;
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-#[derive(Debug)]
-struct Fixed(Arc<CertifiedKey>);
-
-impl rustls::client::ResolvesClientCert for Fixed {
-    fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(&self.0))
-    }
-    fn has_certs(&self) -> bool {
-        true
-    }
-}
-
-impl rustls::server::ResolvesServerCert for Fixed {
-    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(&self.0))
-    }
-}
-
-/// A credential: the certificates presented and the key that signs.
-fn credential(chain: Vec<Vec<u8>>, signer: &Identity) -> Arc<CertifiedKey> {
-    let provider = rustls::crypto::ring::default_provider();
-    let key = provider
-        .key_provider
-        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            signer.key_der().to_vec(),
-        )))
-        .unwrap();
-    Arc::new(CertifiedKey::new(
-        chain.into_iter().map(CertificateDer::from).collect(),
-        key,
-    ))
-}
-
-/// A credential that is what it claims: `id`'s own certificate, signed by `id`.
-fn own_credential(id: &Identity) -> Arc<CertifiedKey> {
-    credential(vec![id.cert_der().to_vec()], id)
-}
-
 /// A raw QUIC client speaking labnet's ALPN as a node that never met anyone:
 /// a fresh identity with its own, valid certificate.
 fn fresh_client() -> quinn::ClientConfig {
@@ -339,19 +266,9 @@ fn fresh_client() -> quinn::ClientConfig {
     raw_client(Some(own_credential(&id)), &[ALPN])
 }
 
-/// A QUIC endpoint on any local port, to dial from.
-fn client_endpoint() -> quinn::Endpoint {
-    quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap()
-}
-
 /// The Hello of a partner named `name`, at the protocol version this build speaks.
 fn hello(name: &str) -> Hello {
-    Hello {
-        version: PROTOCOL_VERSION,
-        name: name.into(),
-        role: PeerRole::Partner,
-        invite_secret: None,
-    }
+    raw_peer::hello(name, PeerRole::Partner)
 }
 
 /// A close code as a raw connection sees it.

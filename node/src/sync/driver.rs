@@ -306,7 +306,6 @@ where
         };
         reader.abort();
         if end == SessionEnd::Shutdown {
-            session.handle_close();
             let _ = send.shutdown().await;
         }
         match &end {

@@ -585,9 +585,7 @@ impl Net {
     /// Closes the sessions between `a` and `b` and drops their bytes in flight.
     pub(crate) fn disconnect(&mut self, a: usize, b: usize) {
         for key in [(a, b), (b, a)] {
-            if let Some(mut session) = self.sessions.remove(&key) {
-                session.handle_close();
-            }
+            self.sessions.remove(&key);
         }
         self.in_flight
             .retain(|(f, t, _)| !((*f == a && *t == b) || (*f == b && *t == a)));
@@ -597,9 +595,6 @@ impl Net {
     pub(crate) fn disconnect_all(&mut self) {
         let keys: Vec<_> = self.sessions.keys().copied().collect();
         for key in keys {
-            if let Some(session) = self.sessions.get_mut(&key) {
-                session.handle_close();
-            }
             self.drain(key);
         }
         self.sessions.clear();

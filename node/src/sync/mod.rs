@@ -12,7 +12,7 @@
 //!   frames in  ───▶  │ handle_message(view, now, bytes)                         │ ──▶ poll_transmit()  frames out
 //!   local edit ───▶  │ handle_local_change(view, now, doc)   serving half:      │ ──▶ poll_event()     status, disclosure log
 //!   timer      ───▶  │ handle_timeout(now)                    our index (own +  │ ──▶ poll_effect()    SQLite, in batches
-//!   shutdown   ───▶  │ handle_close()                         relayed public)   │ ──▶ poll_timeout()   when to call again
+//!                    │                                        relayed public)   │ ──▶ poll_timeout()   when to call again
 //!                    │                                       receiving half:    │
 //!                    │                                        the peer's index  │
 //!                    └──────────────────────────────────────────────────────────┘

@@ -235,9 +235,6 @@ impl Session {
         self.update_wait(now);
     }
 
-    /// The stream is closing. Nothing is held in memory that is not stored.
-    pub fn handle_close(&mut self) {}
-
     /// Bytes of one message from the peer (one frame's payload).
     pub fn handle_message<V: SyncView + ?Sized>(&mut self, view: &V, now: Instant, bytes: &[u8]) {
         if self.closed.is_some() {
