@@ -434,6 +434,18 @@ fn pins_hold_publishers_to_their_node_ids() {
         assert!(text.contains("(--origin)"), "{text}");
         assert!(text.contains(&w.modena.node_id().to_string()), "{text}");
     }
+    // A NodeId whose check symbol is '=' still parses (found by a random key).
+    let with_equals = (0u8..=255)
+        .map(|b| labnet_protocol::NodeId::from_public_key(&[b; 32]))
+        .find(|n| n.to_string().ends_with('='))
+        .expect("some key has '=' as its check symbol");
+    assert_eq!(
+        format!("Vienna={with_equals}").parse::<OriginPin>(),
+        Ok(OriginPin {
+            name: "Vienna".into(),
+            origin: with_equals
+        })
+    );
     let id = w.vienna.node_id();
     assert_eq!(
         format!("Vienna={id}").parse::<OriginPin>(),

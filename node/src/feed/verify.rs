@@ -73,7 +73,9 @@ impl FromStr for OriginPin {
     type Err = String;
 
     fn from_str(s: &str) -> Result<OriginPin, String> {
-        let Some((name, id)) = s.rsplit_once('=') else {
+        // The first '=': a NodeId's check symbol may itself be '=' (one of
+        // `*~$=`), so the last one can be part of the NodeId.
+        let Some((name, id)) = s.split_once('=') else {
             return Err(format!(
                 "'{s}': write NAME=NODEID, e.g. Fuenlabrada=1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ"
             ));
