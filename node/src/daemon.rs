@@ -152,6 +152,9 @@ pub enum DaemonError {
     /// The QUIC endpoint could not be set up.
     #[error("{0}")]
     Transport(#[from] TransportError),
+    /// Checking our publications' histories against the configured rules failed.
+    #[error("checking the publications against the anonymization settings: {0}")]
+    Recheck(#[from] crate::share::ShareError),
 }
 
 /// Local publication changes that may queue for a slow session before it must
@@ -301,7 +304,24 @@ impl Daemon {
         let lock = acquire_lock(&data_dir)?;
         let config = data_dir.load_config(&options.overrides)?;
         let identity = data_dir.load_identity()?;
-        let store = data_dir.open_store()?;
+        let mut store = data_dir.open_store()?;
+        // The settings may be stricter than when the node last ran (a higher
+        // minimum, fewer `not_names`): every publication's whole history is
+        // checked against them before any peer can be served, and those that
+        // fail are re-issued. Peers learn of it from the inventory.
+        let reissued = crate::share::recheck_publications(
+            &mut store,
+            config.role,
+            identity.node_id(),
+            &config.name,
+            &crate::share::AnonymizationSettings::from_config(&config),
+        )?;
+        if !reissued.is_empty() {
+            info!(
+                reissued = reissued.len(),
+                "publications re-issued under today's anonymization settings"
+            );
+        }
         let socket = bind_listen(config.listen)?;
         let listen_addr = socket.local_addr().map_err(|source| DaemonError::Listen {
             addr: config.listen,

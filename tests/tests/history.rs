@@ -6,16 +6,23 @@
 //! partner ends with no document whose history holds the name, keeps a
 //! tombstone of the old id, holds the new generation under the same feed id,
 //! and the origin's status shows the partner confirmed the deletion.
+//!
+//! A stricter setting learnt while the node was stopped (a higher minimum
+//! count) is checked against every publication's history at start, figures
+//! included, before any peer is served.
 
 use std::time::Duration;
 
 use automerge::legacy::{Key, OpType};
 use automerge::{AutoCommit, ScalarValue};
-use labnet_config::Role;
+use labnet_config::{Overrides, Role};
 use labnet_node::api::{AdminRequest, FeedEntry};
-use labnet_node::daemon::Daemon;
+use labnet_node::daemon::{Daemon, StartOptions};
+use labnet_node::data_dir::DataDir;
 use labnet_node::lab::import::{parse_practices, parse_roster, ImportFormat, ImportInput};
-use labnet_tests::nodes::{admin, eventually, invite, replicas, shutdown_all, start_partner};
+use labnet_tests::nodes::{
+    admin, eventually, fast_transport, init, invite, replicas, shutdown_all, start_partner,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -232,5 +239,125 @@ async fn a_history_that_names_a_person_is_reissued_and_deleted_at_the_peer() {
         .await;
     assert!(logged);
 
+    shutdown_all([a, b]).await;
+}
+
+/// Starts the node in `dir` with `anonymization.min_count` set to `min`.
+async fn start_with_min_count(dir: &std::path::Path, min: u32) -> Daemon {
+    let overrides = Overrides {
+        min_count: Some(min.to_string()),
+        ..Overrides::default()
+    };
+    let mut options = StartOptions::new(DataDir::new(dir), vec![overrides]);
+    options.transport = fast_transport();
+    Daemon::start(options).await.expect("daemon starts")
+}
+
+/// The people figure of the one indicator in `doc_id` at `d`.
+async fn figure(d: &Daemon, doc_id: &str) -> Option<f64> {
+    let id = doc_id.to_string();
+    d.context()
+        .store
+        .call(move |st| {
+            let (_, doc) = st.load_document(&id).unwrap()?;
+            let body: labnet_node::share::publication::PublicationBody =
+                autosurgeon::hydrate(&doc).unwrap();
+            body.practice.indicators.first().and_then(|i| i.achieved)
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stricter_minimum_set_while_stopped_reissues_at_start_and_the_peer_drops_the_old_figures()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let a_dir = init(tmp.path(), "Athens", Role::Partner, 0);
+    let a = start_with_min_count(&a_dir, 5).await;
+    let b = start_partner(tmp.path(), "Bologna").await;
+    invite(&a, &b, Role::Partner).await;
+    import_practice(
+        &a,
+        r#"{"practices": [{"id": "cafe", "city": "Athens", "name": "Language café",
+            "description": "Neighbours practise Greek together.",
+            "indicators": [{"label": "participants", "achieved": 20, "unit": "people"}]}]}"#,
+    )
+    .await;
+    let old_id = share(&a, "cafe").await["doc_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(eventually(WAIT, async || replicas(&b).await.contains_key(&old_id)).await);
+    assert_eq!(
+        figure(&b, &old_id).await,
+        Some(20.0),
+        "rounded to 5s, 20 went out"
+    );
+
+    // The steward raises the minimum while the node is stopped. The history
+    // peers hold has a figure rounded to a base of 5: at start it is checked
+    // against 15 and re-issued before any peer is served.
+    shutdown_all([a]).await;
+    let a = start_with_min_count(&a_dir, 15).await;
+    let new_id = format!("{old_id}:g2");
+    let ours: Vec<String> = a
+        .context()
+        .store
+        .call(|st| {
+            st.publication_rows()
+                .unwrap()
+                .into_iter()
+                .filter(|r| !r.retracted)
+                .map(|r| r.doc_id)
+                .collect()
+        })
+        .await;
+    assert_eq!(
+        ours,
+        vec![new_id.clone()],
+        "re-issued at start, old retracted"
+    );
+    assert!(
+        eventually(WAIT, async || {
+            let held = replicas(&b).await;
+            held.contains_key(&new_id) && !held.contains_key(&old_id)
+        })
+        .await,
+        "B drops the document with the old figures and holds the new generation"
+    );
+    assert_eq!(figure(&b, &new_id).await, Some(15.0), "rounded to 15s now");
+    let new = new_id.clone();
+    let logged = a
+        .context()
+        .store
+        .call(move |st| {
+            st.disclosures(None, None)
+                .unwrap()
+                .iter()
+                .any(|d| d.action == "reissue" && d.doc_id == new)
+        })
+        .await;
+    assert!(logged, "the disclosure log records the re-issue");
+
+    // A restart with the same settings re-issues nothing more.
+    shutdown_all([a]).await;
+    let a = start_with_min_count(&a_dir, 15).await;
+    let live = a
+        .context()
+        .store
+        .call(|st| {
+            st.publication_rows()
+                .unwrap()
+                .into_iter()
+                .filter(|r| !r.retracted)
+                .count()
+        })
+        .await;
+    assert_eq!(live, 1);
+    assert!(
+        a.context()
+            .store
+            .call(move |st| st.statement(&new_id).unwrap().is_some())
+            .await
+    );
     shutdown_all([a, b]).await;
 }

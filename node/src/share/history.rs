@@ -17,6 +17,16 @@
 //! visible in any version, yet it is in the bytes. It is also bounded: one pass
 //! over the operations, linear in the history's size.
 //!
+//! Figures are numbers, not strings, so the scanner does not see them; they
+//! are checked against the minimum in force when they were written. Every
+//! version records its minimum (`meta.settings.min_count`); a figure of an
+//! indicator (`achieved`, `target`) written while the document's minimum was
+//! lower than today's fails, whatever it counts: a figure rounded to a smaller
+//! base, or left unsuppressed under a smaller minimum, is what a stricter
+//! setting now forbids, and two versions rounded to different bases can be
+//! subtracted. A figure written before any minimum was recorded is taken as
+//! written under none. Lowering the minimum fails nothing.
+//!
 //! A text object (characters inserted one operation at a time) cannot be checked
 //! operation by operation; `share` never writes one (autosurgeon writes strings
 //! as scalars), so a history holding one fails, closed.
@@ -37,6 +47,15 @@ use automerge::{AutoCommit, ObjType, ScalarValue};
 use serde::Serialize;
 
 use super::scrub::Scanner;
+
+/// Where a version records the minimum count it was made with.
+const MIN_COUNT_PATH: &str = "meta.settings.min_count";
+
+/// The figures of an indicator, checked against the minimum in force.
+const FIGURE_PATHS: &[&str] = &[
+    "practice.indicators[].achieved",
+    "practice.indicators[].target",
+];
 
 /// Metadata fields `share` generates itself (ids, keys, a month): not lab data.
 const GENERATED_META: &[&str] = &[
@@ -67,6 +86,10 @@ pub fn check_history(doc: &mut AutoCommit, scanner: &Scanner) -> Vec<HistoryFail
     // version is not what matters, the field is.
     let mut paths: HashMap<OpId, String> = HashMap::new();
     let changes = doc.get_changes(&[]);
+    let today_min = u64::from(scanner.min_count());
+    // Our publications are written by one actor, change after change, so the
+    // minimum last written is the one in force for what follows it.
+    let mut min_in_force: u64 = 0;
     for (i, change) in changes.iter().enumerate() {
         let version = i + 1;
         let hash = change.hash().to_string();
@@ -119,6 +142,21 @@ pub fn check_history(doc: &mut AutoCommit, scanner: &Scanner) -> Vec<HistoryFail
                     if let Some(what) = scanner.leak(s) {
                         fail(path, what);
                     }
+                }
+                OpType::Put(value) if path == MIN_COUNT_PATH => {
+                    min_in_force = match value {
+                        ScalarValue::Uint(n) => *n,
+                        ScalarValue::Int(n) => u64::try_from(*n).unwrap_or(0),
+                        _ => 0,
+                    };
+                }
+                OpType::Put(
+                    ScalarValue::F64(_)
+                    | ScalarValue::Int(_)
+                    | ScalarValue::Uint(_)
+                    | ScalarValue::Counter(_),
+                ) if FIGURE_PATHS.contains(&path.as_str()) && min_in_force < today_min => {
+                    fail(path, "a figure published under a lower minimum count");
                 }
                 OpType::MarkBegin(mark) => {
                     if let Some(what) = scanner.leak(&mark.name) {
@@ -211,6 +249,64 @@ mod tests {
         autosurgeon::reconcile(&mut doc, &body).expect("reconcile");
         let failures = check_history(&mut doc, &scanner(&["Maria Rossi"]));
         assert_eq!(failing_fields(&failures), ["practice.lessons[]"]);
+    }
+
+    fn scanner_with_min(min: u32) -> Scanner {
+        Scanner::new(
+            NameMatcher::new(&KnownPeople::new(), &NotNames::none()).expect("matcher"),
+            min,
+        )
+    }
+
+    fn with_figure(min_count: u64, achieved: f64) -> AutoCommit {
+        use crate::share::anonymize::PublishedIndicator;
+        let mut body = sample_body(origin(), "cafe", 1);
+        body.meta.settings.min_count = min_count;
+        body.practice.indicators = vec![PublishedIndicator {
+            label: "participants".into(),
+            achieved: Some(achieved),
+            target: None,
+            unit: Some("people".into()),
+            suppressed: false,
+        }];
+        let mut doc = sample_doc(&body);
+        doc.commit();
+        doc
+    }
+
+    #[test]
+    fn a_figure_published_under_a_lower_minimum_fails_once_the_minimum_is_raised() {
+        // 20 was rounded to a base of 5; with 15 now, versions rounded to
+        // different bases can be subtracted, so the history must go.
+        let mut doc = with_figure(5, 20.0);
+        assert!(check_history(&mut doc, &scanner_with_min(5)).is_empty());
+        assert!(check_history(&mut doc, &scanner_with_min(3)).is_empty());
+        let failures = check_history(&mut doc, &scanner_with_min(15));
+        assert_eq!(
+            failing_fields(&failures),
+            ["practice.indicators[].achieved"]
+        );
+        assert!(failures
+            .iter()
+            .all(|f| f.what == "a figure published under a lower minimum count"));
+    }
+
+    #[test]
+    fn an_old_version_under_a_lower_minimum_fails_even_when_the_latest_is_compliant() {
+        // Version 1 under 5, version 2 re-made under 15 with a new figure:
+        // version 1's figure is still in every peer's history.
+        let mut doc = with_figure(5, 20.0);
+        let mut body: crate::share::publication::PublicationBody =
+            autosurgeon::hydrate(&doc).expect("hydrate");
+        body.meta.settings.min_count = 15;
+        body.practice.indicators[0].achieved = Some(30.0);
+        autosurgeon::reconcile(&mut doc, &body).expect("reconcile");
+        doc.commit();
+        let failures = check_history(&mut doc, &scanner_with_min(15));
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0].version, 1);
+        // A document made under 15 from the start passes at 15.
+        assert!(check_history(&mut with_figure(15, 30.0), &scanner_with_min(15)).is_empty());
     }
 
     #[test]

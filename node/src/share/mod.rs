@@ -446,6 +446,11 @@ pub fn recheck_publications(
     }
     let origin_key = format!("{}:", origin.to_key());
     let mut done = Vec::new();
+    // Everyone the node knows of (the roster and every practice's contacts),
+    // matched once for all publications: the rules are the same for each.
+    let people = known_people(store)?;
+    let names = names::NameMatcher::new(&people, &settings.not_names)?;
+    let scanner = scrub::Scanner::new(names, settings.policy.min_count);
     for row in store.publication_rows()? {
         if row.retracted || !row.doc_id.starts_with(&origin_key) {
             continue;
@@ -454,12 +459,6 @@ pub fn recheck_publications(
             continue;
         };
         let practice_id = split_generation(&row.doc_id).0[origin_key.len()..].to_string();
-        let mut people = known_people(store)?;
-        if let Some(p) = load_practice(store, &practice_id)? {
-            people.add_contacts(&p);
-        }
-        let names = names::NameMatcher::new(&people, &settings.not_names)?;
-        let scanner = scrub::Scanner::new(names, settings.policy.min_count);
         if check_history(&mut doc, &scanner).is_empty() {
             continue;
         }
@@ -539,3 +538,6 @@ pub fn preview_practice_with(
         reissue: built.reissue,
     })
 }
+
+#[cfg(test)]
+mod tests;

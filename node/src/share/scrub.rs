@@ -594,6 +594,11 @@ impl Scanner {
         Scanner { names, min_count }
     }
 
+    /// The minimum count of people it applies.
+    pub fn min_count(&self) -> u32 {
+        self.min_count
+    }
+
     /// The names matched.
     pub fn names(&self) -> &NameMatcher {
         &self.names
