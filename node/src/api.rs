@@ -458,6 +458,11 @@ pub struct Reissued {
     pub fields: Vec<String>,
     /// The versions (changes, from 1) of the old history that fail.
     pub versions: Vec<usize>,
+    /// Re-issued because the scope narrowed from `public` (the history
+    /// passed): relays' public copies are retracted, the new scope gets the
+    /// new generation.
+    #[serde(default)]
+    pub narrowed: bool,
 }
 
 /// What `lab import` did.

@@ -184,3 +184,106 @@ async fn a_public_practice_crosses_a_relay_line_signed_by_its_origin_and_a_partn
 
     shutdown_all([a, b, c, s]).await;
 }
+
+/// Shares `practice_id` at `d` with `scope`; returns the reply.
+async fn share(d: &Daemon, practice_id: &str, scope: &str) -> serde_json::Value {
+    admin(
+        d,
+        AdminRequest::Share {
+            practice_id: practice_id.into(),
+            scope: scope.into(),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn narrowing_a_public_practice_to_partners_removes_the_copies_relays_passed_on() {
+    // The attack on the data: a city narrows a practice it had made public.
+    // Relays may only pass on public versions, so without a retraction the
+    // copies downstream of them (C, and C's subscriber) would stay public.
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start_partner(tmp.path(), "Athens").await;
+    let b = start_partner(tmp.path(), "Bologna").await;
+    let c = start_partner(tmp.path(), "Catania").await;
+    let s = start_node(tmp.path(), "ISRG", Role::Subscriber).await;
+    invite(&a, &b, Role::Partner).await;
+    invite(&b, &c, Role::Partner).await;
+    invite(&c, &s, Role::Subscriber).await;
+    let (public, _) = share_two(&a).await;
+    assert!(
+        eventually(WAIT, async || holds(&c, &public).await
+            && holds(&s, &public).await)
+        .await,
+        "the public practice went down the relay line"
+    );
+
+    let practice_id = public.rsplit(':').next().unwrap().to_string();
+    let narrowed = share(&a, &practice_id, "partners").await;
+    let new_id = format!("{public}:g2");
+    assert_eq!(narrowed["doc_id"], new_id.as_str());
+    assert_eq!(narrowed["reissued"]["narrowed"], true);
+    assert_eq!(narrowed["reissued"]["old_doc_id"], public.as_str());
+
+    assert!(
+        eventually(WAIT, async || holds(&b, &new_id).await
+            && !holds(&b, &public).await)
+        .await,
+        "B, a partner, swaps the public copy for the partners one"
+    );
+    assert!(
+        eventually(WAIT, async || !holds(&c, &public).await
+            && !holds(&s, &public).await)
+        .await,
+        "C and the subscriber, reached only through B, delete the public copy"
+    );
+    // Each of them confirmed, through the relays, to the origin.
+    let (bid, cid, sid) = (b.node_id(), c.node_id(), s.node_id());
+    let old = public.clone();
+    let confirmed = async || {
+        let status = admin(&a, AdminRequest::Status).await.unwrap();
+        status["retractions"].as_array().unwrap().iter().any(|r| {
+            let by: Vec<String> = r["confirmed_by"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect();
+            r["doc_id"] == old.as_str()
+                && [bid, cid, sid]
+                    .iter()
+                    .all(|n| by.iter().any(|b| b.parse().ok() == Some(*n)))
+        })
+    };
+    assert!(
+        eventually(WAIT, confirmed).await,
+        "A sees B, C and the subscriber confirm"
+    );
+
+    // Nothing of the narrowed generation follows: a later public version
+    // reaches the subscriber, and by then neither it nor C holds it.
+    let practices = labnet_node::lab::import::parse_practices(
+        labnet_node::lab::import::ImportInput::Path(Path::new(&partner_practices())),
+        None,
+    )
+    .unwrap();
+    let third = practices.into_iter().nth(2).unwrap();
+    admin(
+        &a,
+        AdminRequest::PracticeImport {
+            practices: vec![third.clone()],
+        },
+    )
+    .await
+    .unwrap();
+    let later = share(&a, &third.id, "public").await["doc_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(eventually(WAIT, async || holds(&s, &later).await).await);
+    assert!(!holds(&c, &new_id).await && !holds(&s, &new_id).await);
+    assert!(!holds(&c, &public).await && !holds(&s, &public).await);
+
+    shutdown_all([a, b, c, s]).await;
+}

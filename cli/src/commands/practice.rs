@@ -303,6 +303,15 @@ pub(crate) fn share(global: &Global, args: ShareArgs) -> Result<()> {
 /// A re-issue: which publication is replaced, by which, and why (the fields
 /// of its history that fail; never their values).
 fn print_reissue(r: &Reissued, verb: &str) {
+    if r.narrowed {
+        eprintln!(
+            "{verb} {} as {}: its scope narrows from public, and relays pass on public \
+             copies only. Every holder deletes the old document and confirms (see `labnet \
+             status`); the new scope gets the new one.",
+            r.old_doc_id, r.new_doc_id
+        );
+        return;
+    }
     eprintln!(
         "{verb} {} as {}: its history fails today's rules in {} (version(s) {}). \
          Peers delete the old document and confirm (see `labnet status`).",

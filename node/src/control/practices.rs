@@ -234,6 +234,7 @@ impl From<share::Reissue> for Reissued {
                 v.dedup();
                 v
             },
+            narrowed: r.narrowed,
         }
     }
 }

@@ -44,11 +44,14 @@ pub mod suppress;
 
 use automerge::AutoCommit;
 use labnet_config::Role;
+use labnet_protocol::statement::ScopeClass;
 use labnet_protocol::sync::DocId;
 use labnet_protocol::NodeId;
 
 use crate::lab::storage::{list_practices, load_practice, load_roster, LabStoreError};
-use crate::store::{DocumentKind, NewDisclosure, PublicationSave, Store, StoreError};
+use crate::store::{
+    scope_class_of, DocumentKind, NewDisclosure, PublicationSave, Store, StoreError,
+};
 use crate::trust::Scope;
 pub use anonymize::{
     anonymize, anonymize_with, AnonymizationPolicy, AnonymizationReport, AnonymizationSettings,
@@ -178,6 +181,9 @@ pub struct Reissue {
     pub fields: Vec<String>,
     /// Every failure: field, version and change, never the value.
     pub failures: Vec<HistoryFailure>,
+    /// Re-issued because the scope narrowed from `public`, not because of
+    /// its history: relays hold public copies that only a retraction reaches.
+    pub narrowed: bool,
 }
 
 /// A preview: what sharing would send, without writing anything.
@@ -279,6 +285,20 @@ fn build(
         None => (None, 1),
     };
     let had_history = existing.is_some();
+    // Public copies travel through relays, and `partners` or named scopes are
+    // served by the origin alone: a relay that learns of a narrower version
+    // cannot pass it on, so its downstream would keep the public copy. A
+    // retraction is public and does reach them, so narrowing from `public`
+    // re-issues: the old document is retracted everywhere it went, the
+    // new generation goes only where the new scope allows.
+    let narrowed = match &current {
+        Some((id, _)) => store.publication_row(id.as_str())?.is_some_and(|row| {
+            !row.retracted
+                && scope_class_of(&row.scope) == ScopeClass::Public
+                && scope_class_of(&scope.to_text()) != ScopeClass::Public
+        }),
+        None => false,
+    };
     let (mut publication, change) =
         publish_generation(&anonymized, origin, city, scope, existing, now, generation)?;
     if !had_history {
@@ -291,7 +311,7 @@ fn build(
     }
     // The whole history as peers receive it, the new version included.
     let failures = check_history(publication.doc_mut(), &anonymized.scanner);
-    if failures.is_empty() {
+    if failures.is_empty() && !narrowed {
         return Ok(Built {
             publication,
             change,
@@ -317,6 +337,7 @@ fn build(
         old_doc_id,
         new_doc_id: fresh.doc_id()?.as_str().to_string(),
         fields: failing_fields(&failures),
+        narrowed: narrowed && failures.is_empty(),
         failures,
     };
     Ok(Built {

@@ -156,3 +156,36 @@ fn a_recheck_under_a_raised_minimum_reissues_a_publication_with_figures() {
             .is_empty()
     );
 }
+
+#[test]
+fn only_narrowing_from_public_reissues() {
+    let (_dir, mut store, origin) = open();
+    let settings = AnonymizationSettings::default();
+    storage::import_practices(&mut store, Role::Partner, &[practice("A weekly café.")]).unwrap();
+    let mut share = |scope: Scope| {
+        share_practice_with(
+            &mut store,
+            Role::Partner,
+            origin,
+            "Athens",
+            "cafe",
+            scope,
+            &settings,
+        )
+        .unwrap()
+    };
+    let first = share(Scope::Partners);
+    // Widening, and narrowing among scopes the origin serves itself, are new
+    // versions of the same document.
+    let wider = share(Scope::Public);
+    assert!(wider.reissued.is_none());
+    assert_eq!(wider.doc_id, first.doc_id);
+    let narrowed = share(Scope::Partners);
+    let reissue = narrowed.reissued.expect("public to partners re-issues");
+    assert!(reissue.narrowed);
+    assert!(reissue.fields.is_empty());
+    assert_eq!(reissue.old_doc_id, first.doc_id);
+    let named = share(Scope::Nodes(vec![origin]));
+    assert!(named.reissued.is_none());
+    assert_eq!(named.doc_id, narrowed.doc_id);
+}
