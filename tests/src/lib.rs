@@ -324,6 +324,65 @@ pub mod nodes {
         let _ = d.context().sync.local_changes.send(doc_id);
     }
 
+    /// Shares `practice_id` at `d` with `scope`, as `labnet share` does;
+    /// returns the reply.
+    pub async fn share(d: &Daemon, practice_id: &str, scope: &str) -> serde_json::Value {
+        admin(
+            d,
+            AdminRequest::Share {
+                practice_id: practice_id.into(),
+                scope: scope.into(),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("share {practice_id}: {e}"))
+    }
+
+    /// Every entry of `d`'s feed, as `labnet feed list` shows them.
+    pub async fn feed_entries(d: &Daemon) -> Vec<labnet_node::api::FeedEntry> {
+        let value = admin(
+            d,
+            AdminRequest::FeedList {
+                city: None,
+                area: None,
+                since: None,
+            },
+        )
+        .await
+        .unwrap();
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// Whether `origin`'s status shows every one of `nodes` confirmed deleting
+    /// its retracted publication `doc_id`.
+    pub async fn deletion_confirmed(origin: &Daemon, doc_id: &str, nodes: &[NodeId]) -> bool {
+        let status = admin(origin, AdminRequest::Status).await.unwrap();
+        status["retractions"].as_array().unwrap().iter().any(|r| {
+            let by: Vec<Option<NodeId>> = r["confirmed_by"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().and_then(|s| s.parse().ok()))
+                .collect();
+            r["doc_id"] == doc_id && nodes.iter().all(|n| by.contains(&Some(*n)))
+        })
+    }
+
+    /// The ids of `d`'s own live (not retracted) publications.
+    pub async fn live_publications(d: &Daemon) -> Vec<String> {
+        d.context()
+            .store
+            .call(|st| {
+                st.publication_rows()
+                    .unwrap()
+                    .into_iter()
+                    .filter(|r| !r.retracted)
+                    .map(|r| r.doc_id)
+                    .collect()
+            })
+            .await
+    }
+
     /// Runs an admin request against a running daemon, as the CLI would.
     pub async fn admin(
         daemon: &Daemon,

@@ -272,19 +272,7 @@ async fn feed_urls_serve_the_export_with_conditional_get_and_say_why_on_400() {
     assert!(!String::from_utf8_lossy(&atom).contains("Pérez"));
 
     // What `feed export` writes, byte for byte.
-    let entries: Vec<labnet_node::api::FeedEntry> = serde_json::from_value(
-        admin(
-            &a,
-            AdminRequest::FeedList {
-                city: None,
-                area: None,
-                since: None,
-            },
-        )
-        .await
-        .unwrap(),
-    )
-    .unwrap();
+    let entries = labnet_tests::nodes::feed_entries(&a).await;
     let info = labnet_node::feed::FeedInfo::for_node(&a.node_id().to_string());
     assert_eq!(
         String::from_utf8_lossy(&atom),

@@ -16,12 +16,13 @@ use std::time::Duration;
 use automerge::legacy::{Key, OpType};
 use automerge::{AutoCommit, ScalarValue};
 use labnet_config::{Overrides, Role};
-use labnet_node::api::{AdminRequest, FeedEntry};
+use labnet_node::api::AdminRequest;
 use labnet_node::daemon::{Daemon, StartOptions};
 use labnet_node::data_dir::DataDir;
 use labnet_node::lab::import::{parse_practices, parse_roster, ImportFormat, ImportInput};
 use labnet_tests::nodes::{
-    admin, eventually, fast_transport, init, invite, replicas, shutdown_all, start_partner,
+    admin, deletion_confirmed, eventually, fast_transport, feed_entries, init, invite,
+    live_publications, replicas, share, shutdown_all, start_partner,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -79,16 +80,8 @@ async fn import_practice(d: &Daemon, json: &str) {
         .unwrap();
 }
 
-async fn share(d: &Daemon, practice_id: &str) -> serde_json::Value {
-    admin(
-        d,
-        AdminRequest::Share {
-            practice_id: practice_id.into(),
-            scope: "partners".into(),
-        },
-    )
-    .await
-    .unwrap()
+async fn share_with_partners(d: &Daemon, practice_id: &str) -> serde_json::Value {
+    share(d, practice_id, "partners").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +97,7 @@ async fn a_history_that_names_a_person_is_reissued_and_deleted_at_the_peer() {
             "description": "Maria Rossi runs the café every week."}]}"#,
     )
     .await;
-    let first = share(&a, "cafe").await;
+    let first = share_with_partners(&a, "cafe").await;
     let old_id = first["doc_id"].as_str().unwrap().to_string();
     assert!(
         eventually(WAIT, async || replicas(&b).await.contains_key(&old_id)).await,
@@ -136,34 +129,21 @@ async fn a_history_that_names_a_person_is_reissued_and_deleted_at_the_peer() {
         imported["reissued"][0]["fields"],
         serde_json::json!(["practice.description"])
     );
-    let second = share(&a, "cafe").await;
+    let second = share_with_partners(&a, "cafe").await;
     assert_eq!(second["doc_id"], new_id.as_str());
     assert_eq!(second["change"], "unchanged");
     assert!(second["reissued"].is_null());
 
     assert!(
-        eventually(WAIT, async || {
-            let held = replicas(&b).await;
-            held.contains_key(&new_id) && !held.contains_key(&old_id)
-        })
-        .await,
+        eventually(WAIT, async || swapped(&b, &old_id, &new_id).await).await,
         "B drops the old document and holds the new generation"
     );
     // The origin learns B deleted it, from B's signed confirmation.
     let b_id = b.node_id();
-    let confirmed = async || {
-        let status = admin(&a, AdminRequest::Status).await.unwrap();
-        status["retractions"].as_array().unwrap().iter().any(|r| {
-            r["doc_id"] == old_id.as_str()
-                && r["confirmed_by"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|n| n.as_str().unwrap().parse().ok() == Some(b_id))
-        })
-    };
     assert!(
-        eventually(WAIT, confirmed).await,
+        eventually(WAIT, async || deletion_confirmed(&a, &old_id, &[b_id])
+            .await)
+        .await,
         "A's status shows B confirmed the deletion of the old document"
     );
 
@@ -175,7 +155,7 @@ async fn a_history_that_names_a_person_is_reissued_and_deleted_at_the_peer() {
             "description": "Neighbours grow vegetables together."}]}"#,
     )
     .await;
-    let later = share(&a, "garden").await["doc_id"]
+    let later = share_with_partners(&a, "garden").await["doc_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -203,19 +183,7 @@ async fn a_history_that_names_a_person_is_reissued_and_deleted_at_the_peer() {
     assert!(!copy);
 
     // The feed entry keeps its id across generations.
-    let entries: Vec<FeedEntry> = serde_json::from_value(
-        admin(
-            &b,
-            AdminRequest::FeedList {
-                city: None,
-                area: None,
-                since: None,
-            },
-        )
-        .await
-        .unwrap(),
-    )
-    .unwrap();
+    let entries = feed_entries(&b).await;
     assert!(entries
         .iter()
         .any(|e| e.id == format!("urn:labnet:{old_id}")));
@@ -240,6 +208,12 @@ async fn a_history_that_names_a_person_is_reissued_and_deleted_at_the_peer() {
     assert!(logged);
 
     shutdown_all([a, b]).await;
+}
+
+/// Whether `d` holds `new_id` and no longer `old_id`.
+async fn swapped(d: &Daemon, old_id: &str, new_id: &str) -> bool {
+    let held = replicas(d).await;
+    held.contains_key(new_id) && !held.contains_key(old_id)
 }
 
 /// Starts the node in `dir` with `anonymization.min_count` set to `min`.
@@ -282,7 +256,7 @@ async fn a_stricter_minimum_set_while_stopped_reissues_at_start_and_the_peer_dro
             "indicators": [{"label": "participants", "achieved": 20, "unit": "people"}]}]}"#,
     )
     .await;
-    let old_id = share(&a, "cafe").await["doc_id"]
+    let old_id = share_with_partners(&a, "cafe").await["doc_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -299,29 +273,13 @@ async fn a_stricter_minimum_set_while_stopped_reissues_at_start_and_the_peer_dro
     shutdown_all([a]).await;
     let a = start_with_min_count(&a_dir, 15).await;
     let new_id = format!("{old_id}:g2");
-    let ours: Vec<String> = a
-        .context()
-        .store
-        .call(|st| {
-            st.publication_rows()
-                .unwrap()
-                .into_iter()
-                .filter(|r| !r.retracted)
-                .map(|r| r.doc_id)
-                .collect()
-        })
-        .await;
     assert_eq!(
-        ours,
+        live_publications(&a).await,
         vec![new_id.clone()],
         "re-issued at start, old retracted"
     );
     assert!(
-        eventually(WAIT, async || {
-            let held = replicas(&b).await;
-            held.contains_key(&new_id) && !held.contains_key(&old_id)
-        })
-        .await,
+        eventually(WAIT, async || swapped(&b, &old_id, &new_id).await).await,
         "B drops the document with the old figures and holds the new generation"
     );
     assert_eq!(figure(&b, &new_id).await, Some(15.0), "rounded to 15s now");
@@ -341,18 +299,7 @@ async fn a_stricter_minimum_set_while_stopped_reissues_at_start_and_the_peer_dro
     // A restart with the same settings re-issues nothing more.
     shutdown_all([a]).await;
     let a = start_with_min_count(&a_dir, 15).await;
-    let live = a
-        .context()
-        .store
-        .call(|st| {
-            st.publication_rows()
-                .unwrap()
-                .into_iter()
-                .filter(|r| !r.retracted)
-                .count()
-        })
-        .await;
-    assert_eq!(live, 1);
+    assert_eq!(live_publications(&a).await, vec![new_id.clone()]);
     assert!(
         a.context()
             .store

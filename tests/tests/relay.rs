@@ -10,13 +10,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use labnet_config::Role;
-use labnet_node::api::{AdminRequest, FeedEntry};
+use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_node::feed::verify::verify;
 use labnet_node::feed::{to_atom, FeedInfo};
 use labnet_protocol::statement::SignedStatement;
 use labnet_tests::nodes::{
-    admin, eventually, invite, replicas, shutdown_all, start_node, start_partner,
+    admin, deletion_confirmed, eventually, feed_entries, invite, replicas, share, shutdown_all,
+    start_node, start_partner,
 };
 use labnet_tests::partner_practices;
 
@@ -41,18 +42,37 @@ async fn share_two(d: &Daemon) -> (String, String) {
     .unwrap();
     let mut ids = Vec::new();
     for (p, scope) in two.iter().zip(["public", "partners"]) {
-        let out = admin(
-            d,
-            AdminRequest::Share {
-                practice_id: p.id.clone(),
-                scope: scope.into(),
-            },
-        )
-        .await
-        .unwrap();
-        ids.push(out["doc_id"].as_str().unwrap().to_string());
+        ids.push(
+            share(d, &p.id, scope).await["doc_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     (ids[0].clone(), ids[1].clone())
+}
+
+/// Imports a third partner practice into `d` and shares it `public`; returns
+/// its publication id.
+async fn share_another_public(d: &Daemon) -> String {
+    let practices = labnet_node::lab::import::parse_practices(
+        labnet_node::lab::import::ImportInput::Path(Path::new(&partner_practices())),
+        None,
+    )
+    .unwrap();
+    let third = practices.into_iter().nth(2).unwrap();
+    admin(
+        d,
+        AdminRequest::PracticeImport {
+            practices: vec![third.clone()],
+        },
+    )
+    .await
+    .unwrap();
+    share(d, &third.id, "public").await["doc_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn holds(d: &Daemon, doc_id: &str) -> bool {
@@ -101,32 +121,7 @@ async fn a_public_practice_crosses_a_relay_line_signed_by_its_origin_and_a_partn
     // A new public version must arrive after anything A's partners-scoped
     // practice could have caused at C; then C's store and disclosure log hold
     // no trace of it.
-    let (later, _) = {
-        let practices = labnet_node::lab::import::parse_practices(
-            labnet_node::lab::import::ImportInput::Path(Path::new(&partner_practices())),
-            None,
-        )
-        .unwrap();
-        let third = practices.into_iter().nth(2).unwrap();
-        admin(
-            &a,
-            AdminRequest::PracticeImport {
-                practices: vec![third.clone()],
-            },
-        )
-        .await
-        .unwrap();
-        let out = admin(
-            &a,
-            AdminRequest::Share {
-                practice_id: third.id.clone(),
-                scope: "public".into(),
-            },
-        )
-        .await
-        .unwrap();
-        (out["doc_id"].as_str().unwrap().to_string(), ())
-    };
+    let later = share_another_public(&a).await;
     assert!(eventually(WAIT, async || holds(&c, &later).await).await);
     let id = partners.clone();
     let (doc, statement, logged) = c
@@ -150,19 +145,7 @@ async fn a_public_practice_crosses_a_relay_line_signed_by_its_origin_and_a_partn
     assert!(!holds(&s, &partners).await);
 
     // The subscriber's export verifies offline, with A as the origin.
-    let entries: Vec<FeedEntry> = serde_json::from_value(
-        admin(
-            &s,
-            AdminRequest::FeedList {
-                city: None,
-                area: None,
-                since: None,
-            },
-        )
-        .await
-        .unwrap(),
-    )
-    .unwrap();
+    let entries = feed_entries(&s).await;
     let entry = entries
         .iter()
         .find(|e| e.id.ends_with(&public))
@@ -183,19 +166,6 @@ async fn a_public_practice_crosses_a_relay_line_signed_by_its_origin_and_a_partn
     assert!(format!("{:?}", failed[0]).contains(&public), "{failed:?}");
 
     shutdown_all([a, b, c, s]).await;
-}
-
-/// Shares `practice_id` at `d` with `scope`; returns the reply.
-async fn share(d: &Daemon, practice_id: &str, scope: &str) -> serde_json::Value {
-    admin(
-        d,
-        AdminRequest::Share {
-            practice_id: practice_id.into(),
-            scope: scope.into(),
-        },
-    )
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,48 +209,17 @@ async fn narrowing_a_public_practice_to_partners_removes_the_copies_relays_passe
         "C and the subscriber, reached only through B, delete the public copy"
     );
     // Each of them confirmed, through the relays, to the origin.
-    let (bid, cid, sid) = (b.node_id(), c.node_id(), s.node_id());
-    let old = public.clone();
-    let confirmed = async || {
-        let status = admin(&a, AdminRequest::Status).await.unwrap();
-        status["retractions"].as_array().unwrap().iter().any(|r| {
-            let by: Vec<String> = r["confirmed_by"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|n| n.as_str().unwrap().to_string())
-                .collect();
-            r["doc_id"] == old.as_str()
-                && [bid, cid, sid]
-                    .iter()
-                    .all(|n| by.iter().any(|b| b.parse().ok() == Some(*n)))
-        })
-    };
+    let confirmers = [b.node_id(), c.node_id(), s.node_id()];
     assert!(
-        eventually(WAIT, confirmed).await,
+        eventually(WAIT, async || deletion_confirmed(&a, &public, &confirmers)
+            .await)
+        .await,
         "A sees B, C and the subscriber confirm"
     );
 
     // Nothing of the narrowed generation follows: a later public version
     // reaches the subscriber, and by then neither it nor C holds it.
-    let practices = labnet_node::lab::import::parse_practices(
-        labnet_node::lab::import::ImportInput::Path(Path::new(&partner_practices())),
-        None,
-    )
-    .unwrap();
-    let third = practices.into_iter().nth(2).unwrap();
-    admin(
-        &a,
-        AdminRequest::PracticeImport {
-            practices: vec![third.clone()],
-        },
-    )
-    .await
-    .unwrap();
-    let later = share(&a, &third.id, "public").await["doc_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let later = share_another_public(&a).await;
     assert!(eventually(WAIT, async || holds(&s, &later).await).await);
     assert!(!holds(&c, &new_id).await && !holds(&s, &new_id).await);
     assert!(!holds(&c, &public).await && !holds(&s, &public).await);

@@ -45,6 +45,25 @@ fn roster(name: &str) -> Roster {
     }
 }
 
+/// Shares the practice `cafe` as Athens, a partner city.
+fn share_cafe(
+    store: &mut Store,
+    origin: NodeId,
+    scope: Scope,
+    settings: &AnonymizationSettings,
+) -> ShareOutcome {
+    share_practice_with(
+        store,
+        Role::Partner,
+        origin,
+        "Athens",
+        "cafe",
+        scope,
+        settings,
+    )
+    .unwrap()
+}
+
 #[test]
 fn a_share_that_finds_a_name_in_the_history_reissues_even_without_a_recheck() {
     // The roster learnt the name by a path that did not re-check (here: the
@@ -58,28 +77,10 @@ fn a_share_that_finds_a_name_in_the_history_reissues_even_without_a_recheck() {
         &[practice("Maria Rossi runs it.")],
     )
     .unwrap();
-    let first = share_practice_with(
-        &mut store,
-        Role::Partner,
-        origin,
-        "Athens",
-        "cafe",
-        Scope::Partners,
-        &settings,
-    )
-    .unwrap();
+    let first = share_cafe(&mut store, origin, Scope::Partners, &settings);
     assert!(first.reissued.is_none());
     storage::import_roster(&mut store, Role::Partner, &roster("Maria Rossi")).unwrap();
-    let second = share_practice_with(
-        &mut store,
-        Role::Partner,
-        origin,
-        "Athens",
-        "cafe",
-        Scope::Partners,
-        &settings,
-    )
-    .unwrap();
+    let second = share_cafe(&mut store, origin, Scope::Partners, &settings);
     let reissue = second.reissued.expect("the share re-issues");
     assert_eq!(reissue.old_doc_id, first.doc_id);
     assert_eq!(reissue.new_doc_id, format!("{}:g2", first.doc_id));
@@ -99,18 +100,13 @@ fn a_share_that_finds_a_name_in_the_history_reissues_even_without_a_recheck() {
     );
     assert!(check_history(&mut doc, &scanner).is_empty());
     // A third share has nothing left to re-issue.
-    let third = share_practice_with(
-        &mut store,
-        Role::Partner,
-        origin,
-        "Athens",
-        "cafe",
-        Scope::Partners,
-        &settings,
-    )
-    .unwrap();
+    let third = share_cafe(&mut store, origin, Scope::Partners, &settings);
     assert!(third.reissued.is_none());
     assert_eq!(third.doc_id, reissue.new_doc_id);
+}
+
+fn recheck(store: &mut Store, origin: NodeId, settings: &AnonymizationSettings) -> Vec<Reissue> {
+    recheck_publications(store, Role::Partner, origin, "Athens", settings).unwrap()
 }
 
 #[test]
@@ -128,33 +124,16 @@ fn a_recheck_under_a_raised_minimum_reissues_a_publication_with_figures() {
     storage::import_practices(&mut store, Role::Partner, &[p]).unwrap();
     let mut lenient = AnonymizationSettings::default();
     lenient.policy.min_count = 5;
-    let first = share_practice_with(
-        &mut store,
-        Role::Partner,
-        origin,
-        "Athens",
-        "cafe",
-        Scope::Public,
-        &lenient,
-    )
-    .unwrap();
-    assert!(
-        recheck_publications(&mut store, Role::Partner, origin, "Athens", &lenient)
-            .unwrap()
-            .is_empty()
-    );
+    let first = share_cafe(&mut store, origin, Scope::Public, &lenient);
+    assert!(recheck(&mut store, origin, &lenient).is_empty());
     let mut strict = lenient.clone();
     strict.policy.min_count = 15;
-    let done = recheck_publications(&mut store, Role::Partner, origin, "Athens", &strict).unwrap();
+    let done = recheck(&mut store, origin, &strict);
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].old_doc_id, first.doc_id);
     assert_eq!(done[0].fields, ["practice.indicators[].achieved"]);
     // Once re-issued under 15, the same rules find nothing more.
-    assert!(
-        recheck_publications(&mut store, Role::Partner, origin, "Athens", &strict)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(recheck(&mut store, origin, &strict).is_empty());
 }
 
 #[test]
@@ -162,18 +141,7 @@ fn only_narrowing_from_public_reissues() {
     let (_dir, mut store, origin) = open();
     let settings = AnonymizationSettings::default();
     storage::import_practices(&mut store, Role::Partner, &[practice("A weekly café.")]).unwrap();
-    let mut share = |scope: Scope| {
-        share_practice_with(
-            &mut store,
-            Role::Partner,
-            origin,
-            "Athens",
-            "cafe",
-            scope,
-            &settings,
-        )
-        .unwrap()
-    };
+    let mut share = |scope: Scope| share_cafe(&mut store, origin, scope, &settings);
     let first = share(Scope::Partners);
     // Widening, and narrowing among scopes the origin serves itself, are new
     // versions of the same document.
