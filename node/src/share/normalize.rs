@@ -92,13 +92,83 @@ pub fn normalize(text: &str) -> String {
         .collect()
 }
 
+/// Whether a word mixes Latin letters with Greek or Cyrillic ones: no word of
+/// the partner languages does, but a name typed with a look-alike letter
+/// (`Mаria` with a Cyrillic `а`) does.
+fn is_mixed_script(word: &str) -> bool {
+    let latin = word.chars().any(|c| c.is_ascii_alphabetic());
+    latin
+        && word
+            .chars()
+            .any(|c| matches!(c, '\u{0370}'..='\u{03FF}' | '\u{0400}'..='\u{052F}'))
+}
+
+/// The Latin letter a Cyrillic letter is drawn like, always (no partner
+/// language is written in Cyrillic, so nothing is lost), and the one a Greek
+/// letter is drawn like, in a word that also holds Latin letters only: whole
+/// Greek words keep their letters, which the Greek word tables are written in.
+/// Capitals map by their capital's look (`Н` is `H`), small letters by theirs.
+fn latin_lookalike(c: char, mixed: bool) -> Option<char> {
+    let cyrillic = match c {
+        'А' | 'а' => 'a',
+        'В' | 'в' => 'b',
+        'Е' | 'е' => 'e',
+        'К' | 'к' => 'k',
+        'М' | 'м' => 'm',
+        'Н' | 'һ' => 'h',
+        'О' | 'о' => 'o',
+        'Р' | 'р' => 'p',
+        'С' | 'с' => 'c',
+        'Т' | 'т' => 't',
+        'У' | 'у' => 'y',
+        'Х' | 'х' => 'x',
+        'І' | 'і' | 'Ӏ' | 'ӏ' => 'i',
+        'Ј' | 'ј' => 'j',
+        'Ѕ' | 'ѕ' => 's',
+        'ԁ' => 'd',
+        'Ԛ' | 'ԛ' => 'q',
+        'Ԝ' | 'ԝ' => 'w',
+        _ => '\0',
+    };
+    if cyrillic != '\0' {
+        return Some(cyrillic);
+    }
+    if !mixed {
+        return None;
+    }
+    Some(match c {
+        'Α' | 'α' => 'a',
+        'Β' => 'b',
+        'Ε' => 'e',
+        'Ζ' => 'z',
+        'Η' => 'h',
+        'Ι' | 'ι' => 'i',
+        'Κ' | 'κ' => 'k',
+        'Μ' => 'm',
+        'Ν' => 'n',
+        'ν' => 'v',
+        'Ο' | 'ο' => 'o',
+        'Ρ' | 'ρ' => 'p',
+        'Τ' => 't',
+        'Υ' | 'υ' => 'y',
+        'Χ' | 'χ' => 'x',
+        _ => return None,
+    })
+}
+
 /// Folds a word for comparison: compatibility decomposition, accents dropped,
-/// lowercase, the few Latin letters NFKD leaves whole spelt out, and the Greek
-/// final sigma made the ordinary one (so `ΜΑΡΙΑΣ` and `Μαρίας` fold alike).
+/// lowercase, the few Latin letters NFKD leaves whole spelt out, the Greek
+/// final sigma made the ordinary one (so `ΜΑΡΙΑΣ` and `Μαρίας` fold alike),
+/// and letters drawn like Latin ones read as those (see [`latin_lookalike`]).
 pub fn fold(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
+    let mixed = is_mixed_script(word);
     for c in word.nfkd() {
         if unicode_normalization::char::is_combining_mark(c) || is_invisible(c) {
+            continue;
+        }
+        if let Some(latin) = latin_lookalike(c, mixed) {
+            out.push(latin);
             continue;
         }
         match c {
@@ -246,6 +316,18 @@ mod tests {
         assert_eq!(fold("Μαρίας"), fold("ΜΑΡΙΑΣ"));
         assert_eq!(fold("Straße"), "strasse");
         assert_eq!(lower("Très"), "très");
+    }
+
+    #[test]
+    fn look_alike_letters_fold_to_latin_and_greek_words_keep_theirs() {
+        // Cyrillic а, о and Н; a Greek Α among Latin letters.
+        assert_eq!(fold("Mаria"), "maria");
+        assert_eq!(fold("Rоssi"), "rossi");
+        assert_eq!(fold("НANS"), "hans");
+        assert_eq!(fold("MΑRIA"), "maria");
+        // A whole Greek word is left in Greek: the Greek tables are.
+        assert_eq!(fold("οκτώ"), "οκτω");
+        assert_eq!(fold("Νίκος"), "νικοσ");
     }
 
     #[test]

@@ -1000,6 +1000,14 @@ mod tests {
     }
 
     #[test]
+    fn names_typed_with_look_alike_letters_of_other_scripts() {
+        // Cyrillic а and е, a Greek Α among Latin capitals: they read as the name.
+        assert_eq!(s("ask Аna Ruíz"), "ask [name removed]");
+        assert_eq!(s("thanks to Pеrez"), "thanks to [name removed]");
+        assert_eq!(s("GΑRCIA helped"), "[name removed] helped");
+    }
+
+    #[test]
     fn small_counts_go_and_larger_ones_are_rounded() {
         assert_eq!(
             s("3 Syrian women joined"),
