@@ -7,15 +7,19 @@
 //! - [`names`]: everyone the node knows of (roster and contacts), matched whole,
 //!   in part and inflected; the steward's exemptions.
 //! - [`numbers`], [`counts`], [`dates`]: numbers in digits and words, counts of
-//!   people, dates in the partner cities' languages.
+//!   people, dates in the partner cities' languages; `count_words` holds the
+//!   word lists counts are read with.
+//! - `contacts`: web addresses, e-mail addresses and phone numbers in free text.
 //! - [`scrub`]: every detector over free text (web addresses, e-mail addresses,
-//!   phone numbers, dates, names, counts) and the final check of a string.
+//!   phone numbers, dates, names, counts) in order of precedence, and the final
+//!   check of a string.
+//! - [`history`]: every string ever written in a publication's history, and
+//!   every figure, checked against today's rules; a failing history is
+//!   re-issued, and so is a publication whose scope narrows from `public`.
 //! - [`suppress`]: primary and secondary suppression and rounding of indicators.
 //! - [`report`]: what was removed, piece by piece, with the rule.
 //! - [`anonymize`]: the pure anonymizer, practice + people + settings ->
 //!   projection + report.
-//! - [`history`]: every string ever written in a publication's history,
-//!   checked against today's rules; a failing history is re-issued.
 //! - [`publication`]: the publication document type, which only this module can
 //!   make, its preview and its feed entry.
 //!
@@ -31,6 +35,8 @@
 
 pub mod anonymize;
 pub mod classes;
+mod contacts;
+mod count_words;
 pub mod counts;
 pub mod dates;
 pub mod history;
