@@ -125,9 +125,15 @@ async fn wait_text(c: &Client, url: &str, css: &str, text: &str) -> String {
     }
 }
 
-/// The page's notice banner; the page's text when there is none.
+/// The page's notice banner, once the page a form was posted to has loaded;
+/// the page's text when there is none.
 async fn notice_of(c: &Client) -> String {
-    match c.find(Locator::Css(".notice")).await {
+    let found = c
+        .wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::Css(".notice"))
+        .await;
+    match found {
         Ok(e) => e.text().await.unwrap(),
         Err(_) => panic!(
             "no notice on {}:\n{}",

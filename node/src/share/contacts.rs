@@ -53,7 +53,8 @@ pub(super) const PROFILE_PREFIXES: &[&str] = &[
 ];
 
 /// Schemes that carry an address or a number, not a page.
-pub(super) const CONTACT_SCHEMES: &[&str] = &["mailto:", "tel:", "sms:", "callto:", "whatsapp:", "skype:"];
+pub(super) const CONTACT_SCHEMES: &[&str] =
+    &["mailto:", "tel:", "sms:", "callto:", "whatsapp:", "skype:"];
 
 /// "at" words that only mean the at sign (so a plain `.` may follow).
 const AT_WORDS_STRONG: &[&str] = &[

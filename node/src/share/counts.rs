@@ -38,8 +38,10 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use super::count_words::{
+    AGE_WORDS, BASE_PHRASES, MEASURES, OF_WORDS, PEOPLE_WORDS, PERCENT_UNITS, WINDOW_BREAKERS,
+};
 use super::normalize::{gap, Token, TokenKind};
-use super::count_words::{PEOPLE_WORDS, PERCENT_UNITS, MEASURES, AGE_WORDS, WINDOW_BREAKERS, OF_WORDS, BASE_PHRASES};
 use super::numbers::{digits_at, words_at};
 
 /// What replaces a small count.

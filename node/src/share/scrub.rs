@@ -32,6 +32,11 @@
 
 use std::ops::Range;
 
+pub use super::contacts::{
+    find_emails, find_phones, find_urls, PHONE_DIGITS_MIN, PHONE_DIGITS_MIN_INTL,
+    URL_PHONE_DIGITS_MIN,
+};
+use super::contacts::{overlaps, CONTACT_SCHEMES, MESSAGING_HOSTS, PROFILE_PREFIXES};
 pub use super::counts::COUNT_REMOVED;
 use super::counts::{find_counts, round_to_base, CountForm};
 use super::dates::find_dates;
@@ -39,11 +44,6 @@ pub use super::names::{KnownPeople, NameMatcher, NotNames, NAME_REMOVED};
 use super::names::{NameForm, NameSource};
 pub use super::normalize::fold;
 use super::normalize::{normalize, tokens};
-use super::contacts::{overlaps, CONTACT_SCHEMES, MESSAGING_HOSTS, PROFILE_PREFIXES};
-pub use super::contacts::{
-    find_emails, find_phones, find_urls, PHONE_DIGITS_MIN, PHONE_DIGITS_MIN_INTL,
-    URL_PHONE_DIGITS_MIN,
-};
 use super::report::Rule;
 
 /// What replaces an e-mail address.
