@@ -12,7 +12,10 @@
 //!
 //! A decision ([`Store::approve_peer`], [`Store::revoke_peer`]) is one
 //! transaction that writes the `peers` row, takes the node off the pending
-//! list and appends the event, so the three tables never disagree.
+//! list and appends the event, so the three tables never disagree. A decision
+//! that changes what the peer may see (another role, a revocation) also drops
+//! its `peer_acks` row in that transaction, so its next session is checked
+//! against the whole index, not only what changed since its last ack.
 //!
 //! This file stores decisions; it does not make them. Who may connect, and in
 //! which role, is decided outside the store, in `crate::trust`.
@@ -79,6 +82,13 @@ pub struct PendingPeer {
     pub attempts: i64,
 }
 
+/// Forgets how far a peer acknowledged our index: its next session walks the
+/// whole index again, against what the peer may see now.
+fn forget_ack(tx: Db<'_>, id: &str) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM peer_acks WHERE node_id = ?1", [id])?;
+    Ok(())
+}
+
 impl Store {
     /// Approves a peer (new, pending or revoked) with a role, and removes it from
     /// the pending list. `by` records which command or event decided it.
@@ -93,6 +103,17 @@ impl Store {
         let now = unix_now();
         let id = node_id.to_string();
         self.write(|tx| {
+            let before: Option<(String, String)> = tx.optional_row(
+                "SELECT state, role FROM peers WHERE node_id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let same_view = before
+                .as_ref()
+                .is_some_and(|(state, old)| state == "approved" && old == role.as_str());
+            if !same_view {
+                forget_ack(tx, &id)?;
+            }
             // What the node said when it knocked fills in what the admin left out.
             let pending = pending_request(tx, &id)?;
             let name = name
@@ -144,6 +165,7 @@ impl Store {
                     params![id, name, address, now, by],
                 )?;
             }
+            forget_ack(tx, &id)?;
             close_request(tx, &id, now, "revoked", by)?;
             Ok(true)
         })?;

@@ -488,6 +488,14 @@ impl SyncView for MemNode {
         Ok(self.deliveries.contains(&(peer, doc_id.clone())))
     }
 
+    fn peer_acked(&self, peer: NodeId) -> Result<Option<ResumePoint>, ViewError> {
+        self.check()?;
+        Ok(self.acked.get(&peer).map(|&seq| ResumePoint {
+            epoch: self.epoch,
+            seq,
+        }))
+    }
+
     fn confirmations_to_forward(
         &self,
         via: NodeId,

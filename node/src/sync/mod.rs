@@ -161,6 +161,10 @@ pub trait SyncView {
     fn resume_point(&self, peer: NodeId) -> Result<Option<ResumePoint>, ViewError>;
     /// Whether `peer` was sent our publication and has not given it up since.
     fn delivered(&self, peer: NodeId, doc_id: &DocId) -> Result<bool, ViewError>;
+    /// How far `peer` acknowledged our index (saved by
+    /// [`Effect::SaveAckedSeq`]); `None` when it never did, or a decision
+    /// about the peer (a new role, a revocation) forgot it.
+    fn peer_acked(&self, peer: NodeId) -> Result<Option<ResumePoint>, ViewError>;
     /// Up to `limit` confirmations to forward to `via` (the peer that
     /// delivered the retractions they confirm).
     fn confirmations_to_forward(

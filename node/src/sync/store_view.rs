@@ -154,6 +154,13 @@ impl SyncView for StoreView<'_> {
             .is_some())
     }
 
+    fn peer_acked(&self, peer: NodeId) -> Result<Option<ResumePoint>, ViewError> {
+        Ok(self
+            .store
+            .peer_ack(peer)?
+            .map(|(epoch, seq, _)| ResumePoint { epoch, seq }))
+    }
+
     fn confirmations_to_forward(
         &self,
         via: NodeId,

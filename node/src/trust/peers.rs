@@ -11,15 +11,27 @@
 //! so the answer is kept in memory (a lookup per stream must not cost a SQLite
 //! query). Changes are broadcast as
 //! [`PeerChange`]s: the transport closes a revoked peer's connection and dials a
-//! newly added one.
+//! newly added one, and the daemon closes the live connection of a peer whose
+//! role changed, so that its next session serves what the new role may see.
+//!
+//! A decision that changes what a peer may see (a new role, a revocation) also
+//! forgets, in the same store transaction, how far the peer acknowledged our
+//! index: its next session then walks the whole index again, so publications
+//! that did not change are checked against the new role too, and those it holds
+//! and may no longer see are withdrawn (see `sync::session::serve`).
+//!
+//! Accepting an invite approves the inviter in the role its token states, once
+//! its handshake claimed the same ([`PeerTable::expect_inviter`],
+//! [`PeerTable::approve_inviter`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use labnet_config::Role;
 use labnet_protocol::NodeId;
 use tokio::sync::broadcast;
 
+use super::invites::{check_inviter_claim, InviteRoleError};
 use crate::store::{PeerRecord, PeerState, PendingPeer, StoreError, StoreHandle};
 
 /// How many pending requests are kept. A flood of fresh keys evicts the oldest
@@ -70,6 +82,9 @@ pub enum PeerChange {
         role: Role,
         /// Where to dial it, if known.
         address: Option<String>,
+        /// The decision before this one: a live session of a peer that was
+        /// approved in another role serves the old role's view, and must end.
+        previous: PeerDecision,
     },
     /// A peer was revoked: close its connection now.
     Revoked {
@@ -78,12 +93,40 @@ pub enum PeerChange {
     },
 }
 
+/// Why the inviter of an invite being accepted was not approved.
+#[derive(Debug, thiserror::Error)]
+pub enum InviterError {
+    /// No accept is under way for this node: a dial with a secret nobody
+    /// asked for approves nothing.
+    #[error("no invite from this node is being accepted")]
+    NotExpected,
+    /// Its handshake claims another role than its token states.
+    #[error("{0}")]
+    Role(#[from] InviteRoleError),
+    /// The approval could not be stored.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// An invite being accepted, between the admin's command and the inviter's
+/// handshake.
+#[derive(Debug, Clone, Copy)]
+enum Accepting {
+    /// The role the inviter's token states.
+    Expecting(Role),
+    /// The inviter's handshake did not match; what the admin is told.
+    Refused(InviteRoleError),
+}
+
 /// The peer table: the store's decisions, cached for lookups, with change events.
 #[derive(Clone, Debug)]
 pub struct PeerTable {
     store: StoreHandle,
     decisions: Arc<RwLock<HashMap<NodeId, (PeerState, Role)>>>,
     changes: broadcast::Sender<PeerChange>,
+    /// Invites being accepted, by inviter. An entry lives only while an
+    /// admin's `invite accept` dials, so the admin bounds it.
+    accepting: Arc<Mutex<HashMap<NodeId, Accepting>>>,
 }
 
 impl PeerTable {
@@ -99,6 +142,7 @@ impl PeerTable {
             store,
             decisions: Arc::new(RwLock::new(decisions)),
             changes,
+            accepting: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -128,18 +172,76 @@ impl PeerTable {
         by: &str,
     ) -> Result<PeerRecord, StoreError> {
         let by = by.to_string();
+        let previous = self.decide(node_id);
         let record = self
             .store
             .call(move |s| s.approve_peer(node_id, role, name.as_deref(), address.as_deref(), &by))
             .await?;
         self.set(node_id, PeerState::Approved, role);
-        tracing::info!(peer = %node_id, %role, "peer approved");
+        match previous {
+            PeerDecision::Approved(old) if old != role => {
+                tracing::info!(peer = %node_id, from = %old, to = %role, "peer's role changed")
+            }
+            _ => tracing::info!(peer = %node_id, %role, "peer approved"),
+        }
         let _ = self.changes.send(PeerChange::Approved {
             node_id,
             role,
             address: record.address.clone(),
+            previous,
         });
         Ok(record)
+    }
+
+    /// Notes that the admin is accepting an invite from `inviter`, whose token
+    /// states it is a `stated`. Call before dialing it with the secret, and
+    /// [`PeerTable::finish_inviter`] after.
+    pub fn expect_inviter(&self, inviter: NodeId, stated: Role) {
+        self.accepting_map()
+            .insert(inviter, Accepting::Expecting(stated));
+    }
+
+    /// The inviter let us in and its handshake claims `claimed`: approves it in
+    /// the role its token stated when the two agree. Called by the dialer
+    /// before the connection is served.
+    pub async fn approve_inviter(
+        &self,
+        inviter: NodeId,
+        claimed: Role,
+        name: Option<String>,
+        address: Option<String>,
+    ) -> Result<PeerRecord, InviterError> {
+        let expected = self.accepting_map().get(&inviter).copied();
+        let stated = match expected {
+            Some(Accepting::Expecting(stated)) => stated,
+            Some(Accepting::Refused(e)) => return Err(e.into()),
+            None => return Err(InviterError::NotExpected),
+        };
+        let role = match check_inviter_claim(stated, claimed) {
+            Ok(role) => role,
+            Err(e) => {
+                tracing::warn!(peer = %inviter, %stated, %claimed, "inviter's handshake contradicts its invite; not approved");
+                self.accepting_map()
+                    .insert(inviter, Accepting::Refused(e));
+                return Err(e.into());
+            }
+        };
+        Ok(self
+            .approve(inviter, role, name, address, "invite accept")
+            .await?)
+    }
+
+    /// Ends the accept of an invite from `inviter`: why its handshake was
+    /// refused, if it was.
+    pub fn finish_inviter(&self, inviter: NodeId) -> Option<InviteRoleError> {
+        match self.accepting_map().remove(&inviter) {
+            Some(Accepting::Refused(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn accepting_map(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Accepting>> {
+        self.accepting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Revokes a node (approved or pending). Returns its record, or `None` if the
@@ -282,7 +384,8 @@ mod tests {
             PeerChange::Approved {
                 node_id: node(1),
                 role: Role::Subscriber,
-                address: Some("127.0.0.1:9".into())
+                address: Some("127.0.0.1:9".into()),
+                previous: PeerDecision::Unknown,
             }
         );
         table.revoke(node(1), "peers revoke").await.unwrap();
