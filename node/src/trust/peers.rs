@@ -399,4 +399,88 @@ mod tests {
         let reloaded = PeerTable::load(store).await.unwrap();
         assert_eq!(reloaded.decide(node(1)), PeerDecision::Revoked);
     }
+
+    /// A decision that changes what a peer may see forgets how far it
+    /// acknowledged our index (its next session checks everything) and says
+    /// what the peer was before; approving it again as it was forgets nothing.
+    #[tokio::test]
+    async fn a_role_change_forgets_the_peers_ack_and_names_the_old_role() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StoreHandle::new(Store::open(tmp.path()).unwrap());
+        let table = PeerTable::load(store.clone()).await.unwrap();
+        let ack = |store: StoreHandle| async move {
+            store
+                .call(|s| s.peer_ack(node(1)).unwrap().map(|a| a.1))
+                .await
+        };
+        let set_ack = |store: StoreHandle| async move {
+            store
+                .call(|s| s.batch(|b| b.save_peer_ack(node(1), 1, 7)))
+                .await
+                .unwrap()
+        };
+        table
+            .approve(node(1), Role::Partner, None, None, "peers add")
+            .await
+            .unwrap();
+        set_ack(store.clone()).await;
+        let mut changes = table.subscribe();
+        table
+            .approve(node(1), Role::Partner, None, None, "peers approve")
+            .await
+            .unwrap();
+        assert_eq!(ack(store.clone()).await, Some(7), "same role: nothing forgotten");
+        assert!(matches!(
+            changes.recv().await.unwrap(),
+            PeerChange::Approved { previous: PeerDecision::Approved(Role::Partner), role: Role::Partner, .. }
+        ));
+        table
+            .approve(node(1), Role::Subscriber, None, None, "peers approve")
+            .await
+            .unwrap();
+        assert_eq!(ack(store.clone()).await, None, "downgraded: forgotten");
+        assert!(matches!(
+            changes.recv().await.unwrap(),
+            PeerChange::Approved { previous: PeerDecision::Approved(Role::Partner), role: Role::Subscriber, .. }
+        ));
+        set_ack(store.clone()).await;
+        table.revoke(node(1), "peers revoke").await.unwrap();
+        assert_eq!(ack(store.clone()).await, None, "revoked: forgotten");
+    }
+
+    /// The joiner approves an inviter only in the role its token stated, and
+    /// only when its handshake claims the same.
+    #[tokio::test]
+    async fn an_inviter_is_approved_only_as_its_token_and_handshake_agree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StoreHandle::new(Store::open(tmp.path()).unwrap());
+        let table = PeerTable::load(store).await.unwrap();
+        assert!(matches!(
+            table
+                .approve_inviter(node(1), Role::Partner, None, None)
+                .await,
+            Err(InviterError::NotExpected)
+        ));
+        table.expect_inviter(node(1), Role::Subscriber);
+        assert!(matches!(
+            table
+                .approve_inviter(node(1), Role::Partner, None, None)
+                .await,
+            Err(InviterError::Role(InviteRoleError::ClaimMismatch { .. }))
+        ));
+        assert_eq!(table.decide(node(1)), PeerDecision::Unknown);
+        assert!(table.finish_inviter(node(1)).is_some());
+
+        table.expect_inviter(node(2), Role::Subscriber);
+        let record = table
+            .approve_inviter(node(2), Role::Subscriber, None, None)
+            .await
+            .unwrap();
+        assert_eq!(record.role, Role::Subscriber);
+        assert_eq!(table.finish_inviter(node(2)), None);
+        assert_eq!(
+            table.decide(node(2)),
+            PeerDecision::Approved(Role::Subscriber)
+        );
+    }
 }

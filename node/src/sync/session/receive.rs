@@ -107,13 +107,20 @@ impl Session {
                 "more unacknowledged inventory batches than the window allows".into(),
             );
         }
-        if self.info.peer_role == Role::Subscriber && !entries.is_empty() {
-            // Subscribers are read-only: nothing they announce is accepted.
-            return self.violation(
-                ViolationCode::ScopeViolation,
-                "a subscriber announced publications; subscribers cannot publish".into(),
+        let entries = if self.info.peer_role == Role::Subscriber && !entries.is_empty() {
+            // A peer we approved as a subscriber is read-only: nothing it
+            // announces is asked for or stored. A city our admin approved (or
+            // downgraded) as a subscriber still announces its publications;
+            // closing the session for that would end every session before our
+            // withdrawals reach it, so the batch is acknowledged and ignored.
+            debug!(
+                count = entries.len(),
+                "a peer approved as a subscriber announced publications; ignored"
             );
-        }
+            Vec::new()
+        } else {
+            entries
+        };
         let mut seen = HashSet::new();
         for entry in &entries {
             if origin_of(&entry.doc_id).is_none() || !seen.insert(&entry.doc_id) {
