@@ -126,7 +126,10 @@ async fn end_sessions_on_role_change(
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 // Which peers changed is lost: end every live session, so
                 // each starts again with the role the table holds now.
-                warn!(missed, "missed peer table changes: ending every live session");
+                warn!(
+                    missed,
+                    "missed peer table changes: ending every live session"
+                );
                 let live: Vec<NodeId> = connected
                     .read()
                     .unwrap_or_else(|p| p.into_inner())

@@ -200,8 +200,7 @@ fn decode_body(mut b: &[u8]) -> Result<Invite, InviteError> {
     let mut secret = [0u8; INVITE_SECRET_LEN];
     secret.copy_from_slice(take(INVITE_SECRET_LEN)?);
     let role = role_of(take(1)?[0]).ok_or_else(|| malformed("unknown role"))?;
-    let inviter_role =
-        role_of(take(1)?[0]).ok_or_else(|| malformed("unknown inviter role"))?;
+    let inviter_role = role_of(take(1)?[0]).ok_or_else(|| malformed("unknown inviter role"))?;
     let mut expires = [0u8; 8];
     expires.copy_from_slice(take(8)?);
     let count = take(1)?[0] as usize;

@@ -18,8 +18,8 @@ use labnet_protocol::handshake::PeerRole;
 use labnet_protocol::invite::Invite;
 use labnet_protocol::NodeId;
 use labnet_tests::nodes::{
-    accept_invite, admin, both_connected, create_invite, eventually, invite, is_connected,
-    publish, replicas, shutdown_all, start_node, start_partner, token_of,
+    accept_invite, admin, both_connected, create_invite, eventually, invite, is_connected, publish,
+    replicas, shutdown_all, start_node, start_partner, token_of,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -194,7 +194,11 @@ async fn a_partner_downgraded_while_connected_loses_its_partner_copies_at_once()
     assert!(eventually(WAIT, async || both_connected(&a, &b)).await);
     let (partners, _) = publish(&a, "mentoring", "partners only", &Scope::Partners).await;
     let (early_public, _) = publish(&a, "welcome-desk", "for everyone", &Scope::Public).await;
-    assert!(eventually(WAIT, async || holds(&b, &partners).await && holds(&b, &early_public).await).await);
+    assert!(
+        eventually(WAIT, async || holds(&b, &partners).await
+            && holds(&b, &early_public).await)
+        .await
+    );
     assert!(delivered(&a, b.node_id(), &partners).await);
 
     let downgraded_at = Instant::now();
@@ -219,7 +223,10 @@ async fn a_partner_downgraded_while_connected_loses_its_partner_copies_at_once()
         "the connection came back: a later public practice arrives"
     );
     assert!(is_connected(&a, b.node_id()));
-    assert!(!holds(&b, &partners).await, "and the withdrawn one did not return");
+    assert!(
+        !holds(&b, &partners).await,
+        "and the withdrawn one did not return"
+    );
 
     // Upgraded again: the unchanged partners-only practice is offered again.
     set_role(&a, b.node_id(), Role::Partner).await;
@@ -241,7 +248,11 @@ async fn a_named_scope_that_drops_a_city_withdraws_its_copy_on_the_live_session(
     let c = start_partner(tmp.path(), "Turin").await;
     invite(&a, &b, Role::Partner).await;
     invite(&a, &c, Role::Partner).await;
-    assert!(eventually(WAIT, async || both_connected(&a, &b) && both_connected(&a, &c)).await);
+    assert!(
+        eventually(WAIT, async || both_connected(&a, &b)
+            && both_connected(&a, &c))
+        .await
+    );
     let named_b = Scope::Nodes(vec![b.node_id()]);
     let (doc, _) = publish(&a, "legal-clinic", "for Athens", &named_b).await;
     assert!(eventually(WAIT, async || holds(&b, &doc).await).await);
@@ -250,7 +261,9 @@ async fn a_named_scope_that_drops_a_city_withdraws_its_copy_on_the_live_session(
     let named_c = Scope::Nodes(vec![c.node_id()]);
     publish(&a, "legal-clinic", "for Turin", &named_c).await;
     assert!(
-        eventually(WAIT, async || !holds(&b, &doc).await && holds(&c, &doc).await).await,
+        eventually(WAIT, async || !holds(&b, &doc).await
+            && holds(&c, &doc).await)
+        .await,
         "Athens deletes its copy; Turin, now named, receives it"
     );
     let (later, _) = publish(&a, "sports-club", "for everyone", &Scope::Public).await;
@@ -273,7 +286,11 @@ async fn a_revoked_partner_is_cut_off_at_once_and_a_later_approval_withdraws_its
     let c = start_partner(tmp.path(), "Modena").await;
     invite(&a, &b, Role::Partner).await;
     invite(&a, &c, Role::Partner).await;
-    assert!(eventually(WAIT, async || both_connected(&a, &b) && both_connected(&a, &c)).await);
+    assert!(
+        eventually(WAIT, async || both_connected(&a, &b)
+            && both_connected(&a, &c))
+        .await
+    );
     let (partners, _) = publish(&a, "night-school", "partners only", &Scope::Partners).await;
     assert!(eventually(WAIT, async || holds(&b, &partners).await).await);
 

@@ -103,7 +103,9 @@ pub(crate) fn run(global: &Global, command: InviteCommand) -> Result<()> {
 /// What a peer of `role` receives from this node, in the admin's words.
 fn receives(role: Role) -> &'static str {
     match role {
-        Role::Partner => "it receives publications scoped to partners, or naming it, and public ones",
+        Role::Partner => {
+            "it receives publications scoped to partners, or naming it, and public ones"
+        }
         Role::Subscriber => "it receives public publications only",
     }
 }

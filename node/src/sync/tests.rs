@@ -664,9 +664,7 @@ fn a_downgraded_peer_is_checked_against_the_whole_index_and_loses_what_it_may_no
     let copies = net.nodes[1].copies();
     assert!(!copies.contains(&partners), "withdrawn: {copies:?}");
     assert!(copies.contains(&public), "the public one stays");
-    assert!(!net.nodes[0]
-        .deliveries
-        .contains(&(peer, partners.clone())));
+    assert!(!net.nodes[0].deliveries.contains(&(peer, partners.clone())));
 }
 
 /// Asking for a publication outside one's scope gets the answer an unknown

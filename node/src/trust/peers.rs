@@ -221,8 +221,7 @@ impl PeerTable {
             Ok(role) => role,
             Err(e) => {
                 tracing::warn!(peer = %inviter, %stated, %claimed, "inviter's handshake contradicts its invite; not approved");
-                self.accepting_map()
-                    .insert(inviter, Accepting::Refused(e));
+                self.accepting_map().insert(inviter, Accepting::Refused(e));
                 return Err(e.into());
             }
         };
@@ -429,10 +428,18 @@ mod tests {
             .approve(node(1), Role::Partner, None, None, "peers approve")
             .await
             .unwrap();
-        assert_eq!(ack(store.clone()).await, Some(7), "same role: nothing forgotten");
+        assert_eq!(
+            ack(store.clone()).await,
+            Some(7),
+            "same role: nothing forgotten"
+        );
         assert!(matches!(
             changes.recv().await.unwrap(),
-            PeerChange::Approved { previous: PeerDecision::Approved(Role::Partner), role: Role::Partner, .. }
+            PeerChange::Approved {
+                previous: PeerDecision::Approved(Role::Partner),
+                role: Role::Partner,
+                ..
+            }
         ));
         table
             .approve(node(1), Role::Subscriber, None, None, "peers approve")
@@ -441,7 +448,11 @@ mod tests {
         assert_eq!(ack(store.clone()).await, None, "downgraded: forgotten");
         assert!(matches!(
             changes.recv().await.unwrap(),
-            PeerChange::Approved { previous: PeerDecision::Approved(Role::Partner), role: Role::Subscriber, .. }
+            PeerChange::Approved {
+                previous: PeerDecision::Approved(Role::Partner),
+                role: Role::Subscriber,
+                ..
+            }
         ));
         set_ack(store.clone()).await;
         table.revoke(node(1), "peers revoke").await.unwrap();
