@@ -82,6 +82,31 @@ pub struct PendingPeer {
     pub attempts: i64,
 }
 
+impl super::Batch<'_> {
+    /// Records how far `peer` acknowledged our index, if it is still approved
+    /// as `role`, in the step's transaction. A session started before a
+    /// decision about the peer (a new role, a revocation) may persist one last
+    /// ack after the decision forgot the old one; checked here, under the
+    /// writer, that ack is dropped and the peer's next session still walks
+    /// the whole index.
+    pub fn save_peer_ack_as(
+        &mut self,
+        peer: NodeId,
+        role: Role,
+        epoch: u64,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO peer_acks (node_id, epoch, seq, at)
+             SELECT ?1, ?2, ?3, ?4
+             WHERE EXISTS (SELECT 1 FROM peers WHERE node_id = ?1 AND state = 'approved' AND role = ?5)
+             ON CONFLICT(node_id) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, at = excluded.at",
+            params![peer.to_string(), epoch as i64, seq as i64, self.now, role.as_str()],
+        )?;
+        Ok(())
+    }
+}
+
 /// Forgets how far a peer acknowledged our index: its next session walks the
 /// whole index again, against what the peer may see now.
 fn forget_ack(tx: Db<'_>, id: &str) -> Result<(), StoreError> {

@@ -402,7 +402,13 @@ impl EffectSink for MemNode {
         Ok(())
     }
 
-    fn save_acked_seq(&mut self, peer: NodeId, _epoch: u64, seq: u64) -> Result<(), Self::Error> {
+    fn save_acked_seq(
+        &mut self,
+        peer: NodeId,
+        _role: Role,
+        _epoch: u64,
+        seq: u64,
+    ) -> Result<(), Self::Error> {
         self.acked.insert(peer, seq);
         Ok(())
     }

@@ -11,6 +11,7 @@
 //! publications. Writes never happen here; they come back as effects.
 
 use automerge::AutoCommit;
+use labnet_config::Role;
 use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
 
@@ -256,7 +257,13 @@ impl EffectSink for Batch<'_> {
         Batch::save_resume_point(self, peer, point.epoch, point.seq)
     }
 
-    fn save_acked_seq(&mut self, peer: NodeId, epoch: u64, seq: u64) -> Result<(), StoreError> {
-        Batch::save_peer_ack(self, peer, epoch, seq)
+    fn save_acked_seq(
+        &mut self,
+        peer: NodeId,
+        role: Role,
+        epoch: u64,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        self.save_peer_ack_as(peer, role, epoch, seq)
     }
 }

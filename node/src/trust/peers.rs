@@ -446,6 +446,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ack(store.clone()).await, None, "downgraded: forgotten");
+        // The session that served it as a partner acks once more, late: dropped.
+        store
+            .call(|s| s.batch(|b| b.save_peer_ack_as(node(1), Role::Partner, 1, 9)))
+            .await
+            .unwrap();
+        assert_eq!(
+            ack(store.clone()).await,
+            None,
+            "a late ack of the old role is dropped"
+        );
+        store
+            .call(|s| s.batch(|b| b.save_peer_ack_as(node(1), Role::Subscriber, 1, 3)))
+            .await
+            .unwrap();
+        assert_eq!(
+            ack(store.clone()).await,
+            Some(3),
+            "the new role's session acks"
+        );
         assert!(matches!(
             changes.recv().await.unwrap(),
             PeerChange::Approved {

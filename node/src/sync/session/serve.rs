@@ -239,6 +239,7 @@ impl Session {
         self.events.push_back(Event::PeerAcked { seq: up_to_seq });
         self.effects.push_back(Effect::SaveAckedSeq {
             peer: self.info.peer,
+            role: self.info.peer_role,
             epoch,
             seq: up_to_seq,
         });
