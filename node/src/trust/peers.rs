@@ -20,6 +20,14 @@
 //! that did not change are checked against the new role too, and those it holds
 //! and may no longer see are withdrawn (see `sync::session::serve`).
 //!
+//! What a revocation means for the copies a peer holds: it is cut off at once
+//! (the transport closes its connection as soon as the decision is committed)
+//! and nothing new reaches it, but what it was already sent it keeps, since
+//! there is no session left to withdraw through and a node no longer trusted
+//! cannot be made to delete anything; the disclosure log says what it holds.
+//! If it is approved again, its first session checks the whole index and
+//! withdraws what its new role may not see.
+//!
 //! Accepting an invite approves the inviter in the role its token states, once
 //! its handshake claimed the same ([`PeerTable::expect_inviter`],
 //! [`PeerTable::approve_inviter`]).
