@@ -115,13 +115,16 @@ pub(crate) enum InviteCommand {
     #[command(after_help = "Example:\n  labnet invite revoke 7k2m9q4x")]
     Revoke(InviteRevokeArgs),
     /// Join the node that sent you an invite (the daemon must be running).
-    #[command(after_help = "Example:\n  labnet invite accept labnet-invite:1:...")]
+    #[command(
+        after_help = "The output says what the inviter is recorded as here: a subscriber's invite makes it a subscriber (public publications only).\n\nExample:\n  labnet invite accept labnet-invite:2:..."
+    )]
     Accept(InviteAcceptArgs),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct InviteCreateArgs {
-    /// What the joiner becomes: partner (a city) or subscriber (read-only).
+    /// What the joiner becomes: partner (a city; only a partner node can make
+    /// these) or subscriber (read-only).
     #[arg(long, default_value = "partner")]
     pub(crate) role: String,
     /// How long the invite stays valid (e.g. 30m, 24h, 7d).

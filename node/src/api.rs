@@ -425,6 +425,11 @@ pub struct InviteAccepted {
     pub name: String,
     /// The address that worked.
     pub address: String,
+    /// What the inviter was recorded as: the role its invite states (a
+    /// subscriber receives public publications only).
+    pub role: Role,
+    /// What this node became on the inviter's side.
+    pub our_role: Role,
 }
 
 /// What `practice import` did.

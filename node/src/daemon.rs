@@ -9,6 +9,12 @@
 //! 4. bind the admin socket the CLI talks to;
 //! 5. bind the console's and the feed URLs' TCP listeners, when they are on.
 //!
+//! It also follows the peer table: when the admin changes an approved peer's
+//! role, the live connection to that peer is closed at once (a session serves
+//! the view of the role it started with), and the next one starts from a full
+//! check of our index against the new role ([`crate::trust::peers`]). A
+//! revocation closes the connection in the transport itself.
+//!
 //! It returns a [`Daemon`] that serves until [`Daemon::shutdown`], which stops
 //! accepting admin requests, closes peer connections, checkpoints the store and
 //! removes the socket. The binary's `main` only wires signals to `shutdown`;
@@ -24,6 +30,7 @@ use std::time::Instant;
 
 use labnet_config::{Config, Overrides, Role};
 
+use labnet_protocol::close::CloseCode;
 use labnet_protocol::NodeId;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -43,7 +50,7 @@ use crate::transport::{
     make_endpoint, LocalNode, PeerStream, SessionHandler, SessionOutcome, Transport,
     TransportConfig, TransportError,
 };
-use crate::trust::PeerTable;
+use crate::trust::{PeerChange, PeerDecision, PeerTable};
 
 /// Hands each stream the transport admitted to a sync session: the one place
 /// transport and sync meet, so that neither depends on the other.
@@ -88,6 +95,54 @@ fn session_handler(
             outcome
         })
     })
+}
+
+/// Ends the live session of every peer whose role the admin changes, until
+/// shutdown: the session was started with the old role and serves what that
+/// role may see. Redialing (by either side) starts a session in the new role,
+/// which walks the whole index and withdraws what the peer may no longer see.
+async fn end_sessions_on_role_change(
+    mut changes: broadcast::Receiver<PeerChange>,
+    transport: Transport,
+    connected: Arc<RwLock<HashSet<NodeId>>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let change = tokio::select! {
+            change = changes.recv() => change,
+            _ = shutdown.changed() => break,
+        };
+        match change {
+            Ok(PeerChange::Approved {
+                node_id,
+                role,
+                previous: PeerDecision::Approved(old),
+                ..
+            }) if old != role => {
+                info!(peer = %node_id.short(), from = %old, to = %role, "role changed: ending the live session");
+                transport.disconnect(node_id, CloseCode::Normal);
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                // Which peers changed is lost: end every live session, so
+                // each starts again with the role the table holds now.
+                warn!(
+                    missed,
+                    "missed peer table changes: ending every live session"
+                );
+                let live: Vec<NodeId> = connected
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .copied()
+                    .collect();
+                for node in live {
+                    transport.disconnect(node, CloseCode::Normal);
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
 }
 
 /// How long shutdown waits for quinn to release the UDP port: closed
@@ -293,6 +348,8 @@ pub struct Daemon {
     admin_task: JoinHandle<()>,
     /// The console's and the feed URLs' servers.
     http_tasks: Vec<JoinHandle<()>>,
+    /// Ends the sessions of peers whose role changed.
+    role_task: JoinHandle<()>,
     /// Held for the daemon's life: the flock is the instance lock.
     _lock: File,
 }
@@ -442,6 +499,12 @@ impl Daemon {
                 shutdown_rx.clone(),
             )));
         }
+        let role_task = tokio::spawn(end_sessions_on_role_change(
+            context.peers.subscribe(),
+            context.transport.clone(),
+            Arc::clone(&context.live.connected),
+            shutdown_rx.clone(),
+        ));
         let admin_task = tokio::spawn(serve_admin(Arc::clone(&context), listener, shutdown_rx));
         info!(
             node = %context.node_id(),
@@ -455,6 +518,7 @@ impl Daemon {
             shutdown_tx,
             admin_task,
             http_tasks,
+            role_task,
             _lock: lock,
         })
     }
@@ -497,6 +561,7 @@ impl Daemon {
         let _ = self.shutdown_tx.send(true);
         self.context.transport.shutdown().await;
         let _ = self.admin_task.await;
+        let _ = self.role_task.await;
         // A browser may hold a request open; the HTTP servers get a bounded
         // time to finish, then are dropped.
         for task in self.http_tasks {

@@ -87,9 +87,26 @@ pub(crate) fn run(global: &Global, command: InviteCommand) -> Result<()> {
                 println!(
                     "Joined {} ({}) at {}. Both nodes have approved each other.",
                     a.name, a.node_id, a.address
-                )
+                );
+                println!(
+                    "{} is approved here as a {}: {}. This node is a {} there.",
+                    a.name,
+                    a.role,
+                    receives(a.role),
+                    a.our_role
+                );
             },
         ),
+    }
+}
+
+/// What a peer of `role` receives from this node, in the admin's words.
+fn receives(role: Role) -> &'static str {
+    match role {
+        Role::Partner => {
+            "it receives publications scoped to partners, or naming it, and public ones"
+        }
+        Role::Subscriber => "it receives public publications only",
     }
 }
 

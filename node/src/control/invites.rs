@@ -4,6 +4,11 @@
 //! The store keeps only a hash of each invite's secret; the token, which holds
 //! the secret, is shown once, at creation. Accepting dials the inviter, so it
 //! needs the running daemon.
+//!
+//! A token states this node's own role next to the joiner's. Only a partner
+//! makes partner invites, and the joiner records the inviter in the role its
+//! token states once the inviter's handshake says the same
+//! ([`crate::trust::invites`]): a subscriber's invite never makes it a partner.
 
 use labnet_config::Role;
 use labnet_protocol::handshake::INVITE_SECRET_LEN;
@@ -13,6 +18,7 @@ use super::{Control, ControlError};
 use crate::api::{InviteAccepted, InviteCreated, InviteEntry, InviteRevoked};
 use crate::store::InviteRecord;
 use crate::transport::TransportError;
+use crate::trust::invites::{inviter_role_on_accept, may_create};
 
 /// The longest an invite may stay valid.
 pub const INVITE_EXPIRY_MAX_SECS: u64 = 90 * 86_400;
@@ -40,6 +46,7 @@ impl Control {
                 "--uses must be between 1 and {INVITE_USES_MAX}"
             )));
         }
+        may_create(self.config.role, role).map_err(|e| ControlError::BadInput(e.to_string()))?;
         let mut secret = [0u8; INVITE_SECRET_LEN];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
         let mut id_bytes = [0u8; 5];
@@ -65,6 +72,7 @@ impl Control {
             addresses: vec![address],
             secret,
             role: crate::trust::wire_role(role),
+            inviter_role: crate::trust::wire_role(self.config.role),
             expires_at: expires_at as u64,
         };
         Ok(InviteCreated {
@@ -111,22 +119,44 @@ impl Control {
                 "the invite has expired; ask for a new one".into(),
             ));
         }
+        let inviter_role = inviter_role_on_accept(
+            crate::trust::config_role(invite.inviter_role),
+            crate::trust::config_role(invite.role),
+        )
+        .map_err(|e| ControlError::BadInput(e.to_string()))?;
         let Some(transport) = &self.transport else {
             return Err(ControlError::NeedsDaemon("invite accept"));
         };
+        self.peers.expect_inviter(invite.inviter, inviter_role);
+        let outcome = self.dial_inviter(transport, &invite).await;
+        let refused = self.peers.finish_inviter(invite.inviter);
+        match (outcome, refused) {
+            (_, Some(refusal)) => Err(ControlError::BadInput(refusal.to_string())),
+            (Ok(dialed), None) => Ok(InviteAccepted {
+                node_id: invite.inviter.to_string(),
+                name: dialed.name,
+                address: dialed.address,
+                role: inviter_role,
+                our_role: crate::trust::config_role(invite.role),
+            }),
+            (Err(e), None) => Err(e),
+        }
+    }
+
+    /// Dials the inviter's addresses in turn with the invite's secret, until
+    /// one lets us in or refuses us.
+    async fn dial_inviter(
+        &self,
+        transport: &crate::transport::Transport,
+        invite: &Invite,
+    ) -> Result<crate::transport::Dialed, ControlError> {
         let mut last_error = String::from("the invite lists no address");
         for address in &invite.addresses {
             match transport
                 .dial(invite.inviter, address, Some(invite.secret))
                 .await
             {
-                Ok(dialed) => {
-                    return Ok(InviteAccepted {
-                        node_id: invite.inviter.to_string(),
-                        name: dialed.name,
-                        address: dialed.address,
-                    })
-                }
+                Ok(dialed) => return Ok(dialed),
                 Err(TransportError::Refused { reason, .. }) => {
                     return Err(ControlError::BadInput(reason))
                 }

@@ -12,7 +12,10 @@
 //!
 //! A decision ([`Store::approve_peer`], [`Store::revoke_peer`]) is one
 //! transaction that writes the `peers` row, takes the node off the pending
-//! list and appends the event, so the three tables never disagree.
+//! list and appends the event, so the three tables never disagree. A decision
+//! that changes what the peer may see (another role, a revocation) also drops
+//! its `peer_acks` row in that transaction, so its next session is checked
+//! against the whole index, not only what changed since its last ack.
 //!
 //! This file stores decisions; it does not make them. Who may connect, and in
 //! which role, is decided outside the store, in `crate::trust`.
@@ -79,6 +82,38 @@ pub struct PendingPeer {
     pub attempts: i64,
 }
 
+impl super::Batch<'_> {
+    /// Records how far `peer` acknowledged our index, if it is still approved
+    /// as `role`, in the step's transaction. A session started before a
+    /// decision about the peer (a new role, a revocation) may persist one last
+    /// ack after the decision forgot the old one; checked here, under the
+    /// writer, that ack is dropped and the peer's next session still walks
+    /// the whole index.
+    pub fn save_peer_ack_as(
+        &mut self,
+        peer: NodeId,
+        role: Role,
+        epoch: u64,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO peer_acks (node_id, epoch, seq, at)
+             SELECT ?1, ?2, ?3, ?4
+             WHERE EXISTS (SELECT 1 FROM peers WHERE node_id = ?1 AND state = 'approved' AND role = ?5)
+             ON CONFLICT(node_id) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq, at = excluded.at",
+            params![peer.to_string(), epoch as i64, seq as i64, self.now, role.as_str()],
+        )?;
+        Ok(())
+    }
+}
+
+/// Forgets how far a peer acknowledged our index: its next session walks the
+/// whole index again, against what the peer may see now.
+fn forget_ack(tx: Db<'_>, id: &str) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM peer_acks WHERE node_id = ?1", [id])?;
+    Ok(())
+}
+
 impl Store {
     /// Approves a peer (new, pending or revoked) with a role, and removes it from
     /// the pending list. `by` records which command or event decided it.
@@ -93,6 +128,17 @@ impl Store {
         let now = unix_now();
         let id = node_id.to_string();
         self.write(|tx| {
+            let before: Option<(String, String)> = tx.optional_row(
+                "SELECT state, role FROM peers WHERE node_id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let same_view = before
+                .as_ref()
+                .is_some_and(|(state, old)| state == "approved" && old == role.as_str());
+            if !same_view {
+                forget_ack(tx, &id)?;
+            }
             // What the node said when it knocked fills in what the admin left out.
             let pending = pending_request(tx, &id)?;
             let name = name
@@ -144,6 +190,7 @@ impl Store {
                     params![id, name, address, now, by],
                 )?;
             }
+            forget_ack(tx, &id)?;
             close_request(tx, &id, now, "revoked", by)?;
             Ok(true)
         })?;

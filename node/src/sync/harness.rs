@@ -402,7 +402,13 @@ impl EffectSink for MemNode {
         Ok(())
     }
 
-    fn save_acked_seq(&mut self, peer: NodeId, _epoch: u64, seq: u64) -> Result<(), Self::Error> {
+    fn save_acked_seq(
+        &mut self,
+        peer: NodeId,
+        _role: Role,
+        _epoch: u64,
+        seq: u64,
+    ) -> Result<(), Self::Error> {
         self.acked.insert(peer, seq);
         Ok(())
     }
@@ -486,6 +492,14 @@ impl SyncView for MemNode {
     fn delivered(&self, peer: NodeId, doc_id: &DocId) -> Result<bool, ViewError> {
         self.check()?;
         Ok(self.deliveries.contains(&(peer, doc_id.clone())))
+    }
+
+    fn peer_acked(&self, peer: NodeId) -> Result<Option<ResumePoint>, ViewError> {
+        self.check()?;
+        Ok(self.acked.get(&peer).map(|&seq| ResumePoint {
+            epoch: self.epoch,
+            seq,
+        }))
     }
 
     fn confirmations_to_forward(

@@ -161,6 +161,10 @@ pub trait SyncView {
     fn resume_point(&self, peer: NodeId) -> Result<Option<ResumePoint>, ViewError>;
     /// Whether `peer` was sent our publication and has not given it up since.
     fn delivered(&self, peer: NodeId, doc_id: &DocId) -> Result<bool, ViewError>;
+    /// How far `peer` acknowledged our index (saved by
+    /// [`Effect::SaveAckedSeq`]); `None` when it never did, or a decision
+    /// about the peer (a new role, a revocation) forgot it.
+    fn peer_acked(&self, peer: NodeId) -> Result<Option<ResumePoint>, ViewError>;
     /// Up to `limit` confirmations to forward to `via` (the peer that
     /// delivered the retractions they confirm).
     fn confirmations_to_forward(
@@ -249,10 +253,15 @@ pub enum Effect {
         /// Where to resume next time.
         point: ResumePoint,
     },
-    /// Serving side: the peer acknowledged our index up to `seq` (for status).
+    /// Serving side: the peer acknowledged our index up to `seq` (for status,
+    /// and where its next session resumes).
     SaveAckedSeq {
         /// The peer.
         peer: NodeId,
+        /// The role the session serves the peer as: the ack is kept only while
+        /// the peer still has it, so a session that outlives a decision about
+        /// the peer cannot undo the full check that decision asked for.
+        role: Role,
         /// Our index epoch.
         epoch: u64,
         /// The acknowledged sequence number.
@@ -304,8 +313,15 @@ pub trait EffectSink {
     fn delete_delivery(&mut self, peer: NodeId, doc_id: &DocId) -> Result<(), Self::Error>;
     /// Saves how far we got in `peer`'s index.
     fn save_resume_point(&mut self, peer: NodeId, point: ResumePoint) -> Result<(), Self::Error>;
-    /// Saves how far `peer` acknowledged our index.
-    fn save_acked_seq(&mut self, peer: NodeId, epoch: u64, seq: u64) -> Result<(), Self::Error>;
+    /// Saves how far `peer` acknowledged our index, if the peer is still
+    /// approved as `role` (the role the acknowledging session serves).
+    fn save_acked_seq(
+        &mut self,
+        peer: NodeId,
+        role: Role,
+        epoch: u64,
+        seq: u64,
+    ) -> Result<(), Self::Error>;
 }
 
 impl Effect {
@@ -335,7 +351,12 @@ impl Effect {
             } => sink.record_delivery(*peer, doc_id, *version),
             Effect::DeleteDelivery { peer, doc_id } => sink.delete_delivery(*peer, doc_id),
             Effect::SaveResumePoint { peer, point } => sink.save_resume_point(*peer, *point),
-            Effect::SaveAckedSeq { peer, epoch, seq } => sink.save_acked_seq(*peer, *epoch, *seq),
+            Effect::SaveAckedSeq {
+                peer,
+                role,
+                epoch,
+                seq,
+            } => sink.save_acked_seq(*peer, *role, *epoch, *seq),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! publications. Writes never happen here; they come back as effects.
 
 use automerge::AutoCommit;
+use labnet_config::Role;
 use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
 
@@ -154,6 +155,13 @@ impl SyncView for StoreView<'_> {
             .is_some())
     }
 
+    fn peer_acked(&self, peer: NodeId) -> Result<Option<ResumePoint>, ViewError> {
+        Ok(self
+            .store
+            .peer_ack(peer)?
+            .map(|(epoch, seq, _)| ResumePoint { epoch, seq }))
+    }
+
     fn confirmations_to_forward(
         &self,
         via: NodeId,
@@ -249,7 +257,13 @@ impl EffectSink for Batch<'_> {
         Batch::save_resume_point(self, peer, point.epoch, point.seq)
     }
 
-    fn save_acked_seq(&mut self, peer: NodeId, epoch: u64, seq: u64) -> Result<(), StoreError> {
-        Batch::save_peer_ack(self, peer, epoch, seq)
+    fn save_acked_seq(
+        &mut self,
+        peer: NodeId,
+        role: Role,
+        epoch: u64,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        self.save_peer_ack_as(peer, role, epoch, seq)
     }
 }

@@ -592,14 +592,79 @@ fn bad_deliveries_are_refused_with_their_own_code() {
     }
 }
 
-/// A subscriber can publish nothing: its announcements close the session.
+/// A peer approved as a subscriber can publish nothing: its announcements
+/// are acknowledged and ignored (no `Want`, nothing stored), and the session
+/// stays up, so a city downgraded to subscriber, which still announces its
+/// own publications, keeps the session our withdrawals travel on.
 #[test]
 fn a_subscriber_cannot_announce() {
     let (mut net, _) = against_adversary(Role::Subscriber);
     let doc_id = labnet_protocol::sync::publication_id(net.nodes[1].id, "x").unwrap();
-    announce(&mut net, &doc_id, 1);
-    assert_eq!(net.closed_with(0, 1), Some(ViolationCode::ScopeViolation));
+    let inventory = SyncMessage::Inventory {
+        epoch: 1001,
+        entries: vec![Announcement {
+            doc_id,
+            version: 1,
+            retracted: false,
+            seq: 10_001,
+        }],
+        up_to_seq: 10_001,
+        full: false,
+        complete: true,
+    };
+    net.inject(1, 0, inventory.encode());
+    net.step();
+    let sent: Vec<SyncMessage> = net
+        .take_in_flight(0, 1)
+        .iter()
+        .map(|bytes| SyncMessage::decode(bytes).unwrap())
+        .collect();
+    assert_eq!(net.closed_with(0, 1), None);
+    assert!(
+        sent.iter().any(|m| matches!(
+            m,
+            SyncMessage::InventoryAck {
+                up_to_seq: 10_001,
+                ..
+            }
+        )),
+        "the batch is acknowledged: {sent:?}"
+    );
+    assert!(
+        !sent.iter().any(|m| matches!(m, SyncMessage::Want { .. })),
+        "nothing is asked for: {sent:?}"
+    );
     assert!(net.nodes[0].held.is_empty());
+}
+
+/// The attack of issue 13 in the sans-IO core: a partner holds a
+/// partners-only publication, is downgraded to subscriber, and reconnects
+/// with a resume point past it. The publication did not change, so resuming
+/// from the peer's point alone would never look at it again; the origin's
+/// record of the peer's ack is forgotten by the decision, the whole index is
+/// checked, and the publication is withdrawn.
+#[test]
+fn a_downgraded_peer_is_checked_against_the_whole_index_and_loses_what_it_may_not_see() {
+    let mut nodes = vec![
+        MemNode::new(0, Role::Partner),
+        MemNode::new(1, Role::Partner),
+    ];
+    let partners = nodes[0].publish_practice("partners", 1, Scope::Partners);
+    let public = nodes[0].publish_practice("public", 2, Scope::Public);
+    let mut net = Net::synced(nodes);
+    assert!(net.nodes[1].copies().contains(&partners));
+    net.disconnect(0, 1);
+
+    // What the peer table does on a downgrade: a new role, and the ack forgotten.
+    net.nodes[1].role = Role::Subscriber;
+    let peer = net.nodes[1].id;
+    net.nodes[0].acked.remove(&peer);
+    net.connect(0, 1);
+    net.run();
+    let copies = net.nodes[1].copies();
+    assert!(!copies.contains(&partners), "withdrawn: {copies:?}");
+    assert!(copies.contains(&public), "the public one stays");
+    assert!(!net.nodes[0].deliveries.contains(&(peer, partners.clone())));
 }
 
 /// Asking for a publication outside one's scope gets the answer an unknown

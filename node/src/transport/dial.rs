@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use labnet_config::Role;
 use labnet_protocol::close::CloseCode;
 use labnet_protocol::handshake::{
     Event as HandshakeEvent, Handshake, Hello, Welcome, INVITE_SECRET_LEN, PROTOCOL_VERSION,
@@ -52,25 +51,20 @@ impl Transport {
             address: address.to_string(),
         };
         if invite_secret.is_some() {
-            // The inviter let us in: approve it on our side too (a city).
-            let by = "invite accept";
+            // The inviter let us in: approve it on our side too, in the role
+            // its invite stated, if its handshake claims the same (trust decides).
             if let Err(e) = self
                 .inner
                 .peers
-                .approve(
+                .approve_inviter(
                     node,
-                    Role::Partner,
+                    crate::trust::config_role(welcome.role),
                     Some(welcome.name.clone()),
                     Some(address.to_string()),
-                    by,
                 )
                 .await
             {
-                close(
-                    &admitted.connection,
-                    CloseCode::ShuttingDown,
-                    "local store failure",
-                );
+                close(&admitted.connection, CloseCode::NotApproved, &e.to_string());
                 return Err(TransportError::Handshake(e.to_string()));
             }
         } else if let Err(e) = self

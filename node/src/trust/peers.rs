@@ -11,15 +11,35 @@
 //! so the answer is kept in memory (a lookup per stream must not cost a SQLite
 //! query). Changes are broadcast as
 //! [`PeerChange`]s: the transport closes a revoked peer's connection and dials a
-//! newly added one.
+//! newly added one, and the daemon closes the live connection of a peer whose
+//! role changed, so that its next session serves what the new role may see.
+//!
+//! A decision that changes what a peer may see (a new role, a revocation) also
+//! forgets, in the same store transaction, how far the peer acknowledged our
+//! index: its next session then walks the whole index again, so publications
+//! that did not change are checked against the new role too, and those it holds
+//! and may no longer see are withdrawn (see `sync::session::serve`).
+//!
+//! What a revocation means for the copies a peer holds: it is cut off at once
+//! (the transport closes its connection as soon as the decision is committed)
+//! and nothing new reaches it, but what it was already sent it keeps, since
+//! there is no session left to withdraw through and a node no longer trusted
+//! cannot be made to delete anything; the disclosure log says what it holds.
+//! If it is approved again, its first session checks the whole index and
+//! withdraws what its new role may not see.
+//!
+//! Accepting an invite approves the inviter in the role its token states, once
+//! its handshake claimed the same ([`PeerTable::expect_inviter`],
+//! [`PeerTable::approve_inviter`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use labnet_config::Role;
 use labnet_protocol::NodeId;
 use tokio::sync::broadcast;
 
+use super::invites::{check_inviter_claim, InviteRoleError};
 use crate::store::{PeerRecord, PeerState, PendingPeer, StoreError, StoreHandle};
 
 /// How many pending requests are kept. A flood of fresh keys evicts the oldest
@@ -70,6 +90,9 @@ pub enum PeerChange {
         role: Role,
         /// Where to dial it, if known.
         address: Option<String>,
+        /// The decision before this one: a live session of a peer that was
+        /// approved in another role serves the old role's view, and must end.
+        previous: PeerDecision,
     },
     /// A peer was revoked: close its connection now.
     Revoked {
@@ -78,12 +101,40 @@ pub enum PeerChange {
     },
 }
 
+/// Why the inviter of an invite being accepted was not approved.
+#[derive(Debug, thiserror::Error)]
+pub enum InviterError {
+    /// No accept is under way for this node: a dial with a secret nobody
+    /// asked for approves nothing.
+    #[error("no invite from this node is being accepted")]
+    NotExpected,
+    /// Its handshake claims another role than its token states.
+    #[error("{0}")]
+    Role(#[from] InviteRoleError),
+    /// The approval could not be stored.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// An invite being accepted, between the admin's command and the inviter's
+/// handshake.
+#[derive(Debug, Clone, Copy)]
+enum Accepting {
+    /// The role the inviter's token states.
+    Expecting(Role),
+    /// The inviter's handshake did not match; what the admin is told.
+    Refused(InviteRoleError),
+}
+
 /// The peer table: the store's decisions, cached for lookups, with change events.
 #[derive(Clone, Debug)]
 pub struct PeerTable {
     store: StoreHandle,
     decisions: Arc<RwLock<HashMap<NodeId, (PeerState, Role)>>>,
     changes: broadcast::Sender<PeerChange>,
+    /// Invites being accepted, by inviter. An entry lives only while an
+    /// admin's `invite accept` dials, so the admin bounds it.
+    accepting: Arc<Mutex<HashMap<NodeId, Accepting>>>,
 }
 
 impl PeerTable {
@@ -99,6 +150,7 @@ impl PeerTable {
             store,
             decisions: Arc::new(RwLock::new(decisions)),
             changes,
+            accepting: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -128,18 +180,75 @@ impl PeerTable {
         by: &str,
     ) -> Result<PeerRecord, StoreError> {
         let by = by.to_string();
+        let previous = self.decide(node_id);
         let record = self
             .store
             .call(move |s| s.approve_peer(node_id, role, name.as_deref(), address.as_deref(), &by))
             .await?;
         self.set(node_id, PeerState::Approved, role);
-        tracing::info!(peer = %node_id, %role, "peer approved");
+        match previous {
+            PeerDecision::Approved(old) if old != role => {
+                tracing::info!(peer = %node_id, from = %old, to = %role, "peer's role changed")
+            }
+            _ => tracing::info!(peer = %node_id, %role, "peer approved"),
+        }
         let _ = self.changes.send(PeerChange::Approved {
             node_id,
             role,
             address: record.address.clone(),
+            previous,
         });
         Ok(record)
+    }
+
+    /// Notes that the admin is accepting an invite from `inviter`, whose token
+    /// states it is a `stated`. Call before dialing it with the secret, and
+    /// [`PeerTable::finish_inviter`] after.
+    pub fn expect_inviter(&self, inviter: NodeId, stated: Role) {
+        self.accepting_map()
+            .insert(inviter, Accepting::Expecting(stated));
+    }
+
+    /// The inviter let us in and its handshake claims `claimed`: approves it in
+    /// the role its token stated when the two agree. Called by the dialer
+    /// before the connection is served.
+    pub async fn approve_inviter(
+        &self,
+        inviter: NodeId,
+        claimed: Role,
+        name: Option<String>,
+        address: Option<String>,
+    ) -> Result<PeerRecord, InviterError> {
+        let expected = self.accepting_map().get(&inviter).copied();
+        let stated = match expected {
+            Some(Accepting::Expecting(stated)) => stated,
+            Some(Accepting::Refused(e)) => return Err(e.into()),
+            None => return Err(InviterError::NotExpected),
+        };
+        let role = match check_inviter_claim(stated, claimed) {
+            Ok(role) => role,
+            Err(e) => {
+                tracing::warn!(peer = %inviter, %stated, %claimed, "inviter's handshake contradicts its invite; not approved");
+                self.accepting_map().insert(inviter, Accepting::Refused(e));
+                return Err(e.into());
+            }
+        };
+        Ok(self
+            .approve(inviter, role, name, address, "invite accept")
+            .await?)
+    }
+
+    /// Ends the accept of an invite from `inviter`: why its handshake was
+    /// refused, if it was.
+    pub fn finish_inviter(&self, inviter: NodeId) -> Option<InviteRoleError> {
+        match self.accepting_map().remove(&inviter) {
+            Some(Accepting::Refused(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn accepting_map(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Accepting>> {
+        self.accepting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Revokes a node (approved or pending). Returns its record, or `None` if the
@@ -282,7 +391,8 @@ mod tests {
             PeerChange::Approved {
                 node_id: node(1),
                 role: Role::Subscriber,
-                address: Some("127.0.0.1:9".into())
+                address: Some("127.0.0.1:9".into()),
+                previous: PeerDecision::Unknown,
             }
         );
         table.revoke(node(1), "peers revoke").await.unwrap();
@@ -295,5 +405,120 @@ mod tests {
 
         let reloaded = PeerTable::load(store).await.unwrap();
         assert_eq!(reloaded.decide(node(1)), PeerDecision::Revoked);
+    }
+
+    /// A decision that changes what a peer may see forgets how far it
+    /// acknowledged our index (its next session checks everything) and says
+    /// what the peer was before; approving it again as it was forgets nothing.
+    #[tokio::test]
+    async fn a_role_change_forgets_the_peers_ack_and_names_the_old_role() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StoreHandle::new(Store::open(tmp.path()).unwrap());
+        let table = PeerTable::load(store.clone()).await.unwrap();
+        let ack = |store: StoreHandle| async move {
+            store
+                .call(|s| s.peer_ack(node(1)).unwrap().map(|a| a.1))
+                .await
+        };
+        let set_ack = |store: StoreHandle| async move {
+            store
+                .call(|s| s.batch(|b| b.save_peer_ack(node(1), 1, 7)))
+                .await
+                .unwrap()
+        };
+        table
+            .approve(node(1), Role::Partner, None, None, "peers add")
+            .await
+            .unwrap();
+        set_ack(store.clone()).await;
+        let mut changes = table.subscribe();
+        table
+            .approve(node(1), Role::Partner, None, None, "peers approve")
+            .await
+            .unwrap();
+        assert_eq!(
+            ack(store.clone()).await,
+            Some(7),
+            "same role: nothing forgotten"
+        );
+        assert!(matches!(
+            changes.recv().await.unwrap(),
+            PeerChange::Approved {
+                previous: PeerDecision::Approved(Role::Partner),
+                role: Role::Partner,
+                ..
+            }
+        ));
+        table
+            .approve(node(1), Role::Subscriber, None, None, "peers approve")
+            .await
+            .unwrap();
+        assert_eq!(ack(store.clone()).await, None, "downgraded: forgotten");
+        // The session that served it as a partner acks once more, late: dropped.
+        store
+            .call(|s| s.batch(|b| b.save_peer_ack_as(node(1), Role::Partner, 1, 9)))
+            .await
+            .unwrap();
+        assert_eq!(
+            ack(store.clone()).await,
+            None,
+            "a late ack of the old role is dropped"
+        );
+        store
+            .call(|s| s.batch(|b| b.save_peer_ack_as(node(1), Role::Subscriber, 1, 3)))
+            .await
+            .unwrap();
+        assert_eq!(
+            ack(store.clone()).await,
+            Some(3),
+            "the new role's session acks"
+        );
+        assert!(matches!(
+            changes.recv().await.unwrap(),
+            PeerChange::Approved {
+                previous: PeerDecision::Approved(Role::Partner),
+                role: Role::Subscriber,
+                ..
+            }
+        ));
+        set_ack(store.clone()).await;
+        table.revoke(node(1), "peers revoke").await.unwrap();
+        assert_eq!(ack(store.clone()).await, None, "revoked: forgotten");
+    }
+
+    /// The joiner approves an inviter only in the role its token stated, and
+    /// only when its handshake claims the same.
+    #[tokio::test]
+    async fn an_inviter_is_approved_only_as_its_token_and_handshake_agree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = StoreHandle::new(Store::open(tmp.path()).unwrap());
+        let table = PeerTable::load(store).await.unwrap();
+        assert!(matches!(
+            table
+                .approve_inviter(node(1), Role::Partner, None, None)
+                .await,
+            Err(InviterError::NotExpected)
+        ));
+        table.expect_inviter(node(1), Role::Subscriber);
+        assert!(matches!(
+            table
+                .approve_inviter(node(1), Role::Partner, None, None)
+                .await,
+            Err(InviterError::Role(InviteRoleError::ClaimMismatch { .. }))
+        ));
+        assert_eq!(table.decide(node(1)), PeerDecision::Unknown);
+        assert!(table.finish_inviter(node(1)).is_some());
+
+        table.expect_inviter(node(2), Role::Subscriber);
+        let record = table
+            .approve_inviter(node(2), Role::Subscriber, None, None)
+            .await
+            .unwrap();
+        assert_eq!(record.role, Role::Subscriber);
+        assert_eq!(table.finish_inviter(node(2)), None);
+        assert_eq!(
+            table.decide(node(2)),
+            PeerDecision::Approved(Role::Subscriber)
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! announced version newer than the statement we hold, and accepts a
 //! delivery only when every check below holds, in this order, cheapest first:
 //!
-//! 1. the sender is not a subscriber (subscribers deliver nothing);
+//! 1. the sender is not a peer this city approved as a subscriber
+//!    (subscribers deliver nothing; at a subscriber node, which serves
+//!    nothing, a peer's role only says what it may receive from us);
 //! 2. the statement decodes and its signature verifies against the key the
 //!    publication id names (so whoever delivered it, the origin signed it);
 //! 3. we asked for that publication, it is not one of ours, and a relay (a
@@ -78,6 +80,12 @@ struct Accepted {
 }
 
 impl Session {
+    /// Whether nothing the peer publishes is taken: a city took it as a
+    /// subscriber (see `on_inventory` for why a subscriber node does not).
+    fn peer_is_read_only(&self) -> bool {
+        self.info.peer_role == Role::Subscriber && self.info.local_role == Role::Partner
+    }
+
     pub(super) fn on_inventory<V: SyncView + ?Sized>(
         &mut self,
         view: &V,
@@ -107,13 +115,24 @@ impl Session {
                 "more unacknowledged inventory batches than the window allows".into(),
             );
         }
-        if self.info.peer_role == Role::Subscriber && !entries.is_empty() {
-            // Subscribers are read-only: nothing they announce is accepted.
-            return self.violation(
-                ViolationCode::ScopeViolation,
-                "a subscriber announced publications; subscribers cannot publish".into(),
+        let entries = if self.peer_is_read_only() && !entries.is_empty() {
+            // A peer a city approved as a subscriber is read-only: nothing it
+            // announces is asked for or stored. A city our admin approved (or
+            // downgraded) as a subscriber still announces its publications;
+            // closing the session for that would end every session before our
+            // withdrawals reach it, so the batch is acknowledged and ignored.
+            // At a subscriber node a peer's role says what it may receive
+            // from us, which is nothing either way (a subscriber serves
+            // nothing): a city it recorded through its own invite, which can
+            // only make subscribers, still publishes to it.
+            debug!(
+                count = entries.len(),
+                "a peer approved as a subscriber announced publications; ignored"
             );
-        }
+            Vec::new()
+        } else {
+            entries
+        };
         let mut seen = HashSet::new();
         for entry in &entries {
             if origin_of(&entry.doc_id).is_none() || !seen.insert(&entry.doc_id) {
@@ -256,7 +275,7 @@ impl Session {
         statement_bytes: &[u8],
         changes: Vec<Vec<u8>>,
     ) -> Result<Option<Accepted>, Refusal> {
-        if self.info.peer_role == Role::Subscriber {
+        if self.peer_is_read_only() {
             // Before anything else: a subscriber has nothing to deliver.
             return Err((
                 ViolationCode::ScopeViolation,

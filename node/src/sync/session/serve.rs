@@ -123,14 +123,26 @@ impl Session {
         let Some(epoch) = self.read("reading the index epoch", view.index_epoch()) else {
             return;
         };
+        let Some(acked) = self.read(
+            "reading the peer's acknowledgement",
+            view.peer_acked(self.info.peer),
+        ) else {
+            return;
+        };
         self.serve.resumed = true;
         self.serve.epoch = epoch;
-        match from {
-            Some(point) if point.epoch == epoch => {
-                self.serve.cursor_seq = point.seq;
+        match (from, acked) {
+            // Resume from the lower of what the peer says it holds and what we
+            // recorded it acknowledged: a decision about the peer (a new role,
+            // a revocation) forgets our record, and the whole index is then
+            // checked against what the peer may see now, unchanged
+            // publications included, withdrawing what it may no longer see.
+            (Some(point), Some(acked)) if point.epoch == epoch && acked.epoch == epoch => {
+                self.serve.cursor_seq = point.seq.min(acked.seq);
                 self.serve.full = false;
             }
-            // First contact, or our index was rebuilt since: everything.
+            // First contact, our index was rebuilt since, or the peer's view
+            // changed: everything.
             _ => {
                 self.serve.cursor_seq = 0;
                 self.serve.full = true;
@@ -227,6 +239,7 @@ impl Session {
         self.events.push_back(Event::PeerAcked { seq: up_to_seq });
         self.effects.push_back(Effect::SaveAckedSeq {
             peer: self.info.peer,
+            role: self.info.peer_role,
             epoch,
             seq: up_to_seq,
         });
