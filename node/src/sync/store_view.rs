@@ -217,8 +217,10 @@ impl EffectSink for Batch<'_> {
         signed: &[u8],
         forwarded: bool,
     ) -> Result<(), StoreError> {
-        Batch::save_confirmation(self, doc_id.as_str(), confirmer, version, signed, forwarded)?;
-        if forwarded {
+        let kept =
+            Batch::save_confirmation(self, doc_id.as_str(), confirmer, version, signed, forwarded)?;
+        // One over the cap is not kept, so it is not listed as confirmed either.
+        if forwarded && kept {
             // Ours: the status of a retraction lists who confirmed it.
             self.save_retraction_ack(doc_id.as_str(), confirmer)?;
         }
