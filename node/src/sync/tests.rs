@@ -642,6 +642,38 @@ fn wants_are_checked_before_anything_is_sent() {
     assert_eq!(net.deliveries_since(before), 0);
 }
 
+/// The attack: a peer repeats one small `Want` to make us send the same
+/// full delivery over and over. The adversary's session already asked for
+/// and got the publication once while syncing; its repeats close the session
+/// with nothing more sent.
+#[test]
+fn a_repeated_want_is_answered_once() {
+    let (mut net, ours) = against_adversary(Role::Partner);
+    let delivered_once = net
+        .log
+        .iter()
+        .filter(|d| d.to == 1 && matches!(&d.msg, SyncMessage::Deliver { .. }))
+        .count();
+    assert_eq!(delivered_once, 1, "the honest sync delivered it once");
+    assert_eq!(net.closed_with(0, 1), None);
+    let before = net.log.len();
+    let want = SyncMessage::Want {
+        items: vec![WantItem {
+            doc_id: ours,
+            have: vec![],
+        }],
+    };
+    for _ in 0..10 {
+        net.inject(1, 0, want.encode());
+    }
+    net.run();
+    assert_eq!(
+        net.closed_with(0, 1),
+        Some(ViolationCode::UnexpectedMessage)
+    );
+    assert_eq!(net.deliveries_since(before), 0, "answered once in all");
+}
+
 /// A valid version older than the one held, delivered by a relay, is
 /// ignored, and the session goes on.
 #[test]
