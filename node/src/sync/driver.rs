@@ -102,6 +102,16 @@ pub enum SyncNotice {
         /// The publication.
         doc_id: String,
     },
+    /// A valid version of another origin's publication was refused: the
+    /// origin's copies are at the replica quota. Nothing was stored.
+    ReplicaRefused {
+        /// The publication's origin.
+        origin: NodeId,
+        /// The peer that delivered it.
+        via: NodeId,
+        /// The publication.
+        doc_id: String,
+    },
     /// Our copy of another origin's publication was deleted.
     ReplicaRemoved {
         /// The publication's origin.
@@ -496,6 +506,13 @@ async fn persist(ctx: &DriverContext, peer: NodeId, out: &StepOut) -> Result<(),
                 notices.push(SyncNotice::RetractionConfirmed {
                     doc_id: doc_id.as_str().to_string(),
                     confirmer: *confirmer,
+                })
+            }
+            Event::QuotaExceeded { doc_id, origin, .. } => {
+                notices.push(SyncNotice::ReplicaRefused {
+                    origin: *origin,
+                    via: peer,
+                    doc_id: doc_id.as_str().to_string(),
                 })
             }
             Event::CaughtUp => notices.push(SyncNotice::CaughtUp { origin: peer }),

@@ -109,6 +109,11 @@ impl SyncView for StoreView<'_> {
         }
     }
 
+    fn replica_usage(&self, origin: NodeId) -> Result<crate::sync::ReplicaUsage, ViewError> {
+        let (count, bytes) = self.store.replica_usage(origin)?;
+        Ok(crate::sync::ReplicaUsage { count, bytes })
+    }
+
     fn held(&self, doc_id: &DocId) -> Result<Option<HeldEntry>, ViewError> {
         let Some(row) = self.store.statement(doc_id.as_str())? else {
             return Ok(None);
