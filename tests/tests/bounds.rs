@@ -42,7 +42,8 @@ use labnet_protocol::sync::{
 };
 use labnet_protocol::NodeId;
 use labnet_tests::nodes::{
-    admin, both_connected, eventually, pair_by_contacts, publish, replicas, start_partner,
+    add_peer, admin, both_connected, eventually, pair_by_contacts, publish, replicas,
+    start_partner,
 };
 use labnet_tests::raw_peer::{
     client_config, client_config_with_windows, client_endpoint, hello, resident_memory_bytes,
@@ -131,8 +132,7 @@ async fn victim_and_honest(root: &std::path::Path) -> (Daemon, Daemon, String) {
 /// The victim publishes a new version of `doc` while under attack; whether
 /// the honest partner receives it.
 async fn honest_receives_new_version(victim: &Daemon, honest: &Daemon, name: &str, text: &str) -> bool {
-    let (doc, heads) = publish(victim, name, text, &Scope::Public).await;
-    let mut heads = heads;
+    let (doc, mut heads) = publish(victim, name, text, &Scope::Public).await;
     heads.sort();
     eventually(CONVERGE, async || {
         replicas(honest).await.get(&doc).map(|h| {
@@ -339,15 +339,19 @@ fn send_spoofed_initial(
 
 /// The attack: Initial packets from 200 source addresses (127.0.3.1 to
 /// 127.0.3.200; real sockets, so only what a spoofer could do: send, never
-/// answer), a fresh one from each every 250 ms, while an honest city pairs
-/// with the node and syncs. Each would hold one of the 64 handshake slots
-/// for the handshake timeout if it got one; with the Retry gate none does,
-/// and the honest city gets in.
+/// answer), a fresh one from each every 250 ms, 800 a second. Each would
+/// hold one of the 64 handshake slots for the handshake timeout if it got
+/// one, and then every honest connection would be refused ("too many
+/// handshakes"). With the Retry gate none of them gets a slot: an approved
+/// peer connects five times in a row while the flood goes on, and an honest
+/// city that dials the node pairs with it and syncs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoofed_initial_packets_from_many_addresses_take_no_handshake_slot() {
     let tmp = tempfile::tempdir().unwrap();
     let victim = start_partner(tmp.path(), "Victim").await;
     let honest = start_partner(tmp.path(), "Honest").await;
+    let knocker = Identity::generate().unwrap();
+    approve(&victim, knocker.node_id(), Role::Partner).await;
     let target = victim.listen_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
@@ -357,40 +361,55 @@ async fn spoofed_initial_packets_from_many_addresses_take_no_handshake_slot() {
             let spoofer = Identity::generate().unwrap();
             let config = client_config(&spoofer);
             let sockets: Vec<UdpSocket> = (1..=SPOOFED_SOURCES)
-                .map(|i| UdpSocket::bind(("127.0.3.".to_string() + &i.to_string(), 0)).unwrap())
+                .map(|i| UdpSocket::bind(format!("127.0.3.{i}:0")).unwrap())
                 .collect();
-            let mut client = quinn_proto::Endpoint::new(
-                Arc::new(quinn_proto::EndpointConfig::default()),
-                None,
-                false,
-                None,
-            );
-            while !stop.load(Ordering::Relaxed) {
-                let wave = Instant::now();
-                for socket in &sockets {
-                    send_spoofed_initial(&mut client, &config, socket, target);
-                    sent.fetch_add(1, Ordering::Relaxed);
-                }
-                // A fresh endpoint each wave: the old connections' state
-                // would only grow.
-                client = quinn_proto::Endpoint::new(
+            let endpoint = || {
+                quinn_proto::Endpoint::new(
                     Arc::new(quinn_proto::EndpointConfig::default()),
                     None,
                     false,
                     None,
-                );
+                )
+            };
+            while !stop.load(Ordering::Relaxed) {
+                let wave = Instant::now();
+                // A fresh client endpoint each wave: the old connections'
+                // state would only grow, since none of them is ever driven.
+                let mut client = endpoint();
+                for socket in &sockets {
+                    send_spoofed_initial(&mut client, &config, socket, target);
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
                 std::thread::sleep(SPOOF_INTERVAL.saturating_sub(wave.elapsed()));
             }
         })
     };
-    // Let the flood take hold first: a few waves.
-    let started = sent.load(Ordering::Relaxed);
+    // Let the flood take hold first: a few waves, far more than the slots.
     assert!(
-        eventually(WAIT, async || sent.load(Ordering::Relaxed) >= started
-            + 3 * usize::from(SPOOFED_SOURCES))
+        eventually(WAIT, async || sent.load(Ordering::Relaxed)
+            >= 3 * usize::from(SPOOFED_SOURCES))
         .await
     );
-    pair_by_contacts(&victim, &honest).await;
+    let endpoint = client_endpoint();
+    let mut knocks = Vec::new();
+    for _ in 0..5 {
+        let knock = RawPeer::connect(
+            &endpoint,
+            client_config(&knocker),
+            target,
+            hello("knocker", PeerRole::Partner),
+            WAIT,
+        )
+        .await;
+        if let Ok(peer) = &knock {
+            peer.close();
+        }
+        knocks.push(knock.map(|_| ()));
+    }
+    // The honest city dials; the node only approves it (no address, so the
+    // node does not dial back): its way in is through the flooded door.
+    approve(&victim, honest.node_id(), Role::Partner).await;
+    add_peer(&honest, &victim).await;
     let connected = eventually(CONVERGE, async || both_connected(&victim, &honest)).await;
     let synced = connected && {
         let (doc, _) = publish(&victim, "news", "under a spoofed flood", &Scope::Public).await;
@@ -399,8 +418,12 @@ async fn spoofed_initial_packets_from_many_addresses_take_no_handshake_slot() {
     stop.store(true, Ordering::Relaxed);
     flood.join().unwrap();
     println!(
-        "{} spoofed Initial packets sent from {SPOOFED_SOURCES} addresses",
+        "{} spoofed Initial packets sent from {SPOOFED_SOURCES} addresses; knocks: {knocks:?}",
         sent.load(Ordering::Relaxed)
+    );
+    assert!(
+        knocks.iter().all(Result::is_ok),
+        "an approved peer was kept out by the flood: {knocks:?}"
     );
     assert!(connected, "the honest city could not connect under the flood");
     assert!(synced, "the honest city did not sync under the flood");

@@ -28,6 +28,12 @@
 //! only after labnet's own checks have bounded them: an Automerge bug a peer
 //! triggers becomes a violation, not a crashed node.
 //!
+//! Limits of this module: [`STALL_TIMEOUT`] (below), and the replica quota
+//! per origin, [`REPLICAS_PER_ORIGIN_MAX`] copies and
+//! [`REPLICA_BYTES_PER_ORIGIN_MAX`] bytes (the defaults of
+//! [`SessionConfig`]), which `receive` enforces. `serve` answers each version
+//! once per session.
+//!
 //! Timers: the session notes when it starts waiting on the peer (a `Want`
 //! unanswered, a batch unacknowledged, confirmations unacknowledged) and
 //! [`Session::poll_timeout`] returns when that wait expires
