@@ -42,8 +42,7 @@ use labnet_protocol::sync::{
 };
 use labnet_protocol::NodeId;
 use labnet_tests::nodes::{
-    add_peer, admin, both_connected, eventually, pair_by_contacts, publish, replicas,
-    start_partner,
+    add_peer, admin, both_connected, eventually, pair_by_contacts, publish, replicas, start_partner,
 };
 use labnet_tests::raw_peer::{
     client_config, client_config_with_windows, client_endpoint, hello, resident_memory_bytes,
@@ -123,7 +122,10 @@ async fn victim_and_honest(root: &std::path::Path) -> (Daemon, Daemon, String) {
     assert!(eventually(WAIT, async || both_connected(&victim, &honest)).await);
     let (news, _) = publish(&victim, "news", "first", &Scope::Public).await;
     assert!(
-        eventually(CONVERGE, async || replicas(&honest).await.contains_key(&news)).await,
+        eventually(CONVERGE, async || replicas(&honest)
+            .await
+            .contains_key(&news))
+        .await,
         "the honest partner holds the victim's publication"
     );
     (victim, honest, news)
@@ -131,7 +133,12 @@ async fn victim_and_honest(root: &std::path::Path) -> (Daemon, Daemon, String) {
 
 /// The victim publishes a new version of `doc` while under attack; whether
 /// the honest partner receives it.
-async fn honest_receives_new_version(victim: &Daemon, honest: &Daemon, name: &str, text: &str) -> bool {
+async fn honest_receives_new_version(
+    victim: &Daemon,
+    honest: &Daemon,
+    name: &str,
+    text: &str,
+) -> bool {
     let (doc, mut heads) = publish(victim, name, text, &Scope::Public).await;
     heads.sort();
     eventually(CONVERGE, async || {
@@ -413,7 +420,10 @@ async fn spoofed_initial_packets_from_many_addresses_take_no_handshake_slot() {
     let connected = eventually(CONVERGE, async || both_connected(&victim, &honest)).await;
     let synced = connected && {
         let (doc, _) = publish(&victim, "news", "under a spoofed flood", &Scope::Public).await;
-        eventually(CONVERGE, async || replicas(&honest).await.contains_key(&doc)).await
+        eventually(CONVERGE, async || {
+            replicas(&honest).await.contains_key(&doc)
+        })
+        .await
     };
     stop.store(true, Ordering::Relaxed);
     flood.join().unwrap();
@@ -425,7 +435,10 @@ async fn spoofed_initial_packets_from_many_addresses_take_no_handshake_slot() {
         knocks.iter().all(Result::is_ok),
         "an approved peer was kept out by the flood: {knocks:?}"
     );
-    assert!(connected, "the honest city could not connect under the flood");
+    assert!(
+        connected,
+        "the honest city could not connect under the flood"
+    );
     assert!(synced, "the honest city did not sync under the flood");
     victim.shutdown().await;
     honest.shutdown().await;
@@ -505,9 +518,11 @@ async fn a_want_repeated_for_a_delivered_version_is_answered_once() {
         }],
     };
     peer.send_message(&want).await.unwrap();
-    peer.until(WAIT, |m| matches!(m, SyncMessage::Deliver { .. }).then_some(()))
-        .await
-        .unwrap();
+    peer.until(WAIT, |m| {
+        matches!(m, SyncMessage::Deliver { .. }).then_some(())
+    })
+    .await
+    .unwrap();
     for _ in 0..20 {
         if peer.send_message(&want).await.is_err() {
             break;
@@ -557,7 +572,12 @@ async fn an_origin_publishing_over_its_replica_quota_is_refused_and_evicts_nobod
     let honest = start_partner(tmp.path(), "Honest").await;
     pair_by_contacts(&victim, &honest).await;
     let (theirs, _) = publish(&honest, "theirs", "the honest city's", &Scope::Partners).await;
-    assert!(eventually(CONVERGE, async || replicas(&victim).await.contains_key(&theirs)).await);
+    assert!(
+        eventually(CONVERGE, async || replicas(&victim)
+            .await
+            .contains_key(&theirs))
+        .await
+    );
 
     let origin = Identity::generate().unwrap();
     approve(&victim, origin.node_id(), Role::Partner).await;
@@ -649,7 +669,10 @@ async fn an_origin_publishing_over_its_replica_quota_is_refused_and_evicts_nobod
             move |s| s.replicas_of(o).unwrap().len()
         })
         .await;
-    assert_eq!(held, REPLICAS_PER_ORIGIN_MAX, "nothing over the quota stored");
+    assert_eq!(
+        held, REPLICAS_PER_ORIGIN_MAX,
+        "nothing over the quota stored"
+    );
     assert!(
         replicas(&victim).await.contains_key(&theirs),
         "the other city's copy is not evicted"

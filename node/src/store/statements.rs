@@ -445,12 +445,14 @@ impl Batch<'_> {
             ],
         )?;
         if changed == 0 {
-            let held: bool = self.tx.optional_row(
-                "SELECT 1 FROM confirmations WHERE doc_id = ?1 AND confirmer = ?2",
-                params![doc_id, confirmer.to_string()],
-                |_| Ok(true),
-            )?
-            .unwrap_or(false);
+            let held: bool = self
+                .tx
+                .optional_row(
+                    "SELECT 1 FROM confirmations WHERE doc_id = ?1 AND confirmer = ?2",
+                    params![doc_id, confirmer.to_string()],
+                    |_| Ok(true),
+                )?
+                .unwrap_or(false);
             if !held {
                 tracing::warn!(
                     doc = %doc_id,

@@ -905,9 +905,17 @@ fn an_origin_over_its_replica_count_quota_is_refused_and_evicts_nobody() {
     net.connect_all();
     net.run();
     assert_eq!(copies_of(&net, 0, flooder).0, 3, "the quota's worth kept");
-    assert_eq!(quota_refusals(&net, 0), 2, "the rest refused, each reported");
+    assert_eq!(
+        quota_refusals(&net, 0),
+        2,
+        "the rest refused, each reported"
+    );
     assert!(net.nodes[0].held[&other].bytes.is_some(), "nobody evicted");
-    assert_eq!(net.closed_with(0, 1), None, "an origin over quota broke no rule");
+    assert_eq!(
+        net.closed_with(0, 1),
+        None,
+        "an origin over quota broke no rule"
+    );
     assert!(
         net.nodes[0]
             .events
@@ -921,7 +929,10 @@ fn an_origin_over_its_replica_count_quota_is_refused_and_evicts_nobody() {
 #[test]
 fn an_origin_over_its_replica_bytes_quota_is_refused() {
     let build = || {
-        let mut nodes = vec![MemNode::new(0, Role::Partner), MemNode::new(1, Role::Partner)];
+        let mut nodes = vec![
+            MemNode::new(0, Role::Partner),
+            MemNode::new(1, Role::Partner),
+        ];
         for i in 0..5 {
             nodes[1].publish_practice(&format!("p{i}"), i, Scope::Partners);
         }

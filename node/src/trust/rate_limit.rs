@@ -148,10 +148,16 @@ mod tests {
         let c: IpAddr = "2001:db8:1:2:abcd::7".parse().unwrap();
         assert!(r.allow(a, t0));
         assert!(r.allow(b, t0));
-        assert!(!r.allow(c, t0), "a third address of the same /64 finds the budget spent");
+        assert!(
+            !r.allow(c, t0),
+            "a third address of the same /64 finds the budget spent"
+        );
         assert_eq!(r.tracked(), 1, "one bucket for the whole /64");
         let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert!(r.allow(next_64, t0), "the neighbouring /64 has its own budget");
+        assert!(
+            r.allow(next_64, t0),
+            "the neighbouring /64 has its own budget"
+        );
     }
 
     #[test]
@@ -166,7 +172,10 @@ mod tests {
             !r.allow(mapped, t0),
             "the same IPv4 address arriving on a dual-stack socket is the same source"
         );
-        assert!(r.allow(neighbour, t0), "IPv4 is per address, not per subnet");
+        assert!(
+            r.allow(neighbour, t0),
+            "IPv4 is per address, not per subnet"
+        );
     }
 
     #[test]

@@ -167,9 +167,10 @@ fn the_latest_settings_lookup_searches_the_disclosure_index_by_doc_and_action() 
     let (_dir, store) = open();
     let plan = latest_settings_plan(&store);
     assert!(
-        plan.iter().any(|step| step.contains("disclosures_by_doc_action")
-            && step.contains("doc_id=?")
-            && step.contains("action=?")),
+        plan.iter()
+            .any(|step| step.contains("disclosures_by_doc_action")
+                && step.contains("doc_id=?")
+                && step.contains("action=?")),
         "{plan:?}"
     );
     assert!(
@@ -184,7 +185,10 @@ fn the_latest_settings_lookup_searches_the_disclosure_index_by_doc_and_action() 
 fn a_version_5_store_gains_the_disclosure_index_by_doc_and_action() {
     let dir = tempfile::tempdir().unwrap();
     let conn = store_at_version(dir.path(), 5);
-    for (i, action) in ["share", "sent", "sent", "update", "sent"].iter().enumerate() {
+    for (i, action) in ["share", "sent", "sent", "update", "sent"]
+        .iter()
+        .enumerate()
+    {
         conn.execute(
             "INSERT INTO disclosures (at, action, doc_id, heads, node_id, scope, settings) VALUES (?1, ?2, 'p1', '', NULL, 'public', ?3)",
             rusqlite::params![i as i64, action, format!("{{\"n\":{i}}}")],
@@ -207,8 +211,15 @@ fn a_version_5_store_gains_the_disclosure_index_by_doc_and_action() {
         schema::MIGRATIONS.len() as i64
     );
     assert!(has_index(&store, "disclosures_by_doc_action"));
-    assert!(!has_index(&store, "disclosures_by_doc"), "the old index is dropped");
-    assert_eq!(store.disclosures(None, None).unwrap().len(), 5, "every line kept");
+    assert!(
+        !has_index(&store, "disclosures_by_doc"),
+        "the old index is dropped"
+    );
+    assert_eq!(
+        store.disclosures(None, None).unwrap().len(),
+        5,
+        "every line kept"
+    );
     assert_eq!(
         store.latest_disclosure_settings("p1").unwrap().as_deref(),
         Some("{\"n\":3}"),
@@ -216,7 +227,8 @@ fn a_version_5_store_gains_the_disclosure_index_by_doc_and_action() {
     );
     let plan = latest_settings_plan(&store);
     assert!(
-        plan.iter().any(|step| step.contains("disclosures_by_doc_action")),
+        plan.iter()
+            .any(|step| step.contains("disclosures_by_doc_action")),
         "{plan:?}"
     );
     store.integrity_check().unwrap();

@@ -68,11 +68,13 @@ fn a_batch_stores_replicas_and_never_overwrites_our_own_documents() {
 fn confirmations_of_one_retraction_stop_at_their_cap() {
     use crate::store::CONFIRMATIONS_PER_RETRACTION_MAX;
     let (_dir, mut store) = open();
-    let confirmer = |i: usize| NodeId::from_public_key(&{
-        let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&(i as u64).to_be_bytes());
-        key
-    });
+    let confirmer = |i: usize| {
+        NodeId::from_public_key(&{
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            key
+        })
+    };
     let over = CONFIRMATIONS_PER_RETRACTION_MAX + 50;
     let kept = store
         .batch(|b| {
