@@ -326,3 +326,46 @@ impl RawPeer {
         self.connection.close(0u32.into(), b"done");
     }
 }
+
+// ---- for the bounds tests --------------------------------------------------
+
+/// Like [`client_config`], granting the node only `stream_window` bytes of
+/// flow control per stream and `connection_window` in all: a peer that
+/// (almost) stops reading, so the node's writes block.
+pub fn client_config_with_windows(
+    id: &Identity,
+    stream_window: u32,
+    connection_window: u32,
+) -> quinn::ClientConfig {
+    let mut config = client_config(id);
+    let mut transport = quinn::TransportConfig::default();
+    transport.stream_receive_window(quinn::VarInt::from_u32(stream_window));
+    transport.receive_window(quinn::VarInt::from_u32(connection_window));
+    config.transport_config(Arc::new(transport));
+    config
+}
+
+impl RawPeer {
+    /// Writes what QUIC takes of `bytes` now (at least one byte, waiting for
+    /// flow control if need be); returns how many. A test measures with it
+    /// how much a node lets in before it stops reading.
+    pub async fn send_some(&mut self, bytes: &[u8]) -> Result<usize, String> {
+        self.send
+            .write(bytes)
+            .await
+            .map_err(|e| format!("write: {e}"))
+    }
+}
+
+/// This process's resident memory, from `/proc/self/status` (the in-process
+/// daemons' included).
+pub fn resident_memory_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .expect("a VmRSS line in kB")
+}

@@ -61,6 +61,12 @@ pub struct NewDisclosure<'a> {
     pub settings: &'a str,
 }
 
+/// The latest share, update or reissue of one publication: read for every
+/// version sent, so it must stay an index search on `(doc_id, action)`
+/// (`disclosures_by_doc_action`) however long the log grows; a test checks
+/// its query plan.
+pub(super) const LATEST_SETTINGS_SQL: &str = "SELECT settings FROM disclosures WHERE doc_id = ?1 AND action IN ('share', 'update', 'reissue') AND settings NOT LIKE '{\"reissued_as\"%' ORDER BY id DESC LIMIT 1";
+
 impl Store {
     /// Appends a line to the disclosure log.
     pub fn log_disclosure(&mut self, entry: &NewDisclosure<'_>) -> Result<i64, StoreError> {
@@ -71,11 +77,8 @@ impl Store {
     /// update, so versions sent to peers are logged with the settings they were
     /// made under.
     pub fn latest_disclosure_settings(&self, doc_id: &str) -> Result<Option<String>, StoreError> {
-        self.db().optional_row(
-            "SELECT settings FROM disclosures WHERE doc_id = ?1 AND action IN ('share', 'update', 'reissue') AND settings NOT LIKE '{\"reissued_as\"%' ORDER BY id DESC LIMIT 1",
-            [doc_id],
-            |r| r.get(0),
-        )
+        self.db()
+            .optional_row(LATEST_SETTINGS_SQL, [doc_id], |r| r.get(0))
     }
 
     /// Disclosure-log lines, oldest first: all, or those sent to one peer, from a

@@ -58,7 +58,10 @@ pub use documents::{DocumentCounts, DocumentKind, CHANGES_BEFORE_COMPACTION};
 pub use invites::{InviteRecord, InviteRefusal};
 pub use peers::{PeerRecord, PeerState, PendingPeer};
 pub use publications::{IndexRow, PublicationSave};
-pub use statements::{scope_class_of, PendingConfirmation, ReceivedStatement, StatementRow};
+pub use statements::{
+    scope_class_of, PendingConfirmation, ReceivedStatement, StatementRow,
+    CONFIRMATIONS_PER_RETRACTION_MAX,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

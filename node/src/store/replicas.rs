@@ -55,6 +55,21 @@ impl Store {
         )
     }
 
+    /// How many replicas of `origin`'s publications we hold, and their
+    /// stored bytes (snapshots plus appended chunks): what a sync session
+    /// checks the per-origin replica quota against. One indexed lookup of
+    /// the origin's rows, which the quota itself bounds.
+    pub fn replica_usage(&self, origin: NodeId) -> Result<(usize, u64), StoreError> {
+        self.db().optional_row(
+            "SELECT COUNT(*), COALESCE(SUM(length(d.snapshot)
+                 + COALESCE((SELECT SUM(length(c.chunk)) FROM document_changes c WHERE c.doc_id = d.doc_id), 0)), 0)
+             FROM replicas r JOIN documents d ON d.doc_id = r.doc_id WHERE r.origin = ?1",
+            [origin.to_string()],
+            |r| Ok((r.get::<_, i64>(0)?.max(0) as usize, r.get::<_, i64>(1)?.max(0) as u64)),
+        )
+        .map(|row| row.unwrap_or((0, 0)))
+    }
+
     /// Every replica we hold, with its origin.
     pub fn replicas(&self) -> Result<Vec<(String, NodeId)>, StoreError> {
         let db = self.db();

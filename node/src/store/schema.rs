@@ -219,4 +219,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     DELETE FROM documents WHERE kind = 'replica';
     DELETE FROM resume_points;
     "#,
+    // 5 -> 6: the disclosure log by publication and action. The lookup every
+    // version sent runs (`latest_disclosure_settings`) wants a publication's
+    // latest share, update or reissue; `disclosures_by_doc` finds the
+    // publication's lines but then reads every one of them, and the `sent`
+    // lines (one per peer per version) are nearly all of them and only grow.
+    // With the action in the index the lookup reads only the lines it wants.
+    // The new index starts with `doc_id`, so it serves everything the old one
+    // did, which is dropped.
+    r#"
+    CREATE INDEX disclosures_by_doc_action ON disclosures(doc_id, action);
+    DROP INDEX disclosures_by_doc;
+    "#,
 ];

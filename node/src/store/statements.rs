@@ -12,6 +12,9 @@
 //!   numbering: they are what this node relays.
 //! - `confirmations`: signed retraction confirmations, collected by the origin
 //!   and forwarded by everyone else towards it (through each tombstone's `via`).
+//!   Anyone can make a key and sign a confirmation, so a peer or relay could
+//!   grow this table without end for one retraction: at most
+//!   [`CONFIRMATIONS_PER_RETRACTION_MAX`] are kept per publication.
 //! - `deliveries`: which version of our publications each peer was sent.
 //!
 //! The store never verifies a peer's statement: the sync session does that
@@ -29,6 +32,14 @@ use rusqlite::params;
 use super::batch::Batch;
 use super::db::Db;
 use super::{Store, StoreError};
+
+/// The most confirmations kept for one retracted publication. A retraction
+/// is confirmed once by every node that held a copy: the cities and
+/// subscribers of a network DESIGN.md sizes at a few dozen cities, each with
+/// some subscribers, stay far below 1,024. At about 200 bytes a row, the cap
+/// bounds what one retraction can cost to 200 KiB however many keys a peer
+/// mints. A confirmer already kept may still send a newer version.
+pub const CONFIRMATIONS_PER_RETRACTION_MAX: usize = 1024;
 
 /// A statement as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,7 +413,11 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Keeps a signed confirmation (once per publication and confirmer).
+    /// Keeps a signed confirmation (once per publication and confirmer, and
+    /// for a new confirmer only while the publication has fewer than
+    /// [`CONFIRMATIONS_PER_RETRACTION_MAX`]). Returns whether it was kept;
+    /// one over the cap is dropped, and the caller acknowledges it anyway
+    /// (it is signed, so dropping it loses nothing but a line of the audit).
     pub fn save_confirmation(
         &mut self,
         doc_id: &str,
@@ -410,10 +425,12 @@ impl Batch<'_> {
         version: u64,
         signed: &[u8],
         forwarded: bool,
-    ) -> Result<(), StoreError> {
-        self.tx.execute(
+    ) -> Result<bool, StoreError> {
+        let changed = self.tx.execute(
             "INSERT INTO confirmations (doc_id, confirmer, version, signed, forwarded, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6
+             WHERE EXISTS (SELECT 1 FROM confirmations WHERE doc_id = ?1 AND confirmer = ?2)
+                OR (SELECT COUNT(*) FROM confirmations WHERE doc_id = ?1) < ?7
              ON CONFLICT(doc_id, confirmer) DO UPDATE SET version = excluded.version,
                 signed = excluded.signed, forwarded = excluded.forwarded, at = excluded.at
              WHERE excluded.version > confirmations.version",
@@ -423,10 +440,29 @@ impl Batch<'_> {
                 version as i64,
                 signed,
                 i64::from(forwarded),
-                self.now
+                self.now,
+                CONFIRMATIONS_PER_RETRACTION_MAX as i64
             ],
         )?;
-        Ok(())
+        if changed == 0 {
+            let held: bool = self
+                .tx
+                .optional_row(
+                    "SELECT 1 FROM confirmations WHERE doc_id = ?1 AND confirmer = ?2",
+                    params![doc_id, confirmer.to_string()],
+                    |_| Ok(true),
+                )?
+                .unwrap_or(false);
+            if !held {
+                tracing::warn!(
+                    doc = %doc_id,
+                    max = CONFIRMATIONS_PER_RETRACTION_MAX,
+                    "confirmation dropped: the retraction has as many as are kept"
+                );
+            }
+            return Ok(held);
+        }
+        Ok(true)
     }
 
     /// Marks a confirmation as forwarded towards its origin.

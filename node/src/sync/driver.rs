@@ -29,15 +29,31 @@
 //! [`MESSAGE_LEN_MAX`]. The length is checked before any of the body is
 //! buffered. A write that the peer does not take within [`WRITE_TIMEOUT`]
 //! ends the session: a peer that stops reading cannot hold our buffers.
+//!
+//! Memory per connection is bounded in bytes, not only in frames. What the
+//! peer sent and we have not handled yet lives in three places, each bounded:
+//!
+//! | where                         | at most                                   |
+//! |-------------------------------|-------------------------------------------|
+//! | QUIC's receive window         | the transport's windows (`transport::endpoint`) |
+//! | the frame decoder             | one frame under way ([`MESSAGE_LEN_MAX`]) plus one read ([`READ_CHUNK`]) |
+//! | frames queued for the session | [`FRAMES_QUEUED_BYTES_MAX`] (and [`FRAMES_QUEUED_MAX`] frames) |
+//!
+//! A queued frame holds its share of [`FRAMES_QUEUED_BYTES_MAX`] until the
+//! step that handles it is over, so frames being handled count too. When the
+//! budget is spent the reader stops reading; QUIC's flow control then stops
+//! the peer. A peer that sends faster than we handle is back-pressured, never
+//! buffered without bound.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use labnet_protocol::frame::{encode_frame, FrameDecoder};
 use labnet_protocol::sync::{DocId, MESSAGE_LEN_MAX};
 use labnet_protocol::NodeId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn, Instrument};
 
 use super::session::Closed;
@@ -49,10 +65,22 @@ use crate::store::{heads_hex, NewDisclosure, Store, StoreError, StoreHandle};
 /// long a step holds its thread and how big its transaction gets.
 pub const STEP_INPUTS_MAX: usize = 512;
 
-/// Frames read ahead of the session. With [`MESSAGE_LEN_MAX`] per frame this
-/// bounds what one connection can buffer before the reader stops reading (and
-/// QUIC's flow control stops the peer).
+/// Frames read ahead of the session, however small: bounds the per-frame
+/// bookkeeping (a flood of empty frames costs a channel slot each). Bytes are
+/// bounded by [`FRAMES_QUEUED_BYTES_MAX`].
 const FRAMES_QUEUED_MAX: usize = 1024;
+
+/// Bytes of frames read ahead of the session, or being handled by the current
+/// step. Two of the largest frames ([`MESSAGE_LEN_MAX`], 8 MiB): one being
+/// handled while the next is read, which keeps an honest initial sync
+/// streaming, while a peer that sends faster than we handle makes us hold at
+/// most 16 MiB before the reader stops reading. Without it 1,024 frames of 8
+/// MiB could be queued: 8 GiB for one connection.
+pub const FRAMES_QUEUED_BYTES_MAX: usize = 2 * MESSAGE_LEN_MAX;
+
+/// What a queued frame is charged beyond its bytes: the `Vec` and the channel
+/// slot that carry it, so empty frames are not free.
+const FRAME_QUEUED_OVERHEAD_BYTES: usize = 64;
 
 /// How long the rest of a frame may take once its first bytes arrived.
 pub const FRAME_BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,6 +95,16 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum SyncNotice {
     /// A new version of another origin's publication was stored.
     ReplicaChanged {
+        /// The publication's origin.
+        origin: NodeId,
+        /// The peer that delivered it.
+        via: NodeId,
+        /// The publication.
+        doc_id: String,
+    },
+    /// A valid version of another origin's publication was refused: the
+    /// origin's copies are at the replica quota. Nothing was stored.
+    ReplicaRefused {
         /// The publication's origin.
         origin: NodeId,
         /// The peer that delivered it.
@@ -154,10 +192,15 @@ pub struct DriverContext {
 }
 
 enum Input {
-    Frame(Vec<u8>),
+    /// A frame, and its share of [`FRAMES_QUEUED_BYTES_MAX`] (given back when
+    /// the step that handles it drops it).
+    Frame(Vec<u8>, #[allow(dead_code)] OwnedSemaphorePermit),
     Local,
     Timeout,
 }
+
+/// A frame read off the stream, with its share of the byte budget.
+type QueuedFrame = std::io::Result<(Vec<u8>, OwnedSemaphorePermit)>;
 
 /// What one step produced, read under the step's read connection.
 struct StepOut {
@@ -186,7 +229,8 @@ where
         // session's first look at the index and the subscription.
         let mut local = ctx.local_changes.subscribe();
         let (frames_tx, mut frames) = mpsc::channel(FRAMES_QUEUED_MAX);
-        let reader = tokio::spawn(read_frames(recv, frames_tx));
+        let budget = Arc::new(Semaphore::new(FRAMES_QUEUED_BYTES_MAX));
+        let reader = tokio::spawn(read_frames(recv, frames_tx, budget));
         let config = ctx.config;
         let peer = info.peer;
         let local_id = info.local;
@@ -238,7 +282,7 @@ where
             let mut inputs = Vec::new();
             tokio::select! {
                 frame = frames.recv() => match frame {
-                    Some(Ok(bytes)) => inputs.push(Input::Frame(bytes)),
+                    Some(Ok((bytes, permit))) => inputs.push(Input::Frame(bytes, permit)),
                     Some(Err(e)) => match framing_violation(&e) {
                         Some(end) => break end,
                         None => { reader.abort(); return Err(e.into()); }
@@ -259,7 +303,7 @@ where
             let mut read_error = None;
             while inputs.len() < STEP_INPUTS_MAX {
                 match frames.try_recv() {
-                    Ok(Ok(bytes)) => inputs.push(Input::Frame(bytes)),
+                    Ok(Ok((bytes, permit))) => inputs.push(Input::Frame(bytes, permit)),
                     Ok(Err(e)) => {
                         read_error = Some(e);
                         break;
@@ -280,7 +324,7 @@ where
                 for input in &inputs {
                     let now = Instant::now();
                     match input {
-                        Input::Frame(bytes) => session.handle_message(&view, now, bytes),
+                        Input::Frame(bytes, _) => session.handle_message(&view, now, bytes),
                         Input::Local => session.handle_local_change(&view, now),
                         Input::Timeout => session.handle_timeout(now),
                     }
@@ -464,6 +508,13 @@ async fn persist(ctx: &DriverContext, peer: NodeId, out: &StepOut) -> Result<(),
                     confirmer: *confirmer,
                 })
             }
+            Event::QuotaExceeded { doc_id, origin, .. } => {
+                notices.push(SyncNotice::ReplicaRefused {
+                    origin: *origin,
+                    via: peer,
+                    doc_id: doc_id.as_str().to_string(),
+                })
+            }
             Event::CaughtUp => notices.push(SyncNotice::CaughtUp { origin: peer }),
             Event::PeerAcked { seq } => notices.push(SyncNotice::PeerAcked { peer, seq: *seq }),
             Event::LocalFailure { reason } => warn!(%reason, "sync: local failure"),
@@ -497,16 +548,20 @@ async fn write_frames<W: AsyncWrite + Unpin>(
     send.flush().await
 }
 
-/// Bytes read from the stream at a time.
+/// Bytes read from the stream at a time: what the decoder may hold beyond
+/// one frame.
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Reads frames off the stream into `out` until the stream ends or fails; a
-/// failure is the last thing sent.
+/// failure is the last thing sent. Each frame first takes its share of
+/// `budget`: while the session holds [`FRAMES_QUEUED_BYTES_MAX`], nothing
+/// more is read.
 async fn read_frames<R: AsyncRead + Unpin>(
     mut recv: R,
-    out: mpsc::Sender<std::io::Result<Vec<u8>>>,
+    out: mpsc::Sender<QueuedFrame>,
+    budget: Arc<Semaphore>,
 ) {
-    if let Err(e) = forward_frames(&mut recv, &out).await {
+    if let Err(e) = forward_frames(&mut recv, &out, &budget).await {
         let _ = out.send(Err(e)).await;
     }
 }
@@ -515,7 +570,8 @@ async fn read_frames<R: AsyncRead + Unpin>(
 /// stops listening (`Ok`), or the stream fails (`Err`).
 async fn forward_frames<R: AsyncRead + Unpin>(
     recv: &mut R,
-    out: &mpsc::Sender<std::io::Result<Vec<u8>>>,
+    out: &mpsc::Sender<QueuedFrame>,
+    budget: &Arc<Semaphore>,
 ) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
     let mut decoder = FrameDecoder::new(MESSAGE_LEN_MAX);
@@ -525,7 +581,14 @@ async fn forward_frames<R: AsyncRead + Unpin>(
             .next_frame()
             .map_err(|e| Error::new(ErrorKind::InvalidData, format!("sync {e}")))?
         {
-            if out.send(Ok(frame)).await.is_err() {
+            // The decoder refuses frames over MESSAGE_LEN_MAX, so the cost
+            // never exceeds the budget and the wait always ends.
+            let cost = (frame.len() + FRAME_QUEUED_OVERHEAD_BYTES).min(FRAMES_QUEUED_BYTES_MAX);
+            let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+            let Ok(permit) = Arc::clone(budget).acquire_many_owned(cost).await else {
+                return Ok(());
+            };
+            if out.send(Ok((frame, permit))).await.is_err() {
                 return Ok(());
             }
         }

@@ -476,6 +476,21 @@ impl SyncView for MemNode {
         }))
     }
 
+    fn replica_usage(&self, origin: NodeId) -> Result<crate::sync::ReplicaUsage, ViewError> {
+        self.check()?;
+        let copies = self
+            .held
+            .values()
+            .filter(|h| h.origin == origin)
+            .filter_map(|h| h.bytes.as_ref());
+        let mut usage = crate::sync::ReplicaUsage::default();
+        for bytes in copies {
+            usage.count += 1;
+            usage.bytes += bytes.len() as u64;
+        }
+        Ok(usage)
+    }
+
     fn load_replica(&self, doc_id: &DocId) -> Result<Option<AutoCommit>, ViewError> {
         self.check()?;
         match self.held.get(doc_id).and_then(|h| h.bytes.as_ref()) {

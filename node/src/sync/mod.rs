@@ -172,6 +172,18 @@ pub trait SyncView {
         via: NodeId,
         limit: usize,
     ) -> Result<Vec<ForwardItem>, ViewError>;
+    /// How many copies of `origin`'s publications we hold, and their bytes:
+    /// what the replica quota of the session's `SessionConfig` is checked against.
+    fn replica_usage(&self, origin: NodeId) -> Result<ReplicaUsage, ViewError>;
+}
+
+/// What one origin's copies take in our store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplicaUsage {
+    /// Copies held (tombstones are not copies).
+    pub count: usize,
+    /// Their stored bytes: snapshots and appended changes.
+    pub bytes: u64,
 }
 
 /// How a replica's bytes are to be stored.
@@ -403,6 +415,18 @@ pub enum Event {
         doc_id: DocId,
         /// The version sent.
         heads: Vec<ChangeHash>,
+    },
+    /// A valid version was not stored: its origin's copies are at the
+    /// quota (`SessionConfig::replicas_per_origin_max` or
+    /// `replica_bytes_per_origin_max`). Nothing is stored or evicted, and
+    /// the batch is acknowledged, so the peer does not send it again.
+    QuotaExceeded {
+        /// The publication.
+        doc_id: DocId,
+        /// Its origin.
+        origin: NodeId,
+        /// Which quota, and the figures (counts only, no content).
+        reason: String,
     },
     /// A valid version no newer than the one held arrived (normal with relays).
     Stale {

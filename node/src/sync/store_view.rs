@@ -110,6 +110,11 @@ impl SyncView for StoreView<'_> {
         }
     }
 
+    fn replica_usage(&self, origin: NodeId) -> Result<crate::sync::ReplicaUsage, ViewError> {
+        let (count, bytes) = self.store.replica_usage(origin)?;
+        Ok(crate::sync::ReplicaUsage { count, bytes })
+    }
+
     fn held(&self, doc_id: &DocId) -> Result<Option<HeldEntry>, ViewError> {
         let Some(row) = self.store.statement(doc_id.as_str())? else {
             return Ok(None);
@@ -225,8 +230,10 @@ impl EffectSink for Batch<'_> {
         signed: &[u8],
         forwarded: bool,
     ) -> Result<(), StoreError> {
-        Batch::save_confirmation(self, doc_id.as_str(), confirmer, version, signed, forwarded)?;
-        if forwarded {
+        let kept =
+            Batch::save_confirmation(self, doc_id.as_str(), confirmer, version, signed, forwarded)?;
+        // One over the cap is not kept, so it is not listed as confirmed either.
+        if forwarded && kept {
             // Ours: the status of a retraction lists who confirmed it.
             self.save_retraction_ack(doc_id.as_str(), confirmer)?;
         }

@@ -707,6 +707,38 @@ fn wants_are_checked_before_anything_is_sent() {
     assert_eq!(net.deliveries_since(before), 0);
 }
 
+/// The attack: a peer repeats one small `Want` to make us send the same
+/// full delivery over and over. The adversary's session already asked for
+/// and got the publication once while syncing; its repeats close the session
+/// with nothing more sent.
+#[test]
+fn a_repeated_want_is_answered_once() {
+    let (mut net, ours) = against_adversary(Role::Partner);
+    let delivered_once = net
+        .log
+        .iter()
+        .filter(|d| d.to == 1 && matches!(&d.msg, SyncMessage::Deliver { .. }))
+        .count();
+    assert_eq!(delivered_once, 1, "the honest sync delivered it once");
+    assert_eq!(net.closed_with(0, 1), None);
+    let before = net.log.len();
+    let want = SyncMessage::Want {
+        items: vec![WantItem {
+            doc_id: ours,
+            have: vec![],
+        }],
+    };
+    for _ in 0..10 {
+        net.inject(1, 0, want.encode());
+    }
+    net.run();
+    assert_eq!(
+        net.closed_with(0, 1),
+        Some(ViolationCode::UnexpectedMessage)
+    );
+    assert_eq!(net.deliveries_since(before), 0, "answered once in all");
+}
+
 /// A valid version older than the one held, delivered by a relay, is
 /// ignored, and the session goes on.
 #[test]
@@ -897,4 +929,93 @@ fn a_hundred_nodes_on_a_sparse_topology() {
     net.run();
     no_violations(&net);
     assert!(everywhere(&net, origin, &doc_id));
+}
+
+/// The copies of `origin`'s publications node `me` holds: (count, bytes).
+fn copies_of(net: &Net, me: usize, origin: NodeId) -> (usize, u64) {
+    net.nodes[me]
+        .held
+        .values()
+        .filter(|h| h.origin == origin)
+        .filter_map(|h| h.bytes.as_ref())
+        .fold((0, 0), |(n, b), bytes| (n + 1, b + bytes.len() as u64))
+}
+
+fn quota_refusals(net: &Net, me: usize) -> usize {
+    net.nodes[me]
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::QuotaExceeded { .. }))
+        .count()
+}
+
+/// The attack: one origin publishes more than a node should keep of it, to
+/// fill its disk. Copies beyond `replicas_per_origin_max` are refused (and
+/// reported), the session goes on and catches up, and another origin's copy
+/// is not evicted.
+#[test]
+fn an_origin_over_its_replica_count_quota_is_refused_and_evicts_nobody() {
+    let mut nodes = vec![
+        MemNode::new(0, Role::Partner),
+        MemNode::new(1, Role::Partner),
+        MemNode::new(2, Role::Partner),
+    ];
+    let other = nodes[2].publish_practice("other", 9, Scope::Partners);
+    for i in 0..5 {
+        nodes[1].publish_practice(&format!("p{i}"), i, Scope::Partners);
+    }
+    let flooder = nodes[1].id;
+    let mut net = Net::new(nodes);
+    net.config.replicas_per_origin_max = 3;
+    net.connect_all();
+    net.run();
+    assert_eq!(copies_of(&net, 0, flooder).0, 3, "the quota's worth kept");
+    assert_eq!(
+        quota_refusals(&net, 0),
+        2,
+        "the rest refused, each reported"
+    );
+    assert!(net.nodes[0].held[&other].bytes.is_some(), "nobody evicted");
+    assert_eq!(
+        net.closed_with(0, 1),
+        None,
+        "an origin over quota broke no rule"
+    );
+    assert!(
+        net.nodes[0]
+            .events
+            .iter()
+            .any(|(p, e)| *p == flooder && matches!(e, Event::CaughtUp)),
+        "the refused ones are settled: the batch is acknowledged"
+    );
+}
+
+/// The same origin, stopped by bytes before its count runs out.
+#[test]
+fn an_origin_over_its_replica_bytes_quota_is_refused() {
+    let build = || {
+        let mut nodes = vec![
+            MemNode::new(0, Role::Partner),
+            MemNode::new(1, Role::Partner),
+        ];
+        for i in 0..5 {
+            nodes[1].publish_practice(&format!("p{i}"), i, Scope::Partners);
+        }
+        nodes
+    };
+    // What the five copies take without a quota.
+    let free = Net::synced(build());
+    let origin = free.nodes[1].id;
+    let (count, bytes) = copies_of(&free, 0, origin);
+    assert_eq!(count, 5);
+    let max = bytes / 2;
+    let mut net = Net::new(build());
+    net.config.replica_bytes_per_origin_max = max;
+    net.connect_all();
+    net.run();
+    let (kept, kept_bytes) = copies_of(&net, 0, origin);
+    assert!(kept_bytes <= max, "{kept_bytes} bytes kept, quota {max}");
+    assert!((1..5).contains(&kept), "{kept} kept");
+    assert_eq!(quota_refusals(&net, 0), 5 - kept);
+    assert_eq!(net.closed_with(0, 1), None);
 }

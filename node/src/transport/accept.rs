@@ -1,6 +1,14 @@
 //! Accepting: the gates an incoming connection passes before sync sees it.
 //!
-//! The accept loop bounds how many handshakes run at once and how long each
+//! The first gate costs us nothing: an Initial packet from an address that
+//! has not proved it receives what we send there gets a QUIC Retry (a
+//! stateless token) and takes no handshake slot. Without it, anyone can spoof
+//! Initial packets from made-up source addresses, each of which would hold
+//! one of the `handshakes_in_flight_max` slots for `handshake_timeout`, and
+//! so block every honest connection and invite. Only a sender that echoes
+//! the token, and so receives at its address, gets further.
+//!
+//! The accept loop then bounds how many handshakes run at once and how long each
 //! may take. Each connection then has to show a client certificate and the
 //! labnet ALPN, and say a [`Hello`](labnet_protocol::handshake::Hello). Whether
 //! it gets in is not decided here: [`trust::admission`] decides, and this
@@ -16,7 +24,8 @@ use quinn::{Connection, SendStream};
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::endpoint::{
-    close, negotiated_alpn, peer_node_id, read_handshake_event, write_handshake,
+    close, negotiated_alpn, peer_node_id, raise_receive_window, read_handshake_event,
+    write_handshake,
 };
 use super::{Admitted, Transport, TransportError};
 use crate::trust::admission::{self, Admission, Decision, Effect, Request};
@@ -36,6 +45,14 @@ impl Transport {
                 _ = shutdown.changed() => break,
             };
             let Some(incoming) = incoming else { break };
+            if !incoming.remote_address_validated() {
+                // quinn guarantees a Retry is allowed for an unvalidated
+                // address; should it not be, dropping the packet costs nothing.
+                if let Err(e) = incoming.retry() {
+                    e.into_incoming().ignore();
+                }
+                continue;
+            }
             let Ok(permit) = self.inner.handshakes.try_acquire() else {
                 debug!(from = %incoming.remote_address(), "too many handshakes in progress; refused");
                 incoming.refuse();
@@ -147,6 +164,7 @@ impl Transport {
             };
             match decision {
                 Decision::Admit(role) => {
+                    raise_receive_window(&connection);
                     handshake.accept(Welcome {
                         name: self.inner.local.name.clone(),
                         role: wire_role(self.inner.local.role),

@@ -119,6 +119,7 @@ impl Transport {
         write_handshake(&mut handshake, &mut send).await?;
         match read_handshake_event(&mut handshake, &mut recv).await {
             Ok(HandshakeEvent::Welcome(welcome)) => {
+                super::endpoint::raise_receive_window(&connection);
                 let admitted = Admitted {
                     connection,
                     node,

@@ -4,6 +4,16 @@
 //! The endpoint is made on a socket the daemon already bound (tests bind port
 //! 0), with enlarged UDP buffers: DESIGN.md measured that the 208 KiB default
 //! loses packets even on loopback.
+//!
+//! Flow-control windows are what a peer can make us buffer, so they are small
+//! until the peer is admitted: a connection starts with
+//! [`RECEIVE_WINDOW_UNADMITTED_BYTES`] for all its streams together, and
+//! [`raise_receive_window`] opens it to [`RECEIVE_WINDOW_BYTES`] once
+//! admission let the peer in (an incoming one) or the handshake welcomed us
+//! (a dialed one, whose key TLS pinned). Each stream may take at most
+//! [`STREAM_RECEIVE_WINDOW_BYTES`]. A node nobody approved, or one that never
+//! finishes its `Hello`, can hold 64 KiB of ours per handshake slot, not the
+//! tens of MiB a sync needs.
 
 use std::sync::Arc;
 
@@ -20,6 +30,30 @@ use crate::identity::Identity;
 /// Bytes read from the stream at a time during the handshake (its frames are
 /// at most `HANDSHAKE_FRAME_LEN_MAX`, so one read usually holds one).
 const HANDSHAKE_READ_CHUNK: usize = 1024;
+
+/// What a connection may make us buffer, all streams together, before its
+/// peer is admitted. The handshake's frames are at most
+/// `HANDSHAKE_FRAME_LEN_MAX` (a few KiB) and a `Hello` is one frame, so 64
+/// KiB is ample for an honest peer; with every handshake slot taken
+/// (`handshakes_in_flight_max`, 64) it bounds what strangers can make us hold
+/// at 4 MiB.
+pub const RECEIVE_WINDOW_UNADMITTED_BYTES: u32 = 64 << 10;
+
+/// The window, all streams together, once the peer is admitted: an initial
+/// sync moves megabytes over one stream, and the window must cover a
+/// link's bandwidth-delay product (16 MiB is 400 Mbit/s at 300 ms). Larger
+/// than two queued frames ([`FRAMES_QUEUED_BYTES_MAX`](crate::sync::driver::FRAMES_QUEUED_BYTES_MAX))
+/// so the session's reader, not QUIC, is where back-pressure starts.
+pub const RECEIVE_WINDOW_BYTES: u32 = 16 << 20;
+
+/// What one stream may make us buffer. Only the first stream is read; any
+/// other is refused once the peer is admitted, and before that the
+/// connection's small window caps them all.
+pub const STREAM_RECEIVE_WINDOW_BYTES: u32 = 16 << 20;
+
+/// What we keep unacknowledged towards a peer: as large as the peer's own
+/// admitted window, so one direction of a sync is not slower than the other.
+const SEND_WINDOW_BYTES: u64 = 32 << 20;
 
 /// The host name that contact strings and invites carry when the node listens
 /// on every interface and no `node.advertise` is set: the machine's host name,
@@ -68,11 +102,17 @@ pub(super) fn quic_transport_config(config: &TransportConfig) -> Arc<quinn::Tran
     // One stream carries the whole exchange; nothing else is served.
     t.max_concurrent_bidi_streams(VarInt::from_u32(4));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
-    // Large windows: an initial sync moves megabytes over one stream.
-    t.stream_receive_window(VarInt::from_u32(16 << 20));
-    t.receive_window(VarInt::from_u32(32 << 20));
-    t.send_window(32 << 20);
+    // Small until the peer is admitted; see the module docs.
+    t.stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW_BYTES));
+    t.receive_window(VarInt::from_u32(RECEIVE_WINDOW_UNADMITTED_BYTES));
+    t.send_window(SEND_WINDOW_BYTES);
     Arc::new(t)
+}
+
+/// Opens a connection's receive window to [`RECEIVE_WINDOW_BYTES`]: its peer
+/// is admitted (or, dialed, is the node we meant to reach and welcomed us).
+pub(super) fn raise_receive_window(connection: &Connection) {
+    connection.set_receive_window(VarInt::from_u32(RECEIVE_WINDOW_BYTES));
 }
 
 /// The NodeId of the key a connection's peer proved it holds.

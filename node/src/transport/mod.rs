@@ -4,6 +4,12 @@
 //! connection goes through the same gates, in this order:
 //!
 //! ```text
+//!  Retry              an Initial from an address not yet validated gets a
+//!                     QUIC Retry and takes no handshake slot (accept.rs)
+//!  handshake slots    at most handshakes_in_flight_max at once, each for at
+//!                     most handshake_timeout; beyond, refused
+//!  small windows      64 KiB of flow control in all until admitted, then
+//!                     16 MiB (endpoint.rs)
 //!  TLS 1.3 (tls.rs)   exactly one self-signed Ed25519 certificate, handshake
 //!                     signature checked with its key, NodeId = hash(key);
 //!                     when dialing, the key must be the one we meant to reach

@@ -5,10 +5,37 @@
 //! source address may cause one, so a flood of fresh keys from one host cannot
 //! churn the pending list. It takes `now` as an argument, so it is tested
 //! without clocks or sleeps.
+//!
+//! What counts as "one source" ([`budget_key`]): an IPv4 address by itself,
+//! but an IPv6 address by its /64 ([`IPV6_PREFIX_LEN`]). A single IPv6 host
+//! is routinely given a whole /64 and can pick any of its 2^64 addresses, so
+//! a budget per IPv6 address would be no budget at all.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Instant;
+
+/// The IPv6 prefix that shares one budget. /64 is the smallest block a
+/// network hands out to one link or host (RFC 4291's interface identifier is
+/// the other 64 bits, chosen freely by the host, e.g. for privacy addresses),
+/// so anything finer lets one machine mint fresh budgets at will.
+pub const IPV6_PREFIX_LEN: u32 = 64;
+
+/// The source a budget belongs to: an IPv4 address as it is (also when it
+/// arrives IPv4-mapped on a dual-stack socket), an IPv6 address cut to its
+/// [`IPV6_PREFIX_LEN`]-bit prefix.
+pub fn budget_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mask = u128::MAX << (128 - IPV6_PREFIX_LEN);
+                IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        },
+    }
+}
 
 /// A token bucket per source address, bounding how often nodes nobody approved
 /// may be recorded as pending requests.
@@ -42,8 +69,10 @@ impl RateLimiter {
         }
     }
 
-    /// Whether an attempt from `ip` at `now` is allowed (and takes a token if so).
+    /// Whether an attempt from `ip` at `now` is allowed (and takes a token if
+    /// so). Every address of one IPv6 /64 draws on the same bucket.
     pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let ip = budget_key(ip);
         if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.addresses_max {
             self.evict(now);
         }
@@ -106,6 +135,59 @@ mod tests {
         );
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         assert!(r.allow(other, t0), "addresses are independent");
+    }
+
+    /// The attack: one IPv6 host owns a /64 and rotates through its
+    /// addresses so that every attempt finds a fresh bucket.
+    #[test]
+    fn addresses_rotated_within_one_ipv6_slash_64_share_one_budget() {
+        let mut r = RateLimiter::new(2, 0.0, 100);
+        let t0 = Instant::now();
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:2:abcd::7".parse().unwrap();
+        assert!(r.allow(a, t0));
+        assert!(r.allow(b, t0));
+        assert!(
+            !r.allow(c, t0),
+            "a third address of the same /64 finds the budget spent"
+        );
+        assert_eq!(r.tracked(), 1, "one bucket for the whole /64");
+        let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(
+            r.allow(next_64, t0),
+            "the neighbouring /64 has its own budget"
+        );
+    }
+
+    #[test]
+    fn ipv4_addresses_keep_a_budget_each_also_when_mapped_into_ipv6() {
+        let mut r = RateLimiter::new(1, 0.0, 100);
+        let t0 = Instant::now();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let neighbour: IpAddr = "192.0.2.2".parse().unwrap();
+        assert!(r.allow(a, t0));
+        assert!(
+            !r.allow(mapped, t0),
+            "the same IPv4 address arriving on a dual-stack socket is the same source"
+        );
+        assert!(
+            r.allow(neighbour, t0),
+            "IPv4 is per address, not per subnet"
+        );
+    }
+
+    #[test]
+    fn budget_keys_cut_ipv6_to_its_slash_64() {
+        assert_eq!(
+            budget_key("2001:db8:aa:bb:1:2:3:4".parse().unwrap()),
+            "2001:db8:aa:bb::".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            budget_key("198.51.100.9".parse().unwrap()),
+            "198.51.100.9".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

@@ -87,8 +87,9 @@ fn a_version_1_store_migrates_forward_keeping_its_data() {
         "data kept across the migration"
     );
     assert!(store.index_epoch().unwrap() > 0);
-    // Version 3: the disclosure log gained its index by publication.
-    assert!(has_index(&store, "disclosures_by_doc"));
+    // Version 3 indexed the disclosure log by publication; version 6 by
+    // publication and action.
+    assert!(has_index(&store, "disclosures_by_doc_action"));
     assert_eq!(
         store.latest_disclosure_settings("p1").unwrap().as_deref(),
         Some("{}"),
@@ -105,7 +106,8 @@ fn a_version_2_store_gains_the_disclosure_index() {
         store.schema_version().unwrap(),
         schema::MIGRATIONS.len() as i64
     );
-    assert!(has_index(&store, "disclosures_by_doc"));
+    // Version 6 replaced the index by one on (doc_id, action).
+    assert!(has_index(&store, "disclosures_by_doc_action"));
     store.integrity_check().unwrap();
 }
 
@@ -145,23 +147,91 @@ fn a_version_3_store_keeps_its_requests_and_peers_and_gains_the_claimed_columns(
     store.integrity_check().unwrap();
 }
 
-#[test]
-fn the_latest_settings_lookup_uses_the_disclosure_index() {
-    let (_dir, store) = open();
-    let plan: Vec<String> = store
+/// The query plan of a store's per-publication settings lookup.
+fn latest_settings_plan(store: &Store) -> Vec<String> {
+    store
         .conn
-        .prepare(
-            "EXPLAIN QUERY PLAN SELECT settings FROM disclosures WHERE doc_id = ?1 AND action IN ('share', 'update') ORDER BY id DESC LIMIT 1",
-        )
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            crate::store::disclosures::LATEST_SETTINGS_SQL
+        ))
         .unwrap()
         .query_map(["p1"], |r| r.get::<_, String>(3))
         .unwrap()
         .collect::<Result<_, _>>()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn the_latest_settings_lookup_searches_the_disclosure_index_by_doc_and_action() {
+    let (_dir, store) = open();
+    let plan = latest_settings_plan(&store);
     assert!(
-        plan.iter().any(|step| step.contains("disclosures_by_doc")),
+        plan.iter()
+            .any(|step| step.contains("disclosures_by_doc_action")
+                && step.contains("doc_id=?")
+                && step.contains("action=?")),
         "{plan:?}"
     );
+    assert!(
+        !plan.iter().any(|step| step.starts_with("SCAN")),
+        "no scan of the log: {plan:?}"
+    );
+}
+
+/// Version 6 indexes the disclosure log by (doc_id, action): a store of
+/// version 5 keeps every line, gains the index, and its lookup uses it.
+#[test]
+fn a_version_5_store_gains_the_disclosure_index_by_doc_and_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = store_at_version(dir.path(), 5);
+    for (i, action) in ["share", "sent", "sent", "update", "sent"]
+        .iter()
+        .enumerate()
+    {
+        conn.execute(
+            "INSERT INTO disclosures (at, action, doc_id, heads, node_id, scope, settings) VALUES (?1, ?2, 'p1', '', NULL, 'public', ?3)",
+            rusqlite::params![i as i64, action, format!("{{\"n\":{i}}}")],
+        )
+        .unwrap();
+    }
+    let before: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT settings FROM disclosures WHERE doc_id = 'p1' AND action IN ('share', 'update', 'reissue') ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(!before.contains("disclosures_by_doc_action"), "{before}");
+    drop(conn);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        schema::MIGRATIONS.len() as i64
+    );
+    assert!(has_index(&store, "disclosures_by_doc_action"));
+    assert!(
+        !has_index(&store, "disclosures_by_doc"),
+        "the old index is dropped"
+    );
+    assert_eq!(
+        store.disclosures(None, None).unwrap().len(),
+        5,
+        "every line kept"
+    );
+    assert_eq!(
+        store.latest_disclosure_settings("p1").unwrap().as_deref(),
+        Some("{\"n\":3}"),
+        "the latest update, not a later sent line"
+    );
+    let plan = latest_settings_plan(&store);
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("disclosures_by_doc_action")),
+        "{plan:?}"
+    );
+    store.integrity_check().unwrap();
 }
 
 /// Version 5 is the signed wire: a store of version 4 keeps its own

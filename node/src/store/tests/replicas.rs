@@ -58,3 +58,50 @@ fn a_batch_stores_replicas_and_never_overwrites_our_own_documents() {
     store.batch(|b| b.delete_replica("q:theirs")).unwrap();
     assert!(store.replica_entry("q:theirs").unwrap().is_none());
 }
+
+/// The attack: a peer (or a relay) mints a fresh key per confirmation and
+/// sends thousands of signed confirmations of one retraction. Only
+/// `CONFIRMATIONS_PER_RETRACTION_MAX` are kept; a confirmer already kept can
+/// still replace its own with a newer version, and another retraction has a
+/// budget of its own.
+#[test]
+fn confirmations_of_one_retraction_stop_at_their_cap() {
+    use crate::store::CONFIRMATIONS_PER_RETRACTION_MAX;
+    let (_dir, mut store) = open();
+    let confirmer = |i: usize| {
+        NodeId::from_public_key(&{
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            key
+        })
+    };
+    let over = CONFIRMATIONS_PER_RETRACTION_MAX + 50;
+    let kept = store
+        .batch(|b| {
+            let mut kept = 0;
+            for i in 0..over {
+                if b.save_confirmation("q:gone", confirmer(i), 3, b"signed", true)? {
+                    kept += 1;
+                }
+            }
+            Ok(kept)
+        })
+        .unwrap();
+    assert_eq!(kept, CONFIRMATIONS_PER_RETRACTION_MAX);
+    assert_eq!(
+        store.confirmations("q:gone").unwrap().len(),
+        CONFIRMATIONS_PER_RETRACTION_MAX
+    );
+    // A kept confirmer may update its row; the table does not grow.
+    let updated = store
+        .batch(|b| b.save_confirmation("q:gone", confirmer(0), 4, b"newer", true))
+        .unwrap();
+    assert!(updated);
+    let versions = store.confirmations("q:gone").unwrap();
+    assert_eq!(versions.len(), CONFIRMATIONS_PER_RETRACTION_MAX);
+    assert!(versions.contains(&(confirmer(0), 4)));
+    // Another retraction is not starved by the first one's flood.
+    assert!(store
+        .batch(|b| b.save_confirmation("q:other", confirmer(over + 1), 1, b"signed", true))
+        .unwrap());
+}

@@ -28,6 +28,12 @@
 //! only after labnet's own checks have bounded them: an Automerge bug a peer
 //! triggers becomes a violation, not a crashed node.
 //!
+//! Limits of this module: [`STALL_TIMEOUT`] (below), and the replica quota
+//! per origin, [`REPLICAS_PER_ORIGIN_MAX`] copies and
+//! [`REPLICA_BYTES_PER_ORIGIN_MAX`] bytes (the defaults of
+//! [`SessionConfig`]), which `receive` enforces. `serve` answers each version
+//! once per session.
+//!
 //! Timers: the session notes when it starts waiting on the peer (a `Want`
 //! unanswered, a batch unacknowledged, confirmations unacknowledged) and
 //! [`Session::poll_timeout`] returns when that wait expires
@@ -64,18 +70,39 @@ use labnet_protocol::close::ViolationCode;
 /// we wait is stalled, deliberately or not.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Copies of one origin's publications we keep at most. A city publishes
+/// its practices: the partner cities of DESIGN.md have 25 each, and a city
+/// with a thousand would be a large one. Every origin's copies may also
+/// arrive through relays (public ones), so without a cap one origin, or a
+/// relay forwarding what one origin signed, could fill our disk.
+pub const REPLICAS_PER_ORIGIN_MAX: usize = 1_000;
+
+/// Stored bytes of one origin's copies we keep at most. A practice-sized
+/// publication is a few KiB to tens of KiB with its history, so 1,000 of
+/// them fit in 64 MiB many times over; one delivery is at most 8 MiB, so an
+/// origin must also be stopped by bytes before its count runs out.
+pub const REPLICA_BYTES_PER_ORIGIN_MAX: u64 = 64 << 20;
+
 /// Limits of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
     /// How many of the peer's publications we ask for at once. More hides more
     /// round-trip time; each costs one delivery in flight (a few KiB).
     pub docs_in_flight_max: usize,
+    /// Copies of one origin's publications kept at most
+    /// ([`REPLICAS_PER_ORIGIN_MAX`]); a new one beyond is refused.
+    pub replicas_per_origin_max: usize,
+    /// Stored bytes of one origin's copies kept at most
+    /// ([`REPLICA_BYTES_PER_ORIGIN_MAX`]); a version that would pass it is refused.
+    pub replica_bytes_per_origin_max: u64,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             docs_in_flight_max: 256,
+            replicas_per_origin_max: REPLICAS_PER_ORIGIN_MAX,
+            replica_bytes_per_origin_max: REPLICA_BYTES_PER_ORIGIN_MAX,
         }
     }
 }
@@ -130,6 +157,7 @@ impl Session {
             info,
             config: SessionConfig {
                 docs_in_flight_max: config.docs_in_flight_max.max(1),
+                ..config
             },
             span,
             closed: None,

@@ -20,8 +20,16 @@
 //! 7. the result has the shape of a publication, and its content names the
 //!    same publication and origin as the statement.
 //!
-//! Only then is anything stored. A batch is acknowledged once every
-//! publication of it is stored or was not needed.
+//! Only then is anything stored, and only within the origin's quota
+//! ([`SessionConfig`](super::SessionConfig)'s `replicas_per_origin_max` copies
+//! and `replica_bytes_per_origin_max` bytes): a valid version over it is
+//! refused ([`Event::QuotaExceeded`], logged), stores nothing and evicts
+//! nothing, and does not close the session (a relay forwarding what an origin
+//! signed did nothing wrong). The session counts from the store's figures when
+//! it first meets an origin, plus what it stores itself. A batch is
+//! acknowledged once every publication of it is stored, was not needed, or
+//! was refused by the quota (so it is not sent again on this session; a later
+//! full sync asks again).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -34,10 +42,11 @@ use labnet_protocol::sync::{
     origin_of, Announcement, DocId, ResumePoint, SyncMessage, WantItem,
     INVENTORY_BATCHES_UNACKED_MAX, WANT_ITEMS_MAX,
 };
-use tracing::{debug, trace};
+use labnet_protocol::NodeId;
+use tracing::{debug, trace, warn};
 
 use super::{guarded, sorted, Session};
-use crate::sync::{Effect, Event, ReceivedStatement, ReplicaData, SyncView};
+use crate::sync::{Effect, Event, ReceivedStatement, ReplicaData, ReplicaUsage, SyncView};
 
 /// One inventory batch not acknowledged yet.
 pub(super) struct PendingBatch {
@@ -64,6 +73,9 @@ pub(super) struct ReceiveHalf {
     /// since the last batch.
     pub(super) complete_seen: bool,
     pub(super) caught_up_reported: bool,
+    /// What each origin's copies take, as read when first needed plus what
+    /// this session stored since: the quota is checked against it.
+    pub(super) usage: HashMap<NodeId, ReplicaUsage>,
 }
 
 /// A check of a delivery failed: the violation to close with.
@@ -347,6 +359,22 @@ impl Session {
                 held_copy,
             }));
         }
+        if !held_copy {
+            let Some(usage) = self.usage_of(view, origin) else {
+                return Ok(None);
+            };
+            if usage.count >= self.config.replicas_per_origin_max {
+                self.quota_exceeded(
+                    &doc_id,
+                    origin,
+                    format!(
+                        "the origin's {} copies are at the quota of {}",
+                        usage.count, self.config.replicas_per_origin_max
+                    ),
+                );
+                return Ok(None);
+            }
+        }
         let checked = check_change_chunks(&changes).map_err(|e| {
             (
                 ViolationCode::BadChunk,
@@ -426,12 +454,58 @@ impl Session {
         } else {
             ReplicaData::Snapshot(scratch.save())
         };
+        let added = match &data {
+            ReplicaData::Incremental(b) | ReplicaData::Snapshot(b) => b.len() as u64,
+        };
+        let Some(usage) = self.usage_of(view, origin) else {
+            return Ok(None);
+        };
+        if usage.bytes.saturating_add(added) > self.config.replica_bytes_per_origin_max {
+            self.quota_exceeded(
+                &doc_id,
+                origin,
+                format!(
+                    "{added} more bytes would take the origin's copies past the quota of {} (they hold {})",
+                    self.config.replica_bytes_per_origin_max, usage.bytes
+                ),
+            );
+            return Ok(None);
+        }
+        let entry = self.receive.usage.entry(origin).or_default();
+        entry.bytes = entry.bytes.saturating_add(added);
+        if !held_copy {
+            entry.count += 1;
+        }
         Ok(Some(Accepted {
             statement,
             received,
             copy: Some((heads, data)),
             held_copy,
         }))
+    }
+
+    /// What `origin`'s copies take: read once per session, then kept up to
+    /// date by what the session stores. `None` once a read failure ended the
+    /// session.
+    fn usage_of<V: SyncView + ?Sized>(&mut self, view: &V, origin: NodeId) -> Option<ReplicaUsage> {
+        if let Some(usage) = self.receive.usage.get(&origin) {
+            return Some(*usage);
+        }
+        let usage = self.read("reading replica usage", view.replica_usage(origin))?;
+        self.receive.usage.insert(origin, usage);
+        Some(usage)
+    }
+
+    /// A valid version over its origin's quota: refused, logged, and settled
+    /// so its batch can be acknowledged.
+    fn quota_exceeded(&mut self, doc_id: &DocId, origin: NodeId, reason: String) {
+        warn!(doc = %doc_id, %origin, %reason, "replica quota: version refused, nothing stored");
+        self.events.push_back(Event::QuotaExceeded {
+            doc_id: doc_id.clone(),
+            origin,
+            reason,
+        });
+        self.finish_want(doc_id);
     }
 
     pub(super) fn on_withdraw<V: SyncView + ?Sized>(&mut self, view: &V, doc_id: DocId, seq: u64) {

@@ -12,8 +12,15 @@
 //! - relayed publications (always public): partners and subscribers alike,
 //!   except the origin itself;
 //! - a node whose own role is subscriber serves nothing.
+//!
+//! Each version is answered once per session: a `Want` naming one id twice,
+//! or naming a version this session already delivered, is a violation. A
+//! receiver asks again only for a version announced newer than what it got,
+//! so an honest peer never does either, and a hostile one cannot turn one
+//! small request into many full deliveries. What was delivered is remembered
+//! per publication, so the memory is bounded by the index the peer may see.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use labnet_config::Role;
 use labnet_protocol::close::ViolationCode;
@@ -50,6 +57,9 @@ pub(super) struct ServeHalf {
     pub(super) unacked: VecDeque<u64>,
     /// Withdrawals sent and not acknowledged.
     pub(super) withdraws_pending: HashSet<DocId>,
+    /// The version of each publication delivered on this session: a `Want`
+    /// for it again, at that version, is refused rather than answered twice.
+    pub(super) delivered: HashMap<DocId, u64>,
 }
 
 /// What the peer may be told about one entry of our index.
@@ -290,6 +300,22 @@ impl Session {
                 },
                 None => false,
             };
+            if let Some(entry) = entry.as_ref().filter(|_| visible) {
+                if self
+                    .serve
+                    .delivered
+                    .get(&item.doc_id)
+                    .is_some_and(|&v| v >= entry.version)
+                {
+                    return self.violation(
+                        ViolationCode::UnexpectedMessage,
+                        format!(
+                            "Want for {} at version {}, already delivered on this session",
+                            item.doc_id, entry.version
+                        ),
+                    );
+                }
+            }
             match entry {
                 Some(entry) if visible => entries.push(entry),
                 _ => {
@@ -359,6 +385,7 @@ impl Session {
             heads = sorted(doc.get_heads());
         }
         trace!(doc = %doc_id, changes = changes.len(), "delivering");
+        self.serve.delivered.insert(doc_id.clone(), entry.version);
         if entry.origin == self.info.local {
             self.events.push_back(Event::Disclosed {
                 doc_id: doc_id.clone(),
