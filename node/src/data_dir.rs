@@ -441,6 +441,75 @@ mod tests {
         assert!(!dir.root().exists());
     }
 
+    /// `init --data-dir ~/Documents` by mistake: the directory holds someone
+    /// else's files, so nothing is written there and its mode is left alone.
+    #[test]
+    fn init_refuses_a_non_empty_foreign_directory_and_leaves_it_as_it_was() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("documents");
+        fs::create_dir(&root).unwrap();
+        fs::write(root.join("notes.txt"), "mine").unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        let err = DataDir::new(&root)
+            .init("Modena", Role::Partner, "127.0.0.1:0", &[])
+            .unwrap_err();
+        assert!(matches!(err, DataDirError::NotEmpty { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(&root.display().to_string()) && msg.contains("not empty"), "{msg}");
+        let names: Vec<_> = fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["notes.txt"]);
+        assert_eq!(fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o755);
+
+        // A file is not a directory, and stays what it was.
+        let file = tmp.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let err = DataDir::new(&file)
+            .init("Modena", Role::Partner, "127.0.0.1:0", &[])
+            .unwrap_err();
+        assert!(matches!(err, DataDirError::NotADirectory { .. }), "{err}");
+        assert_eq!(fs::read(&file).unwrap(), b"x");
+
+        // An empty directory is a fine place for a node, and is made private.
+        let empty = tmp.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        fs::set_permissions(&empty, fs::Permissions::from_mode(0o755)).unwrap();
+        DataDir::new(&empty)
+            .init("Modena", Role::Partner, "127.0.0.1:0", &[])
+            .unwrap();
+        assert_eq!(fs::metadata(&empty).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    /// Whoever holds the offline lock owns the store: a second taker is told
+    /// who holds it, and the lock is free again once dropped.
+    #[test]
+    fn the_offline_lock_is_exclusive_names_its_holder_and_is_released_on_drop() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path().join("node"));
+        assert!(matches!(
+            dir.lock_offline(),
+            Err(DataDirError::NotInitialized { .. })
+        ));
+        dir.init("Modena", Role::Partner, "127.0.0.1:0", &[]).unwrap();
+        let held = dir.lock_offline().unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.lock_path()).unwrap(),
+            std::process::id().to_string()
+        );
+        match dir.lock_offline() {
+            Err(DataDirError::DaemonUnreachable { holder, socket, .. }) => {
+                assert_eq!(holder, format!("pid {}", std::process::id()));
+                assert_eq!(socket, dir.admin_socket());
+            }
+            other => panic!("a second lock was taken: {other:?}"),
+        }
+        drop(held);
+        assert!(dir.lock_offline().is_ok());
+    }
+
     #[test]
     fn open_store_refuses_an_empty_directory() {
         let tmp = tempfile::tempdir().unwrap();
