@@ -153,7 +153,10 @@ mod tests {
         table.row(vec!["\u{1b}[2J\u{202E}x".into(), "partner".into()]);
         table.row(vec!["Modena".into(), "partner".into()]);
         let text = table.render();
-        assert!(!text.contains('\u{1b}') && !text.contains('\u{202E}'), "{text:?}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202E}'),
+            "{text:?}"
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[1], "\\u{1b}[2J\\u{202e}x  partner");
         assert_eq!(lines[2], "Modena                partner");

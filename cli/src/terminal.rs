@@ -62,7 +62,8 @@ mod tests {
         assert_eq!(line("\u{202E}anedoM"), "\\u{202e}anedoM");
         assert_eq!(line("Mo\u{200B}dena\u{2066}"), "Mo\\u{200b}dena\\u{2066}");
         assert_eq!(line("two\nlines\r"), "two\\u{a}lines\\u{d}");
-        for kept in ["Thessaloníki", "Θεσσαλονίκη", "Київ", "Pont-de-Claix «ok»"] {
+        for kept in ["Thessaloníki", "Θεσσαλονίκη", "Київ", "Pont-de-Claix «ok»"]
+        {
             assert_eq!(line(kept), kept);
         }
     }

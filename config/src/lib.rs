@@ -498,9 +498,11 @@ pub fn hidden_kind(c: char) -> Option<HiddenKind> {
         return Some(HiddenKind::Control);
     }
     match c {
-        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
-            Some(HiddenKind::Bidi)
-        }
+        '\u{061C}'
+        | '\u{200E}'
+        | '\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}' => Some(HiddenKind::Bidi),
         '\u{00AD}'
         | '\u{034F}'
         | '\u{0600}'..='\u{0605}'
@@ -812,13 +814,24 @@ mod tests {
         for (name, expected) in [
             ("Bo\u{202E}angol", "a bidi control (U+202E) at character 3"),
             ("Modena\u{2066}", "a bidi control (U+2066) at character 7"),
-            ("Mo\u{200B}dena", "an invisible character (U+200B) at character 3"),
-            ("x\u{1b}]0;pwned\u{7}", "a control character (U+001B) at character 2"),
+            (
+                "Mo\u{200B}dena",
+                "an invisible character (U+200B) at character 3",
+            ),
+            (
+                "x\u{1b}]0;pwned\u{7}",
+                "a control character (U+001B) at character 2",
+            ),
             ("Bo\tlogna", "a control character (U+0009) at character 3"),
         ] {
             let text = file(name);
-            let err = Config::from_toml("config.toml", &text).unwrap_err().to_string();
-            assert!(err.contains("node.name") && err.contains(expected), "{name:?}: {err}");
+            let err = Config::from_toml("config.toml", &text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("node.name") && err.contains(expected),
+                "{name:?}: {err}"
+            );
             let over = Overrides {
                 origin: OverrideOrigin::Environment,
                 name: Some(name.to_string()),
@@ -827,7 +840,10 @@ mod tests {
             let err = Config::load("config.toml", &file("Modena"), &[over])
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("LABNET_NAME") && err.contains(expected), "{name:?}: {err}");
+            assert!(
+                err.contains("LABNET_NAME") && err.contains(expected),
+                "{name:?}: {err}"
+            );
         }
         // Leading blanks are trimmed and do not shift the count off the name as given.
         let over = Overrides {
@@ -837,7 +853,13 @@ mod tests {
         };
         let err = Config::load("config.toml", &file("Modena"), &[over]).unwrap_err();
         assert!(err.to_string().contains("at character 5"), "{err}");
-        for name in ["Thessaloníki", "Θεσσαλονίκη", "Київ", "Pont-de-Claix", " Łódź "] {
+        for name in [
+            "Thessaloníki",
+            "Θεσσαλονίκη",
+            "Київ",
+            "Pont-de-Claix",
+            " Łódź ",
+        ] {
             let config = Config::from_toml("config.toml", &file(name)).unwrap();
             assert_eq!(config.name, name.trim());
         }

@@ -64,7 +64,9 @@ pub enum DataDirError {
         found: String,
     },
     /// `init` on a path that is a file, not a directory.
-    #[error("{dir} is not a directory; nothing was changed. Give --data-dir a new or empty directory")]
+    #[error(
+        "{dir} is not a directory; nothing was changed. Give --data-dir a new or empty directory"
+    )]
     NotADirectory {
         /// The path given as the data directory.
         dir: PathBuf,
@@ -231,7 +233,11 @@ impl DataDir {
             None => Ok(()),
             Some(entry) => Err(DataDirError::NotEmpty {
                 dir: self.root.clone(),
-                found: entry.map_err(io)?.file_name().to_string_lossy().into_owned(),
+                found: entry
+                    .map_err(io)?
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned(),
             }),
         }
     }
@@ -456,13 +462,19 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, DataDirError::NotEmpty { .. }), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains(&root.display().to_string()) && msg.contains("not empty"), "{msg}");
+        assert!(
+            msg.contains(&root.display().to_string()) && msg.contains("not empty"),
+            "{msg}"
+        );
         let names: Vec<_> = fs::read_dir(&root)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["notes.txt"]);
-        assert_eq!(fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(
+            fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
 
         // A file is not a directory, and stays what it was.
         let file = tmp.path().join("file");
@@ -480,7 +492,10 @@ mod tests {
         DataDir::new(&empty)
             .init("Modena", Role::Partner, "127.0.0.1:0", &[])
             .unwrap();
-        assert_eq!(fs::metadata(&empty).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&empty).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 
     /// Whoever holds the offline lock owns the store: a second taker is told
@@ -493,7 +508,8 @@ mod tests {
             dir.lock_offline(),
             Err(DataDirError::NotInitialized { .. })
         ));
-        dir.init("Modena", Role::Partner, "127.0.0.1:0", &[]).unwrap();
+        dir.init("Modena", Role::Partner, "127.0.0.1:0", &[])
+            .unwrap();
         let held = dir.lock_offline().unwrap();
         assert_eq!(
             fs::read_to_string(dir.lock_path()).unwrap(),

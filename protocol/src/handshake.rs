@@ -291,9 +291,11 @@ pub fn hidden_kind(c: char) -> Option<HiddenKind> {
         return Some(HiddenKind::Control);
     }
     match c {
-        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
-            Some(HiddenKind::Bidi)
-        }
+        '\u{061C}'
+        | '\u{200E}'
+        | '\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}' => Some(HiddenKind::Bidi),
         '\u{00AD}'
         | '\u{034F}'
         | '\u{0600}'..='\u{0605}'
@@ -655,8 +657,8 @@ mod tests {
             ("x\u{1b}]0;pwned\u{7}", "control character", "U+001B", 2),
             ("Bo\u{9b}31m", "control character", "U+009B", 3),
         ] {
-            let (code, reason) = failure_on_hello_named(name)
-                .unwrap_or_else(|| panic!("{name:?} was let through"));
+            let (code, reason) =
+                failure_on_hello_named(name).unwrap_or_else(|| panic!("{name:?} was let through"));
             assert_eq!(code, CloseCode::Malformed, "{name:?}");
             assert!(
                 reason.contains(kind)
@@ -667,7 +669,14 @@ mod tests {
         }
         // Letters of every script the partner cities write, with their accents,
         // pass as they are.
-        for name in ["Thessaloníki", "Fuenlabrada", "Θεσσαλονίκη", "Київ", "Łódź", "Mechelen-Zuid"] {
+        for name in [
+            "Thessaloníki",
+            "Fuenlabrada",
+            "Θεσσαλονίκη",
+            "Київ",
+            "Łódź",
+            "Mechelen-Zuid",
+        ] {
             assert_eq!(failure_on_hello_named(name), None, "{name}");
         }
     }
@@ -705,10 +714,22 @@ mod tests {
         for c in ['\n', '\t', '\r', '\u{7f}', '\u{85}'] {
             assert_eq!(hidden_kind(c), Some(HiddenKind::Control), "{c:?}");
         }
-        for c in ['\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
+        for c in [
+            '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}',
+        ] {
             assert_eq!(hidden_kind(c), Some(HiddenKind::Bidi), "{c:?}");
         }
-        for c in ['\u{00AD}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{2028}', '\u{E0041}', '\u{FE0F}', '\u{3164}'] {
+        for c in [
+            '\u{00AD}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{2028}',
+            '\u{E0041}',
+            '\u{FE0F}',
+            '\u{3164}',
+        ] {
             assert_eq!(hidden_kind(c), Some(HiddenKind::Invisible), "{c:?}");
         }
         for c in ['a', 'é', ' ', '-', '\'', 'Ω', '\u{0301}'] {

@@ -88,8 +88,14 @@ fn a_cli_write_beside_a_daemon_whose_socket_does_not_answer_fails_and_writes_not
     let (exit, log) = node.stop_with(15);
     assert!(exit.success(), "{log}");
     // The daemon's store, read now that it is stopped: neither write happened.
-    assert_eq!(json_of(dir, &["peers", "list", "--json"]), serde_json::json!([]));
-    assert_eq!(json_of(dir, &["practice", "list", "--json"]), serde_json::json!([]));
+    assert_eq!(
+        json_of(dir, &["peers", "list", "--json"]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        json_of(dir, &["practice", "list", "--json"]),
+        serde_json::json!([])
+    );
     // With no daemon, the offline path takes the lock and writes.
     labnet_ok(dir, &["peers", "add", &contact]);
     let peers = json_of(dir, &["peers", "list", "--json"]);
@@ -146,7 +152,13 @@ fn peer_names_with_escape_sequences_and_bidi_controls_print_escaped_and_json_sta
     {
         let mut store = DataDir::new(dir).open_store().unwrap();
         store
-            .approve_peer(nobody(2), Role::Partner, Some(EVIL_NAME), Some("127.0.0.1:9"), "test")
+            .approve_peer(
+                nobody(2),
+                Role::Partner,
+                Some(EVIL_NAME),
+                Some("127.0.0.1:9"),
+                "test",
+            )
             .unwrap();
         store.peer_seen(nobody(2), EVIL_CLAIM, None).unwrap();
         store
@@ -159,10 +171,15 @@ fn peer_names_with_escape_sequences_and_bidi_controls_print_escaped_and_json_sta
         assert_eq!(has_hidden(text), None, "{what}: {text:?}");
     }
     assert!(
-        list.contains("Bologna\\u{1b}]0;pwned\\u{7}\\u{202e}anedoM (claims: Claim\\u{9b}31m\\u{d})"),
+        list.contains(
+            "Bologna\\u{1b}]0;pwned\\u{7}\\u{202e}anedoM (claims: Claim\\u{9b}31m\\u{d})"
+        ),
         "{list}"
     );
-    assert!(pending.contains("Knock\\u{1b}[2J\\u{2066}x\\u{200b}"), "{pending}");
+    assert!(
+        pending.contains("Knock\\u{1b}[2J\\u{2066}x\\u{200b}"),
+        "{pending}"
+    );
 
     let list = json_of(dir, &["peers", "list", "--json"]);
     assert_eq!(list[0]["name"], EVIL_NAME);
@@ -182,8 +199,22 @@ fn a_renamed_peer_keeps_its_approved_name_and_shows_the_new_one_as_a_claim() {
     let (port_a, port_b) = (free_udp_port(), free_udp_port());
     let a_id = init(&a, "Antwerp", port_a);
     let b_id = init(&b, "Bologna", port_b);
-    labnet_ok(&a, &["peers", "add", &format!("labnet://{b_id}@127.0.0.1:{port_b}")]);
-    labnet_ok(&b, &["peers", "add", &format!("labnet://{a_id}@127.0.0.1:{port_a}")]);
+    labnet_ok(
+        &a,
+        &[
+            "peers",
+            "add",
+            &format!("labnet://{b_id}@127.0.0.1:{port_b}"),
+        ],
+    );
+    labnet_ok(
+        &b,
+        &[
+            "peers",
+            "add",
+            &format!("labnet://{a_id}@127.0.0.1:{port_a}"),
+        ],
+    );
     let node_a = RunningNode::start(&a, &[], &[]);
     let node_b = RunningNode::start(&b, &[], &[]);
     let peer_of_a = || json_of(&a, &["peers", "list", "--json"])[0].clone();

@@ -20,8 +20,8 @@ use labnet_node::admin::{self, AdminError};
 use labnet_node::api::AdminRequest;
 use labnet_node::data_dir::{DataDir, DataDirError};
 use serde::de::DeserializeOwned;
-use std::time::{Duration, Instant};
 use serde::Serialize;
+use std::time::{Duration, Instant};
 
 use crate::args::{Cli, Command, Global};
 use crate::table::{Column, Table};
@@ -115,8 +115,7 @@ fn offline(data_dir: &DataDir, request: AdminRequest) -> Result<serde_json::Valu
         .enable_all()
         .build()?;
     let value = runtime.block_on(async {
-        let control =
-            labnet_node::daemon::offline_control(&lock, &[Overrides::from_env()]).await?;
+        let control = labnet_node::daemon::offline_control(&lock, &[Overrides::from_env()]).await?;
         control
             .handle(request)
             .await
