@@ -159,7 +159,8 @@ mod tests {
         );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[1], "\\u{1b}[2J\\u{202e}x  partner");
-        assert_eq!(lines[2], "Modena                partner");
+        // The escaped cell is 18 characters wide as shown, and the column with it.
+        assert_eq!(lines[2], format!("{:<18}  partner", "Modena"));
     }
 
     #[test]
