@@ -314,3 +314,64 @@ fn config_and_wire_refuse_the_same_characters_in_names() {
         assert_eq!(wire, config, "U+{:04X}", u32::from(c));
     }
 }
+
+/// A peer's practice title that a spreadsheet would run as a formula when a
+/// member opens the CSV export: each prefix a spreadsheet reads as one (`=`,
+/// `+`, `-`, `@`, and a tab or carriage return before one) is neutralized
+/// with a leading `'`; a title that only contains them is left alone.
+#[test]
+fn csv_export_neutralizes_every_formula_prefix_in_peer_text() {
+    use labnet_node::feed::{to_csv, FeedEntry, PublisherSource};
+    let entry = |title: &str| FeedEntry {
+        id: "urn:labnet:A:1".into(),
+        origin: "AAAAA-BBBBB".into(),
+        publisher: "Bologna".into(),
+        publisher_source: PublisherSource::Peer,
+        publisher_conflict: false,
+        city: "Bologna".into(),
+        place: None,
+        title: title.into(),
+        summary: String::new(),
+        area: None,
+        link: None,
+        updated: 0,
+        indicators: Vec::new(),
+        version: 1,
+        origin_key: "00".repeat(32),
+        statement: "00".into(),
+        document: "00".into(),
+    };
+    let titles = [
+        "=HYPERLINK(\"http://evil\")",
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(A1)",
+        "\t=1+1",
+        "\r=1+1",
+        "A = B + C",
+    ];
+    let entries: Vec<FeedEntry> = titles.iter().map(|t| entry(t)).collect();
+    let text = to_csv(&entries).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "title")
+        .expect("a title column");
+    let shown: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[column].to_string())
+        .collect();
+    let expected: Vec<String> = titles
+        .iter()
+        .map(|t| {
+            if t.starts_with('A') {
+                t.to_string()
+            } else {
+                format!("'{t}")
+            }
+        })
+        .collect();
+    assert_eq!(shown, expected);
+}
