@@ -11,6 +11,7 @@ mod args;
 mod commands;
 mod logging;
 mod table;
+mod terminal;
 
 use clap::Parser;
 
@@ -54,7 +55,8 @@ fn restore_default_sigpipe() {
     }
 }
 
-/// The error and its causes on one line, as operators read them in scripts and logs.
+/// The error and its causes on one line, as operators read them in scripts and
+/// logs, cleaned for the terminal: a reason may quote what a peer sent.
 fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
@@ -63,5 +65,5 @@ fn one_line(e: &anyhow::Error) -> String {
             parts.push(text);
         }
     }
-    parts.join(": ").replace('\n', " ")
+    terminal::line(&parts.join(": ").replace('\n', " "))
 }

@@ -4,6 +4,9 @@
 //!
 //! Columns are separated by two spaces; the last column is not padded, so no
 //! line ends in blanks.
+//!
+//! Every cell is cleaned for the terminal as it is added ([`crate::terminal::line`]):
+//! cells hold peers' names and titles, and a table is where most of them are seen.
 
 /// How a column's cells sit in its width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +64,11 @@ impl<'a> Table<'a> {
         self
     }
 
-    /// Adds a row: one cell per column (missing cells are blank, extra ones dropped).
+    /// Adds a row: one cell per column (missing cells are blank, extra ones
+    /// dropped), each shown as [`crate::terminal::line`] makes it.
     pub(crate) fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.iter().map(|c| crate::terminal::line(c)).collect());
     }
 
     /// The table as lines of text, header first.
@@ -137,6 +142,25 @@ mod tests {
         assert_eq!(lines[0], "WHEN        PUBLICATION                    N");
         assert_eq!(lines[1], "2026-01-01  a-very-long-publication-id     7");
         assert_eq!(lines[2], "-           short                       1234");
+    }
+
+    /// A cell cannot carry an escape sequence to the terminal, and the
+    /// columns still line up around its visible escape.
+    #[test]
+    fn cells_are_cleaned_and_aligned_by_what_is_shown() {
+        const COLUMNS: [Column; 2] = [left("NAME"), left("ROLE")];
+        let mut table = Table::new(&COLUMNS);
+        table.row(vec!["\u{1b}[2J\u{202E}x".into(), "partner".into()]);
+        table.row(vec!["Modena".into(), "partner".into()]);
+        let text = table.render();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202E}'),
+            "{text:?}"
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "\\u{1b}[2J\\u{202e}x  partner");
+        // The escaped cell is 18 characters wide as shown, and the column with it.
+        assert_eq!(lines[2], format!("{:<18}  partner", "Modena"));
     }
 
     #[test]

@@ -178,7 +178,8 @@ pub struct RawAnonymization {
 /// Validated node settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The node's name, shown to peers; 1 to [`NAME_CHARS_MAX`] characters.
+    /// The node's name, shown to peers; 1 to [`NAME_CHARS_MAX`] characters,
+    /// none of which [`hidden_kind`] flags.
     pub name: String,
     /// Partner (a city) or subscriber (a network).
     pub role: Role,
@@ -451,12 +452,100 @@ fn validate_name(name: (Origin, String)) -> Result<String, ConfigError> {
             Err(format!(
                 "the name is longer than {NAME_CHARS_MAX} characters"
             ))
-        } else if trimmed.chars().any(char::is_control) {
-            Err("the name contains control characters".into())
+        } else if let Some((position, c)) = first_hidden(v) {
+            Err(format!(
+                "the name contains {} (U+{:04X}) at character {position}: a name is printable text, \
+                 since peers show it to their admins as it is",
+                hidden_kind(c).map_or("a hidden character", HiddenKind::describe),
+                u32::from(c)
+            ))
         } else {
             Ok(trimmed.to_string())
         }
     })
+}
+
+/// What kind of character a node name must not contain.
+///
+/// The same class as `labnet_protocol::handshake::hidden_kind`, which refuses a
+/// peer's Hello with such a name: this crate depends on no other labnet crate,
+/// so the class is written out twice, and the integration tests
+/// (`tests/tests/hygiene.rs`) compare the two for every character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HiddenKind {
+    /// A C0 or C1 control character or DEL (tabs, line breaks, ESC).
+    Control,
+    /// A bidirectional control, which reorders the text shown after it.
+    Bidi,
+    /// A zero-width, invisible or formatting character, which makes two
+    /// different names look the same.
+    Invisible,
+}
+
+impl HiddenKind {
+    fn describe(self) -> &'static str {
+        match self {
+            HiddenKind::Control => "a control character",
+            HiddenKind::Bidi => "a bidi control",
+            HiddenKind::Invisible => "an invisible character",
+        }
+    }
+}
+
+/// Whether a node name may not contain `c`, and why; see [`HiddenKind`].
+pub fn hidden_kind(c: char) -> Option<HiddenKind> {
+    if c.is_control() {
+        return Some(HiddenKind::Control);
+    }
+    match c {
+        '\u{061C}'
+        | '\u{200E}'
+        | '\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}' => Some(HiddenKind::Bidi),
+        '\u{00AD}'
+        | '\u{034F}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{06DD}'
+        | '\u{070F}'
+        | '\u{0890}'..='\u{0891}'
+        | '\u{08E2}'
+        | '\u{115F}'
+        | '\u{1160}'
+        | '\u{17B4}'
+        | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200D}'
+        | '\u{2028}'
+        | '\u{2029}'
+        | '\u{2060}'..='\u{2065}'
+        | '\u{206A}'..='\u{206F}'
+        | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}'
+        | '\u{FEFF}'
+        | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}'
+        | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}' => Some(HiddenKind::Invisible),
+        _ => None,
+    }
+}
+
+/// The first character of the name between its leading and trailing blanks
+/// (which are trimmed, not refused) that [`hidden_kind`] flags, with its
+/// position in the name as given, counted from 1.
+fn first_hidden(given: &str) -> Option<(usize, char)> {
+    let leading = given.chars().take_while(|c| c.is_whitespace()).count();
+    given
+        .trim()
+        .chars()
+        .enumerate()
+        .find(|(_, c)| hidden_kind(*c).is_some())
+        .map(|(i, c)| (leading + i + 1, c))
 }
 
 fn parse_listen(v: &str) -> Result<SocketAddr, String> {
@@ -581,7 +670,8 @@ pub fn default_file(name: &str, role: Role, listen: &str) -> String {
 # override both. `labnet run` refuses to start if a key is unknown or invalid.
 
 [node]
-# Shown to peers in the handshake and to their operators. 1-{NAME_CHARS_MAX} characters.
+# Shown to peers in the handshake and to their operators. 1-{NAME_CHARS_MAX} characters
+# of printable text: no control, bidi or zero-width characters.
 name = {name}
 # partner: a city that keeps lab data and shares publications.
 # subscriber: an international network that receives public publications only.
@@ -712,6 +802,66 @@ mod tests {
             assert!(msg.contains(key), "{key}: {msg}");
             assert!(msg.contains(line), "{key}: {msg}");
             assert!(msg.contains(hint), "{key}: {msg}");
+        }
+    }
+
+    /// A node name that would rewrite a peer admin's terminal (an escape
+    /// sequence) or read as another city there (a bidi override, a zero-width
+    /// space) is refused, from the file and from an override alike, the error
+    /// naming the character and its position in the name as given.
+    #[test]
+    fn names_with_control_bidi_or_zero_width_characters_are_refused_with_their_position() {
+        for (name, expected) in [
+            ("Bo\u{202E}angol", "a bidi control (U+202E) at character 3"),
+            ("Modena\u{2066}", "a bidi control (U+2066) at character 7"),
+            (
+                "Mo\u{200B}dena",
+                "an invisible character (U+200B) at character 3",
+            ),
+            (
+                "x\u{1b}]0;pwned\u{7}",
+                "a control character (U+001B) at character 2",
+            ),
+            ("Bo\tlogna", "a control character (U+0009) at character 3"),
+        ] {
+            let text = file(name);
+            let err = Config::from_toml("config.toml", &text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("node.name") && err.contains(expected),
+                "{name:?}: {err}"
+            );
+            let over = Overrides {
+                origin: OverrideOrigin::Environment,
+                name: Some(name.to_string()),
+                ..Overrides::default()
+            };
+            let err = Config::load("config.toml", &file("Modena"), &[over])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("LABNET_NAME") && err.contains(expected),
+                "{name:?}: {err}"
+            );
+        }
+        // Leading blanks are trimmed and do not shift the count off the name as given.
+        let over = Overrides {
+            origin: OverrideOrigin::Environment,
+            name: Some("  Mo\u{200D}dena".into()),
+            ..Overrides::default()
+        };
+        let err = Config::load("config.toml", &file("Modena"), &[over]).unwrap_err();
+        assert!(err.to_string().contains("at character 5"), "{err}");
+        for name in [
+            "Thessaloníki",
+            "Θεσσαλονίκη",
+            "Київ",
+            "Pont-de-Claix",
+            " Łódź ",
+        ] {
+            let config = Config::from_toml("config.toml", &file(name)).unwrap();
+            assert_eq!(config.name, name.trim());
         }
     }
 

@@ -296,10 +296,16 @@ impl LiveView for Live {
 }
 
 /// The admin operations on a stopped node, working directly on its store.
+///
+/// Only with the instance lock held ([`DataDir::lock_offline`]), and only
+/// while it is: a daemon running on the store would never see what these
+/// write, and one starting meanwhile would write it at the same time. The
+/// caller keeps `lock` until it is done with the returned [`Control`].
 pub async fn offline_control(
-    data_dir: &DataDir,
+    lock: &crate::data_dir::OfflineLock,
     overrides: &[Overrides],
 ) -> Result<Control, DaemonError> {
+    let data_dir = lock.data_dir();
     let config = data_dir.load_config(overrides)?;
     let identity = data_dir.load_identity()?;
     let store = StoreHandle::new(data_dir.open_store()?);

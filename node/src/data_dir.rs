@@ -10,9 +10,19 @@
 //! ```
 //!
 //! The directory itself is created with mode 0700: it holds the node's private key
-//! and the city's personal data.
+//! and the city's personal data. `init` makes a node only in a directory that
+//! does not exist yet or is empty: a directory that already holds other files
+//! is someone else's, and is neither written to nor has its mode changed.
+//!
+//! `daemon.lock` is the instance lock: whoever holds its flock owns the store.
+//! The daemon holds it for its whole life; a command working on a stopped
+//! node's store holds it ([`DataDir::lock_offline`]) for as long as it works,
+//! so a daemon starting meanwhile refuses to start instead of writing the
+//! store at the same time, and the command learns from the lock, not from the
+//! admin socket, whether a daemon runs.
 
-use std::fs;
+use std::fs::{self, File};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use labnet_config::{Config, ConfigError, Overrides, Role};
@@ -44,6 +54,33 @@ pub enum DataDirError {
         dir: PathBuf,
         /// The file that shows a node is there.
         found: &'static str,
+    },
+    /// `init` on a directory that holds files, but no node.
+    #[error("{dir} is not empty and holds no labnet node ({found} is there); nothing was changed. Give --data-dir a new or empty directory")]
+    NotEmpty {
+        /// The data directory.
+        dir: PathBuf,
+        /// One of the entries found, to show which directory this is.
+        found: String,
+    },
+    /// `init` on a path that is a file, not a directory.
+    #[error(
+        "{dir} is not a directory; nothing was changed. Give --data-dir a new or empty directory"
+    )]
+    NotADirectory {
+        /// The path given as the data directory.
+        dir: PathBuf,
+    },
+    /// A daemon holds the instance lock, but the command could not reach it on
+    /// its admin socket, so it must not work on the store behind its back.
+    #[error("the labnet daemon ({holder}) is running on {dir} but does not answer on its admin socket {socket}; nothing was done. Check that the daemon is healthy (its log, `labnet status`); if the socket file was removed, restart the daemon")]
+    DaemonUnreachable {
+        /// The data directory.
+        dir: PathBuf,
+        /// Who holds the lock, e.g. `pid 1234`.
+        holder: String,
+        /// The admin socket that did not answer.
+        socket: PathBuf,
     },
     /// No node in the directory.
     #[error("{dir} holds no labnet node: run `labnet init --name NAME` (or `labnet run`, which creates one)")]
@@ -140,6 +177,7 @@ impl DataDir {
                 found,
             });
         }
+        self.refuse_foreign_dir()?;
         let text = labnet_config::default_file(name, role, listen);
         // Validate what we are about to write, with overrides, before writing it.
         let config = Config::load(CONFIG_FILE, &text, overrides)?;
@@ -170,6 +208,91 @@ impl DataDir {
             name: config.name,
             role: config.role,
             listen: config.listen.to_string(),
+        })
+    }
+
+    /// Refuses a path that exists but is not a directory, or is a directory
+    /// with anything in it: `init` on `--data-dir ~/Documents` by mistake must
+    /// not put a key there, nor make the directory private.
+    fn refuse_foreign_dir(&self) -> Result<(), DataDirError> {
+        let io = |source| DataDirError::Io {
+            path: self.root.clone(),
+            source,
+        };
+        let meta = match fs::metadata(&self.root) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(e)),
+        };
+        if !meta.is_dir() {
+            return Err(DataDirError::NotADirectory {
+                dir: self.root.clone(),
+            });
+        }
+        match fs::read_dir(&self.root).map_err(io)?.next() {
+            None => Ok(()),
+            Some(entry) => Err(DataDirError::NotEmpty {
+                dir: self.root.clone(),
+                found: entry
+                    .map_err(io)?
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned(),
+            }),
+        }
+    }
+
+    /// Takes the instance lock for work on a stopped node's store (see the
+    /// module docs); the store is this caller's until the lock is dropped.
+    ///
+    /// Fails with [`DataDirError::DaemonUnreachable`] when another process
+    /// holds the lock: a daemon, whose admin socket the caller could not
+    /// reach, or another command working offline, which is done in moments
+    /// (the caller may try again).
+    pub fn lock_offline(&self) -> Result<OfflineLock, DataDirError> {
+        if !self.is_initialized() {
+            return Err(DataDirError::NotInitialized {
+                dir: self.root.clone(),
+            });
+        }
+        let path = self.lock_path();
+        let io = |source| DataDirError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                // The holder's pid is a hint for the message; a lock file
+                // that does not read still means the lock is held.
+                let _ = (&file).take(LOCK_PID_BYTES_MAX).read_to_string(&mut pid);
+                let holder = match pid.trim() {
+                    "" => "pid unknown".to_string(),
+                    pid => format!("pid {pid}"),
+                };
+                return Err(DataDirError::DaemonUnreachable {
+                    dir: self.root.clone(),
+                    holder,
+                    socket: self.admin_socket(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        // Our pid, so that a daemon refused meanwhile names who holds the store.
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(OfflineLock {
+            data_dir: self.clone(),
+            _file: file,
         })
     }
 
@@ -227,6 +350,26 @@ impl DataDir {
             tracing::info!(signed, "signed a first statement for existing publications");
         }
         Ok(store)
+    }
+}
+
+/// The most of the lock file read for the holder's pid: a pid is a few digits,
+/// and the file is only a hint, so a garbled one cannot make a long message.
+const LOCK_PID_BYTES_MAX: u64 = 32;
+
+/// The instance lock, held for work on a stopped node's store
+/// ([`DataDir::lock_offline`]); released when dropped.
+#[derive(Debug)]
+pub struct OfflineLock {
+    data_dir: DataDir,
+    /// Held for the flock; never read.
+    _file: File,
+}
+
+impl OfflineLock {
+    /// The data directory whose store this lock holds.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data_dir
     }
 }
 
@@ -302,6 +445,85 @@ mod tests {
             .init("A", Role::Partner, "127.0.0.1:99999", &[])
             .is_err());
         assert!(!dir.root().exists());
+    }
+
+    /// `init --data-dir ~/Documents` by mistake: the directory holds someone
+    /// else's files, so nothing is written there and its mode is left alone.
+    #[test]
+    fn init_refuses_a_non_empty_foreign_directory_and_leaves_it_as_it_was() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("documents");
+        fs::create_dir(&root).unwrap();
+        fs::write(root.join("notes.txt"), "mine").unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        let err = DataDir::new(&root)
+            .init("Modena", Role::Partner, "127.0.0.1:0", &[])
+            .unwrap_err();
+        assert!(matches!(err, DataDirError::NotEmpty { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&root.display().to_string()) && msg.contains("not empty"),
+            "{msg}"
+        );
+        let names: Vec<_> = fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["notes.txt"]);
+        assert_eq!(
+            fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+
+        // A file is not a directory, and stays what it was.
+        let file = tmp.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let err = DataDir::new(&file)
+            .init("Modena", Role::Partner, "127.0.0.1:0", &[])
+            .unwrap_err();
+        assert!(matches!(err, DataDirError::NotADirectory { .. }), "{err}");
+        assert_eq!(fs::read(&file).unwrap(), b"x");
+
+        // An empty directory is a fine place for a node, and is made private.
+        let empty = tmp.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        fs::set_permissions(&empty, fs::Permissions::from_mode(0o755)).unwrap();
+        DataDir::new(&empty)
+            .init("Modena", Role::Partner, "127.0.0.1:0", &[])
+            .unwrap();
+        assert_eq!(
+            fs::metadata(&empty).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+
+    /// Whoever holds the offline lock owns the store: a second taker is told
+    /// who holds it, and the lock is free again once dropped.
+    #[test]
+    fn the_offline_lock_is_exclusive_names_its_holder_and_is_released_on_drop() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path().join("node"));
+        assert!(matches!(
+            dir.lock_offline(),
+            Err(DataDirError::NotInitialized { .. })
+        ));
+        dir.init("Modena", Role::Partner, "127.0.0.1:0", &[])
+            .unwrap();
+        let held = dir.lock_offline().unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.lock_path()).unwrap(),
+            std::process::id().to_string()
+        );
+        match dir.lock_offline() {
+            Err(DataDirError::DaemonUnreachable { holder, socket, .. }) => {
+                assert_eq!(holder, format!("pid {}", std::process::id()));
+                assert_eq!(socket, dir.admin_socket());
+            }
+            other => panic!("a second lock was taken: {other:?}"),
+        }
+        drop(held);
+        assert!(dir.lock_offline().is_ok());
     }
 
     #[test]

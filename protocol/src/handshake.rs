@@ -23,6 +23,15 @@
 //! Every refusal carries a [`CloseCode`] (also used to close the QUIC
 //! connection) and a reason the other side shows its operator.
 //!
+//! Names and reasons are shown to an operator, on a terminal and in the
+//! console, so they must read as what they are. A string with a character
+//! that [`hidden_kind`] flags (a control character, a bidi control, a
+//! zero-width or other invisible format character) is refused, not cleaned:
+//! the handshake fails with [`CloseCode::Malformed`] and a reason naming the
+//! character and its position, and nothing the peer said is stored. Cleaning
+//! would store a name its sender never chose, and a node whose config passes
+//! `labnet-config`'s check (the same character class) never sends one.
+//!
 //! ```
 //! use labnet_protocol::handshake::{Event, Handshake, Hello, PeerRole, Welcome, PROTOCOL_VERSION};
 //!
@@ -87,7 +96,7 @@ pub enum PeerRole {
 pub struct Hello {
     /// Its protocol version.
     pub version: u16,
-    /// Its name (at most [`NAME_BYTES_MAX`] bytes, no control characters).
+    /// Its name (at most [`NAME_BYTES_MAX`] bytes, nothing [`hidden_kind`] flags).
     pub name: String,
     /// The role it claims.
     pub role: PeerRole,
@@ -243,6 +252,123 @@ impl Handshake {
     }
 }
 
+/// What kind of character must not appear in a name an operator reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HiddenKind {
+    /// A C0 or C1 control character or DEL (line breaks, tabs and ESC, which
+    /// starts terminal escape sequences, among them).
+    Control,
+    /// A bidirectional control (embeddings, overrides, isolates and marks),
+    /// which reorders what is shown after it: "Modena" can be made to read as
+    /// another city.
+    Bidi,
+    /// A zero-width, invisible or formatting character (zero-width space and
+    /// joiners, soft hyphen, byte-order mark, variation selectors, tags, line
+    /// and paragraph separators, fillers), which makes two different names
+    /// look the same.
+    Invisible,
+}
+
+impl HiddenKind {
+    fn describe(self) -> &'static str {
+        match self {
+            HiddenKind::Control => "a control character",
+            HiddenKind::Bidi => "a bidi control",
+            HiddenKind::Invisible => "an invisible character",
+        }
+    }
+}
+
+/// Whether `c` is a character a name must not contain, and of which kind.
+///
+/// The class is Unicode's control (Cc) and format (Cf) characters, the line and
+/// paragraph separators, and the characters that render as nothing although
+/// they are letters or marks (Hangul fillers, variation selectors, the
+/// combining grapheme joiner). `labnet-config` checks node names with the same
+/// class, and the integration tests hold the two to it character by character.
+pub fn hidden_kind(c: char) -> Option<HiddenKind> {
+    if c.is_control() {
+        return Some(HiddenKind::Control);
+    }
+    match c {
+        '\u{061C}'
+        | '\u{200E}'
+        | '\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}' => Some(HiddenKind::Bidi),
+        '\u{00AD}'
+        | '\u{034F}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{06DD}'
+        | '\u{070F}'
+        | '\u{0890}'..='\u{0891}'
+        | '\u{08E2}'
+        | '\u{115F}'
+        | '\u{1160}'
+        | '\u{17B4}'
+        | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200D}'
+        | '\u{2028}'
+        | '\u{2029}'
+        | '\u{2060}'..='\u{2065}'
+        | '\u{206A}'..='\u{206F}'
+        | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}'
+        | '\u{FEFF}'
+        | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}'
+        | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}' => Some(HiddenKind::Invisible),
+        _ => None,
+    }
+}
+
+/// The first character of a text that [`hidden_kind`] flags: which, what
+/// kind, and where (counted in characters from 1, as a person counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HiddenChar {
+    /// The character.
+    pub character: char,
+    /// Its kind.
+    pub kind: HiddenKind,
+    /// Its position, in characters, the first being 1.
+    pub position: usize,
+}
+
+impl std::fmt::Display for HiddenChar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (U+{:04X}) at character {}",
+            self.kind.describe(),
+            u32::from(self.character),
+            self.position
+        )
+    }
+}
+
+/// Checks that a text an operator will read (a node name, a refusal reason)
+/// holds nothing [`hidden_kind`] flags; else names the first such character.
+pub fn check_shown_text(text: &str) -> Result<(), HiddenChar> {
+    match text
+        .chars()
+        .enumerate()
+        .find_map(|(i, c)| hidden_kind(c).map(|kind| (i, c, kind)))
+    {
+        None => Ok(()),
+        Some((i, character, kind)) => Err(HiddenChar {
+            character,
+            kind,
+            position: i + 1,
+        }),
+    }
+}
+
 enum Message {
     Hello(Hello),
     Welcome(Welcome),
@@ -328,9 +454,7 @@ impl<'a> Reader<'a> {
             return Err(format!("{what} is longer than {max} bytes"));
         }
         let s = std::str::from_utf8(self.take(len)?).map_err(|_| format!("{what} is not UTF-8"))?;
-        if s.chars().any(char::is_control) {
-            return Err(format!("{what} contains control characters"));
-        }
+        check_shown_text(s).map_err(|problem| format!("{what} contains {problem}"))?;
         Ok(s.to_string())
     }
     fn role(&mut self) -> Result<PeerRole, String> {
@@ -503,6 +627,114 @@ mod tests {
         let mut body = encode_hello(&hello(None));
         body.push(0);
         assert_eq!(acceptor_failure_on_frame(&body), Some(CloseCode::Malformed));
+    }
+
+    /// The acceptor's failure on a Hello whose name is `name`.
+    fn failure_on_hello_named(name: &str) -> Option<(CloseCode, String)> {
+        let mut d = Handshake::dialer(Hello {
+            name: name.into(),
+            ..hello(None)
+        });
+        let mut a = Handshake::acceptor();
+        deliver(&mut d, &mut a);
+        match a.poll_event() {
+            Some(Event::Failed { code, reason }) => Some((code, reason)),
+            _ => None,
+        }
+    }
+
+    /// A peer that calls itself "Bologna" with a right-to-left override, a
+    /// zero-width space or a terminal escape in the name (to read as another
+    /// city, or to rewrite the admin's terminal) is refused, the reason naming
+    /// the character and where it is.
+    #[test]
+    fn names_with_bidi_invisible_or_escape_characters_are_refused_with_their_position() {
+        for (name, kind, code_point, position) in [
+            ("Bo\u{202E}angol", "bidi control", "U+202E", 3),
+            ("\u{2067}Modena", "bidi control", "U+2067", 1),
+            ("Bolo\u{200B}gna", "invisible character", "U+200B", 5),
+            ("Bologna\u{FEFF}", "invisible character", "U+FEFF", 8),
+            ("x\u{1b}]0;pwned\u{7}", "control character", "U+001B", 2),
+            ("Bo\u{9b}31m", "control character", "U+009B", 3),
+        ] {
+            let (code, reason) =
+                failure_on_hello_named(name).unwrap_or_else(|| panic!("{name:?} was let through"));
+            assert_eq!(code, CloseCode::Malformed, "{name:?}");
+            assert!(
+                reason.contains(kind)
+                    && reason.contains(code_point)
+                    && reason.contains(&format!("character {position}")),
+                "{name:?}: {reason}"
+            );
+        }
+        // Letters of every script the partner cities write, with their accents,
+        // pass as they are.
+        for name in [
+            "Thessaloníki",
+            "Fuenlabrada",
+            "Θεσσαλονίκη",
+            "Київ",
+            "Łódź",
+            "Mechelen-Zuid",
+        ] {
+            assert_eq!(failure_on_hello_named(name), None, "{name}");
+        }
+    }
+
+    /// The dialer holds the acceptor to the same rule: a Welcome naming the
+    /// node with a bidi control fails the handshake instead of being shown.
+    #[test]
+    fn a_welcome_with_a_bidi_name_fails_the_dialer() {
+        let mut d = Handshake::dialer(hello(None));
+        let mut a = Handshake::acceptor();
+        deliver(&mut d, &mut a);
+        let _ = a.poll_event();
+        a.accept(Welcome {
+            name: "Modena\u{202D}".into(),
+            role: PeerRole::Partner,
+        });
+        deliver(&mut a, &mut d);
+        assert!(matches!(
+            d.poll_event(),
+            Some(Event::Failed { code: CloseCode::Malformed, reason }) if reason.contains("U+202D")
+        ));
+    }
+
+    #[test]
+    fn the_hidden_class_names_kind_and_position() {
+        assert_eq!(check_shown_text("Modena"), Ok(()));
+        assert_eq!(
+            check_shown_text("ab\u{061C}"),
+            Err(HiddenChar {
+                character: '\u{061C}',
+                kind: HiddenKind::Bidi,
+                position: 3
+            })
+        );
+        for c in ['\n', '\t', '\r', '\u{7f}', '\u{85}'] {
+            assert_eq!(hidden_kind(c), Some(HiddenKind::Control), "{c:?}");
+        }
+        for c in [
+            '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}',
+        ] {
+            assert_eq!(hidden_kind(c), Some(HiddenKind::Bidi), "{c:?}");
+        }
+        for c in [
+            '\u{00AD}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{2028}',
+            '\u{E0041}',
+            '\u{FE0F}',
+            '\u{3164}',
+        ] {
+            assert_eq!(hidden_kind(c), Some(HiddenKind::Invisible), "{c:?}");
+        }
+        for c in ['a', 'é', ' ', '-', '\'', 'Ω', '\u{0301}'] {
+            assert_eq!(hidden_kind(c), None, "{c:?}");
+        }
     }
 
     proptest! {

@@ -326,3 +326,44 @@ fn peer_commands_refuse_bad_ids_with_the_reason() {
 /// A valid NodeId that belongs to no node in these tests.
 static NODE_NOBODY: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| labnet_protocol::NodeId::from_public_key(&[42; 32]).to_string());
+
+/// `init` pointed at a directory that already holds someone else's files (a
+/// mistyped `--data-dir ~/Documents`) used to make it mode 0700 and write a
+/// key into it. Now it is refused, the message naming the directory and
+/// that it is not empty, with nothing written and the mode unchanged; an
+/// empty directory is still a fine place for a node.
+#[test]
+fn init_refuses_a_non_empty_directory_that_holds_no_node_and_changes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("documents");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run_labnet(&dir, &["init", "--name", "Modena"]);
+    assert_eq!(out.status.code(), Some(1));
+    let msg = stderr(&out);
+    assert!(
+        msg.contains(&dir.display().to_string()) && msg.contains("not empty"),
+        "{msg}"
+    );
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, ["notes.txt"]);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755);
+    // `run`, which creates a node where there is none, refuses it too.
+    let out = run_labnet(&dir, &["run", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
+    assert!(!dir.join("node.key").exists());
+
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::set_permissions(&empty, std::fs::Permissions::from_mode(0o755)).unwrap();
+    init(&empty, "Modena");
+    let mode = std::fs::metadata(&empty).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}

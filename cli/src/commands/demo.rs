@@ -69,7 +69,11 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
         report.subscriber_feed.len()
     );
     for e in report.subscriber_feed.iter().take(15) {
-        println!("  {:<26} {}", e.city, e.title);
+        println!(
+            "  {:<26} {}",
+            crate::terminal::line(&e.city),
+            crate::terminal::line(&e.title)
+        );
     }
     if report.subscriber_feed.len() > 15 {
         println!(

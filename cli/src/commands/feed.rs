@@ -11,6 +11,7 @@ use labnet_node::feed::{indicator_text, to_atom, to_csv, to_json_feed, FeedInfo}
 use super::{answer, parse_date, print_list, request, when, Listing};
 use crate::args::{FeedCommand, FeedFilterArgs, FeedVerifyArgs, Global};
 use crate::table::left;
+use crate::terminal::{line, text};
 
 /// `feed list`.
 const ENTRIES: Listing<FeedEntry> = Listing {
@@ -73,31 +74,33 @@ pub(crate) fn run(global: &Global, command: FeedCommand) -> Result<()> {
             AdminRequest::FeedShow { id: args.id },
             args.output.json,
             |e: &FeedEntry| {
-                println!("{} ({})", e.title, e.publisher);
-                println!("  id:        {}", e.id);
-                println!("  origin:    {}", e.origin);
+                // All of it is the origin's words (or a relay's), so all of it
+                // is cleaned for the terminal.
+                println!("{} ({})", line(&e.title), line(&e.publisher));
+                println!("  id:        {}", line(&e.id));
+                println!("  origin:    {}", line(&e.origin));
                 let source = match e.publisher_source {
                     labnet_node::feed::PublisherSource::Own => "this node",
                     labnet_node::feed::PublisherSource::Peer => "the name you approved",
                     labnet_node::feed::PublisherSource::Signed => "the name the origin signed",
                 };
-                println!("  publisher: {} ({source})", e.publisher);
+                println!("  publisher: {} ({source})", line(&e.publisher));
                 if e.publisher_conflict {
                     println!("             another origin is shown under this name too: check the NodeId");
                 }
-                println!("  place:     {}", e.place.as_deref().unwrap_or("-"));
-                println!("  area:      {}", e.area.as_deref().unwrap_or("-"));
+                println!("  place:     {}", line(e.place.as_deref().unwrap_or("-")));
+                println!("  area:      {}", line(e.area.as_deref().unwrap_or("-")));
                 println!(
                     "  updated:   {} UTC (version {})",
                     when(Some(e.updated)),
                     e.version
                 );
                 if let Some(link) = &e.link {
-                    println!("  link:      {link}");
+                    println!("  link:      {}", line(link));
                 }
-                println!("\n{}\n", e.summary);
+                println!("\n{}\n", text(&e.summary));
                 for i in &e.indicators {
-                    println!("  - {}", indicator_text(i));
+                    println!("  - {}", line(&indicator_text(i)));
                 }
             },
         ),
@@ -148,7 +151,8 @@ fn verify_file(args: &FeedVerifyArgs) -> Result<()> {
     })?;
     let report = verify(&text, &args.origins).with_context(|| shown.to_string())?;
     for entry in &report.entries {
-        println!("{}", entry.line());
+        // A line quotes the file, which anyone may have written.
+        println!("{}", line(&entry.line()));
     }
     let total = report.entries.len();
     let failed = report.failed().count();

@@ -18,9 +18,10 @@ use anyhow::{Context, Result};
 use labnet_config::Overrides;
 use labnet_node::admin::{self, AdminError};
 use labnet_node::api::AdminRequest;
-use labnet_node::data_dir::DataDir;
+use labnet_node::data_dir::{DataDir, DataDirError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::time::{Duration, Instant};
 
 use crate::args::{Cli, Command, Global};
 use crate::table::{Column, Table};
@@ -59,29 +60,72 @@ pub(crate) fn dispatch(cli: Cli) -> Result<()> {
 /// requests that can be (see `AdminRequest::works_offline`) directly on its
 /// store. Reads the reply as `T`, the type the request returns (see
 /// `labnet_node::api`).
+///
+/// "Stopped" is what the instance lock says, not the admin socket: a daemon
+/// whose socket is gone or dead still holds the lock, and writing its store
+/// behind its back would report a success the daemon never sees. Then the
+/// command fails, naming the daemon's pid and socket, and writes nothing.
 pub(crate) fn request<T: DeserializeOwned>(global: &Global, request: AdminRequest) -> Result<T> {
     let data_dir = DataDir::new(&global.data_dir);
     let value = match admin::call(&data_dir.admin_socket(), &request) {
         Err(AdminError::NotRunning { .. }) if request.works_offline() => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let control =
-                    labnet_node::daemon::offline_control(&data_dir, &[Overrides::from_env()])
-                        .await?;
-                control
-                    .handle(request)
-                    .await
-                    .into_result()
-                    .map_err(anyhow::Error::msg)
-            })?
+            offline(&data_dir, request)?
         }
         other => other?,
     };
     serde_json::from_value(value).context(
         "the daemon's answer has an unexpected shape (is the daemon a different labnet version?)",
     )
+}
+
+/// How long a command that found no daemon on the admin socket keeps trying
+/// when the instance lock is held anyway: long enough for another command's
+/// offline work (moments) to finish, and for a daemon that has just taken the
+/// lock to open its socket; short enough that an operator with a daemon whose
+/// socket is gone is told so at once.
+const OFFLINE_LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// How often the lock and the socket are tried again meanwhile.
+const OFFLINE_LOCK_RETRY: Duration = Duration::from_millis(50);
+
+/// Carries out `request` on the stopped node's store, holding the instance
+/// lock until it is done; or, if a daemon holds the lock, sends it there once
+/// its socket answers, or fails.
+fn offline(data_dir: &DataDir, request: AdminRequest) -> Result<serde_json::Value> {
+    let deadline = Instant::now() + OFFLINE_LOCK_WAIT;
+    let lock = loop {
+        match data_dir.lock_offline() {
+            Ok(lock) => break lock,
+            Err(held @ DataDirError::DaemonUnreachable { .. }) => {
+                // The request was never delivered (nobody listened), so
+                // sending it again cannot apply it twice.
+                match admin::call(&data_dir.admin_socket(), &request) {
+                    Err(AdminError::NotRunning { .. }) => {}
+                    answered => return Ok(answered?),
+                }
+                if Instant::now() >= deadline {
+                    return Err(held.into());
+                }
+                std::thread::sleep(OFFLINE_LOCK_RETRY);
+            }
+            Err(other) => return Err(other.into()),
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let value = runtime.block_on(async {
+        let control = labnet_node::daemon::offline_control(&lock, &[Overrides::from_env()]).await?;
+        control
+            .handle(request)
+            .await
+            .into_result()
+            .map_err(anyhow::Error::msg)
+    })?;
+    // Only now, with the store closed (the runtime dropped it), may a daemon start.
+    drop(runtime);
+    drop(lock);
+    Ok(value)
 }
 
 /// Reads a date as typed on the command line: `YYYY-MM-DD` (midnight UTC) or an

@@ -116,7 +116,7 @@ fn print_status(global: &Global, report: &StatusReport) {
     for r in &report.retractions {
         println!(
             "  retracted {}: confirmed by {} node(s), {} peer(s) it was sent to not yet",
-            r.doc_id,
+            crate::terminal::line(&r.doc_id),
             r.confirmed_by.len(),
             r.awaiting.len()
         );

@@ -1,4 +1,9 @@
 //! `labnet peers ...`: who this node talks to.
+//!
+//! A peer is shown by the name its admin approved. What the peer calls itself
+//! now, when that differs, follows as `(claims: NAME)`: a claim is the peer's
+//! word, and a peer that renames itself to another city's name must not be
+//! mistaken for that city.
 
 use anyhow::{Context, Result};
 use labnet_config::Role;
@@ -7,6 +12,7 @@ use labnet_node::api::{AdminRequest, PeerListEntry, PendingEntry};
 use super::{answer, list, when, Listing};
 use crate::args::{Global, PeersCommand};
 use crate::table::{left, right};
+use crate::terminal;
 
 /// `peers list`.
 const PEERS: Listing<PeerListEntry> = Listing {
@@ -46,13 +52,22 @@ fn peer_row(p: &PeerListEntry) -> Vec<String> {
     };
     vec![
         p.node_id.clone(),
-        p.name.clone().unwrap_or_else(|| "-".into()),
+        shown_name(p),
         p.role.to_string(),
         p.state.clone(),
         connected.into(),
         p.address.clone().unwrap_or_else(|| "-".into()),
         when(p.last_seen),
     ]
+}
+
+/// The approved name, then the name the peer claims now if it differs.
+fn shown_name(p: &PeerListEntry) -> String {
+    let approved = p.name.as_deref().unwrap_or("-");
+    match &p.claimed_name {
+        Some(claimed) => format!("{approved} (claims: {claimed})"),
+        None => approved.to_string(),
+    }
 }
 
 fn pending_row(p: &PendingEntry) -> Vec<String> {
@@ -89,12 +104,12 @@ pub(crate) fn run(global: &Global, command: PeersCommand) -> Result<()> {
             args.output.json,
             |e: &PeerListEntry| {
                 if let Some(notice) = &e.notice {
-                    eprintln!("Note: {notice}");
+                    eprintln!("Note: {}", terminal::line(notice));
                 }
                 println!(
                     "Approved {} ({}) as {}.",
                     e.node_id,
-                    e.name.as_deref().unwrap_or("name not known yet"),
+                    terminal::line(e.name.as_deref().unwrap_or("name not known yet")),
                     e.role
                 )
             },
@@ -111,7 +126,7 @@ pub(crate) fn run(global: &Global, command: PeersCommand) -> Result<()> {
                     "Added {} as {} at {}; the node dials it while it runs.",
                     e.node_id,
                     e.role,
-                    e.address.as_deref().unwrap_or("?")
+                    terminal::line(e.address.as_deref().unwrap_or("?"))
                 )
             },
         ),

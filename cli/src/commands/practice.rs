@@ -23,6 +23,7 @@ use crate::args::{
     UnshareArgs,
 };
 use crate::table::{left, Column, Table};
+use crate::terminal::line;
 
 /// `practice list`.
 const PRACTICES: Listing<Practice> = Listing {
@@ -93,7 +94,7 @@ fn import(global: &Global, args: ImportArgs) -> Result<()> {
                 r.updated.len()
             );
             for id in &r.updated {
-                println!("  updated {id}");
+                println!("  updated {}", line(id));
             }
         },
     )
@@ -262,13 +263,18 @@ pub(crate) fn share(global: &Global, args: ShareArgs) -> Result<()> {
         for r in &preview.report.removals {
             eprintln!(
                 "  {}: {}\n      {} ({})",
-                r.field, r.excerpt, r.reason, r.rule
+                line(&r.field),
+                line(&r.excerpt),
+                line(&r.reason),
+                line(&r.rule)
             );
         }
         for e in &preview.report.exemptions {
             eprintln!(
                 "  {}: {}\n      kept: '{}' is in anonymization.not_names",
-                e.field, e.excerpt, e.word
+                line(&e.field),
+                line(&e.excerpt),
+                line(&e.word)
             );
         }
         if let Some(r) = &preview.reissue {
@@ -315,9 +321,9 @@ fn print_reissue(r: &Reissued, verb: &str) {
     eprintln!(
         "{verb} {} as {}: its history fails today's rules in {} (version(s) {}). \
          Peers delete the old document and confirm (see `labnet status`).",
-        r.old_doc_id,
-        r.new_doc_id,
-        r.fields.join(", "),
+        line(&r.old_doc_id),
+        line(&r.new_doc_id),
+        line(&r.fields.join(", ")),
         r.versions
             .iter()
             .map(ToString::to_string)
