@@ -92,6 +92,13 @@ const SPOOFED_SOURCES: u8 = 200;
 /// slots freed by the handshake timeout would be taken again at once.
 const SPOOF_INTERVAL: Duration = Duration::from_millis(250);
 
+/// The flood test reads this process's resident memory: it runs alone, the
+/// others share (they take the read side, it takes the write side).
+fn memory_measured_alone() -> &'static tokio::sync::RwLock<()> {
+    static LOCK: std::sync::OnceLock<tokio::sync::RwLock<()>> = std::sync::OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::RwLock::new(()))
+}
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -159,6 +166,7 @@ async fn honest_receives_new_version(
 /// `WRITE_TIMEOUT` the node drops the peer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_floods_frames_and_never_reads_is_back_pressured_then_dropped() {
+    let _alone = memory_measured_alone().write().await;
     let tmp = tempfile::tempdir().unwrap();
     let (victim, honest, _) = victim_and_honest(tmp.path()).await;
     // Enough of the victim's index that its inventory outgrows the tiny
@@ -273,6 +281,7 @@ fn signed_statement(signer: &Identity, doc: &DocId, version: u64, heads: &[[u8; 
 /// silent: the node waits `STALL_TIMEOUT`, then closes with `Stalled`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_goes_silent_mid_exchange_is_closed_as_stalled() {
+    let _shared = memory_measured_alone().read().await;
     let tmp = tempfile::tempdir().unwrap();
     let victim = start_partner(tmp.path(), "Victim").await;
     let silent = Identity::generate().unwrap();
@@ -354,6 +363,7 @@ fn send_spoofed_initial(
 /// city that dials the node pairs with it and syncs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoofed_initial_packets_from_many_addresses_take_no_handshake_slot() {
+    let _shared = memory_measured_alone().read().await;
     let tmp = tempfile::tempdir().unwrap();
     let victim = start_partner(tmp.path(), "Victim").await;
     let honest = start_partner(tmp.path(), "Honest").await;
@@ -450,6 +460,7 @@ async fn spoofed_initial_packets_from_many_addresses_take_no_handshake_slot() {
 /// can make the node buffer is the pre-admission window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_nobody_approved_can_fill_only_the_small_window() {
+    let _shared = memory_measured_alone().read().await;
     let tmp = tempfile::tempdir().unwrap();
     let victim = start_partner(tmp.path(), "Victim").await;
     let stranger = Identity::generate().unwrap();
@@ -486,6 +497,7 @@ async fn a_node_nobody_approved_can_fill_only_the_small_window() {
 /// and over. It gets one delivery; the repeat closes the connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_want_repeated_for_a_delivered_version_is_answered_once() {
+    let _shared = memory_measured_alone().read().await;
     let tmp = tempfile::tempdir().unwrap();
     let victim = start_partner(tmp.path(), "Victim").await;
     let (doc, _) = publish(&victim, "circle", "for partners", &Scope::Partners).await;
@@ -567,6 +579,7 @@ fn origin_publication(origin: &Identity, name: &str, seed: u32) -> (DocId, Vec<u
 /// city's publication.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_origin_publishing_over_its_replica_quota_is_refused_and_evicts_nobody() {
+    let _shared = memory_measured_alone().read().await;
     let tmp = tempfile::tempdir().unwrap();
     let victim = start_partner(tmp.path(), "Victim").await;
     let honest = start_partner(tmp.path(), "Honest").await;
