@@ -84,13 +84,15 @@ pub(crate) fn run(global: &Global, command: InviteCommand) -> Result<()> {
             AdminRequest::InviteAccept { token: args.token },
             args.output.json,
             |a: &InviteAccepted| {
+                // The name and address came from the inviter's token and Hello.
+                let name = crate::terminal::line(&a.name);
                 println!(
-                    "Joined {} ({}) at {}. Both nodes have approved each other.",
-                    a.name, a.node_id, a.address
+                    "Joined {name} ({}) at {}. Both nodes have approved each other.",
+                    a.node_id,
+                    crate::terminal::line(&a.address)
                 );
                 println!(
-                    "{} is approved here as a {}: {}. This node is a {} there.",
-                    a.name,
+                    "{name} is approved here as a {}: {}. This node is a {} there.",
                     a.role,
                     receives(a.role),
                     a.our_role
