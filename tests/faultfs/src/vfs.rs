@@ -356,7 +356,15 @@ unsafe extern "C" fn x_open(
         }
         let inner = fs.inner.0;
         let real = (file as *mut u8).add(REAL_OFFSET) as *mut ffi::sqlite3_file;
-        let rc = call!((*inner).xOpen, ffi::SQLITE_CANTOPEN, inner, name, real, flags, out_flags);
+        let rc = call!(
+            (*inner).xOpen,
+            ffi::SQLITE_CANTOPEN,
+            inner,
+            name,
+            real,
+            flags,
+            out_flags
+        );
         if rc != ffi::SQLITE_OK {
             return rc;
         }
@@ -389,9 +397,7 @@ unsafe extern "C" fn x_open(
         ptr::write(
             file as *mut FaultFile,
             FaultFile {
-                base: ffi::sqlite3_file {
-                    pMethods: &METHODS,
-                },
+                base: ffi::sqlite3_file { pMethods: &METHODS },
                 fs,
                 key: Box::into_raw(Box::new(key)),
                 real,
@@ -451,7 +457,13 @@ unsafe extern "C" fn x_delete(
             state.files.remove(key.as_ref());
         }
         let inner = fs.inner.0;
-        call!((*inner).xDelete, ffi::SQLITE_IOERR_DELETE, inner, name, sync_dir)
+        call!(
+            (*inner).xDelete,
+            ffi::SQLITE_IOERR_DELETE,
+            inner,
+            name,
+            sync_dir
+        )
     }
 }
 
@@ -479,7 +491,14 @@ unsafe extern "C" fn x_access(
             }
         }
         let inner = fs.inner.0;
-        call!((*inner).xAccess, ffi::SQLITE_IOERR_ACCESS, inner, name, flags, out)
+        call!(
+            (*inner).xAccess,
+            ffi::SQLITE_IOERR_ACCESS,
+            inner,
+            name,
+            flags,
+            out
+        )
     }
 }
 
@@ -492,7 +511,14 @@ unsafe extern "C" fn x_full_pathname(
     // SAFETY: forwarded as SQLite gave them, with the inner VFS's own pointer.
     unsafe {
         let inner = fs_of(vfs).inner.0;
-        call!((*inner).xFullPathname, ffi::SQLITE_ERROR, inner, name, n_out, out)
+        call!(
+            (*inner).xFullPathname,
+            ffi::SQLITE_ERROR,
+            inner,
+            name,
+            n_out,
+            out
+        )
     }
 }
 
@@ -570,7 +596,14 @@ unsafe extern "C" fn x_read(
             if fs.is_cut() {
                 return ffi::SQLITE_IOERR_READ;
             }
-            return call!(methods.xRead, ffi::SQLITE_IOERR_READ, real, buf, amount, offset);
+            return call!(
+                methods.xRead,
+                ffi::SQLITE_IOERR_READ,
+                real,
+                buf,
+                amount,
+                offset
+            );
         };
         let (Ok(amount), Ok(offset)) = (usize::try_from(amount), usize::try_from(offset)) else {
             return ffi::SQLITE_IOERR_READ;
@@ -611,7 +644,14 @@ unsafe extern "C" fn x_write(
             if fs.is_cut() {
                 return ffi::SQLITE_IOERR_WRITE;
             }
-            return call!(methods.xWrite, ffi::SQLITE_IOERR_WRITE, real, buf, amount, offset);
+            return call!(
+                methods.xWrite,
+                ffi::SQLITE_IOERR_WRITE,
+                real,
+                buf,
+                amount,
+                offset
+            );
         };
         let (Ok(amount), Ok(offset)) = (usize::try_from(amount), usize::try_from(offset)) else {
             return ffi::SQLITE_IOERR_WRITE;
@@ -737,7 +777,10 @@ unsafe fn flush(
     }
 }
 
-unsafe extern "C" fn x_file_size(file: *mut ffi::sqlite3_file, out: *mut ffi::sqlite3_int64) -> c_int {
+unsafe extern "C" fn x_file_size(
+    file: *mut ffi::sqlite3_file,
+    out: *mut ffi::sqlite3_int64,
+) -> c_int {
     // SAFETY: an open file and an out pointer, from SQLite.
     unsafe {
         let (fs, key, real, methods) = parts(file);
@@ -785,11 +828,20 @@ unsafe extern "C" fn x_check_reserved_lock(file: *mut ffi::sqlite3_file, out: *m
     // SAFETY: an open file and an out pointer, from SQLite.
     unsafe {
         let (_, _, real, methods) = parts(file);
-        call!(methods.xCheckReservedLock, ffi::SQLITE_IOERR_CHECKRESERVEDLOCK, real, out)
+        call!(
+            methods.xCheckReservedLock,
+            ffi::SQLITE_IOERR_CHECKRESERVEDLOCK,
+            real,
+            out
+        )
     }
 }
 
-unsafe extern "C" fn x_file_control(file: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
+unsafe extern "C" fn x_file_control(
+    file: *mut ffi::sqlite3_file,
+    op: c_int,
+    arg: *mut c_void,
+) -> c_int {
     match op {
         // Hints that make the unix VFS grow or round the real file behind
         // the model's back: honoured as hints are, by being free to ignore.
@@ -833,15 +885,35 @@ unsafe extern "C" fn x_shm_map(
     // SAFETY: forwarded as SQLite gave them; see the module doc on -shm.
     unsafe {
         let (_, _, real, methods) = parts(file);
-        call!(methods.xShmMap, ffi::SQLITE_IOERR_SHMMAP, real, region, size, extend, out)
+        call!(
+            methods.xShmMap,
+            ffi::SQLITE_IOERR_SHMMAP,
+            real,
+            region,
+            size,
+            extend,
+            out
+        )
     }
 }
 
-unsafe extern "C" fn x_shm_lock(file: *mut ffi::sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
+unsafe extern "C" fn x_shm_lock(
+    file: *mut ffi::sqlite3_file,
+    offset: c_int,
+    n: c_int,
+    flags: c_int,
+) -> c_int {
     // SAFETY: forwarded as SQLite gave them.
     unsafe {
         let (_, _, real, methods) = parts(file);
-        call!(methods.xShmLock, ffi::SQLITE_IOERR_SHMLOCK, real, offset, n, flags)
+        call!(
+            methods.xShmLock,
+            ffi::SQLITE_IOERR_SHMLOCK,
+            real,
+            offset,
+            n,
+            flags
+        )
     }
 }
 

@@ -119,14 +119,26 @@ impl Workload {
             let peer = rng.gen_range(1..=PEERS);
             let op = match rng.gen_range(0..100) {
                 0..=39 => Op::SavePrivate {
-                    slot: if rng.gen_bool(0.7) { 0 } else { rng.gen_range(0..PRIVATE_SLOTS) },
+                    slot: if rng.gen_bool(0.7) {
+                        0
+                    } else {
+                        rng.gen_range(0..PRIVATE_SLOTS)
+                    },
                     value: rng.gen_range(-1_000_000..1_000_000),
-                    pad: if rng.gen_bool(0.2) { rng.gen_range(0..=PAD_MAX) } else { 0 },
+                    pad: if rng.gen_bool(0.2) {
+                        rng.gen_range(0..=PAD_MAX)
+                    } else {
+                        0
+                    },
                 },
                 40..=51 => Op::Publish {
                     slot: rng.gen_range(0..PUBLICATION_SLOTS),
                     title: format!("practice {next}"),
-                    scope: if rng.gen_bool(0.5) { "partners" } else { "public" },
+                    scope: if rng.gen_bool(0.5) {
+                        "partners"
+                    } else {
+                        "public"
+                    },
                 },
                 52..=55 => Op::Retract {
                     slot: rng.gen_range(0..PUBLICATION_SLOTS),
@@ -425,7 +437,10 @@ pub fn fingerprint(store: &Store, me: NodeId) -> Result<Vec<String>, StoreError>
 pub fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
     let shm = std::path::Path::new("/dev/shm");
     if shm.is_dir() {
-        if let Ok(dir) = tempfile::Builder::new().prefix("labnet-faultfs").tempdir_in(shm) {
+        if let Ok(dir) = tempfile::Builder::new()
+            .prefix("labnet-faultfs")
+            .tempdir_in(shm)
+        {
             return Ok(dir);
         }
     }
@@ -439,7 +454,9 @@ fn render(doc: &AutoCommit) -> String {
         let value = match doc.get(ROOT, &key) {
             Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
                 automerge::ScalarValue::Str(text) if text.len() > 32 => {
-                    let sum = text.bytes().fold(0u32, |a, b| a.wrapping_mul(31) ^ u32::from(b));
+                    let sum = text
+                        .bytes()
+                        .fold(0u32, |a, b| a.wrapping_mul(31) ^ u32::from(b));
                     format!("<{} bytes, {sum:08x}>", text.len())
                 }
                 other => other.to_string(),

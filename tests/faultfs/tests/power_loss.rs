@@ -39,11 +39,7 @@ const WORKLOAD_SEED: u64 = 13;
 fn expected_states(workload: &Workload, identity: &Arc<Identity>) -> Vec<Vec<String>> {
     let dir = scratch_dir().unwrap();
     let path = dir.path().to_path_buf();
-    let mut runner = Runner::start(
-        identity.clone(),
-        Box::new(move || Store::open(&path)),
-    )
-    .unwrap();
+    let mut runner = Runner::start(identity.clone(), Box::new(move || Store::open(&path))).unwrap();
     let me = identity.node_id();
     let mut states = vec![fingerprint(runner.store().unwrap(), me).unwrap()];
     for op in &workload.ops {
@@ -155,7 +151,10 @@ fn acknowledged_writes_survive_a_power_cut_at_any_io_operation() {
     let workload = Workload::generate(WORKLOAD_SEED, WORKLOAD_LEN);
     let expected = expected_states(&workload, &identity);
     let total = total_io(fs, &workload, &identity);
-    assert!(total > 1_000, "the workload did only {total} I/O operations");
+    assert!(
+        total > 1_000,
+        "the workload did only {total} I/O operations"
+    );
 
     let mut rng = StdRng::seed_from_u64(0x13);
     let mut cut_points = std::collections::BTreeSet::new();
@@ -180,7 +179,9 @@ fn acknowledged_writes_survive_a_power_cut_at_any_io_operation() {
             finished += 1;
         }
         if let Err(why) = check_after_cut(dir.path(), &identity, &expected, run.acked) {
-            failures.push(format!("seed {seed}, cut after {cut_after} I/O operations: {why}"));
+            failures.push(format!(
+                "seed {seed}, cut after {cut_after} I/O operations: {why}"
+            ));
         }
     }
     eprintln!(
@@ -229,5 +230,10 @@ fn the_checker_catches_a_store_that_does_not_sync() {
         }
     }
     // Nothing was ever synced, so every run lost what it acknowledged.
-    assert_eq!(caught, runs, "the checker missed lost writes in {} of {runs} runs", runs - caught);
+    assert_eq!(
+        caught,
+        runs,
+        "the checker missed lost writes in {} of {runs} runs",
+        runs - caught
+    );
 }
