@@ -3,7 +3,8 @@
 //! A real store, made with the public API (private documents, publications
 //! with their signed statements, peers, knocks, invites, replicas, the
 //! disclosure log) and checkpointed into its one file, has one byte flipped
-//! by a seeded RNG; then the store's normal open path opens the copy and
+//! by a seeded RNG; then the node's open path (`Store::open`, then signing
+//! missing statements, as `DataDir::open_store` does) opens the copy and
 //! everything is read back. Every flip must end in a `StoreError` (at open,
 //! at the integrity check, or at a read) or in a store that passes
 //! `integrity_check` and reads back; a panic anywhere fails the test.
@@ -21,7 +22,6 @@ use std::time::Instant;
 use labnet_faultfs::{fingerprint, scratch_dir, Runner, Workload};
 use labnet_node::identity::Identity;
 use labnet_node::store::{Store, DB_FILE};
-use labnet_protocol::NodeId;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -38,7 +38,8 @@ const WORKLOAD_LEN: usize = 80;
 /// How one damaged copy fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Outcome {
-    /// `Store::open` refused it.
+    /// The node's open path refused it (`Store::open`, or the statement
+    /// signing a node runs at every start).
     OpenRefused,
     /// It opened, and SQLite's integrity check reported the damage.
     IntegrityFailed,
@@ -71,15 +72,21 @@ fn make_store(identity: &Arc<Identity>) -> (Vec<u8>, Vec<String>) {
     (bytes, expected)
 }
 
-/// Opens the damaged copy in `dir` the normal way and reads it all back.
-fn inspect(dir: &Path, me: NodeId, expected: &[String]) -> Outcome {
-    let Ok(store) = Store::open(dir) else {
+/// Opens the damaged copy in `dir` the way a node does
+/// (`DataDir::open_store`: open, give it the node key, sign what has no
+/// statement) and reads it all back.
+fn inspect(dir: &Path, identity: &Arc<Identity>, expected: &[String]) -> Outcome {
+    let Ok(mut store) = Store::open(dir) else {
         return Outcome::OpenRefused;
     };
+    store.set_signer(identity.clone());
+    if store.sign_missing_statements().is_err() {
+        return Outcome::OpenRefused;
+    }
     if store.integrity_check().is_err() {
         return Outcome::IntegrityFailed;
     }
-    match fingerprint(&store, me) {
+    match fingerprint(&store, identity.node_id()) {
         Err(_) => Outcome::ReadRefused,
         Ok(found) if found == expected => Outcome::ReadBackSame,
         Ok(_) => Outcome::ReadBackChanged,
@@ -92,7 +99,6 @@ fn flip_bytes(flips: u32, seed: u64) {
     let started = Instant::now();
     let identity = Arc::new(Identity::generate().unwrap());
     let (original, expected) = make_store(&identity);
-    let me = identity.node_id();
     let dir = scratch_dir().unwrap();
     let db = dir.path().join(DB_FILE);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -107,7 +113,9 @@ fn flip_bytes(flips: u32, seed: u64) {
             let _ = std::fs::remove_file(dir.path().join(format!("{DB_FILE}{leftover}")));
         }
         std::fs::write(&db, &damaged).unwrap();
-        match catch_unwind(AssertUnwindSafe(|| inspect(dir.path(), me, &expected))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            inspect(dir.path(), &identity, &expected)
+        })) {
             Ok(outcome) => *outcomes.entry(outcome).or_default() += 1,
             Err(_) => panics.push(format!("byte {offset} ^ {mask:#04x}")),
         }
