@@ -142,3 +142,26 @@ impl<'c> Db<'c> {
         decode_heads(bytes).ok_or_else(|| self.corrupt(what.to_string()))
     }
 }
+
+impl super::Store {
+    /// Opens (creating if needed) the store at `path` through the SQLite VFS
+    /// registered under `vfs`, then configures and migrates it exactly as
+    /// [`Store::open_file`](super::Store::open_file) does.
+    ///
+    /// For tests that put a fault-injecting file layer under the store (the
+    /// power-loss tests in `tests/faultfs`): the store on top is the one a node
+    /// runs, with the same pragmas and the same write helper, so what those
+    /// tests find about durability is about this code, not a copy of it.
+    pub fn open_with_vfs(path: &Path, vfs: &str) -> Result<super::Store, StoreError> {
+        let conn = Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), vfs)
+            .map_err(sqlite_error(path))?;
+        let mut store = super::Store {
+            conn,
+            path: path.to_path_buf(),
+            signer: None,
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+}
