@@ -66,7 +66,7 @@ fn small_edit(doc: &mut AutoCommit, round: i64) {
 }
 
 /// The body `small_edit` reconciles into `doc`.
-fn small_edit_body(doc: &impl automerge::ReadDoc, round: i64) -> PublicationBody {
+fn small_edit_body(doc: &impl autosurgeon::ReadDoc, round: i64) -> PublicationBody {
     let mut body: PublicationBody = autosurgeon::hydrate(doc).unwrap();
     body.practice.communication = format!("Posters in the library and the market, round {round}");
     body
@@ -664,15 +664,42 @@ fn compare(n: usize, labnet: &Figures, samod: &Figures) {
     let ratio = |s: f64, l: f64| if l > 0.0 { s / l } else { f64::NAN };
     println!("samod 0.16 vs labnet, same {n} documents (samod over TCP on 127.0.0.1, filesystem storage; labnet over QUIC, SQLite):");
     let rows = [
-        ("initial sync, time (s)", samod.initial.as_secs_f64(), labnet.initial.as_secs_f64()),
-        ("initial sync, bytes (MB)", samod.initial_bytes as f64 / 1e6, labnet.initial_bytes as f64 / 1e6),
-        ("one live change, time (ms)", samod.live.as_secs_f64() * 1e3, labnet.live.as_secs_f64() * 1e3),
-        ("one live change, bytes (KB)", samod.live_bytes as f64 / 1e3, labnet.live_bytes as f64 / 1e3),
-        ("reconnect, 10 changed, time (s)", samod.catch_up.as_secs_f64(), labnet.catch_up.as_secs_f64()),
-        ("reconnect, 10 changed, bytes (KB)", samod.catch_up_bytes as f64 / 1e3, labnet.catch_up_bytes as f64 / 1e3),
+        (
+            "initial sync, time (s)",
+            samod.initial.as_secs_f64(),
+            labnet.initial.as_secs_f64(),
+        ),
+        (
+            "initial sync, bytes (MB)",
+            samod.initial_bytes as f64 / 1e6,
+            labnet.initial_bytes as f64 / 1e6,
+        ),
+        (
+            "one live change, time (ms)",
+            samod.live.as_secs_f64() * 1e3,
+            labnet.live.as_secs_f64() * 1e3,
+        ),
+        (
+            "one live change, bytes (KB)",
+            samod.live_bytes as f64 / 1e3,
+            labnet.live_bytes as f64 / 1e3,
+        ),
+        (
+            "reconnect, 10 changed, time (s)",
+            samod.catch_up.as_secs_f64(),
+            labnet.catch_up.as_secs_f64(),
+        ),
+        (
+            "reconnect, 10 changed, bytes (KB)",
+            samod.catch_up_bytes as f64 / 1e3,
+            labnet.catch_up_bytes as f64 / 1e3,
+        ),
     ];
     for (what, s, l) in rows {
-        println!("  {what:<36} samod {s:>10.3}  labnet {l:>10.3}  samod/labnet {:>7.2}x", ratio(s, l));
+        println!(
+            "  {what:<36} samod {s:>10.3}  labnet {l:>10.3}  samod/labnet {:>7.2}x",
+            ratio(s, l)
+        );
     }
     if let Some(quiet) = samod.catch_up_quiet_bytes {
         println!(

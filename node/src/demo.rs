@@ -942,11 +942,19 @@ async fn measure_versions(
         .await?;
         let heads = own_heads(origin, &doc_id).await?;
         if heads == old_heads {
-            return Err(measuring(format!("sharing {doc_id} again made no new version")));
+            return Err(measuring(format!(
+                "sharing {doc_id} again made no new version"
+            )));
         }
         let mut waiting = tokio::task::JoinSet::new();
         for (context, notices) in receivers {
-            waiting.spawn(arrival(context, notices, doc_id.clone(), heads.clone(), started));
+            waiting.spawn(arrival(
+                context,
+                notices,
+                doc_id.clone(),
+                heads.clone(),
+                started,
+            ));
         }
         let mut last = Duration::ZERO;
         while let Some(joined) = tokio::time::timeout(VERSION_TIMEOUT, waiting.join_next())

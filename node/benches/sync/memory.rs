@@ -154,10 +154,7 @@ pub(super) async fn run(n: usize) {
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(
-        stdout.next_line().await.unwrap().as_deref(),
-        Some("ready")
-    );
+    assert_eq!(stdout.next_line().await.unwrap().as_deref(), Some("ready"));
     report(&mut stdin, &mut stdout, 0).await;
     let mut peers: Vec<Daemon> = Vec::new();
     for k in [1, PEERS_MAX] {
