@@ -1354,6 +1354,27 @@ mod tests {
     };
 
     #[test]
+    fn the_version_quantiles_give_the_median_and_at_thirty_the_worst_as_p99() {
+        let figures = super::VersionFigures {
+            versions: 30,
+            receivers: 100,
+            latencies_ms: (1..=30).map(f64::from).collect(),
+            version_bytes: 379.0,
+            received_per_node_per_version: 1822.0,
+            idle_received_per_node_per_second: 47.0,
+            mean_connections: 4.8,
+        };
+        assert_eq!(figures.quantile_ms(0.5), 16.0);
+        assert_eq!(figures.quantile_ms(0.99), 30.0, "p99 of 30 is the worst");
+        assert_eq!(figures.quantile_ms(1.0), 30.0, "never past the end");
+        let none = super::VersionFigures {
+            latencies_ms: Vec::new(),
+            ..figures
+        };
+        assert!(none.quantile_ms(0.5).is_nan(), "no versions, no figure");
+    }
+
+    #[test]
     fn the_partner_data_gives_eleven_cities() {
         let cities = partner_cities();
         assert_eq!(
