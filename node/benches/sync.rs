@@ -16,7 +16,14 @@
 //!    the peer restarts and catches up;
 //! 6. resident memory of the process (both nodes) against the stores' size;
 //! 7. initial sync again across a WAN-like link: a UDP relay the bench runs
-//!    between the nodes, 20 ms each way and 1 % loss (this kernel has no netem).
+//!    between the nodes, 20 ms each way and 1 % loss (this kernel has no netem);
+//! 8. at N ≤ 1,000, samod 0.16 (the Rust automerge-repo) on the same documents
+//!    over TCP on 127.0.0.1: initial sync, one live change, catch-up after ten
+//!    changes, printed next to labnet's figures with the ratios.
+//!
+//! `cargo bench -p labnet-node --bench sync -- memory [N]` measures instead the
+//! resident memory of one node holding N publications (default 10,000), alone
+//! in its own process, with 1 and then 12 peers synced from it.
 //!
 //! Figures are printed as a table; BENCHMARKS.md records them with the machine.
 
@@ -39,6 +46,11 @@ use labnet_node::trust::Scope;
 use labnet_protocol::sync::publication_id;
 use labnet_protocol::NodeId;
 
+#[path = "sync/memory.rs"]
+mod memory;
+#[path = "sync/samod.rs"]
+mod samod;
+
 /// N publication documents of `origin`, each distinct.
 fn build_docs(origin: NodeId, n: usize) -> Vec<AutoCommit> {
     (0..n)
@@ -49,9 +61,35 @@ fn build_docs(origin: NodeId, n: usize) -> Vec<AutoCommit> {
 /// A one-field change of about 100 bytes, as an edit of a practice's
 /// communication plan is.
 fn small_edit(doc: &mut AutoCommit, round: i64) {
+    let body = small_edit_body(doc, round);
+    autosurgeon::reconcile(doc, &body).unwrap();
+}
+
+/// The body `small_edit` reconciles into `doc`.
+fn small_edit_body(doc: &impl autosurgeon::ReadDoc, round: i64) -> PublicationBody {
     let mut body: PublicationBody = autosurgeon::hydrate(doc).unwrap();
     body.practice.communication = format!("Posters in the library and the market, round {round}");
-    autosurgeon::reconcile(doc, &body).unwrap();
+    body
+}
+
+/// What one side of the comparison measured at one N.
+pub(crate) struct Figures {
+    /// Initial sync to an empty peer.
+    initial: Duration,
+    /// Its bytes on the wire, both ways.
+    initial_bytes: u64,
+    /// One small change on the live connection, until the peer applied it.
+    live: Duration,
+    /// Its bytes.
+    live_bytes: u64,
+    /// Catch-up after ten changes while disconnected, until the peer holds
+    /// the ten.
+    catch_up: Duration,
+    /// The bytes of the new connection until then.
+    catch_up_bytes: u64,
+    /// The bytes of the new connection until it is quiet, where sync goes on
+    /// after the ten (samod); `None` where it does not (labnet).
+    catch_up_quiet_bytes: Option<u64>,
 }
 
 /// Resident memory of this process, in bytes.
@@ -322,7 +360,9 @@ async fn change_cost(a: &Daemon, doc_id: &str, round: i64) -> u64 {
         .await
 }
 
-async fn run(n: usize) -> Duration {
+/// The labnet side at `n` publications; also returns the documents when
+/// `keep_docs`, for the samod side.
+async fn run(n: usize, keep_docs: bool) -> (Figures, Option<Vec<AutoCommit>>) {
     println!("\n== N = {n} publications");
     let tmp = tempfile::tempdir().unwrap();
     let (a_dir, b_dir) = init_pair(tmp.path());
@@ -344,6 +384,7 @@ async fn run(n: usize) -> Duration {
         memory.bytes as f64 / saved as f64
     );
 
+    let kept = keep_docs.then(|| docs.clone());
     let ids = doc_ids(&a, n);
     store_docs(&a, ids.clone(), docs).await;
     let statements = statement_bytes(&a).await;
@@ -489,7 +530,16 @@ async fn run(n: usize) -> Duration {
     );
     a.shutdown().await;
     b.shutdown().await;
-    quic_time
+    let figures = Figures {
+        initial: quic_time,
+        initial_bytes: quic_bytes,
+        live: one_time,
+        live_bytes: one_bytes,
+        catch_up: catch_time,
+        catch_up_bytes: catch_bytes,
+        catch_up_quiet_bytes: None,
+    };
+    (figures, kept)
 }
 
 /// Round-trip time the WAN relay adds: 20 ms each way.
@@ -603,25 +653,96 @@ async fn run_wan(n: usize, loopback: Duration) {
     b.shutdown().await;
 }
 
+/// The largest N samod runs at: its initial sync grows with the square of
+/// the number of documents (DESIGN.md's measurements), so 10,000 would take
+/// the better part of an hour.
+const SAMOD_N_MAX: usize = 1_000;
+
+/// samod's figures next to labnet's, with the ratios (samod / labnet: above
+/// 1 means labnet is faster or smaller).
+fn compare(n: usize, labnet: &Figures, samod: &Figures) {
+    let ratio = |s: f64, l: f64| if l > 0.0 { s / l } else { f64::NAN };
+    println!("samod 0.16 vs labnet, same {n} documents (samod over TCP on 127.0.0.1, filesystem storage; labnet over QUIC, SQLite):");
+    let rows = [
+        (
+            "initial sync, time (s)",
+            samod.initial.as_secs_f64(),
+            labnet.initial.as_secs_f64(),
+        ),
+        (
+            "initial sync, bytes (MB)",
+            samod.initial_bytes as f64 / 1e6,
+            labnet.initial_bytes as f64 / 1e6,
+        ),
+        (
+            "one live change, time (ms)",
+            samod.live.as_secs_f64() * 1e3,
+            labnet.live.as_secs_f64() * 1e3,
+        ),
+        (
+            "one live change, bytes (KB)",
+            samod.live_bytes as f64 / 1e3,
+            labnet.live_bytes as f64 / 1e3,
+        ),
+        (
+            "reconnect, 10 changed, time (s)",
+            samod.catch_up.as_secs_f64(),
+            labnet.catch_up.as_secs_f64(),
+        ),
+        (
+            "reconnect, 10 changed, bytes (KB)",
+            samod.catch_up_bytes as f64 / 1e3,
+            labnet.catch_up_bytes as f64 / 1e3,
+        ),
+    ];
+    for (what, s, l) in rows {
+        println!(
+            "  {what:<36} samod {s:>10.3}  labnet {l:>10.3}  samod/labnet {:>7.2}x",
+            ratio(s, l)
+        );
+    }
+    if let Some(quiet) = samod.catch_up_quiet_bytes {
+        println!(
+            "  {:<36} samod {:>10.3}  (samod syncs every open document on reconnect)  samod/labnet {:>7.2}x",
+            "reconnect, bytes until quiet (KB)",
+            quiet as f64 / 1e3,
+            ratio(quiet as f64, labnet.catch_up_bytes as f64)
+        );
+    }
+}
+
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![1_000, 10_000]
-    } else {
-        sizes
-    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    if let Some(at) = args.iter().position(|a| a == memory::HUB_ARG) {
+        let dir = std::path::PathBuf::from(&args[at + 1]);
+        runtime.block_on(memory::hub(&dir));
+        return;
+    }
+    if args.iter().any(|a| a == "memory") {
+        let n = sizes.first().copied().unwrap_or(10_000);
+        runtime.block_on(memory::run(n));
+        return;
+    }
+    let sizes = if sizes.is_empty() {
+        vec![1_000, 10_000]
+    } else {
+        sizes
+    };
     runtime.block_on(async {
         for n in sizes {
-            let loopback = run(n).await;
-            run_wan(n, loopback).await;
+            let with_samod = n <= SAMOD_N_MAX;
+            let (labnet, docs) = run(n, with_samod).await;
+            run_wan(n, labnet.initial).await;
+            if let Some(docs) = docs {
+                let samod = samod::run(&docs).await;
+                compare(n, &labnet, &samod);
+            }
         }
     });
 }
