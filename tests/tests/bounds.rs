@@ -298,6 +298,10 @@ async fn a_peer_that_goes_silent_mid_exchange_is_closed_as_stalled() {
     .unwrap();
     let doc = publication_id(silent.node_id(), "never").unwrap();
     peer.send_message(&RESUME).await.unwrap();
+    // The node's stall timer cannot start before it has our last message, so
+    // its close comes at least STALL_TIMEOUT after we sent it (measuring from
+    // when its Want reached us would not hold on a loaded machine).
+    let last_sent = Instant::now();
     peer.send_message(&SyncMessage::Inventory {
         epoch: 1,
         entries: vec![Announcement {
@@ -318,12 +322,11 @@ async fn a_peer_that_goes_silent_mid_exchange_is_closed_as_stalled() {
     })
     .await
     .unwrap();
-    let asked = Instant::now();
     // Nothing more from us. Reading on shows the node sends nothing that
     // could count as progress, and ends when it closes.
     while peer.next_message(STALL_TIMEOUT + WAIT).await.is_ok() {}
     let ended = peer.ended(WAIT).await;
-    let after = asked.elapsed();
+    let after = last_sent.elapsed();
     assert!(
         matches!(&ended, Ended::ByNode { code, .. }
             if *code == u64::from(ViolationCode::Stalled.as_u32())),
