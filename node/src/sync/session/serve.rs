@@ -50,6 +50,10 @@ pub(super) struct ServeHalf {
     pub(super) unacked: VecDeque<u64>,
     /// Withdrawals sent and not acknowledged.
     pub(super) withdraws_pending: HashSet<DocId>,
+    /// Our own publications announced in this session (at most our index):
+    /// a `Want` for one that left the peer's sight since is answered with a
+    /// withdrawal, not punished, and nobody else learns the id exists.
+    pub(super) announced_own: HashSet<DocId>,
 }
 
 /// What the peer may be told about one entry of our index.
@@ -166,20 +170,18 @@ impl Session {
                     return;
                 };
                 match visibility {
-                    Visibility::Announce => entries.push(Announcement {
+                    Visibility::Announce => {
+                        if row.origin == self.info.local {
+                            self.serve.announced_own.insert(row.doc_id.clone());
+                        }
+                        entries.push(Announcement {
                         doc_id: row.doc_id,
                         version: row.version,
                         retracted: row.retracted,
                         seq: row.seq,
-                    }),
-                    Visibility::Withdraw => {
-                        debug!(doc = %row.doc_id, "withdrawing from peer");
-                        self.serve.withdraws_pending.insert(row.doc_id.clone());
-                        self.send(SyncMessage::Withdraw {
-                            doc_id: row.doc_id,
-                            seq: row.seq,
-                        });
+                        })
                     }
+                    Visibility::Withdraw => self.withdraw(row.doc_id, row.seq),
                     Visibility::Hidden => {}
                 }
             }
@@ -203,6 +205,16 @@ impl Session {
                 self.serve.complete_sent = true;
                 return;
             }
+        }
+    }
+
+    /// Tells the peer to drop one of our publications, once: a second
+    /// `Withdraw` while one is unacknowledged would get a second ack, which
+    /// would acknowledge nothing.
+    fn withdraw(&mut self, doc_id: DocId, seq: u64) {
+        if self.serve.withdraws_pending.insert(doc_id.clone()) {
+            debug!(doc = %doc_id, "withdrawing from peer");
+            self.send(SyncMessage::Withdraw { doc_id, seq });
         }
     }
 
@@ -278,7 +290,16 @@ impl Session {
                 None => false,
             };
             match entry {
-                Some(entry) if visible => entries.push(entry),
+                Some(entry) if visible => entries.push(Ok(entry)),
+                // Announced to the peer in this session, then re-scoped or
+                // retracted out of its sight before its `Want` arrived: the
+                // peer did nothing wrong; it is told to drop the id.
+                Some(entry)
+                    if entry.origin == self.info.local
+                        && self.serve.announced_own.contains(&item.doc_id) =>
+                {
+                    entries.push(Err(entry.seq))
+                }
                 _ => {
                     return self.violation(
                         ViolationCode::UnknownDoc,
@@ -288,7 +309,10 @@ impl Session {
             }
         }
         for (item, entry) in items.into_iter().zip(entries) {
-            self.deliver(view, entry, &item.have);
+            match entry {
+                Ok(entry) => self.deliver(view, entry, &item.have),
+                Err(seq) => self.withdraw(item.doc_id, seq),
+            }
             if self.closed.is_some() {
                 return;
             }
