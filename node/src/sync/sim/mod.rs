@@ -82,10 +82,13 @@
 //! length or what anyone does.)
 
 mod check;
+mod regressions;
 mod rng;
 mod world;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use world::World;
@@ -96,11 +99,15 @@ use world::World;
 /// minutes in a debug build on two cores.
 const SEEDS_DEFAULT: u64 = 500;
 
+/// Threads the seeds share out over: the cores there are, up to this (more
+/// would only contend for the machine the rest of the test suite runs on).
+const THREADS_MAX: usize = 4;
+
 /// The fewest and most scheduler actions of a run's faulty phase: enough for
 /// several crashes, partitions and versions; few enough that a debug run
 /// takes a fraction of a second.
-const ACTIONS_MIN: u64 = 300;
-const ACTIONS_MAX: u64 = 700;
+const ACTIONS_MIN: u64 = 200;
+const ACTIONS_MAX: u64 = 500;
 
 /// Versions an origin's admin may issue during one run: each costs
 /// deliveries across the whole network, and a dozen already leaves most
@@ -219,19 +226,36 @@ fn seeded_runs_keep_every_invariant() {
     let count = env_u64("LABNET_SIM_SEEDS").unwrap_or(SEEDS_DEFAULT);
     let first = env_u64("LABNET_SIM_FIRST_SEED").unwrap_or(0);
     let started = Instant::now();
-    let mut total = Stats::default();
-    let mut failures = Vec::new();
-    for seed in first..first + count {
-        match run_reported(seed, false) {
-            Ok((stats, _)) => total.add(&stats),
-            Err(failure) => {
-                eprintln!("{failure}");
-                failures.push(seed);
-            }
+    // Seeds are independent, so they share out over the cores; each seed's
+    // run is the same whichever thread takes it.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(THREADS_MAX);
+    let next = AtomicU64::new(first);
+    let results = Mutex::new((Stats::default(), Vec::new()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= first + count {
+                    return;
+                }
+                let outcome = run_reported(seed, false);
+                let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
+                match outcome {
+                    Ok((stats, _)) => results.0.add(&stats),
+                    Err(failure) => {
+                        eprintln!("{failure}");
+                        results.1.push(seed);
+                    }
+                }
+            });
         }
-    }
+    });
+    let (total, mut failures) = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    failures.sort();
     eprintln!(
-        "{count} seeds from {first} in {:.1} s, {} failed: {total:#?}",
+        "{count} seeds from {first} on {threads} threads in {:.1} s, {} failed: {total:#?}",
         started.elapsed().as_secs_f64(),
         failures.len()
     );
