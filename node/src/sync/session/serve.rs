@@ -81,7 +81,11 @@ impl Session {
             return Some(Visibility::Announce);
         };
         let in_scope = visible_to(scope, self.info.peer, self.info.peer_role);
-        let delivered = || view.delivered(self.info.peer, &entry.doc_id);
+        let queued = self.queued_delivery(&entry.doc_id);
+        let delivered = || match queued {
+            Some(delivered) => Ok(delivered),
+            None => view.delivered(self.info.peer, &entry.doc_id),
+        };
         let visibility = match (entry.retracted, in_scope) {
             (false, true) => Visibility::Announce,
             // Public retractions go to everyone in scope: relays spread the

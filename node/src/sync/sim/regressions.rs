@@ -157,3 +157,63 @@ fn a_want_raced_by_a_re_scope_is_answered_with_a_withdrawal() {
         assert!(net.nodes[1].copies().is_empty());
     }
 }
+
+/// Seed 441: in one step (the driver persists after all of a step's
+/// inputs) a partner takes the delivery of a version and then the
+/// announcement of its retraction. The view does not show the copy yet; the
+/// session must still see that it holds one, fetch the retraction, delete
+/// the copy and confirm, rather than acknowledge the retraction as "never
+/// held" and keep the copy for good. The same for a withdrawal.
+#[test]
+fn a_retraction_or_withdrawal_in_the_step_that_stored_the_copy_is_applied() {
+    for withdraw in [false, true] {
+        let nodes = vec![MemNode::new(0, Role::Partner), MemNode::new(1, Role::Partner)];
+        let mut net = Net::new(nodes);
+        let doc_id = net.nodes[0].publish_practice("p", 1, Scope::Partners);
+        net.connect(0, 1);
+        net.advance(std::time::Duration::ZERO);
+        // Until the origin's Deliver is on the wire towards the partner.
+        let mut to_partner = Vec::new();
+        while net.step() {
+            to_partner = net.take_in_flight(0, 1);
+            let delivering = to_partner
+                .iter()
+                .any(|b| matches!(SyncMessage::decode(b), Ok(SyncMessage::Deliver { .. })));
+            if delivering {
+                break;
+            }
+            for bytes in to_partner.drain(..) {
+                net.inject(0, 1, bytes);
+            }
+        }
+        assert!(!to_partner.is_empty(), "the origin never delivered");
+        if withdraw {
+            net.nodes[0].set_scope(&doc_id, Scope::Nodes(vec![node_id(5)]));
+        } else {
+            net.nodes[0].retract(&doc_id);
+        }
+        net.local_change(0);
+        net.advance(std::time::Duration::ZERO);
+        to_partner.extend(net.take_in_flight(0, 1));
+        assert!(to_partner.iter().any(|b| matches!(
+            SyncMessage::decode(b),
+            Ok(SyncMessage::Inventory { .. } | SyncMessage::Withdraw { .. })
+        )));
+        // One step of the partner: every frame, then one persist.
+        let now = net.now;
+        let session = net.sessions.get_mut(&(1, 0)).expect("the partner's session");
+        for bytes in &to_partner {
+            session.handle_message(&net.nodes[1], now, bytes);
+        }
+        net.advance(std::time::Duration::ZERO);
+        net.run();
+        assert_eq!(net.closed_with(0, 1), None);
+        assert_eq!(net.closed_with(1, 0), None);
+        assert!(net.nodes[1].copies().is_empty(), "withdraw: {withdraw}: the copy stayed");
+        if !withdraw {
+            assert!(net.nodes[0]
+                .confirmations
+                .contains_key(&(doc_id.clone(), net.nodes[1].id)));
+        }
+    }
+}
