@@ -325,7 +325,9 @@ impl Effect {
     /// tombstone could be overwritten by the copy it retracted.
     pub fn apply<S: EffectSink>(&self, sink: &mut S) -> Result<(), S::Error> {
         match self {
-            Effect::SaveVersion { doc_id, statement, .. }
+            Effect::SaveVersion {
+                doc_id, statement, ..
+            }
             | Effect::SaveTombstone { doc_id, statement }
                 if sink
                     .held_version(doc_id)?

@@ -325,9 +325,10 @@ impl Session {
                 statement,
                 ..
             } if d == doc_id => Some(Some((statement.version, false))),
-            Effect::SaveTombstone { doc_id: d, statement } if d == doc_id => {
-                Some(Some((statement.version, true)))
-            }
+            Effect::SaveTombstone {
+                doc_id: d,
+                statement,
+            } if d == doc_id => Some(Some((statement.version, true))),
             Effect::Withdrawn { doc_id: d } if d == doc_id => Some(None),
             _ => None,
         })
@@ -337,12 +338,12 @@ impl Session {
     /// delivery of our `doc_id` to the peer; see [`Session::queued_held`].
     fn queued_delivery(&self, doc_id: &DocId) -> Option<bool> {
         self.effects.iter().rev().find_map(|effect| match effect {
-            Effect::RecordDelivery { peer, doc_id: d, .. }
+            Effect::RecordDelivery {
+                peer, doc_id: d, ..
+            } if *peer == self.info.peer && d == doc_id => Some(true),
+            Effect::DeleteDelivery { peer, doc_id: d }
                 if *peer == self.info.peer && d == doc_id =>
             {
-                Some(true)
-            }
-            Effect::DeleteDelivery { peer, doc_id: d } if *peer == self.info.peer && d == doc_id => {
                 Some(false)
             }
             _ => None,

@@ -140,7 +140,9 @@ impl Session {
             // What we hold, counting what this step stored already.
             let held = match (self.queued_held(&entry.doc_id), held) {
                 (Some(None), _) => None,
-                (Some(Some(queued)), Some(h)) if h.version > queued.0 => Some((h.version, h.retracted)),
+                (Some(Some(queued)), Some(h)) if h.version > queued.0 => {
+                    Some((h.version, h.retracted))
+                }
                 (Some(Some(queued)), _) => Some(queued),
                 (None, held) => held.map(|h| (h.version, h.retracted)),
             };

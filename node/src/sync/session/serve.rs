@@ -179,10 +179,10 @@ impl Session {
                             self.serve.announced_own.insert(row.doc_id.clone());
                         }
                         entries.push(Announcement {
-                        doc_id: row.doc_id,
-                        version: row.version,
-                        retracted: row.retracted,
-                        seq: row.seq,
+                            doc_id: row.doc_id,
+                            version: row.version,
+                            retracted: row.retracted,
+                            seq: row.seq,
                         })
                     }
                     Visibility::Withdraw => self.withdraw(row.doc_id, row.seq),

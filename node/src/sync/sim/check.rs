@@ -208,7 +208,12 @@ impl Oracle {
 
     /// Checks an effect node `n` is about to persist from its session with
     /// node `peer`.
-    pub(super) fn check_effect(&self, n: usize, peer: usize, effect: &Effect) -> Result<(), Broken> {
+    pub(super) fn check_effect(
+        &self,
+        n: usize,
+        peer: usize,
+        effect: &Effect,
+    ) -> Result<(), Broken> {
         match effect {
             Effect::SaveVersion {
                 doc_id,
@@ -270,10 +275,12 @@ impl Oracle {
                 signed,
                 ..
             } => {
-                let c = SignedConfirmation::decode(signed)
-                    .map_err(|e| format!("node {n} keeps a confirmation that does not decode: {e}"))?;
-                c.verify()
-                    .map_err(|e| format!("node {n} keeps a confirmation that does not verify: {e}"))?;
+                let c = SignedConfirmation::decode(signed).map_err(|e| {
+                    format!("node {n} keeps a confirmation that does not decode: {e}")
+                })?;
+                c.verify().map_err(|e| {
+                    format!("node {n} keeps a confirmation that does not verify: {e}")
+                })?;
                 if c.body.publication != *doc_id || c.body.confirmer() != *confirmer {
                     return Err(format!(
                         "node {n} keeps a confirmation of {doc_id} signed for another"
@@ -409,8 +416,7 @@ impl Oracle {
                 // another relay, which holds it too and so will learn of the
                 // retraction and pass it on (convergence checks that it does).
                 let fine = held.is_some_and(|h| h.version >= entry.version)
-                    || (entry.retracted
-                        && held.is_none_or(|h| h.retracted || h.via != server.id));
+                    || (entry.retracted && held.is_none_or(|h| h.retracted || h.via != server.id));
                 if !fine {
                     return Err(format!(
                         "acknowledged write lost: node {n} acknowledged node {p}'s index up to seq {} but holds {} at {:?}, not v{}",
@@ -487,7 +493,10 @@ impl Oracle {
                                 "not converged: node {n} held {doc_id} and has no tombstone of v{version}"
                             ));
                         }
-                        if !origin.confirmations.contains_key(&(doc_id.clone(), store.id)) {
+                        if !origin
+                            .confirmations
+                            .contains_key(&(doc_id.clone(), store.id))
+                        {
                             return Err(format!(
                                 "not converged: node {n} deleted {doc_id}; its confirmation never reached origin {}",
                                 doc.origin

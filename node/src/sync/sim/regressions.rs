@@ -64,7 +64,10 @@ fn an_older_version_persisted_after_a_newer_one_is_skipped() {
     let mut node = MemNode::new(2, Role::Partner);
     node.apply(new.clone());
     node.apply(old.clone());
-    assert!(node.holds(&doc_id, &new_heads), "the older version replaced the newer");
+    assert!(
+        node.holds(&doc_id, &new_heads),
+        "the older version replaced the newer"
+    );
     node.apply(tombstone.clone());
     node.apply(old.clone());
     assert!(node.copies().is_empty(), "a retracted copy came back");
@@ -84,11 +87,22 @@ fn an_older_version_persisted_after_a_newer_one_is_skipped() {
         .expect("reads")
         .expect("a copy");
     assert_eq!(sorted(replica_heads), new_heads);
-    assert_eq!(version(&store), Some((origin.publications[&doc_id].seq - 1, false)));
-    store.batch(|b| tombstone.apply(b)).expect("stores the tombstone");
+    assert_eq!(
+        version(&store),
+        Some((origin.publications[&doc_id].seq - 1, false))
+    );
+    store
+        .batch(|b| tombstone.apply(b))
+        .expect("stores the tombstone");
     store.batch(|b| old.apply(b)).expect("skips v1");
-    assert_eq!(version(&store), Some((origin.publications[&doc_id].seq, true)));
-    assert!(store.replica_entry(doc_id.as_str()).expect("reads").is_none());
+    assert_eq!(
+        version(&store),
+        Some((origin.publications[&doc_id].seq, true))
+    );
+    assert!(store
+        .replica_entry(doc_id.as_str())
+        .expect("reads")
+        .is_none());
 }
 
 /// Seed 39: the origin narrows a publication out of a partner's scope and,
@@ -97,7 +111,10 @@ fn an_older_version_persisted_after_a_newer_one_is_skipped() {
 /// the origin would close its honest partner for it.
 #[test]
 fn a_publication_is_withdrawn_once_until_acknowledged() {
-    let mut nodes = vec![MemNode::new(0, Role::Partner), MemNode::new(1, Role::Partner)];
+    let mut nodes = vec![
+        MemNode::new(0, Role::Partner),
+        MemNode::new(1, Role::Partner),
+    ];
     let doc_id = nodes[0].publish_practice("p", 1, Scope::Partners);
     let mut net = Net::new(nodes);
     net.connect(0, 1);
@@ -122,7 +139,10 @@ fn a_publication_is_withdrawn_once_until_acknowledged() {
 #[test]
 fn a_want_raced_by_a_re_scope_is_answered_with_a_withdrawal() {
     for retract in [false, true] {
-        let mut nodes = vec![MemNode::new(0, Role::Partner), MemNode::new(1, Role::Partner)];
+        let mut nodes = vec![
+            MemNode::new(0, Role::Partner),
+            MemNode::new(1, Role::Partner),
+        ];
         let doc_id = nodes[0].publish_practice("p", 1, Scope::Partners);
         let mut net = Net::new(nodes);
         net.connect(0, 1);
@@ -153,7 +173,10 @@ fn a_want_raced_by_a_re_scope_is_answered_with_a_withdrawal() {
         net.run();
         assert_eq!(net.closed_with(0, 1), None, "retract: {retract}");
         assert_eq!(net.closed_with(1, 0), None, "retract: {retract}");
-        assert!(net.nodes[1].held.get(&doc_id).is_none_or(|h| h.bytes.is_none()));
+        assert!(net.nodes[1]
+            .held
+            .get(&doc_id)
+            .is_none_or(|h| h.bytes.is_none()));
         assert!(net.nodes[1].copies().is_empty());
     }
 }
@@ -167,7 +190,10 @@ fn a_want_raced_by_a_re_scope_is_answered_with_a_withdrawal() {
 #[test]
 fn a_retraction_or_withdrawal_in_the_step_that_stored_the_copy_is_applied() {
     for withdraw in [false, true] {
-        let nodes = vec![MemNode::new(0, Role::Partner), MemNode::new(1, Role::Partner)];
+        let nodes = vec![
+            MemNode::new(0, Role::Partner),
+            MemNode::new(1, Role::Partner),
+        ];
         let mut net = Net::new(nodes);
         let doc_id = net.nodes[0].publish_practice("p", 1, Scope::Partners);
         net.connect(0, 1);
@@ -201,7 +227,10 @@ fn a_retraction_or_withdrawal_in_the_step_that_stored_the_copy_is_applied() {
         )));
         // One step of the partner: every frame, then one persist.
         let now = net.now;
-        let session = net.sessions.get_mut(&(1, 0)).expect("the partner's session");
+        let session = net
+            .sessions
+            .get_mut(&(1, 0))
+            .expect("the partner's session");
         for bytes in &to_partner {
             session.handle_message(&net.nodes[1], now, bytes);
         }
@@ -209,7 +238,10 @@ fn a_retraction_or_withdrawal_in_the_step_that_stored_the_copy_is_applied() {
         net.run();
         assert_eq!(net.closed_with(0, 1), None);
         assert_eq!(net.closed_with(1, 0), None);
-        assert!(net.nodes[1].copies().is_empty(), "withdraw: {withdraw}: the copy stayed");
+        assert!(
+            net.nodes[1].copies().is_empty(),
+            "withdraw: {withdraw}: the copy stayed"
+        );
         if !withdraw {
             assert!(net.nodes[0]
                 .confirmations

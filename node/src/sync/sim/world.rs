@@ -271,8 +271,12 @@ impl World {
         let mut doc = AutoCommit::new().with_actor(store.actor());
         let _ = autosurgeon::reconcile(&mut doc, &body);
         let doc_id = store.publish(&name, scope.clone(), &mut doc);
-        self.oracle.record(origin, &self.nodes[origin].store, &doc_id);
-        self.log(&format!("node {origin} publishes {doc_id} ({})", scope.to_text()));
+        self.oracle
+            .record(origin, &self.nodes[origin].store, &doc_id);
+        self.log(&format!(
+            "node {origin} publishes {doc_id} ({})",
+            scope.to_text()
+        ));
     }
 
     /// An origin's admin issues something: a new publication, an edit, a
@@ -301,21 +305,27 @@ impl World {
             (1, Some(doc_id)) => {
                 self.nodes[origin].store.retract(&doc_id);
                 self.log(&format!("node {origin} retracts {doc_id}"));
-                self.oracle.record(origin, &self.nodes[origin].store, &doc_id);
+                self.oracle
+                    .record(origin, &self.nodes[origin].store, &doc_id);
             }
             (2 | 3, Some(doc_id))
                 if self.nodes[origin].store.publications[&doc_id].scope != Scope::Public =>
             {
                 let scope = self.random_scope(origin);
                 self.nodes[origin].store.set_scope(&doc_id, scope.clone());
-                self.log(&format!("node {origin} re-scopes {doc_id} to {}", scope.to_text()));
-                self.oracle.record(origin, &self.nodes[origin].store, &doc_id);
+                self.log(&format!(
+                    "node {origin} re-scopes {doc_id} to {}",
+                    scope.to_text()
+                ));
+                self.oracle
+                    .record(origin, &self.nodes[origin].store, &doc_id);
             }
             (_, Some(doc_id)) => {
                 let text = format!("Edit {} of the practice, during the run.", self.edits);
                 self.nodes[origin].store.edit(&doc_id, &text);
                 self.log(&format!("node {origin} edits {doc_id}"));
-                self.oracle.record(origin, &self.nodes[origin].store, &doc_id);
+                self.oracle
+                    .record(origin, &self.nodes[origin].store, &doc_id);
             }
         }
         self.stats.versions_issued += 1;
@@ -473,10 +483,7 @@ impl World {
             }
         }
         if self.verbose {
-            let kinds: Vec<String> = received
-                .iter()
-                .map(|b| describe(&b[..]))
-                .collect();
+            let kinds: Vec<String> = received.iter().map(|b| describe(&b[..])).collect();
             self.log(&format!("node {me} (link {link}) steps on {kinds:?}"));
         }
         let lens: Vec<u64> = received.iter().map(|b| b.len() as u64).collect();
@@ -670,7 +677,9 @@ impl World {
         let end = &mut conn.ends[side];
         let bytes = match kind {
             Probe::Replay if !end.seen.is_empty() => end.seen.get(pick % end.seen.len()).cloned(),
-            Probe::Reorder if end.inbox.len() > 1 => end.inbox.remove(1 + pick % (end.inbox.len() - 1)),
+            Probe::Reorder if end.inbox.len() > 1 => {
+                end.inbox.remove(1 + pick % (end.inbox.len() - 1))
+            }
             Probe::Foreign if !self.foreign.is_empty() => {
                 self.foreign.get(pick % self.foreign.len()).cloned()
             }
@@ -679,7 +688,8 @@ impl World {
         let Some(bytes) = bytes else {
             return Ok(());
         };
-        end.session.handle_message(&self.nodes[me].store, now, &bytes);
+        end.session
+            .handle_message(&self.nodes[me].store, now, &bytes);
         let batch = drain(&mut end.session);
         let closed = end.session.closed_by().map(|(code, _)| code);
         self.note(&[10, link as u64, side as u64, bytes.len() as u64]);
@@ -691,12 +701,18 @@ impl World {
         let stored = batch.effects.iter().any(|e| {
             matches!(
                 e,
-                Effect::SaveVersion { .. } | Effect::SaveTombstone { .. } | Effect::Withdrawn { .. }
+                Effect::SaveVersion { .. }
+                    | Effect::SaveTombstone { .. }
+                    | Effect::Withdrawn { .. }
             )
         });
         match (closed, stored) {
             (Some(code), _) => {
-                *self.stats.probes_closed.entry(format!("{code:?}")).or_default() += 1;
+                *self
+                    .stats
+                    .probes_closed
+                    .entry(format!("{code:?}"))
+                    .or_default() += 1;
             }
             (None, true) => self.stats.probes_valid_stored += 1,
             (None, false) => self.stats.probes_ignored += 1,
@@ -734,7 +750,11 @@ impl World {
             self.stats.actions += 1;
             let (steps, persists) = self.runnable();
             let links: Vec<usize> = (0..self.conns.len()).collect();
-            let connectable: Vec<usize> = links.iter().copied().filter(|&l| self.connectable(l)).collect();
+            let connectable: Vec<usize> = links
+                .iter()
+                .copied()
+                .filter(|&l| self.connectable(l))
+                .collect();
             let live: Vec<(usize, usize)> = links
                 .iter()
                 .filter(|&&l| self.conns[l].is_some())
@@ -743,7 +763,11 @@ impl World {
             let with_frames: Vec<(usize, usize)> = live
                 .iter()
                 .copied()
-                .filter(|&(l, s)| self.conns[l].as_ref().is_some_and(|c| !c.ends[s].inbox.is_empty()))
+                .filter(|&(l, s)| {
+                    self.conns[l]
+                        .as_ref()
+                        .is_some_and(|c| !c.ends[s].inbox.is_empty())
+                })
                 .collect();
             // A probe goes to an end whose last step is persisted: the
             // session reads its own writes before its next input.
@@ -752,8 +776,12 @@ impl World {
                 .copied()
                 .filter(|&(l, s)| !self.can_persist(l, s))
                 .collect();
-            let up: Vec<usize> = (0..self.nodes.len()).filter(|&n| self.nodes[n].up).collect();
-            let down: Vec<usize> = (0..self.nodes.len()).filter(|&n| !self.nodes[n].up).collect();
+            let up: Vec<usize> = (0..self.nodes.len())
+                .filter(|&n| self.nodes[n].up)
+                .collect();
+            let down: Vec<usize> = (0..self.nodes.len())
+                .filter(|&n| !self.nodes[n].up)
+                .collect();
             let weights = [
                 if steps.is_empty() { 0 } else { 40 },
                 if persists.is_empty() { 0 } else { 30 },
@@ -904,7 +932,9 @@ fn drain(session: &mut Session) -> Batch {
 fn describe(bytes: &[u8]) -> String {
     use labnet_protocol::sync::SyncMessage;
     match SyncMessage::decode(bytes) {
-        Ok(SyncMessage::Inventory { entries, up_to_seq, .. }) => format!(
+        Ok(SyncMessage::Inventory {
+            entries, up_to_seq, ..
+        }) => format!(
             "inventory up to {up_to_seq} {:?}",
             entries
                 .iter()
@@ -935,12 +965,21 @@ fn describe(bytes: &[u8]) -> String {
 
 fn short(doc_id: &DocId) -> String {
     let s = doc_id.as_str();
-    format!("{}..{}", &s[..4.min(s.len())], &s[s.len().saturating_sub(3)..])
+    format!(
+        "{}..{}",
+        &s[..4.min(s.len())],
+        &s[s.len().saturating_sub(3)..]
+    )
 }
 
 fn describe_effect(effect: &Effect) -> String {
     match effect {
-        Effect::SaveVersion { doc_id, statement, data, .. } => format!(
+        Effect::SaveVersion {
+            doc_id,
+            statement,
+            data,
+            ..
+        } => format!(
             "save {} v{} via {} {}",
             short(doc_id),
             statement.version,
@@ -955,7 +994,11 @@ fn describe_effect(effect: &Effect) -> String {
         }
         Effect::Withdrawn { doc_id } => format!("withdrawn {}", short(doc_id)),
         Effect::SaveResumePoint { peer, point } => format!("resume {} {}", peer.short(), point.seq),
-        Effect::RecordDelivery { peer, doc_id, version } => {
+        Effect::RecordDelivery {
+            peer,
+            doc_id,
+            version,
+        } => {
             format!("delivered {} v{version} to {}", short(doc_id), peer.short())
         }
         other => format!("{other:?}").chars().take(40).collect(),
