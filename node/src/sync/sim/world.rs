@@ -68,6 +68,9 @@ struct Conn {
     ends: [End; 2],
 }
 
+/// One end of a connection: (link, side).
+type EndRef = (usize, usize);
+
 /// Where a probe's message comes from.
 #[derive(Clone, Copy)]
 enum Probe {
@@ -726,7 +729,7 @@ impl World {
     // ---- the run -----------------------------------------------------------
 
     /// Every end that can take a step, and every end with a batch to persist.
-    fn runnable(&self) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+    fn runnable(&self) -> (Vec<EndRef>, Vec<EndRef>) {
         let mut steps = Vec::new();
         let mut persists = Vec::new();
         for link in 0..self.conns.len() {
