@@ -368,6 +368,17 @@ pub(super) fn issue_statement(
 }
 
 impl Batch<'_> {
+    /// The version of the statement held of another origin's publication,
+    /// as this transaction sees it.
+    pub fn received_version(&self, doc_id: &str) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> = self.tx.optional_row(
+            "SELECT version FROM statements WHERE doc_id = ?1 AND via IS NOT NULL",
+            [doc_id],
+            |r| r.get(0),
+        )?;
+        Ok(version.map(|v| v as u64))
+    }
+
     /// Stores a peer-delivered statement (a new version or a tombstone) and,
     /// when it is public, gives it the next number of our index so that our
     /// sessions relay it.

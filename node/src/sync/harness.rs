@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use automerge::{AutoCommit, ChangeHash};
+use automerge::{ActorId, AutoCommit, ChangeHash};
 use labnet_config::Role;
 use labnet_protocol::close::ViolationCode;
 use labnet_protocol::statement::{
@@ -136,6 +136,14 @@ impl MemNode {
         }
     }
 
+    /// The Automerge actor of this node's own changes: fixed, so a test
+    /// (and a simulation seed) produces the same change hashes every run.
+    pub(crate) fn actor(&self) -> ActorId {
+        let mut bytes = b"labnet-test-".to_vec();
+        bytes.extend_from_slice(&self.epoch.to_be_bytes());
+        ActorId::from(bytes)
+    }
+
     fn bump(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
@@ -198,8 +206,10 @@ impl MemNode {
 
     /// Gives one of our publications a new description (one change).
     pub(crate) fn edit(&mut self, doc_id: &DocId, text: &str) {
+        let actor = self.actor();
         self.update(doc_id, |publication| {
             let mut doc = AutoCommit::load(&publication.bytes).unwrap();
+            doc.set_actor(actor);
             edit_sample(&mut doc, text);
             publication.bytes = doc.save();
             publication.heads = doc.get_heads();
@@ -231,6 +241,13 @@ impl MemNode {
         self.held
             .get(doc_id)
             .is_some_and(|h| h.bytes.is_some() && h.heads == want)
+    }
+
+    /// Whether we hold a live copy of `doc_id` at exactly `version`.
+    pub(crate) fn holds_version(&self, doc_id: &DocId, version: u64) -> bool {
+        self.held
+            .get(doc_id)
+            .is_some_and(|h| h.bytes.is_some() && h.version == version)
     }
 
     /// The ids of the live copies we hold.
@@ -301,6 +318,10 @@ impl MemNode {
 
 impl EffectSink for MemNode {
     type Error = std::convert::Infallible;
+
+    fn held_version(&mut self, doc_id: &DocId) -> Result<Option<u64>, Self::Error> {
+        Ok(self.held.get(doc_id).map(|h| h.version))
+    }
 
     fn save_version(
         &mut self,

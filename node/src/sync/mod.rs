@@ -87,6 +87,8 @@ pub mod store_view;
 #[cfg(test)]
 mod harness;
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
 
 pub use crate::store::ReceivedStatement;
@@ -287,6 +289,9 @@ pub enum Effect {
 pub trait EffectSink {
     /// What a write can fail with.
     type Error;
+    /// The version of the statement held of another origin's publication,
+    /// as persisted so far (this batch included).
+    fn held_version(&mut self, doc_id: &DocId) -> Result<Option<u64>, Self::Error>;
     /// Stores a verified version of another origin's publication.
     fn save_version(
         &mut self,
@@ -338,8 +343,26 @@ pub trait EffectSink {
 
 impl Effect {
     /// Persists this effect into `sink`.
+    ///
+    /// A version (or tombstone) no newer than the one now held is skipped:
+    /// the session checked it was newer when it read the store, but another
+    /// session of this node may have persisted a newer one since (two peers
+    /// delivering the same publication at once). Storing it would take the
+    /// copy back to an older version behind resume points that say it is
+    /// held, so it would never be fetched again from that peer, and a
+    /// tombstone could be overwritten by the copy it retracted.
     pub fn apply<S: EffectSink>(&self, sink: &mut S) -> Result<(), S::Error> {
         match self {
+            Effect::SaveVersion {
+                doc_id, statement, ..
+            }
+            | Effect::SaveTombstone { doc_id, statement }
+                if sink
+                    .held_version(doc_id)?
+                    .is_some_and(|held| held >= statement.version) =>
+            {
+                Ok(())
+            }
             Effect::SaveVersion {
                 doc_id,
                 heads,

@@ -190,6 +190,10 @@ impl SyncView for StoreView<'_> {
 impl EffectSink for Batch<'_> {
     type Error = StoreError;
 
+    fn held_version(&mut self, doc_id: &DocId) -> Result<Option<u64>, StoreError> {
+        self.received_version(doc_id.as_str())
+    }
+
     fn save_version(
         &mut self,
         doc_id: &DocId,

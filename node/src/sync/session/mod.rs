@@ -52,7 +52,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use automerge::ChangeHash;
-use labnet_protocol::sync::{SyncMessage, SYNC_PROTOCOL_VERSION};
+use labnet_protocol::sync::{DocId, SyncMessage, SYNC_PROTOCOL_VERSION};
 use labnet_protocol::NodeId;
 use tracing::{trace, warn};
 
@@ -339,6 +339,43 @@ impl Session {
         self.effects.clear();
         self.events
             .push_back(Event::ProtocolViolation { code, reason });
+    }
+
+    /// What the effects queued so far in this step do to our copy of
+    /// `doc_id`: `Some(Some((version, retracted)))` stores that version,
+    /// `Some(None)` deletes it, `None` leaves it as the view says. The driver
+    /// persists a step's effects after all of its inputs, so within a step
+    /// the view does not show them yet.
+    fn queued_held(&self, doc_id: &DocId) -> Option<Option<(u64, bool)>> {
+        self.effects.iter().rev().find_map(|effect| match effect {
+            Effect::SaveVersion {
+                doc_id: d,
+                statement,
+                ..
+            } if d == doc_id => Some(Some((statement.version, false))),
+            Effect::SaveTombstone {
+                doc_id: d,
+                statement,
+            } if d == doc_id => Some(Some((statement.version, true))),
+            Effect::Withdrawn { doc_id: d } if d == doc_id => Some(None),
+            _ => None,
+        })
+    }
+
+    /// Whether the effects queued so far in this step record (or forget) a
+    /// delivery of our `doc_id` to the peer; see [`Session::queued_held`].
+    fn queued_delivery(&self, doc_id: &DocId) -> Option<bool> {
+        self.effects.iter().rev().find_map(|effect| match effect {
+            Effect::RecordDelivery {
+                peer, doc_id: d, ..
+            } if *peer == self.info.peer && d == doc_id => Some(true),
+            Effect::DeleteDelivery { peer, doc_id: d }
+                if *peer == self.info.peer && d == doc_id =>
+            {
+                Some(false)
+            }
+            _ => None,
+        })
     }
 
     /// A local read failed: end the session rather than act on a partial view.

@@ -168,9 +168,18 @@ impl Session {
             let Some(held) = self.read("reading a statement", view.held(&entry.doc_id)) else {
                 return;
             };
-            let newer = held.as_ref().is_none_or(|h| entry.version > h.version);
+            // What we hold, counting what this step stored already.
+            let held = match (self.queued_held(&entry.doc_id), held) {
+                (Some(None), _) => None,
+                (Some(Some(queued)), Some(h)) if h.version > queued.0 => {
+                    Some((h.version, h.retracted))
+                }
+                (Some(Some(queued)), _) => Some(queued),
+                (None, held) => held.map(|h| (h.version, h.retracted)),
+            };
+            let newer = held.is_none_or(|(version, _)| entry.version > version);
             // A retraction of something we never held needs nothing from us.
-            let needed = newer && !(entry.retracted && held.as_ref().is_none_or(|h| h.retracted));
+            let needed = newer && !(entry.retracted && held.is_none_or(|(_, retracted)| retracted));
             if !needed {
                 continue;
             }
@@ -519,7 +528,8 @@ impl Session {
         let Some(held) = self.read("reading a statement", view.held(&doc_id)) else {
             return;
         };
-        if held.is_some() {
+        let stored_this_step = matches!(self.queued_held(&doc_id), Some(Some(_)));
+        if held.is_some() || stored_this_step {
             debug!(doc = %doc_id, seq, "withdrawn by its origin");
             self.effects.push_back(Effect::Withdrawn {
                 doc_id: doc_id.clone(),

@@ -60,6 +60,10 @@ pub(super) struct ServeHalf {
     /// The version of each publication delivered on this session: a `Want`
     /// for it again, at that version, is refused rather than answered twice.
     pub(super) delivered: HashMap<DocId, u64>,
+    /// Our own publications announced in this session (at most our index):
+    /// a `Want` for one that left the peer's sight since is answered with a
+    /// withdrawal, not punished, and nobody else learns the id exists.
+    pub(super) announced_own: HashSet<DocId>,
 }
 
 /// What the peer may be told about one entry of our index.
@@ -87,7 +91,11 @@ impl Session {
             return Some(Visibility::Announce);
         };
         let in_scope = visible_to(scope, self.info.peer, self.info.peer_role);
-        let delivered = || view.delivered(self.info.peer, &entry.doc_id);
+        let queued = self.queued_delivery(&entry.doc_id);
+        let delivered = || match queued {
+            Some(delivered) => Ok(delivered),
+            None => view.delivered(self.info.peer, &entry.doc_id),
+        };
         let visibility = match (entry.retracted, in_scope) {
             (false, true) => Visibility::Announce,
             // Public retractions go to everyone in scope: relays spread the
@@ -188,20 +196,18 @@ impl Session {
                     return;
                 };
                 match visibility {
-                    Visibility::Announce => entries.push(Announcement {
-                        doc_id: row.doc_id,
-                        version: row.version,
-                        retracted: row.retracted,
-                        seq: row.seq,
-                    }),
-                    Visibility::Withdraw => {
-                        debug!(doc = %row.doc_id, "withdrawing from peer");
-                        self.serve.withdraws_pending.insert(row.doc_id.clone());
-                        self.send(SyncMessage::Withdraw {
+                    Visibility::Announce => {
+                        if row.origin == self.info.local {
+                            self.serve.announced_own.insert(row.doc_id.clone());
+                        }
+                        entries.push(Announcement {
                             doc_id: row.doc_id,
+                            version: row.version,
+                            retracted: row.retracted,
                             seq: row.seq,
-                        });
+                        })
                     }
+                    Visibility::Withdraw => self.withdraw(row.doc_id, row.seq),
                     Visibility::Hidden => {}
                 }
             }
@@ -225,6 +231,16 @@ impl Session {
                 self.serve.complete_sent = true;
                 return;
             }
+        }
+    }
+
+    /// Tells the peer to drop one of our publications, once: a second
+    /// `Withdraw` while one is unacknowledged would get a second ack, which
+    /// would acknowledge nothing.
+    fn withdraw(&mut self, doc_id: DocId, seq: u64) {
+        if self.serve.withdraws_pending.insert(doc_id.clone()) {
+            debug!(doc = %doc_id, "withdrawing from peer");
+            self.send(SyncMessage::Withdraw { doc_id, seq });
         }
     }
 
@@ -317,7 +333,16 @@ impl Session {
                 }
             }
             match entry {
-                Some(entry) if visible => entries.push(entry),
+                Some(entry) if visible => entries.push(Ok(entry)),
+                // Announced to the peer in this session, then re-scoped or
+                // retracted out of its sight before its `Want` arrived: the
+                // peer did nothing wrong; it is told to drop the id.
+                Some(entry)
+                    if entry.origin == self.info.local
+                        && self.serve.announced_own.contains(&item.doc_id) =>
+                {
+                    entries.push(Err(entry.seq))
+                }
                 _ => {
                     return self.violation(
                         ViolationCode::UnknownDoc,
@@ -327,7 +352,10 @@ impl Session {
             }
         }
         for (item, entry) in items.into_iter().zip(entries) {
-            self.deliver(view, entry, &item.have);
+            match entry {
+                Ok(entry) => self.deliver(view, entry, &item.have),
+                Err(seq) => self.withdraw(item.doc_id, seq),
+            }
             if self.closed.is_some() {
                 return;
             }
