@@ -23,8 +23,7 @@ use labnet_protocol::statement::{
     VersionStatement, PUBLIC_KEY_LEN, SIGNATURE_LEN,
 };
 use labnet_protocol::sync::{
-    publication_id, Announcement, DocId, ResumePoint, SyncMessage, WantItem,
-    SYNC_PROTOCOL_VERSION,
+    publication_id, Announcement, DocId, ResumePoint, SyncMessage, WantItem, SYNC_PROTOCOL_VERSION,
 };
 use labnet_protocol::NodeId;
 use ring::signature::{Ed25519KeyPair, KeyPair};
@@ -108,7 +107,11 @@ pub fn frame_decode(data: &[u8]) {
             "a whole frame was left in the buffer"
         );
     }
-    assert_eq!(decoder.into_remaining(), rest, "the remainder is not the rest");
+    assert_eq!(
+        decoder.into_remaining(),
+        rest,
+        "the remainder is not the rest"
+    );
 }
 
 /// Seeds of `frame_decode`.
@@ -211,7 +214,9 @@ pub fn handshake(data: &[u8]) {
 /// Seeds of `handshake`: a real hello (with and without an invite secret),
 /// welcome and refusal, with sync bytes behind them.
 pub fn handshake_seeds() -> Vec<Seed> {
-    let said = |h: &mut Handshake| -> Vec<u8> { std::iter::from_fn(|| h.poll_transmit()).flatten().collect() };
+    let said = |h: &mut Handshake| -> Vec<u8> {
+        std::iter::from_fn(|| h.poll_transmit()).flatten().collect()
+    };
     let mut plain = Handshake::dialer(hello());
     let mut invited = Handshake::dialer(Hello {
         invite_secret: Some([9; 32]),
@@ -514,7 +519,10 @@ pub fn invite_seeds() -> Vec<Seed> {
     };
     vec![
         ("token", token.clone().into_bytes()),
-        ("token-pasted", format!("  {}\n", token.to_lowercase()).into_bytes()),
+        (
+            "token-pasted",
+            format!("  {}\n", token.to_lowercase()).into_bytes(),
+        ),
         ("no-addresses", none.to_token().into_bytes()),
         ("eight-addresses", many.to_token().into_bytes()),
         ("cut", token[..token.len() / 2].as_bytes().to_vec()),
@@ -587,7 +595,9 @@ fn sample_doc() -> AutoCommit {
     let mut doc = AutoCommit::new().with_actor(ActorId::from(&[0x1a; 16][..]));
     let _ = doc.put(ROOT, "title", "Language cafe");
     doc.commit_with(at(1_764_000_000));
-    let long: String = (0..40).map(|i| format!("Step {i}: mentors meet newcomers. ")).collect();
+    let long: String = (0..40)
+        .map(|i| format!("Step {i}: mentors meet newcomers. "))
+        .collect();
     let _ = doc.put(ROOT, "description", long);
     doc.commit_with(at(1_764_000_060));
     if let Ok(list) = doc.put_object(ROOT, "lessons", automerge::ObjType::List) {

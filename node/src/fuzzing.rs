@@ -313,8 +313,8 @@ impl FuzzView {
                 statement,
             } => {
                 assert_eq!(doc_id, &self.doc_id, "stored another publication");
-                let signed = SignedStatement::decode(&statement.signed)
-                    .expect("a stored statement decodes");
+                let signed =
+                    SignedStatement::decode(&statement.signed).expect("a stored statement decodes");
                 signed.verify().expect("a stored statement verifies");
                 let signed_heads: Vec<ChangeHash> =
                     signed.body.heads.iter().map(|h| ChangeHash(*h)).collect();
@@ -349,8 +349,8 @@ impl FuzzView {
             }
             Effect::SaveTombstone { doc_id, statement } => {
                 assert_eq!(doc_id, &self.doc_id, "tombstoned another publication");
-                let signed = SignedStatement::decode(&statement.signed)
-                    .expect("a stored statement decodes");
+                let signed =
+                    SignedStatement::decode(&statement.signed).expect("a stored statement decodes");
                 signed.verify().expect("a stored statement verifies");
                 assert!(signed.body.retracted, "a tombstone of a live version");
                 self.held = Some(Held {
@@ -614,10 +614,7 @@ pub fn deliver_seeds() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("fresh-all-changes", with(0, &[], &f.v2_all)),
         ("held-changes-after", with(flag::HELD, &[], &f.v2_changes)),
-        (
-            "held-compressed",
-            with(flag::HELD, &[], &f.v2_changes_wire),
-        ),
+        ("held-compressed", with(flag::HELD, &[], &f.v2_changes_wire)),
         (
             "held-explicit-heads",
             with(flag::HELD | explicit, &f.v2_heads, &f.v2_changes),
@@ -629,7 +626,10 @@ pub fn deliver_seeds() -> Vec<(&'static str, Vec<u8>)> {
             with(flag::RELAYED | flag::PARTNERS, &[], &f.v2_all),
         ),
         ("retraction", with(flag::HELD | flag::RETRACTED, &[], &[])),
-        ("stale", with(flag::HELD | flag::OLD_VERSION, &[], &f.v2_changes)),
+        (
+            "stale",
+            with(flag::HELD | flag::OLD_VERSION, &[], &f.v2_changes),
+        ),
         ("subscriber", with(flag::SUBSCRIBER, &[], &f.v2_all)),
         (
             "wrong-heads",
@@ -700,7 +700,14 @@ pub fn session_seeds() -> Vec<(&'static str, Vec<u8>)> {
         full: true,
         complete: true,
     };
-    let v2 = sign(&f.origin, &f.doc_id, 2, &f.v2_heads, ScopeClass::Public, false);
+    let v2 = sign(
+        &f.origin,
+        &f.doc_id,
+        2,
+        &f.v2_heads,
+        ScopeClass::Public,
+        false,
+    );
     let v3 = sign(&f.origin, &f.doc_id, 3, &[], ScopeClass::Public, true);
     let resume = SyncMessage::Resume {
         version: labnet_protocol::sync::SYNC_PROTOCOL_VERSION,
@@ -1312,7 +1319,15 @@ pub fn feed_export_seeds() -> Vec<(&'static str, Vec<u8>)> {
                 0,
                 0,
                 f64::NAN,
-                &["Mechelen", "Zuid", "Café Ëlan — 日本語", "line one\nline two\ttab", "", "", "label"],
+                &[
+                    "Mechelen",
+                    "Zuid",
+                    "Café Ëlan — 日本語",
+                    "line one\nline two\ttab",
+                    "",
+                    "",
+                    "label",
+                ],
             ),
         ),
     ]
@@ -1358,7 +1373,11 @@ pub fn feed_verify_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let info = FeedInfo::for_node(&f.local.node_id().to_string());
     let entries = [entry];
     if let Ok(atom) = crate::feed::to_atom(&info, &entries) {
-        out.push(("atom-damaged", atom.replace("<labnet:version>1", "<labnet:version>2").into_bytes()));
+        out.push((
+            "atom-damaged",
+            atom.replace("<labnet:version>1", "<labnet:version>2")
+                .into_bytes(),
+        ));
         out.push(("atom", atom.into_bytes()));
     }
     if let Ok(json) = crate::feed::to_json_feed(&info, &entries) {
