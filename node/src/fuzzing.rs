@@ -574,7 +574,11 @@ pub fn deliver(data: &[u8]) -> DeliverOutcome {
         while let Some(bytes) = session.poll_transmit() {
             asked |= matches!(SyncMessage::decode(&bytes), Ok(SyncMessage::Want { .. }));
         }
-        assert!(asked, "an announced newer version was not asked for");
+        // A retraction of something we never held needs nothing from us.
+        assert!(
+            asked || (retracted && !held),
+            "an announced newer version was not asked for"
+        );
         drain(&mut session, &mut view);
     }
     let message = SyncMessage::Deliver {
