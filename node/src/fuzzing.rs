@@ -1065,8 +1065,18 @@ pub fn anonymize(data: &[u8]) {
         Ok(second) => second,
         Err(e) => panic!("the anonymizer refuses its own output: {e}"),
     };
+    // A suppressed result keeps its label and loses its figures, so the
+    // second pass sees a result with no figures, which it does not call
+    // suppressed: the flag is the one thing a projection cannot carry back.
+    let unflagged = |mut p: crate::share::PublishedPractice| {
+        for i in &mut p.indicators {
+            i.suppressed = false;
+        }
+        p
+    };
     assert_eq!(
-        second.practice, first.practice,
+        unflagged(second.practice),
+        unflagged(first.practice.clone()),
         "anonymizing a projection again changes it"
     );
 }
