@@ -59,6 +59,9 @@ use crate::sync::{
 };
 use crate::transport::tls::{node_id_of_certificate, NodeClientVerifier, PinnedServerVerifier};
 
+/// A seed: its file name in the corpus, and its bytes.
+pub type Seed = (&'static str, Vec<u8>);
+
 // ---- input helpers -----------------------------------------------------------
 
 /// A cursor over fuzzer bytes that never fails: past the end, it reads zeros.
@@ -361,11 +364,7 @@ impl FuzzView {
                     statement: statement.signed.clone(),
                 });
             }
-            Effect::Withdrawn { doc_id } => {
-                if doc_id == &self.doc_id {
-                    self.held = None;
-                }
-            }
+            Effect::Withdrawn { doc_id } if doc_id == &self.doc_id => self.held = None,
             _ => {}
         }
     }
@@ -602,7 +601,7 @@ pub fn deliver(data: &[u8]) -> DeliverOutcome {
 
 /// Seeds of `deliver`: honest deliveries (fresh, on top of a held copy,
 /// compressed chunks, a retraction) and a few that must be refused.
-pub fn deliver_seeds() -> Vec<(&'static str, Vec<u8>)> {
+pub fn deliver_seeds() -> Vec<Seed> {
     let f = fixture();
     let with = |flags: u8, heads: &[ChangeHash], chunks: &[Vec<u8>]| {
         let mut out = vec![flags, heads.len() as u8];
@@ -683,7 +682,7 @@ pub fn session(data: &[u8]) {
 
 /// Seeds of `session`: the exchange an origin would have with us, and the
 /// other messages of the protocol.
-pub fn session_seeds() -> Vec<(&'static str, Vec<u8>)> {
+pub fn session_seeds() -> Vec<Seed> {
     let f = fixture();
     let framed = |flags: u8, messages: &[SyncMessage]| {
         let mut out = vec![flags];
@@ -844,7 +843,7 @@ pub fn cert_pin(der: &[u8]) {
 
 /// Seeds of `cert_pin`: a node's own certificate, certificates with other
 /// key types, and damaged DER.
-pub fn cert_pin_seeds() -> Vec<(&'static str, Vec<u8>)> {
+pub fn cert_pin_seeds() -> Vec<Seed> {
     let mut out = Vec::new();
     if let Ok(identity) = crate::identity::Identity::generate() {
         let der = identity.cert_der().to_vec();
@@ -912,7 +911,7 @@ fn scanner(names: &[String], min_count: u32) -> Option<Scanner> {
 }
 
 /// Seeds of `scrub`.
-pub fn scrub_seeds() -> Vec<(&'static str, Vec<u8>)> {
+pub fn scrub_seeds() -> Vec<Seed> {
     let seed = |min: u8, parts: &[&str]| [vec![min], join_raw(parts)].concat();
     vec![
         (
@@ -1082,7 +1081,7 @@ pub fn anonymize(data: &[u8]) {
 }
 
 /// Seeds of `anonymize`.
-pub fn anonymize_seeds() -> Vec<(&'static str, Vec<u8>)> {
+pub fn anonymize_seeds() -> Vec<Seed> {
     let seed = |min: u8, parts: &[&str]| [vec![min, 40], join_raw(parts)].concat();
     vec![
         (
@@ -1158,7 +1157,7 @@ pub fn config(data: &[u8]) {
 }
 
 /// Seeds of `config`: the example file shipped in `dist/`, and small ones.
-pub fn config_seeds() -> Vec<(&'static str, Vec<u8>)> {
+pub fn config_seeds() -> Vec<Seed> {
     let example = include_str!("../../dist/config.example.toml");
     let init = labnet_config::default_file("Mechelen", Role::Partner, "0.0.0.0:7447");
     vec![
@@ -1279,7 +1278,7 @@ pub fn feed_export(data: &[u8]) {
 }
 
 /// Seeds of `feed_export`.
-pub fn feed_export_seeds() -> Vec<(&'static str, Vec<u8>)> {
+pub fn feed_export_seeds() -> Vec<Seed> {
     let seed = |updated: i64, version: u64, achieved: f64, parts: &[&str]| {
         let mut out = Vec::new();
         out.extend_from_slice(&updated.to_le_bytes());
@@ -1362,7 +1361,7 @@ pub fn feed_verify(data: &[u8]) {
 
 /// Seeds of `feed_verify`: real Atom and JSON Feed exports of a publication
 /// whose statement is really signed, and a damaged one.
-pub fn feed_verify_seeds() -> Vec<(&'static str, Vec<u8>)> {
+pub fn feed_verify_seeds() -> Vec<Seed> {
     let f = fixture();
     let mut out = Vec::new();
     let Ok(mut doc) = AutoCommit::load(&f.v1_saved) else {
@@ -1402,7 +1401,7 @@ pub fn feed_verify_seeds() -> Vec<(&'static str, Vec<u8>)> {
 
 /// Every node target's seeds, by target name: what the corpus generator
 /// writes to `fuzz/corpus/<target>/` and the regression test replays.
-pub fn all_seeds() -> Vec<(&'static str, Vec<(&'static str, Vec<u8>)>)> {
+pub fn all_seeds() -> Vec<(&'static str, Vec<Seed>)> {
     vec![
         ("deliver", deliver_seeds()),
         ("session", session_seeds()),
