@@ -525,7 +525,7 @@ pub fn invite_seeds() -> Vec<Seed> {
         ),
         ("no-addresses", none.to_token().into_bytes()),
         ("eight-addresses", many.to_token().into_bytes()),
-        ("cut", token[..token.len() / 2].as_bytes().to_vec()),
+        ("cut", token.as_bytes()[..token.len() / 2].to_vec()),
     ]
 }
 
