@@ -46,6 +46,8 @@ pub mod daemon;
 pub mod data_dir;
 pub mod demo;
 pub mod feed;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod identity;
 pub mod lab;
 pub mod share;

@@ -139,12 +139,12 @@ pub(super) fn atom_entry(w: &mut XmlWriter, e: &FeedEntry) -> Result<(), FeedErr
     if let Some(link) = &e.link {
         let mut l = BytesStart::new("link");
         l.push_attribute(("rel", "related"));
-        l.push_attribute(("href", link.as_str()));
+        l.push_attribute(("href", xml_chars(link).as_ref()));
         w.write_event(Event::Empty(l)).map_err(xml_error)?;
     }
     if let Some(area) = &e.area {
         let mut c = BytesStart::new("category");
-        c.push_attribute(("term", area.as_str()));
+        c.push_attribute(("term", xml_chars(area).as_ref()));
         w.write_event(Event::Empty(c)).map_err(xml_error)?;
     }
     text_element(w, "summary", &e.summary)?;
@@ -153,7 +153,7 @@ pub(super) fn atom_entry(w: &mut XmlWriter, e: &FeedEntry) -> Result<(), FeedErr
         let mut c = BytesStart::new("content");
         c.push_attribute(("type", "text"));
         w.write_event(Event::Start(c)).map_err(xml_error)?;
-        w.write_event(Event::Text(BytesText::new(&content.join("\n"))))
+        w.write_event(Event::Text(BytesText::new(&xml_chars(&content.join("\n")))))
             .map_err(xml_error)?;
         w.write_event(Event::End(BytesEnd::new("content")))
             .map_err(xml_error)?;
@@ -162,7 +162,7 @@ pub(super) fn atom_entry(w: &mut XmlWriter, e: &FeedEntry) -> Result<(), FeedErr
     let mut publisher = BytesStart::new("labnet:publisher");
     publisher.push_attribute(("source", e.publisher_source.as_str()));
     w.write_event(Event::Start(publisher)).map_err(xml_error)?;
-    w.write_event(Event::Text(BytesText::new(&e.publisher)))
+    w.write_event(Event::Text(BytesText::new(&xml_chars(&e.publisher))))
         .map_err(xml_error)?;
     w.write_event(Event::End(BytesEnd::new("labnet:publisher")))
         .map_err(xml_error)?;
@@ -183,7 +183,7 @@ pub(super) fn atom_entry(w: &mut XmlWriter, e: &FeedEntry) -> Result<(), FeedErr
     text_element(w, "labnet:version", &e.version.to_string())?;
     for i in &e.indicators {
         let mut el = BytesStart::new("labnet:indicator");
-        el.push_attribute(("label", i.label.as_str()));
+        el.push_attribute(("label", xml_chars(&i.label).as_ref()));
         let achieved = number(i.achieved);
         let target = number(i.target);
         if i.achieved.is_some() {
@@ -193,7 +193,7 @@ pub(super) fn atom_entry(w: &mut XmlWriter, e: &FeedEntry) -> Result<(), FeedErr
             el.push_attribute(("target", target.as_str()));
         }
         if let Some(unit) = &i.unit {
-            el.push_attribute(("unit", unit.as_str()));
+            el.push_attribute(("unit", xml_chars(unit).as_ref()));
         }
         w.write_event(Event::Empty(el)).map_err(xml_error)?;
     }
@@ -218,10 +218,30 @@ pub(super) fn atom_entry_alone(e: &FeedEntry) -> Result<String, FeedError> {
     String::from_utf8(w.into_inner().into_inner()).map_err(|e| FeedError::Xml(e.to_string()))
 }
 
+/// `text` with every character XML 1.0 cannot carry, not even escaped (the
+/// C0 controls but tab, newline and carriage return, and U+FFFE, U+FFFF),
+/// replaced by U+FFFD. A publication's text is a peer's and may hold any
+/// character; without this one NUL in a title makes the whole Atom export
+/// unreadable. `feed verify` renders entries with the same functions, so an
+/// entry so written still verifies.
+fn xml_chars(text: &str) -> std::borrow::Cow<'_, str> {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}')
+    };
+    if text.chars().all(allowed) {
+        text.into()
+    } else {
+        text.chars()
+            .map(|c| if allowed(c) { c } else { '\u{fffd}' })
+            .collect::<String>()
+            .into()
+    }
+}
+
 fn text_element(w: &mut XmlWriter, name: &str, text: &str) -> Result<(), FeedError> {
     w.write_event(Event::Start(BytesStart::new(name)))
         .map_err(xml_error)?;
-    w.write_event(Event::Text(BytesText::new(text)))
+    w.write_event(Event::Text(BytesText::new(&xml_chars(text))))
         .map_err(xml_error)?;
     w.write_event(Event::End(BytesEnd::new(name)))
         .map_err(xml_error)?;
