@@ -414,6 +414,13 @@ impl SyncView for FuzzView {
     ) -> Result<Vec<ForwardItem>, ViewError> {
         Ok(Vec::new())
     }
+    fn peer_acked(&self, _peer: NodeId) -> Result<Option<ResumePoint>, ViewError> {
+        Ok(None)
+    }
+    fn replica_usage(&self, _origin: NodeId) -> Result<crate::sync::ReplicaUsage, ViewError> {
+        // One copy at most, far under any quota: the quota has its own tests.
+        Ok(crate::sync::ReplicaUsage::default())
+    }
 }
 
 fn session_with(peer: NodeId, peer_role: Role, view: &FuzzView, now: Instant) -> Session {
