@@ -7,8 +7,14 @@ use tracing_subscriber::EnvFilter;
 /// `default_level` applies when `RUST_LOG` is unset: the daemon logs at info, a
 /// one-shot command only warns, so its output stays what the user asked for.
 pub(crate) fn init(flag: Option<&str>, config_file: Option<&str>, default_level: &str) {
-    let filter =
+    let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // Whatever RUST_LOG says: these crates log document contents (see the doc).
+    for directive in labnet_node::daemon::FORCED_LOG_DIRECTIVES {
+        if let Ok(d) = directive.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let format = flag
         .map(str::to_string)
         .or_else(|| std::env::var("LABNET_LOG_FORMAT").ok())

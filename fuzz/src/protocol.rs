@@ -502,6 +502,7 @@ pub fn invite(data: &[u8]) {
 pub fn invite_seeds() -> Vec<Seed> {
     let base = Invite {
         inviter: TestKey::new(3).node_id(),
+        inviter_role: PeerRole::Partner,
         addresses: vec!["127.0.0.1:7447".into(), "modena.example.org:7447".into()],
         secret: [42; 32],
         role: PeerRole::Subscriber,

@@ -212,6 +212,12 @@ pub enum DaemonError {
     Recheck(#[from] crate::share::ShareError),
 }
 
+/// Log directives that apply whatever `RUST_LOG` asks for. Automerge logs the
+/// values it inserts at trace level, and a node's private documents (the
+/// roster, the practices before anonymization) hold personal data: a log line
+/// must never carry it, so Automerge and autosurgeon only ever log warnings.
+pub const FORCED_LOG_DIRECTIVES: &[&str] = &["automerge=warn", "autosurgeon=warn"];
+
 /// Local publication changes that may queue for a slow session before it must
 /// restart (and catch up from the store).
 const LOCAL_CHANGES_CAPACITY: usize = 16 * 1024;

@@ -2,8 +2,11 @@
 //! under every variant the anonymizer must see through, never reach a byte that
 //! leaves the node: the projection, the whole saved history of the publication
 //! document (every change decoded, not only the current state), its raw saved
-//! bytes, and the feed exports (Atom, JSON Feed, CSV). Also after an edit
-//! re-shared into the same document.
+//! bytes, the feed exports (Atom, JSON Feed, CSV), and every log line the
+//! node writes, at every level its log filter lets through (`RUST_LOG=trace`
+//! under [`labnet_node::daemon::FORCED_LOG_DIRECTIVES`]), while it imports the roster and the practice,
+//! previews, shares and re-checks them through a real store. Also after an
+//! edit re-shared into the same document.
 //!
 //! Planted in free text:
 //! - e-mail addresses in 14 notations (spaced `@`, brackets, the at/dot words
@@ -832,6 +835,79 @@ fn check_publication(publication: &mut Publication, c: &Case) -> Result<(), Test
     Ok(())
 }
 
+/// A log sink the test can read back.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything logged, at every level and with every field, while the node
+/// imports the case's roster and practice into a real store, previews,
+/// shares, edits and shares again, and re-checks its publications.
+fn logs_of_the_share_path(c: &Case, edited: &Practice, settings: &AnonymizationSettings) -> String {
+    use labnet_config::Role;
+    use labnet_node::lab::storage;
+    use labnet_node::share::{preview_practice_with, recheck_publications, share_practice_with};
+    let sink = Captured::default();
+    let writer = sink.clone();
+    // Every level, as an operator's RUST_LOG=trace would, under the
+    // directives the node forces whatever RUST_LOG says.
+    let mut filter = tracing_subscriber::EnvFilter::new("trace");
+    for directive in labnet_node::daemon::FORCED_LOG_DIRECTIVES {
+        filter = filter.add_directive(directive.parse().unwrap());
+    }
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = labnet_node::store::Store::open(dir.path()).unwrap();
+        let identity = std::sync::Arc::new(labnet_node::identity::Identity::generate().unwrap());
+        let origin = identity.node_id();
+        store.set_signer(identity);
+        let (practice, roster, _) = build(c);
+        storage::import_roster(&mut store, Role::Partner, &roster).unwrap();
+        storage::import_practices(&mut store, Role::Partner, std::slice::from_ref(&practice))
+            .unwrap();
+        let id = practice.id.clone();
+        preview_practice_with(&store, origin, "Mechelen", &id, &Scope::Partners, settings).unwrap();
+        share_practice_with(
+            &mut store,
+            Role::Partner,
+            origin,
+            "Mechelen",
+            &id,
+            Scope::Partners,
+            settings,
+        )
+        .unwrap();
+        storage::import_practices(&mut store, Role::Partner, std::slice::from_ref(edited)).unwrap();
+        share_practice_with(
+            &mut store,
+            Role::Partner,
+            origin,
+            "Mechelen",
+            &id,
+            Scope::Public,
+            settings,
+        )
+        .unwrap();
+        recheck_publications(&mut store, Role::Partner, origin, "Mechelen", settings).unwrap();
+    });
+    let bytes = sink.0.lock().unwrap().clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -850,5 +926,9 @@ proptest! {
         let a = anonymize_with(&AnonymizerInput { practice: &practice, people: &people, settings: &settings }).unwrap();
         let (mut publication, _) = publish(&a, origin, "Mechelen", &Scope::Partners, Some(publication.into_doc()), NOW).unwrap();
         check_publication(&mut publication, &c)?;
+
+        let logs = logs_of_the_share_path(&c, &practice, &settings);
+        prop_assert!(logs.contains("practice shared"), "the share path logged nothing: {logs}");
+        check_text("logs", &logs, &c)?;
     }
 }
