@@ -51,6 +51,11 @@ use rand::{Rng, SeedableRng};
 /// The longest any one step of an attempt may take (connecting, the victim's
 /// `Want`, its close). Every answer the victim owes comes within one of its
 /// steps; 10 s is for a loaded 2-core machine in a debug build.
+/// Where the attempts' inventory sequence numbers start: each attempt's
+/// connection announces at `ATTEMPT_SEQ_BASE + n`, and an ignored attempt is
+/// shown by the victim's ack of exactly that number.
+const ATTEMPT_SEQ_BASE: u64 = 100;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 /// How long the honest partner may take to receive a version the victim
@@ -170,7 +175,7 @@ impl Case {
                 "content claiming another city: a publication body naming a third city (or the victim) as its origin, under the adversary's own valid statement"
             }
             Case::SubscriberAnnounces => {
-                "subscriber announcing: an inventory listing a publication of the subscriber's own"
+                "subscriber announcing: an inventory listing a publication of the subscriber's own (acknowledged and ignored: nothing stored)"
             }
             Case::SubscriberDelivers => {
                 "subscriber delivering: its own validly signed publication, unasked"
@@ -726,23 +731,26 @@ impl Arsenal {
                 )
             }
             Case::SubscriberAnnounces => {
+                // The attempt's own sequence number, which its ack must name.
+                let seq = ATTEMPT_SEQ_BASE + n;
                 let inventory = SyncMessage::Inventory {
                     epoch: 1,
                     entries: vec![Announcement {
                         doc_id: self.own.id.clone(),
                         version,
                         retracted: false,
-                        seq: version,
+                        seq,
                     }],
-                    up_to_seq: version,
+                    up_to_seq: seq,
                     full: true,
                     complete: true,
                 };
-                plain(
-                    None,
-                    framed(&inventory.encode()),
-                    violation(ViolationCode::ScopeViolation),
-                )
+                // A subscriber's announcements are acknowledged and ignored,
+                // not punished: a city downgraded to subscriber still announces
+                // its own publications, and must stay connected to have ours
+                // withdrawn. Nothing is stored (checked at
+                // the end against the victim's store and feed).
+                plain(None, framed(&inventory.encode()), Expect::Ignored)
             }
             Case::SubscriberDelivers => plain(
                 None,
@@ -1159,7 +1167,9 @@ async fn attack(
     for n in 0..attempts {
         let case = cases[n % cases.len()];
         let attempt = arsenal.build(case, adversary.role, n as u64, &mut rng);
-        let outcome = adversary.attempt(&attempt, 100 + n as u64).await;
+        let outcome = adversary
+            .attempt(&attempt, ATTEMPT_SEQ_BASE + n as u64)
+            .await;
         tally.record(adversary.name, case, &attempt.expect, outcome);
         progress.fetch_add(1, Ordering::Relaxed);
     }
