@@ -211,9 +211,15 @@ impl Session {
             let Some(held) = self.read("reading a statement", view.held(&doc_id)) else {
                 return;
             };
-            let have = match held {
-                Some(h) if !h.retracted => sorted(h.heads).into_iter().map(|h| h.0).collect(),
-                _ => Vec::new(),
+            let have = match (self.queued_held(&doc_id), held) {
+                // This step already withdrew, stored or retracted our copy, and
+                // the view does not show it yet: the heads it shows are not
+                // what we will hold, so ask for the whole version.
+                (Some(_), _) => Vec::new(),
+                (None, Some(h)) if !h.retracted => {
+                    sorted(h.heads).into_iter().map(|h| h.0).collect()
+                }
+                (None, _) => Vec::new(),
             };
             self.receive.wanted.insert(doc_id.clone());
             items.push(WantItem { doc_id, have });
@@ -272,8 +278,13 @@ impl Session {
                         origin,
                         relayed,
                     });
-                    self.confirm_retraction(&doc_id, version);
                 }
+                // Confirmed even when this session saw no copy: another
+                // session of ours may be storing one in the same moment, which
+                // this tombstone then deletes, and a confirmation only says,
+                // signed, that we hold none. (We asked for this retraction, so
+                // the origin's status has a place for it.)
+                self.confirm_retraction(&doc_id, version);
             }
         }
         self.finish_want(&doc_id);
@@ -337,6 +348,12 @@ impl Session {
         }
         let Some(held) = self.read("reading a statement", view.held(&doc_id)) else {
             return Ok(None);
+        };
+        // A copy withdrawn earlier in this step is as good as gone (the view
+        // shows it until the step is persisted): what arrives is a new copy.
+        let held = match self.queued_held(&doc_id) {
+            Some(None) => None,
+            _ => held,
         };
         if held.as_ref().is_some_and(|h| h.version >= body.version) {
             trace!(doc = %doc_id, version = body.version, "stale version ignored");

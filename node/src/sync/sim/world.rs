@@ -78,7 +78,11 @@ enum Probe {
     Replay,
     /// A frame queued behind others, taken out of order.
     Reorder,
-    /// A frame another node received from another peer.
+    /// A frame another node received from a node other than this end's
+    /// peer: what a hostile peer could pass on. A frame the peer itself sent
+    /// on another of its connections is never used: over TLS nobody but the
+    /// peer speaks for it, and an honest origin does not send one peer what
+    /// it addressed to another.
     Foreign,
 }
 
@@ -96,8 +100,9 @@ pub(super) struct World {
     now_ms: u64,
     base: Instant,
     config: SessionConfig,
-    /// Frames recently received anywhere, for out-of-context probes.
-    foreign: VecDeque<Vec<u8>>,
+    /// Frames recently received anywhere, with their sender, for
+    /// out-of-context probes.
+    foreign: VecDeque<(usize, Vec<u8>)>,
     issues_left: usize,
     edits: u64,
     pub(super) stats: Stats,
@@ -493,10 +498,11 @@ impl World {
         let lens: Vec<u64> = received.iter().map(|b| b.len() as u64).collect();
         self.note(&[3, link as u64, side as u64]);
         self.note(&lens);
+        let sender = self.node_of(link, 1 - side);
         for bytes in received {
             self.oracle.check_wire(me, &bytes)?;
             self.stats.frames_delivered += 1;
-            self.foreign.push_back(bytes);
+            self.foreign.push_back((sender, bytes));
             if self.foreign.len() > REPLAYABLE_MAX {
                 self.foreign.pop_front();
             }
@@ -684,8 +690,12 @@ impl World {
             Probe::Reorder if end.inbox.len() > 1 => {
                 end.inbox.remove(1 + pick % (end.inbox.len() - 1))
             }
-            Probe::Foreign if !self.foreign.is_empty() => {
-                self.foreign.get(pick % self.foreign.len()).cloned()
+            Probe::Foreign => {
+                let others = self.foreign.iter().filter(|(from, _)| *from != peer);
+                let count = others.clone().count();
+                (count > 0)
+                    .then(|| others.clone().nth(pick % count).map(|(_, b)| b.clone()))
+                    .flatten()
             }
             _ => None,
         };
