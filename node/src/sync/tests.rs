@@ -592,6 +592,47 @@ fn bad_deliveries_are_refused_with_their_own_code() {
     }
 }
 
+/// The `chunk` fuzz target's crasher, a change Automerge applies but cannot
+/// save back (a string value that is not UTF-8): delivered as a publication,
+/// it is refused before anything is stored, because a replica saved from it
+/// would fail every later read. The fuzz input is one chunk behind a `u16`
+/// length.
+const UNSAVEABLE_CHANGE_FUZZ_INPUT: &[u8] = include_bytes!(
+    "../../../fuzz/regressions/chunk/crash-5548effd888422394bea8bd8227db299205f808d"
+);
+
+#[test]
+fn a_delivery_whose_document_does_not_load_back_is_refused() {
+    let change = UNSAVEABLE_CHANGE_FUZZ_INPUT[2..].to_vec();
+    let mut doc = AutoCommit::new();
+    doc.apply_changes([automerge::Change::try_from(&change[..]).unwrap()])
+        .unwrap();
+    assert!(!survives_reload(&mut doc), "Automerge saves it back now");
+    let mut honest = sample_doc(&sample_body(node_id(1), "honest", 1));
+    assert!(survives_reload(&mut honest));
+
+    let (mut net, _) = against_adversary(Role::Partner);
+    let key = TestKey::new(1);
+    let doc_id = labnet_protocol::sync::publication_id(key.node_id(), "unsaveable").unwrap();
+    announce(&mut net, &doc_id, 4);
+    let signed = statement(&key, &doc_id, 4, &mut doc, ScopeClass::Public, false);
+    let code = deliver_bad(
+        &mut net,
+        SyncMessage::Deliver {
+            statement: signed,
+            changes: vec![change],
+        },
+    );
+    assert_eq!(code, Some(ViolationCode::BadDocument));
+    let reason = net.sessions[&(0, 1)].closed_by().map(|(_, r)| r.to_owned());
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.contains("does not load back")),
+        "{reason:?}"
+    );
+}
+
 /// A peer approved as a subscriber can publish nothing: its announcements
 /// are acknowledged and ignored (no `Want`, nothing stored), and the session
 /// stays up, so a city downgraded to subscriber, which still announces its

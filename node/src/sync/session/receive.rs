@@ -459,6 +459,12 @@ impl Session {
                 ),
             ));
         }
+        if !super::survives_reload(&mut scratch) {
+            return Err((
+                ViolationCode::BadDocument,
+                format!("changes for {doc_id} make a document that does not load back once saved"),
+            ));
+        }
         let shape = guarded(|| crate::share::check_publication_shape(&scratch, &doc_id, origin));
         match shape {
             Some(Ok(())) => {}
