@@ -450,7 +450,7 @@ pub fn chunk(data: &[u8]) {
     // Automerge applies some changes it cannot save back: a string value
     // that is not UTF-8 (`regressions/chunk/`) makes a saved document that no
     // longer loads. That is not labnet's check to make here: the receive path
-    // refuses such a delivery (`labnet_node::sync::survives_reload`, held by
+    // refuses such a delivery (`labnet_node::sync::saved_if_it_reloads`, held by
     // the `deliver` target and `sync::tests`). Saving and loading still run,
     // so a panic in either is a finding.
     let saved = doc.save();

@@ -94,7 +94,7 @@ mod tests;
 pub use crate::store::ReceivedStatement;
 use crate::trust::Scope;
 use labnet_protocol::close::ViolationCode;
-pub use session::{survives_reload, Session, SessionConfig};
+pub use session::{saved_if_it_reloads, Session, SessionConfig};
 
 /// One entry of the index this node serves.
 #[derive(Debug, Clone, PartialEq, Eq)]

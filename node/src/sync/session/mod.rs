@@ -148,23 +148,25 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
     }
 }
 
-/// Whether `doc`, saved and loaded again, is the same document: it loads,
-/// with the same heads.
+/// `doc` saved, if the saved bytes load again as the same document (the same
+/// heads); `None` if they do not.
 ///
 /// Automerge applies some changes it cannot write back the same way. The
 /// `chunk` fuzz target found one (`fuzz/regressions/chunk/`): a change whose
-/// string value is not UTF-8 applies, but the saved document no longer
-/// loads ("mismatching heads"). Stored as a snapshot, or compacted later, such
-/// a replica would be garbage that fails every read, so a delivery is refused
-/// unless the document it makes survives the round trip. A panic inside
-/// Automerge counts as not surviving.
-pub fn survives_reload(doc: &mut AutoCommit) -> bool {
+/// string value holds bytes that are not UTF-8 applies, but the saved
+/// document no longer loads ("mismatching heads"). Stored as a snapshot, or
+/// compacted later, such a replica would be garbage that fails every read, so
+/// a delivery is refused unless the document it makes survives the round
+/// trip. A panic inside Automerge counts as not surviving. The bytes are
+/// returned so that a caller storing a snapshot saves only once.
+pub fn saved_if_it_reloads(doc: &mut AutoCommit) -> Option<Vec<u8>> {
     let heads = sorted(doc.get_heads());
-    let reloaded = guarded(|| {
+    guarded(|| {
         let saved = doc.save();
-        AutoCommit::load(&saved).map(|mut again| sorted(again.get_heads()))
-    });
-    matches!(reloaded, Some(Ok(again)) if again == heads)
+        let again = AutoCommit::load(&saved).ok()?.get_heads();
+        (sorted(again) == heads).then_some(saved)
+    })
+    .flatten()
 }
 
 fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {

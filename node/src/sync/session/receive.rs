@@ -459,12 +459,12 @@ impl Session {
                 ),
             ));
         }
-        if !super::survives_reload(&mut scratch) {
+        let Some(saved) = super::saved_if_it_reloads(&mut scratch) else {
             return Err((
                 ViolationCode::BadDocument,
                 format!("changes for {doc_id} make a document that does not load back once saved"),
             ));
-        }
+        };
         let shape = guarded(|| crate::share::check_publication_shape(&scratch, &doc_id, origin));
         match shape {
             Some(Ok(())) => {}
@@ -484,7 +484,7 @@ impl Session {
         let data = if held_copy {
             ReplicaData::Incremental(appended)
         } else {
-            ReplicaData::Snapshot(scratch.save())
+            ReplicaData::Snapshot(saved)
         };
         let added = match &data {
             ReplicaData::Incremental(b) | ReplicaData::Snapshot(b) => b.len() as u64,
