@@ -22,7 +22,7 @@ use std::path::Path;
 use automerge::ChangeHash;
 use labnet_config::Role;
 use labnet_protocol::NodeId;
-use rusqlite::{Connection, OptionalExtension, Params, Row};
+use rusqlite::{params, Connection, OptionalExtension, Params, Row};
 
 use super::codec::decode_heads;
 use super::StoreError;
@@ -55,18 +55,19 @@ impl<'c> Db<'c> {
         self.path
     }
 
+    /// A result of rusqlite's, with its error mapped to this file's.
+    fn checked<T>(self, result: rusqlite::Result<T>) -> Result<T, StoreError> {
+        result.map_err(sqlite_error(self.path))
+    }
+
     /// Runs one statement; returns how many rows it changed.
     pub(super) fn execute(self, sql: &str, params: impl Params) -> Result<usize, StoreError> {
-        self.conn
-            .execute(sql, params)
-            .map_err(sqlite_error(self.path))
+        self.checked(self.conn.execute(sql, params))
     }
 
     /// Runs several statements with no parameters (pragmas, migrations).
     pub(super) fn execute_batch(self, sql: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute_batch(sql)
-            .map_err(sqlite_error(self.path))
+        self.checked(self.conn.execute_batch(sql))
     }
 
     /// The first row of a query, or `None` when it returns none.
@@ -76,10 +77,7 @@ impl<'c> Db<'c> {
         params: impl Params,
         map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, StoreError> {
-        self.conn
-            .query_row(sql, params, map)
-            .optional()
-            .map_err(sqlite_error(self.path))
+        self.checked(self.conn.query_row(sql, params, map).optional())
     }
 
     /// The one row a query must return. No row is SQLite's own
@@ -106,6 +104,54 @@ impl<'c> Db<'c> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(&sqlite)?;
         let rows = stmt.query_map(params, map).map_err(&sqlite)?;
         rows.collect::<Result<_, _>>().map_err(&sqlite)
+    }
+
+    /// The first record a query returns, or `None` when it returns none.
+    pub(super) fn record<T: FromRow>(
+        self,
+        sql: &str,
+        params: impl Params,
+    ) -> Result<Option<T>, StoreError> {
+        self.optional_row(sql, params, T::columns)?
+            .map(|columns| T::parse(self, columns))
+            .transpose()
+    }
+
+    /// Every record a query returns, in its order.
+    pub(super) fn records<T: FromRow>(
+        self,
+        sql: &str,
+        params: impl Params,
+    ) -> Result<Vec<T>, StoreError> {
+        self.rows(sql, params, T::columns)?
+            .into_iter()
+            .map(|columns| T::parse(self, columns))
+            .collect()
+    }
+
+    /// One page of records from a query whose `?1` is the sequence number to
+    /// start after and `?2` the page size: the index walks of sync steps.
+    pub(super) fn records_after<T: FromRow>(
+        self,
+        sql: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        // SQLite's LIMIT is an i64; a page that large is every row anyway.
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.records(sql, params![after_seq as i64, limit])
+    }
+
+    /// The node ids a one-column query returns; `what` names a malformed one
+    /// in the error.
+    pub(super) fn node_ids(
+        self,
+        sql: &str,
+        params: impl Params,
+        what: impl Fn(&str) -> String,
+    ) -> Result<Vec<NodeId>, StoreError> {
+        let ids: Vec<String> = self.rows(sql, params, |r| r.get(0))?;
+        ids.iter().map(|id| self.node_id(id, what(id))).collect()
     }
 
     /// The rowid of the last row this connection inserted.
@@ -143,6 +189,20 @@ impl<'c> Db<'c> {
     }
 }
 
+/// A record the store reads back from a query, in two steps: SQLite reads the
+/// columns inside the statement, then [`parse`](FromRow::parse) checks what
+/// the schema cannot type, with errors that name the file. A table file
+/// implements it once for its record, and every query of that record reads
+/// through [`Db::record`] or [`Db::records`].
+pub(super) trait FromRow: Sized {
+    /// The columns as SQLite returns them.
+    type Columns;
+    /// Reads the columns of one row.
+    fn columns(row: &Row<'_>) -> rusqlite::Result<Self::Columns>;
+    /// Checks and converts them into the record.
+    fn parse(db: Db<'_>, columns: Self::Columns) -> Result<Self, StoreError>;
+}
+
 impl super::Store {
     /// Opens (creating if needed) the store at `path` through the SQLite VFS
     /// registered under `vfs`, then configures and migrates it exactly as
@@ -155,13 +215,6 @@ impl super::Store {
     pub fn open_with_vfs(path: &Path, vfs: &str) -> Result<super::Store, StoreError> {
         let conn = Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), vfs)
             .map_err(sqlite_error(path))?;
-        let mut store = super::Store {
-            conn,
-            path: path.to_path_buf(),
-            signer: None,
-        };
-        store.configure()?;
-        store.migrate()?;
-        Ok(store)
+        super::Store::configured(conn, path)
     }
 }

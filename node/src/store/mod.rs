@@ -157,6 +157,12 @@ impl Store {
     /// Opens the store at an explicit file path.
     pub fn open_file(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path).map_err(sqlite_error(path))?;
+        Store::configured(conn, path)
+    }
+
+    /// The store over a fresh writable connection to `path`, configured and
+    /// migrated: how every writable open ends, whatever opened the file.
+    fn configured(conn: Connection, path: &Path) -> Result<Store, StoreError> {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),

@@ -24,7 +24,7 @@ use labnet_config::Role;
 use labnet_protocol::NodeId;
 use rusqlite::params;
 
-use super::db::Db;
+use super::db::{Db, FromRow};
 use super::{unix_now, Store, StoreError};
 
 /// Where a peer stands with this node.
@@ -202,25 +202,19 @@ impl Store {
 
     /// The record of one peer.
     pub fn peer(&self, node_id: NodeId) -> Result<Option<PeerRecord>, StoreError> {
-        let db = self.db();
-        let row = db.optional_row(
+        self.db().record(
             "SELECT node_id, name, role, state, address, decided_at, decided_by, last_seen, claimed_name FROM peers WHERE node_id = ?1",
             [node_id.to_string()],
-            raw_peer,
-        )?;
-        row.map(|r| peer_from_raw(db, r)).transpose()
+        )
     }
 
     /// Every peer decided about, approved first, then by name.
     pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
-        let db = self.db();
-        let rows = db.rows(
+        self.db().records(
             "SELECT node_id, name, role, state, address, decided_at, decided_by, last_seen, claimed_name FROM peers
              ORDER BY state, name, node_id",
             [],
-            raw_peer,
-        )?;
-        rows.into_iter().map(|r| peer_from_raw(db, r)).collect()
+        )
     }
 
     /// Records that an approved peer completed a handshake: its name and when.
@@ -364,7 +358,7 @@ fn close_request(tx: Db<'_>, id: &str, now: i64, event: &str, by: &str) -> Resul
 }
 
 /// A peers row as SQLite returns it, before its text columns are parsed.
-struct RawPeer {
+pub(super) struct RawPeer {
     node_id: String,
     name: Option<String>,
     role: String,
@@ -376,34 +370,38 @@ struct RawPeer {
     claimed_name: Option<String>,
 }
 
-fn raw_peer(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPeer> {
-    Ok(RawPeer {
-        node_id: r.get(0)?,
-        name: r.get(1)?,
-        role: r.get(2)?,
-        state: r.get(3)?,
-        address: r.get(4)?,
-        decided_at: r.get(5)?,
-        decided_by: r.get(6)?,
-        last_seen: r.get(7)?,
-        claimed_name: r.get(8)?,
-    })
-}
+impl FromRow for PeerRecord {
+    type Columns = RawPeer;
 
-fn peer_from_raw(db: Db<'_>, r: RawPeer) -> Result<PeerRecord, StoreError> {
-    Ok(PeerRecord {
-        node_id: db.node_id(&r.node_id, format_args!("peer id {}", r.node_id))?,
-        name: r.name,
-        claimed_name: r.claimed_name,
-        role: db.role(&r.role)?,
-        state: match r.state.as_str() {
-            "approved" => PeerState::Approved,
-            "revoked" => PeerState::Revoked,
-            other => return Err(db.corrupt(format!("peer state {other}"))),
-        },
-        address: r.address,
-        decided_at: r.decided_at,
-        decided_by: r.decided_by,
-        last_seen: r.last_seen,
-    })
+    fn columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPeer> {
+        Ok(RawPeer {
+            node_id: r.get(0)?,
+            name: r.get(1)?,
+            role: r.get(2)?,
+            state: r.get(3)?,
+            address: r.get(4)?,
+            decided_at: r.get(5)?,
+            decided_by: r.get(6)?,
+            last_seen: r.get(7)?,
+            claimed_name: r.get(8)?,
+        })
+    }
+
+    fn parse(db: Db<'_>, r: RawPeer) -> Result<PeerRecord, StoreError> {
+        Ok(PeerRecord {
+            node_id: db.node_id(&r.node_id, format_args!("peer id {}", r.node_id))?,
+            name: r.name,
+            claimed_name: r.claimed_name,
+            role: db.role(&r.role)?,
+            state: match r.state.as_str() {
+                "approved" => PeerState::Approved,
+                "revoked" => PeerState::Revoked,
+                other => return Err(db.corrupt(format!("peer state {other}"))),
+            },
+            address: r.address,
+            decided_at: r.decided_at,
+            decided_by: r.decided_by,
+            last_seen: r.last_seen,
+        })
+    }
 }

@@ -25,7 +25,7 @@ use automerge::{AutoCommit, ChangeHash};
 use rusqlite::params;
 
 use super::codec::{encode_heads, heads_hex};
-use super::db::Db;
+use super::db::{Db, FromRow};
 use super::disclosures::{insert_disclosure, NewDisclosure};
 use super::documents::save_in;
 use super::statements::issue_statement;
@@ -75,26 +75,21 @@ impl Store {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<IndexRow>, StoreError> {
-        let db = self.db();
-        let rows = db.rows(
+        self.db().records_after(
             "SELECT p.doc_id, p.seq, p.scope, d.heads, p.retracted FROM publication_index p
              JOIN documents d ON d.doc_id = p.doc_id WHERE p.seq > ?1 ORDER BY p.seq LIMIT ?2",
-            params![after_seq as i64, limit as i64],
-            index_columns,
-        )?;
-        rows.into_iter().map(|r| with_heads(db, r)).collect()
+            after_seq,
+            limit,
+        )
     }
 
     /// The index row of one of our publications.
     pub fn publication_row(&self, doc_id: &str) -> Result<Option<IndexRow>, StoreError> {
-        let db = self.db();
-        let row = db.optional_row(
+        self.db().record(
             "SELECT p.doc_id, p.seq, p.scope, d.heads, p.retracted FROM publication_index p
              JOIN documents d ON d.doc_id = p.doc_id WHERE p.doc_id = ?1",
             [doc_id],
-            index_columns,
-        )?;
-        row.map(|r| with_heads(db, r)).transpose()
+        )
     }
 
     /// Every row of our index (for status and tests), in sequence order.
@@ -341,21 +336,26 @@ pub(super) fn next_seq(tx: Db<'_>) -> Result<u64, StoreError> {
 /// An index row as the query returns it: complete but for its heads, which
 /// come second, still encoded (decoding them can fail as corrupt, which a
 /// row-mapping closure cannot report).
-fn index_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<(IndexRow, Vec<u8>)> {
-    let row = IndexRow {
-        doc_id: r.get(0)?,
-        seq: r.get::<_, i64>(1)? as u64,
-        scope: r.get(2)?,
-        heads: Vec::new(),
-        retracted: r.get::<_, i64>(4)? != 0,
-    };
-    Ok((row, r.get(3)?))
-}
+/// An index row reads its heads from the document's row, still encoded.
+impl FromRow for IndexRow {
+    type Columns = (IndexRow, Vec<u8>);
 
-fn with_heads(db: Db<'_>, (mut row, heads): (IndexRow, Vec<u8>)) -> Result<IndexRow, StoreError> {
-    row.heads = db.heads(
-        &heads,
-        format_args!("publication {} has malformed heads", row.doc_id),
-    )?;
-    Ok(row)
+    fn columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<(IndexRow, Vec<u8>)> {
+        let row = IndexRow {
+            doc_id: r.get(0)?,
+            seq: r.get::<_, i64>(1)? as u64,
+            scope: r.get(2)?,
+            heads: Vec::new(),
+            retracted: r.get::<_, i64>(4)? != 0,
+        };
+        Ok((row, r.get(3)?))
+    }
+
+    fn parse(db: Db<'_>, (mut row, heads): (IndexRow, Vec<u8>)) -> Result<IndexRow, StoreError> {
+        row.heads = db.heads(
+            &heads,
+            format_args!("publication {} has malformed heads", row.doc_id),
+        )?;
+        Ok(row)
+    }
 }

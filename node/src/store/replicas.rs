@@ -112,15 +112,11 @@ impl Store {
 
     /// The peers that confirmed they deleted a retracted publication.
     pub fn retraction_acks(&self, doc_id: &str) -> Result<Vec<NodeId>, StoreError> {
-        let db = self.db();
-        let ids: Vec<String> = db.rows(
+        self.db().node_ids(
             "SELECT node_id FROM retraction_acks WHERE doc_id = ?1 ORDER BY node_id",
             [doc_id],
-            |r| r.get(0),
-        )?;
-        ids.iter()
-            .map(|id| db.node_id(id, format_args!("retraction ack {id}")))
-            .collect()
+            |id| format!("retraction ack {id}"),
+        )
     }
 }
 
@@ -158,6 +154,18 @@ impl Batch<'_> {
         heads: &[ChangeHash],
         chunk: &[u8],
     ) -> Result<(), StoreError> {
+        self.check_held_from(doc_id, origin)?;
+        let last: Option<i64> = self.tx.row(
+            "SELECT MAX(seq) FROM document_changes WHERE doc_id = ?1",
+            [doc_id],
+            |r| r.get(0),
+        )?;
+        append_chunk(self.tx, doc_id, last, chunk, &encode_heads(heads), self.now)
+    }
+
+    /// Changes for a replica are accepted only from the origin it is held
+    /// from, and never over one of our own documents.
+    fn check_held_from(&self, doc_id: &str, origin: NodeId) -> Result<(), StoreError> {
         self.check_not_ours(doc_id)?;
         let held_from: Option<String> = self.tx.optional_row(
             "SELECT origin FROM replicas WHERE doc_id = ?1",
@@ -169,12 +177,7 @@ impl Batch<'_> {
                 "changes for replica {doc_id}, which is not held from that origin"
             )));
         }
-        let last: Option<i64> = self.tx.row(
-            "SELECT MAX(seq) FROM document_changes WHERE doc_id = ?1",
-            [doc_id],
-            |r| r.get(0),
-        )?;
-        append_chunk(self.tx, doc_id, last, chunk, &encode_heads(heads), self.now)
+        Ok(())
     }
 
     /// A replica must never overwrite one of our own documents.

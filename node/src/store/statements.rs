@@ -30,7 +30,7 @@ use labnet_protocol::NodeId;
 use rusqlite::params;
 
 use super::batch::Batch;
-use super::db::Db;
+use super::db::{Db, FromRow};
 use super::{Store, StoreError};
 
 /// The most confirmations kept for one retracted publication. A retraction
@@ -102,7 +102,7 @@ const STATEMENT_COLUMNS: &str =
     "doc_id, origin, version, scope_class, retracted, signed, via, relay_seq";
 
 /// A statement row as the query returns it, before its ids are parsed.
-type StatementColumns = (
+pub(super) type StatementColumns = (
     String,
     String,
     i64,
@@ -113,37 +113,41 @@ type StatementColumns = (
     Option<i64>,
 );
 
-fn statement_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<StatementColumns> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
-}
+impl FromRow for StatementRow {
+    type Columns = StatementColumns;
 
-fn statement_row(db: Db<'_>, c: StatementColumns) -> Result<StatementRow, StoreError> {
-    let (doc_id, origin, version, class, retracted, signed, via, relay_seq) = c;
-    let origin = db.node_id(&origin, format_args!("statement {doc_id} origin"))?;
-    let via = via
-        .map(|v| db.node_id(&v, format_args!("statement {doc_id} via")))
-        .transpose()?;
-    let scope_class = ScopeClass::from_name(&class)
-        .ok_or_else(|| db.corrupt(format!("statement {doc_id} has scope class '{class}'")))?;
-    Ok(StatementRow {
-        doc_id,
-        origin,
-        version: version as u64,
-        scope_class,
-        retracted: retracted != 0,
-        signed,
-        via,
-        relay_seq: relay_seq.map(|s| s as u64),
-    })
+    fn columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<StatementColumns> {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+        ))
+    }
+
+    fn parse(db: Db<'_>, c: StatementColumns) -> Result<StatementRow, StoreError> {
+        let (doc_id, origin, version, class, retracted, signed, via, relay_seq) = c;
+        let origin = db.node_id(&origin, format_args!("statement {doc_id} origin"))?;
+        let via = via
+            .map(|v| db.node_id(&v, format_args!("statement {doc_id} via")))
+            .transpose()?;
+        let scope_class = ScopeClass::from_name(&class)
+            .ok_or_else(|| db.corrupt(format!("statement {doc_id} has scope class '{class}'")))?;
+        Ok(StatementRow {
+            doc_id,
+            origin,
+            version: version as u64,
+            scope_class,
+            retracted: retracted != 0,
+            signed,
+            via,
+            relay_seq: relay_seq.map(|s| s as u64),
+        })
+    }
 }
 
 impl Store {
@@ -166,24 +170,18 @@ impl Store {
 
     /// The statement held for a publication.
     pub fn statement(&self, doc_id: &str) -> Result<Option<StatementRow>, StoreError> {
-        let db = self.db();
-        let row = db.optional_row(
+        self.db().record(
             &format!("SELECT {STATEMENT_COLUMNS} FROM statements WHERE doc_id = ?1"),
             [doc_id],
-            statement_columns,
-        )?;
-        row.map(|c| statement_row(db, c)).transpose()
+        )
     }
 
     /// Every statement held, ours and others', by id.
     pub fn statements(&self) -> Result<Vec<StatementRow>, StoreError> {
-        let db = self.db();
-        let rows = db.rows(
+        self.db().records(
             &format!("SELECT {STATEMENT_COLUMNS} FROM statements ORDER BY doc_id"),
             [],
-            statement_columns,
-        )?;
-        rows.into_iter().map(|c| statement_row(db, c)).collect()
+        )
     }
 
     /// Up to `limit` relayed statements (other origins' public ones) with
@@ -193,15 +191,13 @@ impl Store {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<StatementRow>, StoreError> {
-        let db = self.db();
-        let rows = db.rows(
+        self.db().records_after(
             &format!(
                 "SELECT {STATEMENT_COLUMNS} FROM statements WHERE relay_seq > ?1 ORDER BY relay_seq LIMIT ?2"
             ),
-            params![after_seq as i64, limit.min(i64::MAX as usize) as i64],
-            statement_columns,
-        )?;
-        rows.into_iter().map(|c| statement_row(db, c)).collect()
+            after_seq,
+            limit,
+        )
     }
 
     /// Who confirmed deleting a publication, with the version they acted on.
@@ -261,15 +257,11 @@ impl Store {
 
     /// The peers that were sent one of our publications.
     pub fn delivered_to(&self, doc_id: &str) -> Result<Vec<NodeId>, StoreError> {
-        let db = self.db();
-        let ids: Vec<String> = db.rows(
+        self.db().node_ids(
             "SELECT node_id FROM deliveries WHERE doc_id = ?1 ORDER BY node_id",
             [doc_id],
-            |r| r.get(0),
-        )?;
-        ids.iter()
-            .map(|id| db.node_id(id, format_args!("delivery of {doc_id}")))
-            .collect()
+            |_| format!("delivery of {doc_id}"),
+        )
     }
 
     /// Signs a first statement for every publication of ours that has none:

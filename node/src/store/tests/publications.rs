@@ -2,38 +2,35 @@
 
 use super::*;
 
+/// Saves `doc` as our publication `name` (see [`pid`]) with `scope`.
+fn save(store: &mut Store, name: &str, doc: &mut AutoCommit, scope: &str) -> PublicationSave {
+    store.save_publication(&pid(name), doc, scope).unwrap()
+}
+
 #[test]
 fn publications_take_a_new_sequence_number_only_when_they_change() {
     let (_dir, mut store) = open();
     let mut a = publication("a");
     let mut b = publication("b");
     assert_eq!(
-        store
-            .save_publication(&pid("a"), &mut a, "partners")
-            .unwrap(),
+        save(&mut store, "a", &mut a, "partners"),
         PublicationSave::Created(1)
     );
     assert_eq!(
-        store.save_publication(&pid("b"), &mut b, "public").unwrap(),
+        save(&mut store, "b", &mut b, "public"),
         PublicationSave::Created(2)
     );
     assert_eq!(
-        store
-            .save_publication(&pid("a"), &mut a, "partners")
-            .unwrap(),
+        save(&mut store, "a", &mut a, "partners"),
         PublicationSave::Unchanged
     );
     a.put(ROOT, "title", "a2").unwrap();
     assert_eq!(
-        store
-            .save_publication(&pid("a"), &mut a, "partners")
-            .unwrap(),
+        save(&mut store, "a", &mut a, "partners"),
         PublicationSave::Updated(3)
     );
     assert_eq!(
-        store
-            .save_publication(&pid("b"), &mut b, "partners")
-            .unwrap(),
+        save(&mut store, "b", &mut b, "partners"),
         PublicationSave::Updated(4),
         "scope change"
     );
@@ -54,9 +51,7 @@ fn publications_take_a_new_sequence_number_only_when_they_change() {
     assert!(row.retracted);
     assert_eq!(row.heads, a.get_heads());
     assert_eq!(
-        store
-            .save_publication(&pid("a"), &mut a, "partners")
-            .unwrap(),
+        save(&mut store, "a", &mut a, "partners"),
         PublicationSave::Updated(6),
         "shared again"
     );
@@ -73,20 +68,14 @@ fn concurrent_sessions_of_one_document_merge_on_save() {
     let (_dir, mut store) = open();
     let mut base = AutoCommit::new();
     base.put(ROOT, "title", "v1").unwrap();
-    store
-        .save_publication(&pid("x"), &mut base, "partners")
-        .unwrap();
+    save(&mut store, "x", &mut base, "partners");
     // Two sessions load the same version and edit different fields.
     let mut one = session_copy(&store, &pid("x"));
     let mut two = session_copy(&store, &pid("x"));
     one.put(ROOT, "summary", "from session one").unwrap();
     two.put(ROOT, "link", "from session two").unwrap();
-    store
-        .save_publication(&pid("x"), &mut one, "partners")
-        .unwrap();
-    store
-        .save_publication(&pid("x"), &mut two, "partners")
-        .unwrap();
+    save(&mut store, "x", &mut one, "partners");
+    save(&mut store, "x", &mut two, "partners");
     let (_, mut merged) = store.load_document(&pid("x")).unwrap().unwrap();
     assert!(
         merged.get(ROOT, "summary").unwrap().is_some(),
