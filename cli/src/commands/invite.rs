@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use labnet_config::Role;
 use labnet_node::api::{AdminRequest, InviteAccepted, InviteCreated, InviteEntry, InviteRevoked};
 
-use super::{answer, list, request, when, Listing};
+use super::{answer, list, when, Listing};
 use crate::args::{Global, InviteCommand};
 use crate::table::{left, right};
 
@@ -69,16 +69,15 @@ pub(crate) fn run(global: &Global, command: InviteCommand) -> Result<()> {
         InviteCommand::List(args) => {
             list(global, AdminRequest::InviteList, args.json, &INVITES).map(drop)
         }
-        InviteCommand::Revoke(args) => {
-            let revoked: InviteRevoked = request(
-                global,
-                AdminRequest::InviteRevoke {
-                    invite_id: args.invite_id,
-                },
-            )?;
-            println!("Revoked invite {}.", revoked.invite_id);
-            Ok(())
-        }
+        // No --json: the words are the whole answer.
+        InviteCommand::Revoke(args) => answer(
+            global,
+            AdminRequest::InviteRevoke {
+                invite_id: args.invite_id,
+            },
+            false,
+            |revoked: &InviteRevoked| println!("Revoked invite {}.", revoked.invite_id),
+        ),
         InviteCommand::Accept(args) => answer(
             global,
             AdminRequest::InviteAccept { token: args.token },

@@ -8,6 +8,9 @@
 use std::io::Write;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use anyhow::{bail, Context, Result};
 use labnet_node::api::{
     AdminRequest, CityLab, LabImported, Practice, PracticesImported, Reissued, RosterImported,
@@ -80,12 +83,26 @@ pub(crate) fn run(global: &Global, command: PracticeCommand) -> Result<()> {
     }
 }
 
+/// An import command: the file parsed in full with `parse` (see
+/// [`parse_file`]), then sent as the one request `request` makes of it, whose
+/// reply `human` words.
+fn import_file<T, R: DeserializeOwned + Serialize>(
+    global: &Global,
+    args: &ImportArgs,
+    parse: fn(ImportInput<'_>, Option<ImportFormat>) -> Result<T, ImportErrors>,
+    request: fn(T) -> AdminRequest,
+    human: impl FnOnce(&R),
+) -> Result<()> {
+    let parsed = parse_file(&args.file, parse)?;
+    answer(global, request(parsed), args.output.json, human)
+}
+
 fn import(global: &Global, args: ImportArgs) -> Result<()> {
-    let practices = parse_file(&args.file, parse_practices)?;
-    answer(
+    import_file(
         global,
-        AdminRequest::PracticeImport { practices },
-        args.output.json,
+        &args,
+        parse_practices,
+        |practices| AdminRequest::PracticeImport { practices },
         |r: &PracticesImported| {
             println!(
                 "Imported {}: {} new, {} updated.",
@@ -102,11 +119,11 @@ fn import(global: &Global, args: ImportArgs) -> Result<()> {
 
 pub(crate) fn stakeholder(global: &Global, command: StakeholderCommand) -> Result<()> {
     let StakeholderCommand::Import(args) = command;
-    let roster = parse_file(&args.file, parse_roster)?;
-    answer(
+    import_file(
         global,
-        AdminRequest::RosterImport { roster },
-        args.output.json,
+        &args,
+        parse_roster,
+        |roster| AdminRequest::RosterImport { roster },
         |i: &RosterImported| {
             // Names are personal data: say how many, never who.
             println!(

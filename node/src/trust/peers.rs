@@ -426,61 +426,51 @@ mod tests {
                 .await
                 .unwrap()
         };
-        table
-            .approve(node(1), Role::Partner, None, None, "peers add")
-            .await
-            .unwrap();
+        // What a session serving the peer as `role` persists at its end.
+        let ack_as = |store: StoreHandle, role: Role, seq: u64| async move {
+            store
+                .call(move |s| s.batch(|b| b.save_peer_ack_as(node(1), role, 1, seq)))
+                .await
+                .unwrap()
+        };
+        let approve = |role: Role, by: &'static str| table.approve(node(1), role, None, None, by);
+        // The (previous decision, new role) of the next change, if an approval.
+        let approval = |change: PeerChange| match change {
+            PeerChange::Approved { previous, role, .. } => Some((previous, role)),
+            _ => None,
+        };
+        approve(Role::Partner, "peers add").await.unwrap();
         set_ack(store.clone()).await;
         let mut changes = table.subscribe();
-        table
-            .approve(node(1), Role::Partner, None, None, "peers approve")
-            .await
-            .unwrap();
+        approve(Role::Partner, "peers approve").await.unwrap();
         assert_eq!(
             ack(store.clone()).await,
             Some(7),
             "same role: nothing forgotten"
         );
-        assert!(matches!(
-            changes.recv().await.unwrap(),
-            PeerChange::Approved {
-                previous: PeerDecision::Approved(Role::Partner),
-                role: Role::Partner,
-                ..
-            }
-        ));
-        table
-            .approve(node(1), Role::Subscriber, None, None, "peers approve")
-            .await
-            .unwrap();
+        assert_eq!(
+            approval(changes.recv().await.unwrap()),
+            Some((PeerDecision::Approved(Role::Partner), Role::Partner))
+        );
+        approve(Role::Subscriber, "peers approve").await.unwrap();
         assert_eq!(ack(store.clone()).await, None, "downgraded: forgotten");
         // The session that served it as a partner acks once more, late: dropped.
-        store
-            .call(|s| s.batch(|b| b.save_peer_ack_as(node(1), Role::Partner, 1, 9)))
-            .await
-            .unwrap();
+        ack_as(store.clone(), Role::Partner, 9).await;
         assert_eq!(
             ack(store.clone()).await,
             None,
             "a late ack of the old role is dropped"
         );
-        store
-            .call(|s| s.batch(|b| b.save_peer_ack_as(node(1), Role::Subscriber, 1, 3)))
-            .await
-            .unwrap();
+        ack_as(store.clone(), Role::Subscriber, 3).await;
         assert_eq!(
             ack(store.clone()).await,
             Some(3),
             "the new role's session acks"
         );
-        assert!(matches!(
-            changes.recv().await.unwrap(),
-            PeerChange::Approved {
-                previous: PeerDecision::Approved(Role::Partner),
-                role: Role::Subscriber,
-                ..
-            }
-        ));
+        assert_eq!(
+            approval(changes.recv().await.unwrap()),
+            Some((PeerDecision::Approved(Role::Partner), Role::Subscriber))
+        );
         set_ack(store.clone()).await;
         table.revoke(node(1), "peers revoke").await.unwrap();
         assert_eq!(ack(store.clone()).await, None, "revoked: forgotten");

@@ -121,6 +121,16 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    /// A limiter whose buckets never refill, so a test counts the burst
+    /// alone, and the instant it starts from.
+    fn without_refill(burst: u32) -> (RateLimiter, Instant) {
+        (RateLimiter::new(burst, 0.0, 100), Instant::now())
+    }
+
     #[test]
     fn bucket_allows_a_burst_then_refills() {
         let mut r = RateLimiter::new(3, 1.0, 100);
@@ -141,39 +151,30 @@ mod tests {
     /// addresses so that every attempt finds a fresh bucket.
     #[test]
     fn addresses_rotated_within_one_ipv6_slash_64_share_one_budget() {
-        let mut r = RateLimiter::new(2, 0.0, 100);
-        let t0 = Instant::now();
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:2:abcd::7".parse().unwrap();
-        assert!(r.allow(a, t0));
-        assert!(r.allow(b, t0));
+        let (mut r, t0) = without_refill(2);
+        assert!(r.allow(ip("2001:db8:1:2::1"), t0));
+        assert!(r.allow(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"), t0));
         assert!(
-            !r.allow(c, t0),
+            !r.allow(ip("2001:db8:1:2:abcd::7"), t0),
             "a third address of the same /64 finds the budget spent"
         );
         assert_eq!(r.tracked(), 1, "one bucket for the whole /64");
-        let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
         assert!(
-            r.allow(next_64, t0),
+            r.allow(ip("2001:db8:1:3::1"), t0),
             "the neighbouring /64 has its own budget"
         );
     }
 
     #[test]
     fn ipv4_addresses_keep_a_budget_each_also_when_mapped_into_ipv6() {
-        let mut r = RateLimiter::new(1, 0.0, 100);
-        let t0 = Instant::now();
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
-        let neighbour: IpAddr = "192.0.2.2".parse().unwrap();
-        assert!(r.allow(a, t0));
+        let (mut r, t0) = without_refill(1);
+        assert!(r.allow(ip("192.0.2.1"), t0));
         assert!(
-            !r.allow(mapped, t0),
+            !r.allow(ip("::ffff:192.0.2.1"), t0),
             "the same IPv4 address arriving on a dual-stack socket is the same source"
         );
         assert!(
-            r.allow(neighbour, t0),
+            r.allow(ip("192.0.2.2"), t0),
             "IPv4 is per address, not per subnet"
         );
     }
@@ -181,13 +182,10 @@ mod tests {
     #[test]
     fn budget_keys_cut_ipv6_to_its_slash_64() {
         assert_eq!(
-            budget_key("2001:db8:aa:bb:1:2:3:4".parse().unwrap()),
-            "2001:db8:aa:bb::".parse::<IpAddr>().unwrap()
+            budget_key(ip("2001:db8:aa:bb:1:2:3:4")),
+            ip("2001:db8:aa:bb::")
         );
-        assert_eq!(
-            budget_key("198.51.100.9".parse().unwrap()),
-            "198.51.100.9".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(budget_key(ip("198.51.100.9")), ip("198.51.100.9"));
     }
 
     #[test]
