@@ -415,16 +415,21 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = StoreHandle::new(Store::open(tmp.path()).unwrap());
         let table = PeerTable::load(store.clone()).await.unwrap();
-        let ack = |store: StoreHandle| async move {
-            store
-                .call(|s| s.peer_ack(node(1)).unwrap().map(|a| a.1))
-                .await
-        };
         let set_ack = |store: StoreHandle| async move {
             store
                 .call(|s| s.batch(|b| b.save_peer_ack(node(1), 1, 7)))
                 .await
                 .unwrap()
+        };
+        // Checks the seq of the peer's stored ack.
+        let acked = |expected: Option<u64>, why: &'static str| {
+            let store = store.clone();
+            async move {
+                let seq = store
+                    .call(|s| s.peer_ack(node(1)).unwrap().map(|a| a.1))
+                    .await;
+                assert_eq!(seq, expected, "{why}");
+            }
         };
         // What a session serving the peer as `role` persists at its end.
         let ack_as = |store: StoreHandle, role: Role, seq: u64| async move {
@@ -443,37 +448,25 @@ mod tests {
         set_ack(store.clone()).await;
         let mut changes = table.subscribe();
         approve(Role::Partner, "peers approve").await.unwrap();
-        assert_eq!(
-            ack(store.clone()).await,
-            Some(7),
-            "same role: nothing forgotten"
-        );
+        acked(Some(7), "same role: nothing forgotten").await;
         assert_eq!(
             approval(changes.recv().await.unwrap()),
             Some((PeerDecision::Approved(Role::Partner), Role::Partner))
         );
         approve(Role::Subscriber, "peers approve").await.unwrap();
-        assert_eq!(ack(store.clone()).await, None, "downgraded: forgotten");
+        acked(None, "downgraded: forgotten").await;
         // The session that served it as a partner acks once more, late: dropped.
         ack_as(store.clone(), Role::Partner, 9).await;
-        assert_eq!(
-            ack(store.clone()).await,
-            None,
-            "a late ack of the old role is dropped"
-        );
+        acked(None, "a late ack of the old role is dropped").await;
         ack_as(store.clone(), Role::Subscriber, 3).await;
-        assert_eq!(
-            ack(store.clone()).await,
-            Some(3),
-            "the new role's session acks"
-        );
+        acked(Some(3), "the new role's session acks").await;
         assert_eq!(
             approval(changes.recv().await.unwrap()),
             Some((PeerDecision::Approved(Role::Partner), Role::Subscriber))
         );
         set_ack(store.clone()).await;
         table.revoke(node(1), "peers revoke").await.unwrap();
-        assert_eq!(ack(store.clone()).await, None, "revoked: forgotten");
+        acked(None, "revoked: forgotten").await;
     }
 
     /// The joiner approves an inviter only in the role its token stated, and

@@ -162,17 +162,29 @@ impl Fields<'_> {
                 None
             }
             Some(Value::String(s)) => {
-                let value = parse(s);
-                if value.is_none() {
-                    self.problem(errs, field, problem, expected);
-                }
-                value
+                self.unless_refused(parse(s), field, (problem, expected), errs)
             }
             Some(v) => {
                 self.wrong_type(errs, field, v, expected);
                 None
             }
         }
+    }
+
+    /// What a reader made of `field`'s value, with the problem recorded when
+    /// it refused it (`None`): `problem` is what the value is, `expected` what
+    /// it should be.
+    fn unless_refused<T>(
+        &self,
+        value: Option<T>,
+        field: &str,
+        (problem, expected): (&str, &str),
+        errs: &mut Vec<ImportError>,
+    ) -> Option<T> {
+        if value.is_none() {
+            self.problem(errs, field, problem, expected);
+        }
+        value
     }
 
     /// An optional true/false field.
@@ -200,11 +212,7 @@ impl Fields<'_> {
         match self.obj.get(field) {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => {
-                let value = read(n);
-                if value.is_none() {
-                    self.problem(errs, field, invalid, invalid_expected);
-                }
-                value
+                self.unless_refused(read(n), field, (invalid, invalid_expected), errs)
             }
             Some(v) => {
                 self.problem(

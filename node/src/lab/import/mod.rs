@@ -133,26 +133,26 @@ trait Item: Sized {
     fn from_value(v: &Value, loc: &str, errs: &mut Vec<ImportError>) -> Option<Self>;
 }
 
-impl Item for Practice {
-    const KEY: &'static str = "practices";
-    const FIELDS: &'static [&'static str] = PRACTICE_FIELDS;
-    fn csv_value(field: &str, cell: &str) -> Value {
-        csv_rows::practice_cell(field, cell)
-    }
-    fn from_value(v: &Value, loc: &str, errs: &mut Vec<ImportError>) -> Option<Self> {
-        validate::practice(v, loc, errs)
-    }
+/// Implements [`Item`] for each `Type => (key, fields, csv cell reader,
+/// validator)`: every item kind is those four things, nothing else.
+macro_rules! items {
+    ($($item:ty => ($key:literal, $fields:expr, $cell:path, $validate:path);)*) => {$(
+        impl Item for $item {
+            const KEY: &'static str = $key;
+            const FIELDS: &'static [&'static str] = $fields;
+            fn csv_value(field: &str, cell: &str) -> Value {
+                $cell(field, cell)
+            }
+            fn from_value(v: &Value, loc: &str, errs: &mut Vec<ImportError>) -> Option<Self> {
+                $validate(v, loc, errs)
+            }
+        }
+    )*};
 }
 
-impl Item for Stakeholder {
-    const KEY: &'static str = "stakeholders";
-    const FIELDS: &'static [&'static str] = STAKEHOLDER_FIELDS;
-    fn csv_value(field: &str, cell: &str) -> Value {
-        csv_rows::stakeholder_cell(field, cell)
-    }
-    fn from_value(v: &Value, loc: &str, errs: &mut Vec<ImportError>) -> Option<Self> {
-        validate::stakeholder(v, loc, errs)
-    }
+items! {
+    Practice => ("practices", PRACTICE_FIELDS, csv_rows::practice_cell, validate::practice);
+    Stakeholder => ("stakeholders", STAKEHOLDER_FIELDS, csv_rows::stakeholder_cell, validate::stakeholder);
 }
 
 fn read_input(
