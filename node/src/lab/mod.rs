@@ -91,21 +91,30 @@ impl ThematicArea {
     }
 }
 
-// Written by hand so documents hold the same lowercase names as the import
-// format, not the Rust variant names.
-impl Reconcile for ThematicArea {
-    type Key<'a> = autosurgeon::reconcile::NoKey;
-    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
-        reconciler.str(self.as_str())
-    }
+/// Implements [`Reconcile`] and [`Hydrate`] for an enum with `as_str` and
+/// `parse`, so documents hold the same names as the import format, not the
+/// Rust variant names; `$expected` lists the names for a hydrate error.
+macro_rules! stored_by_name {
+    ($ty:ident, $expected:literal) => {
+        impl Reconcile for $ty {
+            type Key<'a> = autosurgeon::reconcile::NoKey;
+            fn reconcile<R: autosurgeon::Reconciler>(
+                &self,
+                mut reconciler: R,
+            ) -> Result<(), R::Error> {
+                reconciler.str(self.as_str())
+            }
+        }
+
+        impl Hydrate for $ty {
+            fn hydrate_string(s: &'_ str) -> Result<Self, HydrateError> {
+                $ty::parse(s).ok_or_else(|| HydrateError::unexpected($expected, s.to_string()))
+            }
+        }
+    };
 }
 
-impl Hydrate for ThematicArea {
-    fn hydrate_string(s: &'_ str) -> Result<Self, HydrateError> {
-        ThematicArea::parse(s)
-            .ok_or_else(|| HydrateError::unexpected("education or care", s.to_string()))
-    }
-}
+stored_by_name!(ThematicArea, "education or care");
 
 /// The five mapping areas of the partner cities' stakeholder maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -150,23 +159,10 @@ impl MappingArea {
     }
 }
 
-impl Reconcile for MappingArea {
-    type Key<'a> = autosurgeon::reconcile::NoKey;
-    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
-        reconciler.str(self.as_str())
-    }
-}
-
-impl Hydrate for MappingArea {
-    fn hydrate_string(s: &'_ str) -> Result<Self, HydrateError> {
-        MappingArea::parse(s).ok_or_else(|| {
-            HydrateError::unexpected(
-                "public-administration, migrant-communities, education, civil-society or economy",
-                s.to_string(),
-            )
-        })
-    }
-}
+stored_by_name!(
+    MappingArea,
+    "public-administration, migrant-communities, education, civil-society or economy"
+);
 
 /// One result of a practice, as the city measured it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Reconcile, Hydrate)]
