@@ -8,17 +8,6 @@
 //! change something are POSTs carrying the session's CSRF token; the checks are
 //! in [`super::guard`].
 
-/// Defines the `GET` handler of a page that takes a banner: the page without
-/// one.
-macro_rules! get_page {
-    ($(#[$doc:meta])* $handler:ident => $page:ident) => {
-        $(#[$doc])*
-        pub(in crate::console) async fn $handler(v: Viewer) -> Response {
-            $page(&v, Banner::None).await
-        }
-    };
-}
-
 mod audit;
 mod feed;
 mod invites;
@@ -199,6 +188,26 @@ impl Viewer {
             }
         }
     }
+}
+
+/// The `GET` handlers of the pages that also show a form's outcome: the page
+/// without a banner.
+macro_rules! get_page {
+    ($($(#[$doc:meta])* $handler:ident => $page:ident;)*) => {$(
+        $(#[$doc])*
+        pub(in crate::console) async fn $handler(v: Viewer) -> Response {
+            $page(&v, Banner::None).await
+        }
+    )*};
+}
+
+get_page! {
+    /// `GET /pending`.
+    pending => pending_page;
+    /// `GET /peers`.
+    peers => peers_page;
+    /// `GET /practices`.
+    practices => practices_page;
 }
 
 /// A table: a header row of `heads`, then `row` of each item; or `empty`

@@ -2,12 +2,8 @@
 
 use super::*;
 
-get_page!(
-    /// `GET /peers`.
-    peers => peers_page
-);
-
-async fn peers_page(v: &Viewer, banner: Banner) -> Response {
+/// The peers page, under `banner`.
+pub(super) async fn peers_page(v: &Viewer, banner: Banner) -> Response {
     v.show("/peers", AdminRequest::PeersList, banner, |list: Vec<PeerListEntry>| {
         html! {
             (table(html! { p { "No peers yet." } }, "peers", &["Peer", "Role", "State", "Connected", "Address", "Last seen (UTC)", "Decided", ""], &list, |p| html! {

@@ -2,12 +2,8 @@
 
 use super::*;
 
-get_page!(
-    /// `GET /pending`.
-    pending => pending_page
-);
-
-async fn pending_page(v: &Viewer, banner: Banner) -> Response {
+/// The pending page, under `banner`.
+pub(super) async fn pending_page(v: &Viewer, banner: Banner) -> Response {
     v.show("/pending", AdminRequest::PeersPending, banner, |list: Vec<PendingEntry>| {
         html! {
             p { "Nodes that connected without being approved. The name is what the node claims: check its NodeId with its admin before approving." }

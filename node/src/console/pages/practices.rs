@@ -3,12 +3,8 @@
 
 use super::*;
 
-get_page!(
-    /// `GET /practices`.
-    practices => practices_page
-);
-
-async fn practices_page(v: &Viewer, banner: Banner) -> Response {
+/// The practices page, under `banner`.
+pub(super) async fn practices_page(v: &Viewer, banner: Banner) -> Response {
     v.show("/practices", AdminRequest::PracticeList, banner, |list: Vec<Practice>| {
         html! {
             p { "Nothing leaves the node until it is shared; what is shared is the anonymized preview." }
