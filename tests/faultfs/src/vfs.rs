@@ -123,6 +123,22 @@ struct Volatile {
 }
 
 impl Volatile {
+    /// Copies what lies at `offset` into `out`; a short read, with the rest
+    /// zeroed as SQLite requires, when the file ends first.
+    fn read(&self, offset: usize, out: &mut [u8]) -> c_int {
+        let have = self
+            .data
+            .get(offset..)
+            .map(|rest| &rest[..rest.len().min(out.len())])
+            .unwrap_or(&[]);
+        out[..have.len()].copy_from_slice(have);
+        if have.len() < out.len() {
+            out[have.len()..].fill(0);
+            return ffi::SQLITE_IOERR_SHORT_READ;
+        }
+        ffi::SQLITE_OK
+    }
+
     fn write(&mut self, offset: usize, bytes: &[u8]) {
         let end = offset + bytes.len();
         if self.data.len() < end {
@@ -607,58 +623,42 @@ unsafe extern "C" fn x_close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-unsafe extern "C" fn x_read(
-    file: *mut ffi::sqlite3_file,
-    buf: *mut c_void,
-    amount: c_int,
-    offset: ffi::sqlite3_int64,
-) -> c_int {
-    // SAFETY: an open file, and a buffer of `amount` bytes, from SQLite.
-    unsafe {
-        let (fs, key, real, methods) = parts(file);
-        let err = ffi::SQLITE_IOERR_READ;
-        let Some(key) = key else {
-            return pass_through!(fs, err, methods.xRead, real, buf, amount, offset);
-        };
-        let Some((amount, offset)) = span(amount, offset) else {
-            return err;
-        };
-        let out = std::slice::from_raw_parts_mut(buf as *mut u8, amount);
-        fs.read_on(key, err, |volatile| {
-            let have = volatile
-                .data
-                .get(offset..)
-                .map(|rest| &rest[..rest.len().min(amount)])
-                .unwrap_or(&[]);
-            out[..have.len()].copy_from_slice(have);
-            if have.len() < amount {
-                // SQLite requires the rest zeroed on a short read.
-                out[have.len()..].fill(0);
-                return ffi::SQLITE_IOERR_SHORT_READ;
+/// `xRead` and `xWrite`, which differ only in what they do with a modelled
+/// file's volatile contents: a file that passes through is answered by the
+/// inner method, a negative length or offset by the error, and a modelled
+/// file by the body, given the length and offset as indices.
+macro_rules! read_write {
+    ($($name:ident($buf:ident: $buf_ty:ty) => $method:ident, $err:expr,
+        |$fs:ident, $key:ident, $amount:ident, $offset:ident| $model:block)*) => {$(
+        unsafe extern "C" fn $name(
+            file: *mut ffi::sqlite3_file,
+            $buf: $buf_ty,
+            amount: c_int,
+            offset: ffi::sqlite3_int64,
+        ) -> c_int {
+            // SAFETY: an open file, and a buffer of `amount` bytes, from SQLite.
+            unsafe {
+                let ($fs, key, real, methods) = parts(file);
+                let Some($key) = key else {
+                    return pass_through!($fs, $err, methods.$method, real, $buf, amount, offset);
+                };
+                let Some(($amount, $offset)) = span(amount, offset) else {
+                    return $err;
+                };
+                $model
             }
-            ffi::SQLITE_OK
-        })
-    }
+        }
+    )*};
 }
 
-unsafe extern "C" fn x_write(
-    file: *mut ffi::sqlite3_file,
-    buf: *const c_void,
-    amount: c_int,
-    offset: ffi::sqlite3_int64,
-) -> c_int {
-    // SAFETY: an open file, and a buffer of `amount` bytes, from SQLite.
-    unsafe {
-        let (fs, key, real, methods) = parts(file);
-        let err = ffi::SQLITE_IOERR_WRITE;
-        let Some(key) = key else {
-            return pass_through!(fs, err, methods.xWrite, real, buf, amount, offset);
-        };
-        let Some((amount, offset)) = span(amount, offset) else {
-            return err;
-        };
+read_write! {
+    x_read(buf: *mut c_void) => xRead, ffi::SQLITE_IOERR_READ, |fs, key, amount, offset| {
+        let out = std::slice::from_raw_parts_mut(buf as *mut u8, amount);
+        fs.read_on(key, ffi::SQLITE_IOERR_READ, |volatile| volatile.read(offset, out))
+    }
+    x_write(buf: *const c_void) => xWrite, ffi::SQLITE_IOERR_WRITE, |fs, key, amount, offset| {
         let bytes = std::slice::from_raw_parts(buf as *const u8, amount);
-        fs.step_on(key, err, |volatile| volatile.write(offset, bytes))
+        fs.step_on(key, ffi::SQLITE_IOERR_WRITE, |volatile| volatile.write(offset, bytes))
     }
 }
 
