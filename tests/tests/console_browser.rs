@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use console_common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
-use labnet_config::Role;
 use labnet_node::api::AdminRequest;
 use labnet_tests::nodes::{admin, eventually};
 
@@ -105,6 +104,22 @@ async fn shot(c: &Client, dir: &Path, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+/// The text of the element `css` matches.
+async fn text_of(c: &Client, css: &str) -> String {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.text().await.unwrap()
+}
+
+/// Clicks the element `css` matches.
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 /// Reloads `url` until `css` matches an element whose text contains `text`.
 async fn wait_text(c: &Client, url: &str, css: &str, text: &str) -> String {
     let deadline = Instant::now() + PAGE_WAIT;
@@ -152,9 +167,7 @@ async fn a_data_steward_approves_previews_shares_audits_and_revokes_in_a_browser
     let tmp = tempfile::tempdir().unwrap();
     let shots = shots_dir();
     println!("screenshots in {}", shots.display());
-    let a = node(tmp.path(), "Fuenlabrada", Role::Partner).await;
-    let b = node(tmp.path(), "Modena", Role::Partner).await;
-    knock(&b, &a).await;
+    let (a, b) = knocking(tmp.path(), "Modena").await;
     import_practice(
         &a,
         "fuenlabrada-club",
@@ -168,46 +181,28 @@ async fn a_data_steward_approves_previews_shares_audits_and_revokes_in_a_browser
 
     // Refused without the token.
     c.goto(&base_a).await.unwrap();
-    let text = c
-        .find(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(&c, "h1").await;
     assert!(text.contains("Log in"), "{text}");
     assert!(c.find(Locator::Css("#peers")).await.is_err());
     shot(&c, &shots, "01-refused").await;
 
     // Log in with the token.
     c.goto(&a.console_login_url().unwrap()).await.unwrap();
-    let text = c
-        .find(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(&c, "h1").await;
     assert_eq!(text, "Overview");
     shot(&c, &shots, "02-overview").await;
 
     // Approve the pending node and see it connected.
     c.goto(&format!("{base_a}/pending")).await.unwrap();
     shot(&c, &shots, "03-pending").await;
-    c.find(Locator::Css(&format!(
-        "tr[data-node='{b_id}'] button.approve"
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click(&c, &format!("tr[data-node='{b_id}'] button.approve")).await;
     let notice = notice_of(&c).await;
     assert!(
         notice.contains("Approved") && notice.contains("partner"),
         "{notice}"
     );
-    let cell = format!("tr[data-peer='{b_id}'] td.connected");
+    // `span.yes`: "not connected" contains "connected" too.
+    let cell = format!("tr[data-peer='{b_id}'] td.connected span.yes");
     let t = wait_text(&c, &base_a, &cell, "connected").await;
     assert_eq!(t, "connected");
     shot(&c, &shots, "04-overview-connected").await;
@@ -215,21 +210,8 @@ async fn a_data_steward_approves_previews_shares_audits_and_revokes_in_a_browser
     // Preview: the roster name removed, highlighted with its reason.
     c.goto(&format!("{base_a}/practices")).await.unwrap();
     shot(&c, &shots, "05-practices").await;
-    c.find(Locator::Css(
-        "tr[data-practice='fuenlabrada-club'] a.preview",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
-    let preview = c
-        .find(Locator::Css("#preview"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    click(&c, "tr[data-practice='fuenlabrada-club'] a.preview").await;
+    let preview = text_of(&c, "#preview").await;
     assert!(
         !preview.contains(ROSTER_NAME) && !preview.contains("Pérez"),
         "{preview}"
@@ -243,13 +225,7 @@ async fn a_data_steward_approves_previews_shares_audits_and_revokes_in_a_browser
         changed.contains("description") && changed.contains("scrubbed"),
         "{changed}"
     );
-    let report = c
-        .find(Locator::Css("#report"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let report = text_of(&c, "#report").await;
     assert!(
         report.contains("contacts") && report.contains("dropped"),
         "{report}"
@@ -257,12 +233,7 @@ async fn a_data_steward_approves_previews_shares_audits_and_revokes_in_a_browser
     shot(&c, &shots, "06-preview").await;
 
     // Share it, and find it at the peer.
-    c.find(Locator::Css("#share"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#share").await;
     let notice = notice_of(&c).await;
     assert!(notice.contains("Shared"), "{notice}");
     assert!(eventually(CONVERGE, async || has_entry(&b, "Job club").await).await);
@@ -297,12 +268,7 @@ async fn a_data_steward_approves_previews_shares_audits_and_revokes_in_a_browser
 
     // An invite to copy.
     c.goto(&format!("{base_a}/invites")).await.unwrap();
-    c.find(Locator::Css("#create-invite"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#create-invite").await;
     let token = c
         .find(Locator::Css("#token"))
         .await
@@ -315,24 +281,14 @@ async fn a_data_steward_approves_previews_shares_audits_and_revokes_in_a_browser
 
     // Revoke, with a confirmation step.
     c.goto(&format!("{base_a}/peers")).await.unwrap();
-    c.find(Locator::Css(&format!("tr[data-peer='{b_id}'] a.revoke")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, &format!("tr[data-peer='{b_id}'] a.revoke")).await;
     shot(&c, &shots, "10-revoke-confirm").await;
     let listed = admin(&a, AdminRequest::PeersList).await.unwrap();
     assert_eq!(
         listed[0]["state"], "approved",
         "nothing happens before confirming"
     );
-    c.find(Locator::Css("#confirm-revoke"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#confirm-revoke").await;
     // The confirmation posts and the peers page loads again: wait for it
     // rather than read the page that is being replaced.
     let state = c

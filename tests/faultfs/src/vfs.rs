@@ -123,6 +123,22 @@ struct Volatile {
 }
 
 impl Volatile {
+    /// Copies what lies at `offset` into `out`; a short read, with the rest
+    /// zeroed as SQLite requires, when the file ends first.
+    fn read(&self, offset: usize, out: &mut [u8]) -> c_int {
+        let have = self
+            .data
+            .get(offset..)
+            .map(|rest| &rest[..rest.len().min(out.len())])
+            .unwrap_or(&[]);
+        out[..have.len()].copy_from_slice(have);
+        if have.len() < out.len() {
+            out[have.len()..].fill(0);
+            return ffi::SQLITE_IOERR_SHORT_READ;
+        }
+        ffi::SQLITE_OK
+    }
+
     fn write(&mut self, offset: usize, bytes: &[u8]) {
         let end = offset + bytes.len();
         if self.data.len() < end {
@@ -235,6 +251,43 @@ impl FaultFs {
         // at the panic, which is still what the disk holds.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The state while the power is on; `None` once it is cut.
+    fn powered(&self) -> Option<MutexGuard<'_, State>> {
+        let state = self.lock();
+        (!state.cut).then_some(state)
+    }
+
+    /// The state, with one durable-affecting operation counted; `None` when
+    /// the power is off ([`State::step`]).
+    fn stepped(&self) -> Option<MutexGuard<'_, State>> {
+        let mut state = self.lock();
+        state.step().then_some(state)
+    }
+
+    /// `look` at the volatile contents of `key`; `err` without power or
+    /// without the file.
+    fn read_on(&self, key: &str, err: c_int, look: impl FnOnce(&Volatile) -> c_int) -> c_int {
+        match self.powered() {
+            Some(state) => state.files.get(key).map_or(err, look),
+            None => err,
+        }
+    }
+
+    /// Counts one durable-affecting operation and applies `change` to the
+    /// volatile contents of `key`; `err` without power or without the file.
+    fn step_on(&self, key: &str, err: c_int, change: impl FnOnce(&mut Volatile)) -> c_int {
+        let Some(mut state) = self.stepped() else {
+            return err;
+        };
+        match state.files.get_mut(key) {
+            Some(volatile) => {
+                change(volatile);
+                ffi::SQLITE_OK
+            }
+            None => err,
+        }
+    }
 }
 
 impl State {
@@ -302,6 +355,53 @@ macro_rules! call {
             None => $missing,
         }
     };
+}
+
+/// A file method for a file that passes through: the inner one, or `$err`
+/// once the power is cut.
+macro_rules! pass_through {
+    ($fs:expr, $err:expr, $method:expr $(, $arg:expr)*) => {
+        if $fs.is_cut() {
+            $err
+        } else {
+            call!($method, $err $(, $arg)*)
+        }
+    };
+}
+
+/// VFS methods that only forward to the inner VFS, with its own pointer:
+/// `name(arguments) => its method, the answer when the inner VFS lacks it`.
+macro_rules! forward_vfs {
+    ($($name:ident($($arg:ident: $ty:ty),*) => $method:ident, $missing:expr;)*) => {$(
+        unsafe extern "C" fn $name(vfs: *mut ffi::sqlite3_vfs, $($arg: $ty),*) -> c_int {
+            // SAFETY: forwarded as SQLite gave them, with the inner VFS's own
+            // pointer.
+            unsafe {
+                let inner = fs_of(vfs).inner.0;
+                call!((*inner).$method, $missing, inner $(, $arg)*)
+            }
+        }
+    )*};
+}
+
+/// File methods that only forward to the inner file, with or without power:
+/// `name(arguments) -> answer => its method, the answer when it lacks it`.
+macro_rules! forward_file {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => $method:ident, $missing:expr;)*) => {$(
+        $(#[$doc])*
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file, $($arg: $ty),*) -> $ret {
+            // SAFETY: an open file and the arguments SQLite gave, forwarded.
+            unsafe {
+                let (_, _, real, methods) = parts(file);
+                call!(methods.$method, $missing, real $(, $arg)*)
+            }
+        }
+    )*};
+}
+
+/// A read or write's length and offset as indices; `None` when negative.
+fn span(amount: c_int, offset: ffi::sqlite3_int64) -> Option<(usize, usize)> {
+    Some((usize::try_from(amount).ok()?, usize::try_from(offset).ok()?))
 }
 
 /// Our VFS state from a VFS pointer SQLite hands back.
@@ -449,10 +549,9 @@ unsafe extern "C" fn x_delete(
     unsafe {
         let fs = fs_of(vfs);
         {
-            let mut state = fs.lock();
-            if !state.step() {
+            let Some(mut state) = fs.stepped() else {
                 return ffi::SQLITE_IOERR_DELETE;
-            }
+            };
             let key = CStr::from_ptr(name).to_string_lossy();
             state.files.remove(key.as_ref());
         }
@@ -477,10 +576,9 @@ unsafe extern "C" fn x_access(
     unsafe {
         let fs = fs_of(vfs);
         {
-            let state = fs.lock();
-            if state.cut {
+            let Some(state) = fs.powered() else {
                 return ffi::SQLITE_IOERR_ACCESS;
-            }
+            };
             let key = CStr::from_ptr(name).to_string_lossy();
             // The unix VFS's meaning of "exists": there, and not empty.
             if flags == ffi::SQLITE_ACCESS_EXISTS {
@@ -502,71 +600,13 @@ unsafe extern "C" fn x_access(
     }
 }
 
-unsafe extern "C" fn x_full_pathname(
-    vfs: *mut ffi::sqlite3_vfs,
-    name: *const c_char,
-    n_out: c_int,
-    out: *mut c_char,
-) -> c_int {
-    // SAFETY: forwarded as SQLite gave them, with the inner VFS's own pointer.
-    unsafe {
-        let inner = fs_of(vfs).inner.0;
-        call!(
-            (*inner).xFullPathname,
-            ffi::SQLITE_ERROR,
-            inner,
-            name,
-            n_out,
-            out
-        )
-    }
-}
-
-unsafe extern "C" fn x_randomness(vfs: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
-    // SAFETY: forwarded as SQLite gave them.
-    unsafe {
-        let inner = fs_of(vfs).inner.0;
-        call!((*inner).xRandomness, 0, inner, n, out)
-    }
-}
-
-unsafe extern "C" fn x_sleep(vfs: *mut ffi::sqlite3_vfs, micros: c_int) -> c_int {
-    // SAFETY: forwarded as SQLite gave them.
-    unsafe {
-        let inner = fs_of(vfs).inner.0;
-        call!((*inner).xSleep, 0, inner, micros)
-    }
-}
-
-unsafe extern "C" fn x_current_time(vfs: *mut ffi::sqlite3_vfs, out: *mut f64) -> c_int {
-    // SAFETY: forwarded as SQLite gave them.
-    unsafe {
-        let inner = fs_of(vfs).inner.0;
-        call!((*inner).xCurrentTime, ffi::SQLITE_ERROR, inner, out)
-    }
-}
-
-unsafe extern "C" fn x_get_last_error(
-    vfs: *mut ffi::sqlite3_vfs,
-    n: c_int,
-    out: *mut c_char,
-) -> c_int {
-    // SAFETY: forwarded as SQLite gave them.
-    unsafe {
-        let inner = fs_of(vfs).inner.0;
-        call!((*inner).xGetLastError, 0, inner, n, out)
-    }
-}
-
-unsafe extern "C" fn x_current_time_int64(
-    vfs: *mut ffi::sqlite3_vfs,
-    out: *mut ffi::sqlite3_int64,
-) -> c_int {
-    // SAFETY: forwarded as SQLite gave them.
-    unsafe {
-        let inner = fs_of(vfs).inner.0;
-        call!((*inner).xCurrentTimeInt64, ffi::SQLITE_ERROR, inner, out)
-    }
+forward_vfs! {
+    x_full_pathname(name: *const c_char, n_out: c_int, out: *mut c_char) => xFullPathname, ffi::SQLITE_ERROR;
+    x_randomness(n: c_int, out: *mut c_char) => xRandomness, 0;
+    x_sleep(micros: c_int) => xSleep, 0;
+    x_current_time(out: *mut f64) => xCurrentTime, ffi::SQLITE_ERROR;
+    x_get_last_error(n: c_int, out: *mut c_char) => xGetLastError, 0;
+    x_current_time_int64(out: *mut ffi::sqlite3_int64) => xCurrentTimeInt64, ffi::SQLITE_ERROR;
 }
 
 unsafe extern "C" fn x_close(file: *mut ffi::sqlite3_file) -> c_int {
@@ -583,88 +623,42 @@ unsafe extern "C" fn x_close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-unsafe extern "C" fn x_read(
-    file: *mut ffi::sqlite3_file,
-    buf: *mut c_void,
-    amount: c_int,
-    offset: ffi::sqlite3_int64,
-) -> c_int {
-    // SAFETY: an open file, and a buffer of `amount` bytes, from SQLite.
-    unsafe {
-        let (fs, key, real, methods) = parts(file);
-        let Some(key) = key else {
-            if fs.is_cut() {
-                return ffi::SQLITE_IOERR_READ;
+/// `xRead` and `xWrite`, which differ only in what they do with a modelled
+/// file's volatile contents: a file that passes through is answered by the
+/// inner method, a negative length or offset by the error, and a modelled
+/// file by the body, given the length and offset as indices.
+macro_rules! read_write {
+    ($($name:ident($buf:ident: $buf_ty:ty) => $method:ident, $err:expr,
+        |$fs:ident, $key:ident, $amount:ident, $offset:ident| $model:block)*) => {$(
+        unsafe extern "C" fn $name(
+            file: *mut ffi::sqlite3_file,
+            $buf: $buf_ty,
+            amount: c_int,
+            offset: ffi::sqlite3_int64,
+        ) -> c_int {
+            // SAFETY: an open file, and a buffer of `amount` bytes, from SQLite.
+            unsafe {
+                let ($fs, key, real, methods) = parts(file);
+                let Some($key) = key else {
+                    return pass_through!($fs, $err, methods.$method, real, $buf, amount, offset);
+                };
+                let Some(($amount, $offset)) = span(amount, offset) else {
+                    return $err;
+                };
+                $model
             }
-            return call!(
-                methods.xRead,
-                ffi::SQLITE_IOERR_READ,
-                real,
-                buf,
-                amount,
-                offset
-            );
-        };
-        let (Ok(amount), Ok(offset)) = (usize::try_from(amount), usize::try_from(offset)) else {
-            return ffi::SQLITE_IOERR_READ;
-        };
-        let state = fs.lock();
-        if state.cut {
-            return ffi::SQLITE_IOERR_READ;
         }
-        let Some(volatile) = state.files.get(key) else {
-            return ffi::SQLITE_IOERR_READ;
-        };
-        let out = std::slice::from_raw_parts_mut(buf as *mut u8, amount);
-        let have = volatile
-            .data
-            .get(offset..)
-            .map(|rest| &rest[..rest.len().min(amount)])
-            .unwrap_or(&[]);
-        out[..have.len()].copy_from_slice(have);
-        if have.len() < amount {
-            // SQLite requires the rest zeroed on a short read.
-            out[have.len()..].fill(0);
-            return ffi::SQLITE_IOERR_SHORT_READ;
-        }
-        ffi::SQLITE_OK
-    }
+    )*};
 }
 
-unsafe extern "C" fn x_write(
-    file: *mut ffi::sqlite3_file,
-    buf: *const c_void,
-    amount: c_int,
-    offset: ffi::sqlite3_int64,
-) -> c_int {
-    // SAFETY: an open file, and a buffer of `amount` bytes, from SQLite.
-    unsafe {
-        let (fs, key, real, methods) = parts(file);
-        let Some(key) = key else {
-            if fs.is_cut() {
-                return ffi::SQLITE_IOERR_WRITE;
-            }
-            return call!(
-                methods.xWrite,
-                ffi::SQLITE_IOERR_WRITE,
-                real,
-                buf,
-                amount,
-                offset
-            );
-        };
-        let (Ok(amount), Ok(offset)) = (usize::try_from(amount), usize::try_from(offset)) else {
-            return ffi::SQLITE_IOERR_WRITE;
-        };
-        let mut state = fs.lock();
-        if !state.step() {
-            return ffi::SQLITE_IOERR_WRITE;
-        }
-        let Some(volatile) = state.files.get_mut(key) else {
-            return ffi::SQLITE_IOERR_WRITE;
-        };
-        volatile.write(offset, std::slice::from_raw_parts(buf as *const u8, amount));
-        ffi::SQLITE_OK
+read_write! {
+    x_read(buf: *mut c_void) => xRead, ffi::SQLITE_IOERR_READ, |fs, key, amount, offset| {
+        let out = std::slice::from_raw_parts_mut(buf as *mut u8, amount);
+        fs.read_on(key, ffi::SQLITE_IOERR_READ, |volatile| volatile.read(offset, out))
+    }
+    x_write(buf: *const c_void) => xWrite, ffi::SQLITE_IOERR_WRITE, |fs, key, amount, offset| {
+        let bytes = std::slice::from_raw_parts(buf as *const u8, amount);
+        fs.step_on(key, ffi::SQLITE_IOERR_WRITE, |volatile| volatile.write(offset, bytes))
     }
 }
 
@@ -672,24 +666,14 @@ unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: ffi::sqlite3
     // SAFETY: an open file, from SQLite.
     unsafe {
         let (fs, key, real, methods) = parts(file);
+        let err = ffi::SQLITE_IOERR_TRUNCATE;
         let Some(key) = key else {
-            if fs.is_cut() {
-                return ffi::SQLITE_IOERR_TRUNCATE;
-            }
-            return call!(methods.xTruncate, ffi::SQLITE_IOERR_TRUNCATE, real, size);
+            return pass_through!(fs, err, methods.xTruncate, real, size);
         };
         let Ok(size) = usize::try_from(size) else {
-            return ffi::SQLITE_IOERR_TRUNCATE;
+            return err;
         };
-        let mut state = fs.lock();
-        if !state.step() {
-            return ffi::SQLITE_IOERR_TRUNCATE;
-        }
-        let Some(volatile) = state.files.get_mut(key) else {
-            return ffi::SQLITE_IOERR_TRUNCATE;
-        };
-        volatile.truncate(size);
-        ffi::SQLITE_OK
+        fs.step_on(key, err, |volatile| volatile.truncate(size))
     }
 }
 
@@ -697,21 +681,18 @@ unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int
     // SAFETY: an open file, from SQLite.
     unsafe {
         let (fs, key, real, methods) = parts(file);
+        let err = ffi::SQLITE_IOERR_FSYNC;
         let Some(key) = key else {
-            if fs.is_cut() {
-                return ffi::SQLITE_IOERR_FSYNC;
-            }
-            return call!(methods.xSync, ffi::SQLITE_IOERR_FSYNC, real, flags);
+            return pass_through!(fs, err, methods.xSync, real, flags);
         };
-        let mut state = fs.lock();
-        if !state.step() {
-            return ffi::SQLITE_IOERR_FSYNC;
-        }
+        let Some(mut state) = fs.stepped() else {
+            return err;
+        };
         if state.mode == SyncMode::Ignored {
             return ffi::SQLITE_OK;
         }
         let Some(volatile) = state.files.get_mut(key) else {
-            return ffi::SQLITE_IOERR_FSYNC;
+            return err;
         };
         flush(volatile, real, methods)
     }
@@ -784,23 +765,14 @@ unsafe extern "C" fn x_file_size(
     // SAFETY: an open file and an out pointer, from SQLite.
     unsafe {
         let (fs, key, real, methods) = parts(file);
+        let err = ffi::SQLITE_IOERR_FSTAT;
         let Some(key) = key else {
-            if fs.is_cut() {
-                return ffi::SQLITE_IOERR_FSTAT;
-            }
-            return call!(methods.xFileSize, ffi::SQLITE_IOERR_FSTAT, real, out);
+            return pass_through!(fs, err, methods.xFileSize, real, out);
         };
-        let state = fs.lock();
-        if state.cut {
-            return ffi::SQLITE_IOERR_FSTAT;
-        }
-        match state.files.get(key) {
-            Some(volatile) => {
-                *out = volatile.data.len() as i64;
-                ffi::SQLITE_OK
-            }
-            None => ffi::SQLITE_IOERR_FSTAT,
-        }
+        fs.read_on(key, err, |volatile| {
+            *out = volatile.data.len() as i64;
+            ffi::SQLITE_OK
+        })
     }
 }
 
@@ -808,33 +780,16 @@ unsafe extern "C" fn x_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int
     // SAFETY: an open file, from SQLite.
     unsafe {
         let (fs, _, real, methods) = parts(file);
-        if fs.is_cut() {
-            return ffi::SQLITE_IOERR_LOCK;
-        }
-        call!(methods.xLock, ffi::SQLITE_IOERR_LOCK, real, level)
+        pass_through!(fs, ffi::SQLITE_IOERR_LOCK, methods.xLock, real, level)
     }
 }
 
-unsafe extern "C" fn x_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // SAFETY: an open file, from SQLite. Unlocking works without power: it
-    // releases what this process holds, so a reopen is not blocked by it.
-    unsafe {
-        let (_, _, real, methods) = parts(file);
-        call!(methods.xUnlock, ffi::SQLITE_IOERR_UNLOCK, real, level)
-    }
-}
-
-unsafe extern "C" fn x_check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    // SAFETY: an open file and an out pointer, from SQLite.
-    unsafe {
-        let (_, _, real, methods) = parts(file);
-        call!(
-            methods.xCheckReservedLock,
-            ffi::SQLITE_IOERR_CHECKRESERVEDLOCK,
-            real,
-            out
-        )
-    }
+forward_file! {
+    /// Unlocking works without power: it releases what this process holds,
+    /// so a reopen is not blocked by it.
+    x_unlock(level: c_int) -> c_int => xUnlock, ffi::SQLITE_IOERR_UNLOCK;
+    x_check_reserved_lock(out: *mut c_int) -> c_int => xCheckReservedLock, ffi::SQLITE_IOERR_CHECKRESERVEDLOCK;
+    x_sector_size() -> c_int => xSectorSize, 4096;
 }
 
 unsafe extern "C" fn x_file_control(
@@ -856,14 +811,6 @@ unsafe extern "C" fn x_file_control(
     }
 }
 
-unsafe extern "C" fn x_sector_size(file: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: an open file, from SQLite.
-    unsafe {
-        let (_, _, real, methods) = parts(file);
-        call!(methods.xSectorSize, 4096, real)
-    }
-}
-
 unsafe extern "C" fn x_device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: an open file, from SQLite.
     unsafe {
@@ -875,60 +822,10 @@ unsafe extern "C" fn x_device_characteristics(file: *mut ffi::sqlite3_file) -> c
     }
 }
 
-unsafe extern "C" fn x_shm_map(
-    file: *mut ffi::sqlite3_file,
-    region: c_int,
-    size: c_int,
-    extend: c_int,
-    out: *mut *mut c_void,
-) -> c_int {
-    // SAFETY: forwarded as SQLite gave them; see the module doc on -shm.
-    unsafe {
-        let (_, _, real, methods) = parts(file);
-        call!(
-            methods.xShmMap,
-            ffi::SQLITE_IOERR_SHMMAP,
-            real,
-            region,
-            size,
-            extend,
-            out
-        )
-    }
-}
-
-unsafe extern "C" fn x_shm_lock(
-    file: *mut ffi::sqlite3_file,
-    offset: c_int,
-    n: c_int,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: forwarded as SQLite gave them.
-    unsafe {
-        let (_, _, real, methods) = parts(file);
-        call!(
-            methods.xShmLock,
-            ffi::SQLITE_IOERR_SHMLOCK,
-            real,
-            offset,
-            n,
-            flags
-        )
-    }
-}
-
-unsafe extern "C" fn x_shm_barrier(file: *mut ffi::sqlite3_file) {
-    // SAFETY: forwarded as SQLite gave it.
-    unsafe {
-        let (_, _, real, methods) = parts(file);
-        call!(methods.xShmBarrier, (), real)
-    }
-}
-
-unsafe extern "C" fn x_shm_unmap(file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
-    // SAFETY: forwarded as SQLite gave them.
-    unsafe {
-        let (_, _, real, methods) = parts(file);
-        call!(methods.xShmUnmap, ffi::SQLITE_OK, real, delete)
-    }
+forward_file! {
+    /// Shared memory passes through: see the module doc on `-shm`.
+    x_shm_map(region: c_int, size: c_int, extend: c_int, out: *mut *mut c_void) -> c_int => xShmMap, ffi::SQLITE_IOERR_SHMMAP;
+    x_shm_lock(offset: c_int, n: c_int, flags: c_int) -> c_int => xShmLock, ffi::SQLITE_IOERR_SHMLOCK;
+    x_shm_barrier() -> () => xShmBarrier, ();
+    x_shm_unmap(delete: c_int) -> c_int => xShmUnmap, ffi::SQLITE_OK;
 }

@@ -66,9 +66,9 @@ fn run_until_cut(
     workload: &Workload,
     identity: &Arc<Identity>,
     mode: SyncMode,
-    cut_after: Option<u64>,
+    cut_after: u64,
 ) -> Cut {
-    fs.arm(mode, cut_after);
+    fs.arm(mode, Some(cut_after));
     let path = dir.join(DB_FILE);
     let open = Box::new(move || Store::open_with_vfs(&path, fs.name()));
     let mut acked = 0;
@@ -143,14 +143,52 @@ fn total_io(fs: &'static FaultFs, workload: &Workload, identity: &Arc<Identity>)
     fs.ops()
 }
 
+/// A test's fault-injecting VFS, its workload, and what plain runs of it do.
+struct Harness {
+    fs: &'static FaultFs,
+    identity: Arc<Identity>,
+    workload: Workload,
+    /// What a plain run holds after each number of operations.
+    expected: Vec<Vec<String>>,
+    /// I/O operations the whole workload does, closing included.
+    total: u64,
+}
+
+impl Harness {
+    /// Registers the VFS as `vfs_name` and runs the workload plainly.
+    fn new(vfs_name: &str) -> Harness {
+        let fs = FaultFs::register(vfs_name).unwrap();
+        let identity = Arc::new(Identity::generate().unwrap());
+        let workload = Workload::generate(WORKLOAD_SEED, WORKLOAD_LEN);
+        let expected = expected_states(&workload, &identity);
+        let total = total_io(fs, &workload, &identity);
+        Harness {
+            fs,
+            identity,
+            workload,
+            expected,
+            total,
+        }
+    }
+
+    /// Runs the workload in a fresh directory with `mode` until the power is
+    /// cut after `cut_after` I/O operations, then reopens it after the
+    /// reboot: how the run ended, and what is wrong with the store, if
+    /// anything.
+    fn cut(&self, mode: SyncMode, cut_after: u64) -> (Cut, Result<(), String>) {
+        let dir = scratch_dir().unwrap();
+        let (fs, identity) = (self.fs, &self.identity);
+        let run = run_until_cut(fs, dir.path(), &self.workload, identity, mode, cut_after);
+        let checked = check_after_cut(dir.path(), identity, &self.expected, run.acked);
+        (run, checked)
+    }
+}
+
 #[test]
 fn acknowledged_writes_survive_a_power_cut_at_any_io_operation() {
     let started = Instant::now();
-    let fs = FaultFs::register("labnet-faultfs-power-loss").unwrap();
-    let identity = Arc::new(Identity::generate().unwrap());
-    let workload = Workload::generate(WORKLOAD_SEED, WORKLOAD_LEN);
-    let expected = expected_states(&workload, &identity);
-    let total = total_io(fs, &workload, &identity);
+    let harness = Harness::new("labnet-faultfs-power-loss");
+    let total = harness.total;
     assert!(
         total > 1_000,
         "the workload did only {total} I/O operations"
@@ -165,20 +203,12 @@ fn acknowledged_writes_survive_a_power_cut_at_any_io_operation() {
         // Past the end now and then, so the clean close is cut too, or not at all.
         let cut_after = rng.gen_range(0..total + 20);
         cut_points.insert(cut_after);
-        let dir = scratch_dir().unwrap();
-        let run = run_until_cut(
-            fs,
-            dir.path(),
-            &workload,
-            &identity,
-            SyncMode::Honest,
-            Some(cut_after),
-        );
+        let (run, checked) = harness.cut(SyncMode::Honest, cut_after);
         acked_counts.insert(run.acked);
         if !run.cut {
             finished += 1;
         }
-        if let Err(why) = check_after_cut(dir.path(), &identity, &expected, run.acked) {
+        if let Err(why) = checked {
             failures.push(format!(
                 "seed {seed}, cut after {cut_after} I/O operations: {why}"
             ));
@@ -202,30 +232,19 @@ fn acknowledged_writes_survive_a_power_cut_at_any_io_operation() {
 
 #[test]
 fn the_checker_catches_a_store_that_does_not_sync() {
-    let fs = FaultFs::register("labnet-faultfs-no-sync").unwrap();
-    let identity = Arc::new(Identity::generate().unwrap());
-    let workload = Workload::generate(WORKLOAD_SEED, WORKLOAD_LEN);
-    let expected = expected_states(&workload, &identity);
-    let total = total_io(fs, &workload, &identity);
+    let harness = Harness::new("labnet-faultfs-no-sync");
+    let total = harness.total;
 
     let mut rng = StdRng::seed_from_u64(0x13);
     let mut caught = 0;
     let mut runs = 0;
     for _ in 0..20 {
         let cut_after = rng.gen_range(total / 4..total);
-        let dir = scratch_dir().unwrap();
-        let run = run_until_cut(
-            fs,
-            dir.path(),
-            &workload,
-            &identity,
-            SyncMode::Ignored,
-            Some(cut_after),
-        );
+        let (run, checked) = harness.cut(SyncMode::Ignored, cut_after);
         assert!(run.cut, "cut after {cut_after} of {total} did not cut");
         assert!(run.acked > 0, "nothing was acknowledged before the cut");
         runs += 1;
-        if check_after_cut(dir.path(), &identity, &expected, run.acked).is_err() {
+        if checked.is_err() {
             caught += 1;
         }
     }

@@ -11,7 +11,7 @@ use labnet_config::Role;
 use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_node::lab::import::{parse_practices, parse_roster, ImportInput};
-use labnet_tests::nodes::{admin, contact, eventually, fast_transport, init, start};
+use labnet_tests::nodes::{admin, contact, eventually, fast_transport, feed_entries, init, start};
 
 /// How long a sync between two nodes on loopback may take.
 pub const CONVERGE: Duration = Duration::from_secs(20);
@@ -88,19 +88,31 @@ pub async fn knock(from: &Daemon, to: &Daemon) {
     assert!(pending, "{} never showed up as pending", from.node_id());
 }
 
-/// Whether `daemon` holds a feed entry titled `title`.
-pub async fn has_entry(daemon: &Daemon, title: &str) -> bool {
-    let feed = admin(
-        daemon,
-        AdminRequest::FeedList {
-            city: None,
-            area: None,
-            since: None,
+/// Two partners: Fuenlabrada, and `name`, which knocked on it and is pending
+/// there.
+pub async fn knocking(root: &Path, name: &str) -> (Daemon, Daemon) {
+    let a = node(root, "Fuenlabrada", Role::Partner).await;
+    let b = node(root, name, Role::Partner).await;
+    knock(&b, &a).await;
+    (a, b)
+}
+
+/// `approver` approves `node` as a partner.
+pub async fn approve(approver: &Daemon, node: &Daemon) {
+    admin(
+        approver,
+        AdminRequest::PeersApprove {
+            node_id: node.node_id().to_string(),
+            role: Some(Role::Partner),
         },
     )
     .await
     .unwrap();
-    feed.as_array().unwrap().iter().any(|e| e["title"] == title)
+}
+
+/// Whether `daemon` holds a feed entry titled `title`.
+pub async fn has_entry(daemon: &Daemon, title: &str) -> bool {
+    feed_entries(daemon).await.iter().any(|e| e.title == title)
 }
 
 /// The console's base URL, `http://127.0.0.1:PORT`.

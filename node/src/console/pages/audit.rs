@@ -16,33 +16,19 @@ pub(in crate::console) struct AuditQuery {
 
 /// `GET /audit?peer=&from=&to=`: what left this node, to whom, which version;
 /// and which peers confirmed our retractions.
-pub(in crate::console) async fn audit(
-    State(state): State<ConsoleState>,
-    Extension(session): Extension<Session>,
-    Query(q): Query<AuditQuery>,
-) -> Response {
-    let parse = |name: &str, v: Option<&str>| {
-        v.map(|s| crate::feed::parse_date(s).map_err(|e| format!("{name} {e}")))
-            .transpose()
-    };
-    let (from, to) = match (parse("from", blank(&q.from)), parse("to", blank(&q.to))) {
+pub(in crate::console) async fn audit(v: Viewer, Query(q): Query<AuditQuery>) -> Response {
+    let (from, to) = match (date_filter("from", &q.from), date_filter("to", &q.to)) {
         (Ok(f), Ok(t)) => (f, t),
-        (Err(e), _) | (_, Err(e)) => {
-            return page(&state, &session, "/audit", Banner::Error(e), html! {})
-        }
+        (Err(e), _) | (_, Err(e)) => return v.refused("/audit", e),
     };
     let peer = blank(&q.peer).map(str::to_string);
-    let lines: Vec<DisclosureEntry> = match ask(
-        &state,
-        AdminRequest::Audit {
-            peer: peer.clone(),
-            since: from,
-        },
-    )
-    .await
-    {
+    let request = AdminRequest::Audit {
+        peer: peer.clone(),
+        since: from,
+    };
+    let lines: Vec<DisclosureEntry> = match v.ask(request).await {
         Ok(l) => l,
-        Err(e) => return page(&state, &session, "/audit", Banner::Error(e), html! {}),
+        Err(e) => return v.refused("/audit", e),
     };
     // `to` is a day: include all of it.
     let until = to.map(|t| {
@@ -56,10 +42,8 @@ pub(in crate::console) async fn audit(
         .iter()
         .filter(|l| until.is_none_or(|u| l.at < u))
         .collect();
-    let peers: Vec<PeerListEntry> = ask(&state, AdminRequest::PeersList)
-        .await
-        .unwrap_or_default();
-    let status: Option<StatusReport> = ask(&state, AdminRequest::Status).await.ok();
+    let peers: Vec<PeerListEntry> = v.ask(AdminRequest::PeersList).await.unwrap_or_default();
+    let status: Option<StatusReport> = v.ask(AdminRequest::Status).await.ok();
     let name_of = |n: &str| {
         peers
             .iter()
@@ -110,5 +94,5 @@ pub(in crate::console) async fn audit(
             }
         }
     };
-    page(&state, &session, "/audit", Banner::None, body)
+    v.page("/audit", Banner::None, body)
 }

@@ -14,29 +14,17 @@ pub(in crate::console) struct FeedQuery {
 }
 
 /// `GET /feed?city=&area=&since=`.
-pub(in crate::console) async fn feed(
-    State(state): State<ConsoleState>,
-    Extension(session): Extension<Session>,
-    Query(q): Query<FeedQuery>,
-) -> Response {
-    let since = match blank(&q.since).map(crate::feed::parse_date).transpose() {
+pub(in crate::console) async fn feed(v: Viewer, Query(q): Query<FeedQuery>) -> Response {
+    let since = match date_filter("since", &q.since) {
         Ok(s) => s,
-        Err(e) => {
-            return page(
-                &state,
-                &session,
-                "/feed",
-                Banner::Error(format!("since {e}")),
-                html! {},
-            )
-        }
+        Err(e) => return v.refused("/feed", e),
     };
     let request = AdminRequest::FeedList {
         city: blank(&q.city).map(str::to_string),
         area: blank(&q.area).map(str::to_string),
         since,
     };
-    let (entries, banner): (Vec<FeedEntry>, Banner) = match ask(&state, request).await {
+    let (entries, banner): (Vec<FeedEntry>, Banner) = match v.ask(request).await {
         Ok(e) => (e, Banner::None),
         Err(e) => (Vec::new(), Banner::Error(e)),
     };
@@ -68,5 +56,5 @@ pub(in crate::console) async fn feed(
             }
         }
     };
-    page(&state, &session, "/feed", banner, body)
+    v.page("/feed", banner, body)
 }

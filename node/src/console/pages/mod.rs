@@ -24,7 +24,9 @@ pub(super) use peers::*;
 pub(super) use pending::*;
 pub(super) use practices::*;
 
-use axum::extract::{Query, State};
+use axum::extract::rejection::ExtensionRejection;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
@@ -59,70 +61,174 @@ enum Banner {
     Error(String),
 }
 
-/// Sends a request and reads the reply as `T`, or the refusal's reason.
-async fn ask<T: DeserializeOwned>(
-    state: &ConsoleState,
-    request: AdminRequest,
-) -> Result<T, String> {
-    let value = state.control.handle(request).await.into_result()?;
-    serde_json::from_value(value).map_err(|e| format!("unexpected reply: {e}"))
+/// What every page handler works with: the console's state and the session of
+/// the request ([`super::guard`] puts it there before any handler runs).
+pub(in crate::console) struct Viewer {
+    state: ConsoleState,
+    session: Session,
 }
 
-/// A whole page: navigation, banner, content.
-fn page(
-    state: &ConsoleState,
-    session: &Session,
-    here: &str,
-    banner: Banner,
-    body: Markup,
-) -> Response {
-    let status = match banner {
-        Banner::Error(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::OK,
-    };
-    let title = NAV
-        .iter()
-        .find(|(p, _)| *p == here)
-        .map(|(_, t)| *t)
-        .unwrap_or("labnet");
-    let markup = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { (title) " · labnet · " (state.control.config.name) }
-                link rel="stylesheet" href="/assets/console.css";
-                script src="/assets/console.js" defer {}
+impl FromRequestParts<ConsoleState> for Viewer {
+    type Rejection = ExtensionRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ConsoleState,
+    ) -> Result<Self, Self::Rejection> {
+        let Extension(session) = Extension::<Session>::from_request_parts(parts, state).await?;
+        Ok(Viewer {
+            state: state.clone(),
+            session,
+        })
+    }
+}
+
+impl Viewer {
+    /// Sends a request and reads the reply as `T`, or the refusal's reason.
+    async fn ask<T: DeserializeOwned>(&self, request: AdminRequest) -> Result<T, String> {
+        let value = self.state.control.handle(request).await.into_result()?;
+        serde_json::from_value(value).map_err(|e| format!("unexpected reply: {e}"))
+    }
+
+    /// The page `here` showing the reply to `request` with `body`, under
+    /// `banner`; or, when the request is refused, the page with only the reason.
+    async fn show<T: DeserializeOwned>(
+        &self,
+        here: &str,
+        request: AdminRequest,
+        banner: Banner,
+        body: impl FnOnce(T) -> Markup,
+    ) -> Response {
+        match self.ask(request).await {
+            Ok(reply) => self.page(here, banner, body(reply)),
+            Err(e) => self.refused(here, e),
+        }
+    }
+
+    /// Carries out a form's request: a notice made of the reply, or the
+    /// refusal's reason.
+    async fn act<T: DeserializeOwned>(
+        &self,
+        request: AdminRequest,
+        notice: impl FnOnce(T) -> String,
+    ) -> Banner {
+        match self.ask(request).await {
+            Ok(reply) => Banner::Notice(notice(reply)),
+            Err(e) => Banner::Error(e),
+        }
+    }
+
+    /// The page `here` with only an error.
+    fn refused(&self, here: &str, error: String) -> Response {
+        self.page(here, Banner::Error(error), html! {})
+    }
+
+    /// A whole page: navigation, banner, content.
+    fn page(&self, here: &str, banner: Banner, body: Markup) -> Response {
+        let status = match banner {
+            Banner::Error(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::OK,
+        };
+        let name = &self.state.control.config.name;
+        let title = NAV
+            .iter()
+            .find(|(p, _)| *p == here)
+            .map(|(_, t)| *t)
+            .unwrap_or("labnet");
+        let markup = html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    title { (title) " · labnet · " (name) }
+                    link rel="stylesheet" href="/assets/console.css";
+                    script src="/assets/console.js" defer {}
+                }
+                body {
+                    header {
+                        strong { "labnet · " (name) }
+                        @for (path, name) in NAV {
+                            a href=(path) class=[(path == here).then_some("here")] { (name) }
+                        }
+                        form method="post" action="/logout" {
+                            (self.csrf())
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                    main {
+                        h1 { (title) }
+                        @match &banner {
+                            Banner::Notice(n) => div.notice role="status" { (n) },
+                            Banner::Error(e) => div.error role="alert" { (e) },
+                            Banner::None => {},
+                        }
+                        (body)
+                    }
+                }
             }
-            body {
-                header {
-                    strong { "labnet · " (state.control.config.name) }
-                    @for (path, name) in NAV {
-                        a href=(path) class=[(path == here).then_some("here")] { (name) }
-                    }
-                    form method="post" action="/logout" {
-                        input type="hidden" name="csrf" value=(session.csrf);
-                        button type="submit" { "Log out" }
-                    }
+        };
+        (status, markup).into_response()
+    }
+
+    /// The hidden CSRF field every POST form carries.
+    fn csrf(&self) -> Markup {
+        html! { input type="hidden" name="csrf" value=(self.session.csrf); }
+    }
+
+    /// A POST form to `action` carrying the CSRF token and the hidden
+    /// `fields`, with `inner` (its button) after them.
+    fn post_form(&self, action: &str, fields: &[(&str, &str)], inner: Markup) -> Markup {
+        html! {
+            form.inline method="post" action=(action) {
+                (self.csrf())
+                @for (name, value) in fields {
+                    input type="hidden" name=(name) value=(value);
                 }
-                main {
-                    h1 { (title) }
-                    @match &banner {
-                        Banner::Notice(n) => div.notice role="status" { (n) },
-                        Banner::Error(e) => div.error role="alert" { (e) },
-                        Banner::None => {},
-                    }
-                    (body)
-                }
+                (inner)
             }
         }
-    };
-    (status, markup).into_response()
+    }
 }
 
-/// The hidden CSRF field every POST form carries.
-fn csrf(session: &Session) -> Markup {
-    html! { input type="hidden" name="csrf" value=(session.csrf); }
+/// The `GET` handlers of the pages that also show a form's outcome: the page
+/// without a banner.
+macro_rules! get_page {
+    ($($(#[$doc:meta])* $handler:ident => $page:ident;)*) => {$(
+        $(#[$doc])*
+        pub(in crate::console) async fn $handler(v: Viewer) -> Response {
+            $page(&v, Banner::None).await
+        }
+    )*};
+}
+
+get_page! {
+    /// `GET /pending`.
+    pending => pending_page;
+    /// `GET /peers`.
+    peers => peers_page;
+    /// `GET /practices`.
+    practices => practices_page;
+}
+
+/// A table: a header row of `heads`, then `row` of each item; or `empty`
+/// when there are no items.
+fn table<T>(
+    empty: Markup,
+    id: &str,
+    heads: &[&str],
+    items: &[T],
+    row: impl Fn(&T) -> Markup,
+) -> Markup {
+    html! {
+        @if items.is_empty() {
+            (empty)
+        } @else {
+            table id=(id) {
+                tr { @for h in heads { th { (h) } } }
+                @for i in items { (row(i)) }
+            }
+        }
+    }
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM` UTC, or `-`.
@@ -170,6 +276,14 @@ fn short_heads(heads: &str) -> String {
 
 fn blank(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// A date filter as typed, in Unix seconds (none when left blank); the error
+/// names the filter.
+fn date_filter(name: &str, typed: &Option<String>) -> Result<Option<i64>, String> {
+    blank(typed)
+        .map(|s| crate::feed::parse_date(s).map_err(|e| format!("{name} {e}")))
+        .transpose()
 }
 
 /// A form naming a node.

@@ -3,23 +3,16 @@
 use super::*;
 
 /// `GET /`: the node, its peers and how far each is.
-pub(in crate::console) async fn overview(
-    State(state): State<ConsoleState>,
-    Extension(session): Extension<Session>,
-) -> Response {
-    let status: StatusReport = match ask(&state, AdminRequest::Status).await {
+pub(in crate::console) async fn overview(v: Viewer) -> Response {
+    let status: StatusReport = match v.ask(AdminRequest::Status).await {
         Ok(s) => s,
-        Err(e) => return page(&state, &session, "/", Banner::Error(e), html! {}),
+        Err(e) => return v.refused("/", e),
     };
-    let audit: Vec<DisclosureEntry> = ask(
-        &state,
-        AdminRequest::Audit {
-            peer: None,
-            since: None,
-        },
-    )
-    .await
-    .unwrap_or_default();
+    let everything = AdminRequest::Audit {
+        peer: None,
+        since: None,
+    };
+    let audit: Vec<DisclosureEntry> = v.ask(everything).await.unwrap_or_default();
     let names: std::collections::HashMap<&str, &str> = status
         .sync
         .iter()
@@ -83,7 +76,7 @@ pub(in crate::console) async fn overview(
             }
         }
     };
-    page(&state, &session, "/", Banner::None, body)
+    v.page("/", Banner::None, body)
 }
 
 /// Per live publication of ours: its latest version (from the disclosure log)

@@ -2,45 +2,29 @@
 
 use super::*;
 
-/// `GET /peers`.
-pub(in crate::console) async fn peers(
-    State(state): State<ConsoleState>,
-    Extension(session): Extension<Session>,
-) -> Response {
-    peers_page(&state, &session, Banner::None).await
-}
-
-async fn peers_page(state: &ConsoleState, session: &Session, banner: Banner) -> Response {
-    let list: Vec<PeerListEntry> = match ask(state, AdminRequest::PeersList).await {
-        Ok(l) => l,
-        Err(e) => return page(state, session, "/peers", Banner::Error(e), html! {}),
-    };
-    let body = html! {
-        @if list.is_empty() {
-            p { "No peers yet." }
-        } @else {
-            table #peers {
-                tr { th { "Peer" } th { "Role" } th { "State" } th { "Connected" } th { "Address" } th { "Last seen (UTC)" } th { "Decided" } th {} }
-                @for p in &list {
-                    tr data-peer=(p.node_id) {
-                        td { (peer_name(p.name.as_deref(), &p.node_id)) }
-                        td { (role_name(p.role)) }
-                        td.state { (p.state) }
-                        td.connected { (yes_no(p.connected == Some(true), "connected", "not connected")) }
-                        td { code { (p.address.as_deref().unwrap_or("-")) } }
-                        td { (when(p.last_seen)) }
-                        td { (when(Some(p.decided_at))) " by " (p.decided_by) }
-                        td {
-                            @if p.state == "approved" {
-                                a.revoke href={ "/peers/revoke?node=" (p.node_id) } { "Revoke…" }
-                            }
+/// The peers page, under `banner`.
+pub(super) async fn peers_page(v: &Viewer, banner: Banner) -> Response {
+    v.show("/peers", AdminRequest::PeersList, banner, |list: Vec<PeerListEntry>| {
+        html! {
+            (table(html! { p { "No peers yet." } }, "peers", &["Peer", "Role", "State", "Connected", "Address", "Last seen (UTC)", "Decided", ""], &list, |p| html! {
+                tr data-peer=(p.node_id) {
+                    td { (peer_name(p.name.as_deref(), &p.node_id)) }
+                    td { (role_name(p.role)) }
+                    td.state { (p.state) }
+                    td.connected { (yes_no(p.connected == Some(true), "connected", "not connected")) }
+                    td { code { (p.address.as_deref().unwrap_or("-")) } }
+                    td { (when(p.last_seen)) }
+                    td { (when(Some(p.decided_at))) " by " (p.decided_by) }
+                    td {
+                        @if p.state == "approved" {
+                            a.revoke href={ "/peers/revoke?node=" (p.node_id) } { "Revoke…" }
                         }
                     }
                 }
-            }
+            }))
         }
-    };
-    page(state, session, "/peers", banner, body)
+    })
+    .await
 }
 
 /// The node named in a query.
@@ -50,21 +34,10 @@ pub(in crate::console) struct NodeQuery {
 }
 
 /// `GET /peers/revoke?node=`: the confirmation step.
-pub(in crate::console) async fn revoke_confirm(
-    State(state): State<ConsoleState>,
-    Extension(session): Extension<Session>,
-    Query(q): Query<NodeQuery>,
-) -> Response {
-    let list: Vec<PeerListEntry> = ask(&state, AdminRequest::PeersList)
-        .await
-        .unwrap_or_default();
+pub(in crate::console) async fn revoke_confirm(v: Viewer, Query(q): Query<NodeQuery>) -> Response {
+    let list: Vec<PeerListEntry> = v.ask(AdminRequest::PeersList).await.unwrap_or_default();
     let Some(p) = list.iter().find(|p| p.node_id == q.node) else {
-        return peers_page(
-            &state,
-            &session,
-            Banner::Error(format!("{} is not a peer", q.node)),
-        )
-        .await;
+        return peers_page(&v, Banner::Error(format!("{} is not a peer", q.node))).await;
     };
     let body = html! {
         div.error {
@@ -72,34 +45,24 @@ pub(in crate::console) async fn revoke_confirm(
             p { "Its connection is closed at once and it is refused from now on. It keeps what it already received." }
         }
         form method="post" action="/peers/revoke" {
-            (csrf(&session))
+            (v.csrf())
             input type="hidden" name="node" value=(p.node_id);
             button.danger #confirm-revoke type="submit" { "Yes, revoke" }
             " "
             a href="/peers" { "Cancel" }
         }
     };
-    page(&state, &session, "/peers", Banner::None, body)
+    v.page("/peers", Banner::None, body)
 }
 
 /// `POST /peers/revoke`.
-pub(in crate::console) async fn revoke(
-    State(state): State<ConsoleState>,
-    Extension(session): Extension<Session>,
-    Form(form): Form<NodeForm>,
-) -> Response {
-    let banner = match ask::<PeerListEntry>(
-        &state,
-        AdminRequest::PeersRevoke { node_id: form.node },
-    )
-    .await
-    {
-        Ok(p) => Banner::Notice(format!(
-            "Revoked {} ({}).",
-            p.name.as_deref().unwrap_or("the peer"),
-            p.node_id
-        )),
-        Err(e) => Banner::Error(e),
-    };
-    peers_page(&state, &session, banner).await
+pub(in crate::console) async fn revoke(v: Viewer, Form(form): Form<NodeForm>) -> Response {
+    let request = AdminRequest::PeersRevoke { node_id: form.node };
+    let banner = v
+        .act(request, |p: PeerListEntry| {
+            let name = p.name.as_deref().unwrap_or("the peer");
+            format!("Revoked {name} ({}).", p.node_id)
+        })
+        .await;
+    peers_page(&v, banner).await
 }

@@ -3,46 +3,28 @@
 
 use super::*;
 
-/// `GET /practices`.
-pub(in crate::console) async fn practices(
-    State(state): State<ConsoleState>,
-    Extension(session): Extension<Session>,
-) -> Response {
-    practices_page(&state, &session, Banner::None).await
-}
-
-async fn practices_page(state: &ConsoleState, session: &Session, banner: Banner) -> Response {
-    let list: Vec<Practice> = match ask(state, AdminRequest::PracticeList).await {
-        Ok(l) => l,
-        Err(e) => return page(state, session, "/practices", Banner::Error(e), html! {}),
-    };
-    let body = html! {
-        p { "Nothing leaves the node until it is shared; what is shared is the anonymized preview." }
-        @if list.is_empty() {
-            p { "No practices: import them with " code { "labnet practice import FILE" } "." }
-        } @else {
-            table #practices {
-                tr { th { "Practice" } th { "Id" } th { "City" } th {} }
-                @for p in &list {
-                    tr data-practice=(p.id) {
-                        td { (p.name) }
-                        td { code { (p.id) } }
-                        td { (p.city) }
-                        td {
-                            a.preview href={ "/practices/preview?id=" (urlencode(&p.id)) "&scope=partners" } { "Preview and share…" }
-                            " "
-                            form.inline method="post" action="/practices/unshare" {
-                                (csrf(session))
-                                input type="hidden" name="id" value=(p.id);
-                                button.danger type="submit" { "Unshare" }
-                            }
-                        }
+/// The practices page, under `banner`.
+pub(super) async fn practices_page(v: &Viewer, banner: Banner) -> Response {
+    v.show("/practices", AdminRequest::PracticeList, banner, |list: Vec<Practice>| {
+        html! {
+            p { "Nothing leaves the node until it is shared; what is shared is the anonymized preview." }
+            (table(html! { p { "No practices: import them with " code { "labnet practice import FILE" } "." } }, "practices", &["Practice", "Id", "City", ""], &list, |p| html! {
+                tr data-practice=(p.id) {
+                    td { (p.name) }
+                    td { code { (p.id) } }
+                    td { (p.city) }
+                    td {
+                        a.preview href={ "/practices/preview?id=" (urlencode(&p.id)) "&scope=partners" } { "Preview and share…" }
+                        " "
+                        (v.post_form("/practices/unshare", &[("id", &p.id)], html! {
+                            button.danger type="submit" { "Unshare" }
+                        }))
                     }
                 }
-            }
+            }))
         }
-    };
-    page(state, session, "/practices", banner, body)
+    })
+    .await
 }
 
 /// Percent-encodes a query value.
@@ -67,27 +49,23 @@ pub(in crate::console) struct ShareQuery {
 
 /// `GET /practices/preview?id=&scope=`: exactly what peers in the scope receive,
 /// with what was removed or changed highlighted and why.
-pub(in crate::console) async fn preview(
-    State(state): State<ConsoleState>,
-    Extension(session): Extension<Session>,
-    Query(q): Query<ShareQuery>,
-) -> Response {
+pub(in crate::console) async fn preview(v: Viewer, Query(q): Query<ShareQuery>) -> Response {
     let scope = q.scope.unwrap_or_else(|| "partners".into());
     let request = AdminRequest::SharePreview {
         practice_id: q.id.clone(),
         scope: scope.clone(),
     };
-    match ask::<SharePreview>(&state, request).await {
+    match v.ask::<SharePreview>(request).await {
         Ok(p) => {
-            let body = preview_body(&session, &q.id, &scope, &p.json, &p.report.items);
-            page(&state, &session, "/practices", Banner::None, body)
+            let body = preview_body(&v, &q.id, &scope, &p.json, &p.report.items);
+            v.page("/practices", Banner::None, body)
         }
-        Err(e) => practices_page(&state, &session, Banner::Error(e)).await,
+        Err(e) => practices_page(&v, Banner::Error(e)).await,
     }
 }
 
 fn preview_body(
-    session: &Session,
+    v: &Viewer,
     id: &str,
     scope: &str,
     json: &str,
@@ -127,7 +105,7 @@ fn preview_body(
             }
         }
         form method="post" action="/practices/share" {
-            (csrf(session))
+            (v.csrf())
             input type="hidden" name="id" value=(id);
             input type="hidden" name="scope" value=(scope);
             button #share type="submit" { "Share with " (scope) }
@@ -227,23 +205,18 @@ pub(in crate::console) struct ShareForm {
 }
 
 /// `POST /practices/share`.
-pub(in crate::console) async fn share(
-    State(state): State<ConsoleState>,
-    Extension(session): Extension<Session>,
-    Form(form): Form<ShareForm>,
-) -> Response {
+pub(in crate::console) async fn share(v: Viewer, Form(form): Form<ShareForm>) -> Response {
     let request = AdminRequest::Share {
         practice_id: form.id.clone(),
         scope: form.scope.clone(),
     };
-    let banner = match ask::<Shared>(&state, request).await {
-        Ok(s) => Banner::Notice(format!(
-            "Shared {} with {} as {} ({:?}).",
-            form.id, form.scope, s.doc_id, s.change
-        )),
-        Err(e) => Banner::Error(e),
-    };
-    practices_page(&state, &session, banner).await
+    let banner = v
+        .act(request, |s: Shared| {
+            let (id, scope) = (&form.id, &form.scope);
+            format!("Shared {id} with {scope} as {} ({:?}).", s.doc_id, s.change)
+        })
+        .await;
+    practices_page(&v, banner).await
 }
 
 /// The unshare form.
@@ -253,24 +226,17 @@ pub(in crate::console) struct IdForm {
 }
 
 /// `POST /practices/unshare`.
-pub(in crate::console) async fn unshare(
-    State(state): State<ConsoleState>,
-    Extension(session): Extension<Session>,
-    Form(form): Form<IdForm>,
-) -> Response {
-    let banner = match ask::<Value>(
-        &state,
-        AdminRequest::Unshare {
-            practice_id: form.id.clone(),
-        },
-    )
-    .await
-    {
-        Ok(_) => Banner::Notice(format!(
-            "Retracted {}: peers delete their copies and confirm.",
-            form.id
-        )),
-        Err(e) => Banner::Error(e),
+pub(in crate::console) async fn unshare(v: Viewer, Form(form): Form<IdForm>) -> Response {
+    let request = AdminRequest::Unshare {
+        practice_id: form.id.clone(),
     };
-    practices_page(&state, &session, banner).await
+    let banner = v
+        .act(request, |_: Value| {
+            format!(
+                "Retracted {}: peers delete their copies and confirm.",
+                form.id
+            )
+        })
+        .await;
+    practices_page(&v, banner).await
 }
