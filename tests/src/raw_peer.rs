@@ -26,6 +26,22 @@ use rustls::sign::CertifiedKey;
 #[derive(Debug)]
 pub struct AcceptAnything;
 
+/// A handshake-signature check of [`AcceptAnything`] that accepts any
+/// signature: TLS 1.2's and TLS 1.3's checks have one signature and one
+/// answer, so one macro writes both.
+macro_rules! accept_any_signature {
+    ($check:ident) => {
+        fn $check(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+    };
+}
+
 impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
     fn verify_server_cert(
         &self,
@@ -37,23 +53,8 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
         Ok(rustls::client::danger::ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        signature: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        // Anything goes, in either version of the protocol.
-        self.verify_tls12_signature(message, cert, signature)
-    }
+    accept_any_signature!(verify_tls12_signature);
+    accept_any_signature!(verify_tls13_signature);
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         rustls::crypto::ring::default_provider()
             .signature_verification_algorithms
