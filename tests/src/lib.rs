@@ -255,6 +255,24 @@ pub mod nodes {
         start_node(root, name, Role::Partner).await
     }
 
+    /// A fresh temporary directory and partner cities named `names` started in
+    /// it, in that order: the set-up most network tests begin with. The
+    /// directory must outlive the nodes, so the test keeps it
+    /// (`let (_tmp, [a, b]) = partners_in_tmp([..]).await`).
+    pub async fn partners_in_tmp<const N: usize>(
+        names: [&str; N],
+    ) -> (tempfile::TempDir, [Daemon; N]) {
+        let tmp = tempfile::tempdir().expect("creating a temporary directory");
+        let mut nodes = Vec::with_capacity(N);
+        for name in names {
+            nodes.push(start_partner(tmp.path(), name).await);
+        }
+        let Ok(nodes) = <[Daemon; N]>::try_from(nodes) else {
+            unreachable!("one node was started per name")
+        };
+        (tmp, nodes)
+    }
+
     /// Creates and starts `count` partner cities, `city0`, `city1`, ... in `root`.
     pub async fn start_cities(root: &Path, count: usize) -> Vec<Daemon> {
         let mut nodes = Vec::with_capacity(count);
@@ -322,6 +340,11 @@ pub mod nodes {
     pub fn announce(d: &Daemon, doc_id: &str) {
         let doc_id = labnet_protocol::sync::DocId::new(doc_id.to_string()).unwrap();
         let _ = d.context().sync.local_changes.send(doc_id);
+    }
+
+    /// The publication id in the reply to a [`share`].
+    pub fn doc_id_of(shared: &serde_json::Value) -> String {
+        text_field(shared, "doc_id")
     }
 
     /// Shares `practice_id` at `d` with `scope`, as `labnet share` does;
@@ -414,6 +437,37 @@ pub mod nodes {
         add_peer(b, a).await;
     }
 
+    /// Pairs `a` and `b` by contacts and asserts that they connect within `wait`.
+    pub async fn pair_connected(a: &Daemon, b: &Daemon, wait: Duration) {
+        pair_by_contacts(a, b).await;
+        assert!(
+            eventually(wait, async || both_connected(a, b)).await,
+            "the paired nodes did not connect within {wait:?}"
+        );
+    }
+
+    /// `d`'s admin approves the node `peer`, as `labnet peers approve` does,
+    /// in `role` (`None`: the role it asked for).
+    pub async fn approve(d: &Daemon, peer: NodeId, role: impl Into<Option<Role>>) {
+        let request = AdminRequest::PeersApprove {
+            node_id: peer.to_string(),
+            role: role.into(),
+        };
+        admin(d, request)
+            .await
+            .unwrap_or_else(|e| panic!("peers approve: {e}"));
+    }
+
+    /// `d`'s admin revokes the node `peer`, as `labnet peers revoke` does.
+    pub async fn revoke(d: &Daemon, peer: NodeId) {
+        let request = AdminRequest::PeersRevoke {
+            node_id: peer.to_string(),
+        };
+        admin(d, request)
+            .await
+            .unwrap_or_else(|e| panic!("peers revoke: {e}"));
+    }
+
     /// Whether `daemon` has a live connection to the node `peer`.
     pub fn is_connected(daemon: &Daemon, peer: NodeId) -> bool {
         daemon.context().transport.is_connected(peer)
@@ -448,9 +502,14 @@ pub mod nodes {
 
     /// The token of an invite, from the reply of [`create_invite`].
     pub fn token_of(created: &serde_json::Value) -> String {
-        created["token"]
+        text_field(created, "token")
+    }
+
+    /// The text field `field` of an admin reply.
+    fn text_field(reply: &serde_json::Value, field: &str) -> String {
+        reply[field]
             .as_str()
-            .unwrap_or_else(|| panic!("no token in {created}"))
+            .unwrap_or_else(|| panic!("no {field} in {reply}"))
             .to_string()
     }
 
@@ -471,6 +530,27 @@ pub mod nodes {
         accept_invite(joiner, token)
             .await
             .unwrap_or_else(|e| panic!("invite accept: {e}"))
+    }
+
+    /// `inviter` invites each of `joiners` as a partner (one-use invites valid
+    /// for an hour), and asserts that it is connected with every one of them
+    /// within `wait`.
+    pub async fn invite_partners(inviter: &Daemon, joiners: &[&Daemon], wait: Duration) {
+        for joiner in joiners {
+            invite(inviter, joiner, Role::Partner).await;
+        }
+        assert!(
+            eventually(wait, async || joiners
+                .iter()
+                .all(|j| both_connected(inviter, j)))
+            .await,
+            "the invited partners did not all connect within {wait:?}"
+        );
+    }
+
+    /// Whether `d` holds a copy of `doc_id`.
+    pub async fn holds(d: &Daemon, doc_id: &str) -> bool {
+        replicas(d).await.contains_key(doc_id)
     }
 
     /// The replicas (copies of other nodes' publications) a node holds: doc id

@@ -26,6 +26,22 @@ use rustls::sign::CertifiedKey;
 #[derive(Debug)]
 pub struct AcceptAnything;
 
+/// A handshake-signature check of [`AcceptAnything`] that accepts any
+/// signature: TLS 1.2's and TLS 1.3's checks have one signature and one
+/// answer, so one macro writes both.
+macro_rules! accept_any_signature {
+    ($check:ident) => {
+        fn $check(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+    };
+}
+
 impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
     fn verify_server_cert(
         &self,
@@ -37,22 +53,8 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
         Ok(rustls::client::danger::ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
+    accept_any_signature!(verify_tls12_signature);
+    accept_any_signature!(verify_tls13_signature);
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         rustls::crypto::ring::default_provider()
             .signature_verification_algorithms
@@ -155,6 +157,8 @@ pub enum Ended {
 /// decoder for what the node sends.
 #[derive(Debug)]
 pub struct RawPeer {
+    /// The endpoint it dialed from, kept for as long as the connection is.
+    _endpoint: quinn::Endpoint,
     connection: quinn::Connection,
     send: quinn::SendStream,
     recv: quinn::RecvStream,
@@ -211,6 +215,7 @@ impl RawPeer {
             let mut decoder = FrameDecoder::new(MESSAGE_LEN_MAX);
             decoder.push(&handshake.into_remaining());
             Ok(RawPeer {
+                _endpoint: endpoint.clone(),
                 connection,
                 send,
                 recv,
@@ -355,6 +360,11 @@ impl RawPeer {
             .await
             .map_err(|e| format!("write: {e}"))
     }
+}
+
+/// `bytes` in MiB, for the figures the bounds tests print.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// This process's resident memory, from `/proc/self/status` (the in-process

@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ChangeHash, ROOT};
 use labnet_config::Role;
-use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_node::identity::Identity;
 use labnet_node::share::publication::{edit_sample, sample_body, sample_doc};
@@ -43,9 +42,11 @@ use labnet_protocol::sync::{
 };
 use labnet_protocol::NodeId;
 use labnet_tests::nodes::{
-    admin, both_connected, eventually, pair_by_contacts, publish, replicas, start_partner,
+    approve, both_connected, eventually, pair_connected, partners_in_tmp, publish, replicas,
 };
-use labnet_tests::raw_peer::{client_config, client_endpoint, hello, Ended, RawPeer};
+use labnet_tests::raw_peer::{
+    client_config, client_endpoint, hello, mib, resident_memory_bytes, Ended, RawPeer,
+};
 use rand::{Rng, SeedableRng};
 
 /// The longest any one step of an attempt may take (connecting, the victim's
@@ -597,15 +598,18 @@ impl Arsenal {
             count_deliveries: false,
             expect,
         };
+        // A statement body of our own publication at this version, public,
+        // naming `key` as the origin's and `heads` as the version's.
+        let own_body =
+            |key, heads: &[[u8; 32]]| body(&self.own.id, key, version, heads, ScopeClass::Public);
+        // `signer`'s valid statement of `doc` at this version, with all of
+        // `doc`'s changes.
+        let valid = |signer: &Identity, doc: &Doc, scope| {
+            deliver(statement(signer, doc, version, scope), doc.changes.clone())
+        };
         match case {
             Case::ForgedSignature => {
-                let b = body(
-                    &self.own.id,
-                    key_of(me),
-                    version,
-                    &self.own.heads,
-                    ScopeClass::Public,
-                );
+                let b = own_body(key_of(me), &self.own.heads);
                 let forged = Signed::from_parts(b.clone(), &third.sign(&b.signing_bytes()))
                     .unwrap()
                     .encode();
@@ -616,13 +620,7 @@ impl Arsenal {
                 )
             }
             Case::KeyNotTheId => {
-                let b = body(
-                    &self.own.id,
-                    key_of(third),
-                    version,
-                    &self.own.heads,
-                    ScopeClass::Public,
-                );
+                let b = own_body(key_of(third), &self.own.heads);
                 plain(
                     announce(&self.own.id),
                     deliver(Signed::sign(b, third).encode(), self.own.changes.clone()),
@@ -637,10 +635,7 @@ impl Arsenal {
                 };
                 plain(
                     announce(&self.third_doc.id),
-                    deliver(
-                        statement(third, &self.third_doc, version, scope),
-                        self.third_doc.changes.clone(),
-                    ),
+                    valid(third, &self.third_doc, scope),
                     violation(ViolationCode::ScopeViolation),
                 )
             }
@@ -657,51 +652,42 @@ impl Arsenal {
                     // Heads nobody made.
                     _ => (vec![rng.gen::<[u8; 32]>()], self.own.changes.clone()),
                 };
-                let b = body(
-                    &self.own.id,
-                    key_of(me),
-                    version,
-                    &heads,
-                    ScopeClass::Public,
-                );
+                let b = own_body(key_of(me), &heads);
                 plain(
                     announce(&self.own.id),
                     deliver(Signed::sign(b, me).encode(), changes),
                     violation(ViolationCode::HeadsMismatch),
                 )
             }
-            // Refused by the message decoder's length check before the chunk
-            // is read: MalformedMessage ("exceed a limit"), not BadChunk.
-            Case::OversizedChunk => plain(
-                announce(&self.own.id),
-                deliver(
-                    statement(me, &self.own, version, ScopeClass::Public),
-                    vec![self.oversized_chunk.clone()],
-                ),
-                violation(ViolationCode::MalformedMessage),
-            ),
-            Case::DeflateBomb => plain(
-                announce(&self.own.id),
-                deliver(
-                    statement(me, &self.own, version, ScopeClass::Public),
-                    vec![self.bomb.clone()],
-                ),
-                unasked(ViolationCode::BadChunk),
-            ),
-            Case::DuplicatedWant | Case::WantOutOfScope => {
-                let (items, code) = if case == Case::DuplicatedWant {
-                    let item = WantItem {
-                        doc_id: self.victim_public.clone(),
-                        have: Vec::new(),
-                    };
-                    (vec![item; WANT_ITEMS_MAX], ViolationCode::UnexpectedMessage)
+            Case::OversizedChunk | Case::DeflateBomb => {
+                let (chunk, expect) = if case == Case::OversizedChunk {
+                    // Refused by the message decoder's length check before the
+                    // chunk is read: MalformedMessage ("exceed a limit"), not
+                    // BadChunk.
+                    let oversized = &self.oversized_chunk;
+                    (oversized, violation(ViolationCode::MalformedMessage))
                 } else {
-                    let item = WantItem {
-                        doc_id: self.victim_hidden.clone(),
-                        have: Vec::new(),
-                    };
-                    (vec![item], ViolationCode::UnknownDoc)
+                    (&self.bomb, unasked(ViolationCode::BadChunk))
                 };
+                let statement = statement(me, &self.own, version, ScopeClass::Public);
+                plain(
+                    announce(&self.own.id),
+                    deliver(statement, vec![chunk.clone()]),
+                    expect,
+                )
+            }
+            Case::DuplicatedWant | Case::WantOutOfScope => {
+                let (doc, count, code) = if case == Case::DuplicatedWant {
+                    let public = &self.victim_public;
+                    (public, WANT_ITEMS_MAX, ViolationCode::UnexpectedMessage)
+                } else {
+                    (&self.victim_hidden, 1, ViolationCode::UnknownDoc)
+                };
+                let item = WantItem {
+                    doc_id: doc.clone(),
+                    have: Vec::new(),
+                };
+                let items = vec![item; count];
                 Attempt {
                     count_deliveries: true,
                     ..plain(
@@ -711,22 +697,15 @@ impl Arsenal {
                     )
                 }
             }
-            Case::WrongShape => plain(
-                announce(&self.shapeless.id),
-                deliver(
-                    statement(me, &self.shapeless, version, ScopeClass::Public),
-                    self.shapeless.changes.clone(),
-                ),
-                violation(ViolationCode::BadDocument),
-            ),
-            Case::ClaimsAnotherCity => {
-                let claim = &self.claims[(n % 2) as usize];
+            Case::WrongShape | Case::ClaimsAnotherCity => {
+                let doc = if case == Case::WrongShape {
+                    &self.shapeless
+                } else {
+                    &self.claims[(n % 2) as usize]
+                };
                 plain(
-                    announce(&claim.id),
-                    deliver(
-                        statement(me, claim, version, ScopeClass::Public),
-                        claim.changes.clone(),
-                    ),
+                    announce(&doc.id),
+                    valid(me, doc, ScopeClass::Public),
                     violation(ViolationCode::BadDocument),
                 )
             }
@@ -752,22 +731,18 @@ impl Arsenal {
                 // the end against the victim's store and feed).
                 plain(None, framed(&inventory.encode()), Expect::Ignored)
             }
-            Case::SubscriberDelivers => plain(
-                None,
-                deliver(
-                    statement(me, &self.own, version, ScopeClass::Public),
-                    self.own.changes.clone(),
-                ),
-                violation(ViolationCode::ScopeViolation),
-            ),
-            Case::SubscriberRelays => plain(
-                None,
-                deliver(
-                    statement(third, &self.third_doc, version, ScopeClass::Public),
-                    self.third_doc.changes.clone(),
-                ),
-                violation(ViolationCode::ScopeViolation),
-            ),
+            Case::SubscriberDelivers | Case::SubscriberRelays => {
+                let (signer, doc) = if case == Case::SubscriberDelivers {
+                    (me, &self.own)
+                } else {
+                    (third, &self.third_doc)
+                };
+                plain(
+                    None,
+                    valid(signer, doc, ScopeClass::Public),
+                    violation(ViolationCode::ScopeViolation),
+                )
+            }
             Case::Truncated => {
                 let whole = SyncMessage::Deliver {
                     statement: statement(me, &self.own, version, ScopeClass::Public),
@@ -790,10 +765,7 @@ impl Arsenal {
                 )
             }
             Case::TruncatedFrame => {
-                let mut wire = deliver(
-                    statement(me, &self.own, version, ScopeClass::Public),
-                    self.own.changes.clone(),
-                );
+                let mut wire = valid(me, &self.own, ScopeClass::Public);
                 let cut = rng.gen_range(5..wire.len());
                 wire.truncate(cut);
                 // The stream ends inside a frame: bytes that are no sync
@@ -1205,25 +1177,6 @@ async fn honest_partner_receives(victim: &Daemon, honest: &Daemon, name: &str, t
     }
 }
 
-/// The victim's resident memory, from this process's `/proc/self/status`.
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("a VmRSS line");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmRSS in kB");
-    kib * 1024
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
 /// Panics anywhere in this process (the victim's tasks included), with
 /// where they happened.
 static PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -1243,28 +1196,13 @@ fn count_panics() {
     }));
 }
 
-async fn approve(d: &Daemon, peer: NodeId, role: Role) {
-    admin(
-        d,
-        AdminRequest::PeersApprove {
-            node_id: peer.to_string(),
-            role: Some(role),
-        },
-    )
-    .await
-    .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_adversary_is_refused_a_thousand_bad_deliveries_while_the_victim_serves_its_partner(
 ) {
     count_panics();
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let victim = start_partner(tmp.path(), "Victim").await;
-    let honest = start_partner(tmp.path(), "Honest").await;
-    pair_by_contacts(&victim, &honest).await;
-    assert!(eventually(WAIT, async || both_connected(&victim, &honest)).await);
+    let (_tmp, [victim, honest]) = partners_in_tmp(["Victim", "Honest"]).await;
+    pair_connected(&victim, &honest, WAIT).await;
     let (victim_id, honest_id) = (victim.node_id(), honest.node_id());
 
     // The victim's publications: a public one (relayed to everyone), one for
@@ -1364,27 +1302,37 @@ async fn an_approved_adversary_is_refused_a_thousand_bad_deliveries_while_the_vi
         DocId::new(circle.clone()).unwrap(),
     );
 
-    let rss_before = rss_bytes();
+    let rss_before = resident_memory_bytes();
     let attack_started = Instant::now();
     let progress = Arc::new(AtomicUsize::new(0));
     let seed = rand::random::<u64>();
     println!("random seed {seed}");
-    let partner_task = tokio::spawn(attack(
-        partner,
-        partner_arsenal,
-        &PARTNER_CASES,
-        PARTNER_ATTEMPTS,
-        Arc::clone(&progress),
-        seed,
-    ));
-    let subscriber_task = tokio::spawn(attack(
-        subscriber,
-        subscriber_arsenal,
-        &SUBSCRIBER_CASES,
-        SUBSCRIBER_ATTEMPTS,
-        Arc::clone(&progress),
-        seed ^ 0x5eed,
-    ));
+    let campaigns: [(_, _, &'static [Case], _, _); 2] = [
+        (
+            partner,
+            partner_arsenal,
+            &PARTNER_CASES,
+            PARTNER_ATTEMPTS,
+            seed,
+        ),
+        (
+            subscriber,
+            subscriber_arsenal,
+            &SUBSCRIBER_CASES,
+            SUBSCRIBER_ATTEMPTS,
+            seed ^ 0x5eed,
+        ),
+    ];
+    let tasks = campaigns.map(|(adversary, arsenal, cases, attempts, seed)| {
+        tokio::spawn(attack(
+            adversary,
+            arsenal,
+            cases,
+            attempts,
+            Arc::clone(&progress),
+            seed,
+        ))
+    });
 
     // Mid-attack, the honest partner receives the victim's new version.
     let total = PARTNER_ATTEMPTS + SUBSCRIBER_ATTEMPTS;
@@ -1408,10 +1356,12 @@ async fn an_approved_adversary_is_refused_a_thousand_bad_deliveries_while_the_vi
         "the attack was still running when the honest partner received it"
     );
 
-    let mut tally = partner_task.await.unwrap();
-    tally.cases.extend(subscriber_task.await.unwrap().cases);
+    let mut tally = Tally::default();
+    for task in tasks {
+        tally.cases.extend(task.await.unwrap().cases);
+    }
     let attack_time = attack_started.elapsed();
-    let rss_after = rss_bytes();
+    let rss_after = resident_memory_bytes();
 
     // At the end too.
     assert!(

@@ -18,8 +18,9 @@ use labnet_protocol::handshake::PeerRole;
 use labnet_protocol::invite::Invite;
 use labnet_protocol::NodeId;
 use labnet_tests::nodes::{
-    accept_invite, admin, both_connected, create_invite, eventually, invite, is_connected, publish,
-    replicas, shutdown_all, start_node, start_partner, token_of,
+    accept_invite, admin, approve, both_connected, create_invite, eventually, holds,
+    invite_partners, is_connected, neither_connected, partners_in_tmp, publish, revoke,
+    shutdown_all, start_node, token_of,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -28,11 +29,6 @@ const WAIT: Duration = Duration::from_secs(20);
 /// timeout, only the change reaching the transport and a close frame crossing
 /// loopback.
 const AT_ONCE: Duration = Duration::from_secs(2);
-
-/// Whether `d` holds a copy of `doc_id`.
-async fn holds(d: &Daemon, doc_id: &str) -> bool {
-    replicas(d).await.contains_key(doc_id)
-}
 
 /// Whether `d` stored everything `origin` announced up to `seq` (its resume
 /// point in `origin`'s index covers it): a publication `origin` announced
@@ -75,15 +71,6 @@ async fn role_of(d: &Daemon, peer: NodeId) -> Option<String> {
         .map(|p| p["role"].as_str().unwrap().to_string())
 }
 
-/// `d`'s admin approves `peer` in `role`, as `labnet peers approve --role` does.
-async fn set_role(d: &Daemon, peer: NodeId, role: Role) {
-    let request = AdminRequest::PeersApprove {
-        node_id: peer.to_string(),
-        role: Some(role),
-    };
-    admin(d, request).await.unwrap();
-}
-
 /// The attack of issue 13: a subscriber (an international network) invites a
 /// city; accepting used to record every inviter as a partner, so the city
 /// handed the subscriber its partners-only practices. Now the token states the
@@ -93,8 +80,7 @@ async fn set_role(d: &Daemon, peer: NodeId, role: Role) {
 /// and an inviter whose handshake contradicts its token is not approved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscribers_invite_makes_it_a_subscriber_not_a_partner() {
-    let tmp = tempfile::tempdir().unwrap();
-    let city = start_partner(tmp.path(), "Vienna").await;
+    let (tmp, [city]) = partners_in_tmp(["Vienna"]).await;
     let network = start_node(tmp.path(), "ISRG", Role::Subscriber).await;
 
     // A subscriber cannot make a partner invite.
@@ -161,9 +147,7 @@ async fn a_subscribers_invite_makes_it_a_subscriber_not_a_partner() {
 /// the inviter changed role) is refused: the joiner approves nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inviter_whose_handshake_contradicts_its_token_is_not_approved() {
-    let tmp = tempfile::tempdir().unwrap();
-    let inviter = start_partner(tmp.path(), "Modena").await;
-    let joiner = start_partner(tmp.path(), "Mechelen").await;
+    let (_tmp, [inviter, joiner]) = partners_in_tmp(["Modena", "Mechelen"]).await;
     let token = token_of(&create_invite(&inviter, Role::Subscriber, 3600).await);
     let mut altered = Invite::parse(&token).unwrap();
     assert_eq!(altered.inviter_role, PeerRole::Partner);
@@ -187,11 +171,8 @@ async fn an_inviter_whose_handshake_contradicts_its_token_is_not_approved() {
 /// and that later event is what shows the withdrawn one did not return.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_downgraded_while_connected_loses_its_partner_copies_at_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = start_partner(tmp.path(), "Grenoble").await;
-    let b = start_partner(tmp.path(), "Livadia").await;
-    invite(&a, &b, Role::Partner).await;
-    assert!(eventually(WAIT, async || both_connected(&a, &b)).await);
+    let (_tmp, [a, b]) = partners_in_tmp(["Grenoble", "Livadia"]).await;
+    invite_partners(&a, &[&b], WAIT).await;
     let (partners, _) = publish(&a, "mentoring", "partners only", &Scope::Partners).await;
     let (early_public, _) = publish(&a, "welcome-desk", "for everyone", &Scope::Public).await;
     assert!(
@@ -202,7 +183,7 @@ async fn a_partner_downgraded_while_connected_loses_its_partner_copies_at_once()
     assert!(delivered(&a, b.node_id(), &partners).await);
 
     let downgraded_at = Instant::now();
-    set_role(&a, b.node_id(), Role::Subscriber).await;
+    approve(&a, b.node_id(), Role::Subscriber).await;
     assert!(
         eventually(WAIT, async || !holds(&b, &partners).await).await,
         "the downgraded node's copy of the partners-only practice is deleted"
@@ -229,7 +210,7 @@ async fn a_partner_downgraded_while_connected_loses_its_partner_copies_at_once()
     );
 
     // Upgraded again: the unchanged partners-only practice is offered again.
-    set_role(&a, b.node_id(), Role::Partner).await;
+    approve(&a, b.node_id(), Role::Partner).await;
     assert!(
         eventually(WAIT, async || holds(&b, &partners).await).await,
         "a partner again receives the partners-only practice it lost"
@@ -242,17 +223,8 @@ async fn a_partner_downgraded_while_connected_loses_its_partner_copies_at_once()
 /// public practice still reaches it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_named_scope_that_drops_a_city_withdraws_its_copy_on_the_live_session() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = start_partner(tmp.path(), "Vienna").await;
-    let b = start_partner(tmp.path(), "Athens").await;
-    let c = start_partner(tmp.path(), "Turin").await;
-    invite(&a, &b, Role::Partner).await;
-    invite(&a, &c, Role::Partner).await;
-    assert!(
-        eventually(WAIT, async || both_connected(&a, &b)
-            && both_connected(&a, &c))
-        .await
-    );
+    let (_tmp, [a, b, c]) = partners_in_tmp(["Vienna", "Athens", "Turin"]).await;
+    invite_partners(&a, &[&b, &c], WAIT).await;
     let named_b = Scope::Nodes(vec![b.node_id()]);
     let (doc, _) = publish(&a, "legal-clinic", "for Athens", &named_b).await;
     assert!(eventually(WAIT, async || holds(&b, &doc).await).await);
@@ -280,33 +252,15 @@ async fn a_named_scope_that_drops_a_city_withdraws_its_copy_on_the_live_session(
 /// then checks the whole index and withdraws what its new role may not see.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_partner_is_cut_off_at_once_and_a_later_approval_withdraws_its_copies() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = start_partner(tmp.path(), "Fuenlabrada").await;
-    let b = start_partner(tmp.path(), "Mechelen").await;
-    let c = start_partner(tmp.path(), "Modena").await;
-    invite(&a, &b, Role::Partner).await;
-    invite(&a, &c, Role::Partner).await;
-    assert!(
-        eventually(WAIT, async || both_connected(&a, &b)
-            && both_connected(&a, &c))
-        .await
-    );
+    let (_tmp, [a, b, c]) = partners_in_tmp(["Fuenlabrada", "Mechelen", "Modena"]).await;
+    invite_partners(&a, &[&b, &c], WAIT).await;
     let (partners, _) = publish(&a, "night-school", "partners only", &Scope::Partners).await;
     assert!(eventually(WAIT, async || holds(&b, &partners).await).await);
 
     let revoked_at = Instant::now();
-    admin(
-        &a,
-        AdminRequest::PeersRevoke {
-            node_id: b.node_id().to_string(),
-        },
-    )
-    .await
-    .unwrap();
+    revoke(&a, b.node_id()).await;
     assert!(
-        eventually(AT_ONCE, async || !is_connected(&a, b.node_id())
-            && !is_connected(&b, a.node_id()))
-        .await,
+        eventually(AT_ONCE, async || neither_connected(&a, &b)).await,
         "the revocation closes the connection at once"
     );
     eprintln!(
@@ -322,7 +276,7 @@ async fn a_revoked_partner_is_cut_off_at_once_and_a_later_approval_withdraws_its
     assert!(!holds(&b, &after).await, "the revoked city does not");
     assert!(!is_connected(&a, b.node_id()), "and stays cut off");
 
-    set_role(&a, b.node_id(), Role::Subscriber).await;
+    approve(&a, b.node_id(), Role::Subscriber).await;
     assert!(
         eventually(WAIT, async || holds(&b, &after).await).await,
         "approved again (as a subscriber), it reconnects and gets the public practice"

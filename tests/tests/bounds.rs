@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use labnet_config::Role;
-use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_node::identity::Identity;
 use labnet_node::share::publication::{sample_body, sample_doc};
@@ -40,12 +39,12 @@ use labnet_protocol::sync::{
     publication_id, Announcement, DocId, SyncMessage, WantItem, INVENTORY_ENTRIES_MAX,
     MESSAGE_LEN_MAX, SYNC_PROTOCOL_VERSION,
 };
-use labnet_protocol::NodeId;
 use labnet_tests::nodes::{
-    add_peer, admin, both_connected, eventually, pair_by_contacts, publish, replicas, start_partner,
+    add_peer, approve, both_connected, eventually, pair_by_contacts, pair_connected,
+    partners_in_tmp, publish, replicas,
 };
 use labnet_tests::raw_peer::{
-    client_config, client_config_with_windows, client_endpoint, hello, resident_memory_bytes,
+    client_config, client_config_with_windows, client_endpoint, hello, mib, resident_memory_bytes,
     Ended, RawPeer,
 };
 
@@ -99,20 +98,39 @@ fn memory_measured_alone() -> &'static tokio::sync::RwLock<()> {
     LOCK.get_or_init(|| tokio::sync::RwLock::new(()))
 }
 
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
+/// Partner cities named `names` in a fresh temporary directory, started
+/// while the test holds its share of the memory lock: the set-up of every
+/// attack but the flood, which measures memory and so runs alone.
+async fn sharing_memory<const N: usize>(
+    names: [&str; N],
+) -> (
+    tokio::sync::RwLockReadGuard<'static, ()>,
+    tempfile::TempDir,
+    [Daemon; N],
+) {
+    let shared = memory_measured_alone().read().await;
+    let (tmp, nodes) = partners_in_tmp(names).await;
+    (shared, tmp, nodes)
 }
 
-async fn approve(d: &Daemon, peer: NodeId, role: Role) {
-    admin(
-        d,
-        AdminRequest::PeersApprove {
-            node_id: peer.to_string(),
-            role: Some(role),
-        },
+/// A fresh identity that `victim` approved as a partner.
+async fn approved_partner(victim: &Daemon) -> Identity {
+    let id = Identity::generate().unwrap();
+    approve(victim, id.node_id(), Role::Partner).await;
+    id
+}
+
+/// Dials `victim` with `config` as the partner `name`, past the handshake.
+async fn dial(victim: &Daemon, config: quinn::ClientConfig, name: &str) -> RawPeer {
+    RawPeer::connect(
+        &client_endpoint(),
+        config,
+        victim.listen_addr(),
+        hello(name, PeerRole::Partner),
+        WAIT,
     )
     .await
-    .unwrap();
+    .unwrap()
 }
 
 const RESUME: SyncMessage = SyncMessage::Resume {
@@ -121,12 +139,10 @@ const RESUME: SyncMessage = SyncMessage::Resume {
 };
 
 /// A victim paired with an honest partner, both holding the victim's
-/// publication `news`.
-async fn victim_and_honest(root: &std::path::Path) -> (Daemon, Daemon, String) {
-    let victim = start_partner(root, "Victim").await;
-    let honest = start_partner(root, "Honest").await;
-    pair_by_contacts(&victim, &honest).await;
-    assert!(eventually(WAIT, async || both_connected(&victim, &honest)).await);
+/// publication `news`, in a fresh temporary directory.
+async fn victim_and_honest() -> (tempfile::TempDir, Daemon, Daemon, String) {
+    let (tmp, [victim, honest]) = partners_in_tmp(["Victim", "Honest"]).await;
+    pair_connected(&victim, &honest, WAIT).await;
     let (news, _) = publish(&victim, "news", "first", &Scope::Public).await;
     assert!(
         eventually(CONVERGE, async || replicas(&honest)
@@ -135,7 +151,7 @@ async fn victim_and_honest(root: &std::path::Path) -> (Daemon, Daemon, String) {
         .await,
         "the honest partner holds the victim's publication"
     );
-    (victim, honest, news)
+    (tmp, victim, honest, news)
 }
 
 /// The victim publishes a new version of `doc` while under attack; whether
@@ -167,26 +183,15 @@ async fn honest_receives_new_version(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_floods_frames_and_never_reads_is_back_pressured_then_dropped() {
     let _alone = memory_measured_alone().write().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let (victim, honest, _) = victim_and_honest(tmp.path()).await;
+    let (_tmp, victim, honest, _) = victim_and_honest().await;
     // Enough of the victim's index that its inventory outgrows the tiny
     // window the flooding peer grants.
     for i in 0..60 {
         publish(&victim, &format!("p{i}"), "for partners", &Scope::Partners).await;
     }
-    let flooder = Identity::generate().unwrap();
-    approve(&victim, flooder.node_id(), Role::Partner).await;
+    let flooder = approved_partner(&victim).await;
     let config = client_config_with_windows(&flooder, 1024, 1024);
-    let endpoint = client_endpoint();
-    let mut peer = RawPeer::connect(
-        &endpoint,
-        config,
-        victim.listen_addr(),
-        hello("flooder", PeerRole::Partner),
-        WAIT,
-    )
-    .await
-    .unwrap();
+    let mut peer = dial(&victim, config, "flooder").await;
     let resumed = Instant::now();
     peer.send_message(&RESUME).await.unwrap();
 
@@ -281,21 +286,9 @@ fn signed_statement(signer: &Identity, doc: &DocId, version: u64, heads: &[[u8; 
 /// silent: the node waits `STALL_TIMEOUT`, then closes with `Stalled`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_goes_silent_mid_exchange_is_closed_as_stalled() {
-    let _shared = memory_measured_alone().read().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let victim = start_partner(tmp.path(), "Victim").await;
-    let silent = Identity::generate().unwrap();
-    approve(&victim, silent.node_id(), Role::Partner).await;
-    let endpoint = client_endpoint();
-    let mut peer = RawPeer::connect(
-        &endpoint,
-        client_config(&silent),
-        victim.listen_addr(),
-        hello("silent", PeerRole::Partner),
-        WAIT,
-    )
-    .await
-    .unwrap();
+    let (_shared, _tmp, [victim]) = sharing_memory(["Victim"]).await;
+    let silent = approved_partner(&victim).await;
+    let mut peer = dial(&victim, client_config(&silent), "silent").await;
     let doc = publication_id(silent.node_id(), "never").unwrap();
     peer.send_message(&RESUME).await.unwrap();
     // The node's stall timer cannot start before it has our last message, so
@@ -366,12 +359,8 @@ fn send_spoofed_initial(
 /// city that dials the node pairs with it and syncs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoofed_initial_packets_from_many_addresses_take_no_handshake_slot() {
-    let _shared = memory_measured_alone().read().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let victim = start_partner(tmp.path(), "Victim").await;
-    let honest = start_partner(tmp.path(), "Honest").await;
-    let knocker = Identity::generate().unwrap();
-    approve(&victim, knocker.node_id(), Role::Partner).await;
+    let (_shared, _tmp, [victim, honest]) = sharing_memory(["Victim", "Honest"]).await;
+    let knocker = approved_partner(&victim).await;
     let target = victim.listen_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
@@ -463,9 +452,7 @@ async fn spoofed_initial_packets_from_many_addresses_take_no_handshake_slot() {
 /// can make the node buffer is the pre-admission window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_nobody_approved_can_fill_only_the_small_window() {
-    let _shared = memory_measured_alone().read().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let victim = start_partner(tmp.path(), "Victim").await;
+    let (_shared, _tmp, [victim]) = sharing_memory(["Victim"]).await;
     let stranger = Identity::generate().unwrap();
     let endpoint = client_endpoint();
     let connection = endpoint
@@ -500,23 +487,11 @@ async fn a_node_nobody_approved_can_fill_only_the_small_window() {
 /// and over. It gets one delivery; the repeat closes the connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_want_repeated_for_a_delivered_version_is_answered_once() {
-    let _shared = memory_measured_alone().read().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let victim = start_partner(tmp.path(), "Victim").await;
+    let (_shared, _tmp, [victim]) = sharing_memory(["Victim"]).await;
     let (doc, _) = publish(&victim, "circle", "for partners", &Scope::Partners).await;
     let doc = DocId::new(doc).unwrap();
-    let asker = Identity::generate().unwrap();
-    approve(&victim, asker.node_id(), Role::Partner).await;
-    let endpoint = client_endpoint();
-    let mut peer = RawPeer::connect(
-        &endpoint,
-        client_config(&asker),
-        victim.listen_addr(),
-        hello("asker", PeerRole::Partner),
-        WAIT,
-    )
-    .await
-    .unwrap();
+    let asker = approved_partner(&victim).await;
+    let mut peer = dial(&victim, client_config(&asker), "asker").await;
     peer.send_message(&RESUME).await.unwrap();
     peer.until(WAIT, |m| match m {
         SyncMessage::Inventory { entries, .. } => {
@@ -582,10 +557,7 @@ fn origin_publication(origin: &Identity, name: &str, seed: u32) -> (DocId, Vec<u
 /// city's publication.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_origin_publishing_over_its_replica_quota_is_refused_and_evicts_nobody() {
-    let _shared = memory_measured_alone().read().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let victim = start_partner(tmp.path(), "Victim").await;
-    let honest = start_partner(tmp.path(), "Honest").await;
+    let (_shared, _tmp, [victim, honest]) = sharing_memory(["Victim", "Honest"]).await;
     pair_by_contacts(&victim, &honest).await;
     let (theirs, _) = publish(&honest, "theirs", "the honest city's", &Scope::Partners).await;
     assert!(
@@ -595,8 +567,7 @@ async fn an_origin_publishing_over_its_replica_quota_is_refused_and_evicts_nobod
         .await
     );
 
-    let origin = Identity::generate().unwrap();
-    approve(&victim, origin.node_id(), Role::Partner).await;
+    let origin = approved_partner(&victim).await;
     let total = REPLICAS_PER_ORIGIN_MAX + 1;
     let publications: std::collections::HashMap<DocId, (Vec<u8>, Vec<Vec<u8>>)> = (0..total)
         .map(|i| {
@@ -606,16 +577,7 @@ async fn an_origin_publishing_over_its_replica_quota_is_refused_and_evicts_nobod
         .collect();
     let ids: Vec<DocId> = publications.keys().cloned().collect();
     let mut notices = victim.context().sync.notices.subscribe();
-    let endpoint = client_endpoint();
-    let mut peer = RawPeer::connect(
-        &endpoint,
-        client_config(&origin),
-        victim.listen_addr(),
-        hello("flooding origin", PeerRole::Partner),
-        WAIT,
-    )
-    .await
-    .unwrap();
+    let mut peer = dial(&victim, client_config(&origin), "flooding origin").await;
     peer.send_message(&RESUME).await.unwrap();
     let mut seq = 0u64;
     for batch in ids.chunks(INVENTORY_ENTRIES_MAX) {

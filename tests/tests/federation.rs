@@ -20,8 +20,8 @@ use labnet_protocol::sync::publication_id;
 use labnet_protocol::NodeId;
 use labnet_tests::free_udp_port;
 use labnet_tests::nodes::{
-    admin, announce, eventually, fast_transport, init, pair_by_contacts, publish, replicas,
-    shutdown_all, start, start_cities, start_partner,
+    admin, announce, eventually, fast_transport, init, pair_by_contacts, partners_in_tmp, publish,
+    replicas, shutdown_all, start, start_cities,
 };
 
 const CONVERGE: Duration = Duration::from_secs(60);
@@ -294,10 +294,7 @@ async fn after_a_partition_restarted_cities_receive_only_what_they_missed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_publications_are_rejected_and_reach_no_replica() {
-    let tmp = tempfile::tempdir().unwrap();
-    let origin = start_partner(tmp.path(), "origin").await;
-    let victim = start_partner(tmp.path(), "victim").await;
-    let forger = start_partner(tmp.path(), "forger").await;
+    let (_tmp, [origin, victim, forger]) = partners_in_tmp(["origin", "victim", "forger"]).await;
     let doc = publish(&origin, "practice", "the origin's text", &Scope::Partners)
         .await
         .0;
@@ -407,11 +404,7 @@ async fn retraction_reaches_every_replica_and_is_confirmed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_from_two_sessions_of_the_origin_merge_everywhere() {
-    let tmp = tempfile::tempdir().unwrap();
-    let nodes = vec![
-        start_partner(tmp.path(), "origin").await,
-        start_partner(tmp.path(), "reader").await,
-    ];
+    let (_tmp, nodes) = partners_in_tmp(["origin", "reader"]).await;
     connect_all(&nodes).await;
     let doc = publish(&nodes[0], "practice", "first version", &Scope::Partners)
         .await

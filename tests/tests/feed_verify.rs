@@ -135,31 +135,22 @@ fn feed_verify_accepts_an_export_and_fails_a_tampered_one() {
 fn feed_verify_says_what_is_wrong_with_its_input() {
     let tmp = tempfile::tempdir().unwrap();
     let garbage = write_file(tmp.path(), "notes.txt", "just some notes\n");
-    let out = verify(tmp.path(), &[garbage.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("not an Atom feed or a JSON Feed"),
-        "{}",
-        stderr(&out)
-    );
-
     let broken = write_file(
         tmp.path(),
         "broken.xml",
         "<feed xmlns=\"http://www.w3.org/2005/Atom\">",
     );
-    let out = verify(tmp.path(), &[broken.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("not well-formed XML"),
-        "{}",
-        stderr(&out)
-    );
-
     let missing = tmp.path().join("missing.xml");
-    let out = verify(tmp.path(), &[missing.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("missing.xml"), "{}", stderr(&out));
+    for (input, says) in [
+        (&garbage, "not an Atom feed or a JSON Feed"),
+        (&broken, "not well-formed XML"),
+        (&missing, "missing.xml"),
+    ] {
+        let out = verify(tmp.path(), &[input.to_str().unwrap()]);
+        let name = input.display();
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(stderr(&out).contains(says), "{name}: {}", stderr(&out));
+    }
 
     for bad in ["Fuenlabrada", "Fuenlabrada=not-a-node", "=ABC"] {
         let out = verify(tmp.path(), &[garbage.to_str().unwrap(), "--origin", bad]);

@@ -21,8 +21,8 @@ use labnet_node::daemon::{Daemon, StartOptions};
 use labnet_node::data_dir::DataDir;
 use labnet_node::lab::import::{parse_practices, parse_roster, ImportFormat, ImportInput};
 use labnet_tests::nodes::{
-    admin, deletion_confirmed, eventually, fast_transport, feed_entries, init, invite,
-    live_publications, replicas, share, shutdown_all, start_partner,
+    admin, deletion_confirmed, doc_id_of, eventually, fast_transport, feed_entries, holds, init,
+    invite, live_publications, partners_in_tmp, replicas, share, shutdown_all, start_partner,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -86,9 +86,7 @@ async fn share_with_partners(d: &Daemon, practice_id: &str) -> serde_json::Value
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_history_that_names_a_person_is_reissued_and_deleted_at_the_peer() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = start_partner(tmp.path(), "Athens").await;
-    let b = start_partner(tmp.path(), "Bologna").await;
+    let (_tmp, [a, b]) = partners_in_tmp(["Athens", "Bologna"]).await;
     invite(&a, &b, Role::Partner).await;
 
     import_practice(
@@ -98,9 +96,9 @@ async fn a_history_that_names_a_person_is_reissued_and_deleted_at_the_peer() {
     )
     .await;
     let first = share_with_partners(&a, "cafe").await;
-    let old_id = first["doc_id"].as_str().unwrap().to_string();
+    let old_id = doc_id_of(&first);
     assert!(
-        eventually(WAIT, async || replicas(&b).await.contains_key(&old_id)).await,
+        eventually(WAIT, async || holds(&b, &old_id).await).await,
         "B receives the first version"
     );
     assert_eq!(
@@ -155,11 +153,8 @@ async fn a_history_that_names_a_person_is_reissued_and_deleted_at_the_peer() {
             "description": "Neighbours grow vegetables together."}]}"#,
     )
     .await;
-    let later = share_with_partners(&a, "garden").await["doc_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(eventually(WAIT, async || replicas(&b).await.contains_key(&later)).await);
+    let later = doc_id_of(&share_with_partners(&a, "garden").await);
+    assert!(eventually(WAIT, async || holds(&b, &later).await).await);
     let held: Vec<String> = replicas(&b).await.into_keys().collect();
     let mut expected = vec![new_id.clone(), later.clone()];
     expected.sort();
@@ -256,11 +251,8 @@ async fn a_stricter_minimum_set_while_stopped_reissues_at_start_and_the_peer_dro
             "indicators": [{"label": "participants", "achieved": 20, "unit": "people"}]}]}"#,
     )
     .await;
-    let old_id = share_with_partners(&a, "cafe").await["doc_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(eventually(WAIT, async || replicas(&b).await.contains_key(&old_id)).await);
+    let old_id = doc_id_of(&share_with_partners(&a, "cafe").await);
+    assert!(eventually(WAIT, async || holds(&b, &old_id).await).await);
     assert_eq!(
         figure(&b, &old_id).await,
         Some(20.0),

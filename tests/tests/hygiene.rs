@@ -321,25 +321,18 @@ fn config_and_wire_refuse_the_same_characters_in_names() {
 /// with a leading `'`; a title that only contains them is left alone.
 #[test]
 fn csv_export_neutralizes_every_formula_prefix_in_peer_text() {
-    use labnet_node::feed::{to_csv, FeedEntry, PublisherSource};
+    use labnet_node::feed::{to_csv, unsigned_entry, FeedEntry};
+    use labnet_node::share::publication::{sample_body, sample_doc};
+    use labnet_node::share::Publication;
+    // One entry of a sample publication (unsigned: the CSV carries the proof
+    // but does not check it), under each title in turn.
+    let origin = labnet_protocol::NodeId::from_public_key(&[1; 32]);
+    let publication =
+        Publication::from_replica(sample_doc(&sample_body(origin, "cafe", 0))).unwrap();
+    let sample = unsigned_entry(&publication, [1; 32], 0, "Bologna").unwrap();
     let entry = |title: &str| FeedEntry {
-        id: "urn:labnet:A:1".into(),
-        origin: "AAAAA-BBBBB".into(),
-        publisher: "Bologna".into(),
-        publisher_source: PublisherSource::Peer,
-        publisher_conflict: false,
-        city: "Bologna".into(),
-        place: None,
         title: title.into(),
-        summary: String::new(),
-        area: None,
-        link: None,
-        updated: 0,
-        indicators: Vec::new(),
-        version: 1,
-        origin_key: "00".repeat(32),
-        statement: "00".into(),
-        document: "00".into(),
+        ..sample.clone()
     };
     let titles = [
         "=HYPERLINK(\"http://evil\")",

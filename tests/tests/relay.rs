@@ -16,92 +16,83 @@ use labnet_node::feed::verify::verify;
 use labnet_node::feed::{to_atom, FeedInfo};
 use labnet_protocol::statement::SignedStatement;
 use labnet_tests::nodes::{
-    admin, deletion_confirmed, eventually, feed_entries, invite, replicas, share, shutdown_all,
-    start_node, start_partner,
+    admin, deletion_confirmed, doc_id_of, eventually, feed_entries, holds, invite, partners_in_tmp,
+    replicas, share, shutdown_all, start_node,
 };
 use labnet_tests::partner_practices;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Imports two of the partner practices into `d` and shares the first
-/// `public` and the second `partners`; returns their publication ids.
-async fn share_two(d: &Daemon) -> (String, String) {
+/// Imports the partner practices at positions `at` into `d` and shares each
+/// with the scope beside it; returns their publication ids, in that order.
+async fn import_and_share<const N: usize>(d: &Daemon, at: [(usize, &str); N]) -> [String; N] {
     let practices = labnet_node::lab::import::parse_practices(
         labnet_node::lab::import::ImportInput::Path(Path::new(&partner_practices())),
         None,
     )
     .unwrap();
-    let two: Vec<_> = practices.into_iter().take(2).collect();
+    let picked: Vec<_> = at.iter().map(|(i, _)| practices[*i].clone()).collect();
     admin(
         d,
         AdminRequest::PracticeImport {
-            practices: two.clone(),
+            practices: picked.clone(),
         },
     )
     .await
     .unwrap();
     let mut ids = Vec::new();
-    for (p, scope) in two.iter().zip(["public", "partners"]) {
-        ids.push(
-            share(d, &p.id, scope).await["doc_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+    for (p, (_, scope)) in picked.iter().zip(at) {
+        ids.push(doc_id_of(&share(d, &p.id, scope).await));
     }
-    (ids[0].clone(), ids[1].clone())
+    let Ok(ids) = <[String; N]>::try_from(ids) else {
+        unreachable!("one id per practice shared")
+    };
+    ids
+}
+
+/// Imports two of the partner practices into `d` and shares the first
+/// `public` and the second `partners`; returns their publication ids.
+async fn share_two(d: &Daemon) -> (String, String) {
+    let [public, partners] = import_and_share(d, [(0, "public"), (1, "partners")]).await;
+    (public, partners)
 }
 
 /// Imports a third partner practice into `d` and shares it `public`; returns
 /// its publication id.
 async fn share_another_public(d: &Daemon) -> String {
-    let practices = labnet_node::lab::import::parse_practices(
-        labnet_node::lab::import::ImportInput::Path(Path::new(&partner_practices())),
-        None,
-    )
-    .unwrap();
-    let third = practices.into_iter().nth(2).unwrap();
-    admin(
-        d,
-        AdminRequest::PracticeImport {
-            practices: vec![third.clone()],
-        },
-    )
-    .await
-    .unwrap();
-    share(d, &third.id, "public").await["doc_id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    let [id] = import_and_share(d, [(2, "public")]).await;
+    id
 }
 
-async fn holds(d: &Daemon, doc_id: &str) -> bool {
-    replicas(d).await.contains_key(doc_id)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_public_practice_crosses_a_relay_line_signed_by_its_origin_and_a_partner_one_stops() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = start_partner(tmp.path(), "Athens").await;
-    let b = start_partner(tmp.path(), "Bologna").await;
-    let c = start_partner(tmp.path(), "Catania").await;
+/// The relay line: A approves B, B approves C (all partner cities), C
+/// approves the subscriber S; A shares two practices, the first public and
+/// the second partners-only, and the public one reaches C and S through B.
+/// Returns the nodes A, B, C, S, the ids of the two publications, and the
+/// directory they live in.
+async fn relay_line_sharing() -> (tempfile::TempDir, [Daemon; 4], String, String) {
+    let (tmp, [a, b, c]) = partners_in_tmp(["Athens", "Bologna", "Catania"]).await;
     let s = start_node(tmp.path(), "ISRG", Role::Subscriber).await;
     invite(&a, &b, Role::Partner).await;
     invite(&b, &c, Role::Partner).await;
     invite(&c, &s, Role::Subscriber).await;
     let (public, partners) = share_two(&a).await;
-
-    assert!(
-        eventually(WAIT, async || holds(&b, &partners).await
-            && holds(&b, &public).await)
-        .await,
-        "B, A's partner, holds both"
-    );
     assert!(
         eventually(WAIT, async || holds(&c, &public).await
             && holds(&s, &public).await)
         .await,
         "A's public practice reaches C and the subscriber through B"
+    );
+    (tmp, [a, b, c, s], public, partners)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_practice_crosses_a_relay_line_signed_by_its_origin_and_a_partner_one_stops() {
+    let (_tmp, [a, b, c, s], public, partners) = relay_line_sharing().await;
+    assert!(
+        eventually(WAIT, async || holds(&b, &partners).await
+            && holds(&b, &public).await)
+        .await,
+        "B, A's partner, holds both"
     );
 
     // C checked it: the statement it keeps is A's, it verifies, and it came via B.
@@ -173,21 +164,7 @@ async fn narrowing_a_public_practice_to_partners_removes_the_copies_relays_passe
     // The attack on the data: a city narrows a practice it had made public.
     // Relays may only pass on public versions, so without a retraction the
     // copies downstream of them (C, and C's subscriber) would stay public.
-    let tmp = tempfile::tempdir().unwrap();
-    let a = start_partner(tmp.path(), "Athens").await;
-    let b = start_partner(tmp.path(), "Bologna").await;
-    let c = start_partner(tmp.path(), "Catania").await;
-    let s = start_node(tmp.path(), "ISRG", Role::Subscriber).await;
-    invite(&a, &b, Role::Partner).await;
-    invite(&b, &c, Role::Partner).await;
-    invite(&c, &s, Role::Subscriber).await;
-    let (public, _) = share_two(&a).await;
-    assert!(
-        eventually(WAIT, async || holds(&c, &public).await
-            && holds(&s, &public).await)
-        .await,
-        "the public practice went down the relay line"
-    );
+    let (_tmp, [a, b, c, s], public, _) = relay_line_sharing().await;
 
     let practice_id = public.rsplit(':').next().unwrap().to_string();
     let narrowed = share(&a, &practice_id, "partners").await;

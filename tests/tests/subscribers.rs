@@ -11,8 +11,8 @@ use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
 use labnet_protocol::sync::publication_id;
 use labnet_tests::nodes::{
-    admin, eventually, fast_transport, invite, replicas, shutdown_all, start, start_node,
-    start_partner,
+    admin, eventually, fast_transport, feed_entries, invite, replicas, shutdown_all, start,
+    start_node, start_partner,
 };
 use labnet_tests::{json_of, labnet_bin, labnet_ok, partner_practices, run_labnet, stdout};
 
@@ -92,17 +92,7 @@ async fn a_subscriber_receives_public_publications_only_and_can_write_nothing() 
         vec![ids[0].clone()],
         "and nothing else"
     );
-    let feed = admin(
-        &subscriber,
-        AdminRequest::FeedList {
-            city: None,
-            area: None,
-            since: None,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(feed.as_array().unwrap().len(), 1);
+    assert_eq!(feed_entries(&subscriber).await.len(), 1);
     // A subscriber cannot share.
     assert!(admin(
         &subscriber,

@@ -14,12 +14,11 @@ use labnet_protocol::handshake::{
     Event as HandshakeEvent, Handshake, Hello, PeerRole, ALPN, PROTOCOL_VERSION,
 };
 use labnet_protocol::invite::Invite;
-use labnet_protocol::NodeId;
 use labnet_tests::free_udp_port;
 use labnet_tests::nodes::{
-    accept_invite, add_peer, admin, both_connected, create_invite, eventually, fast_transport,
-    init, invite, is_connected, neither_connected, pair_by_contacts, shutdown_all, start,
-    start_partner, token_of,
+    accept_invite, add_peer, admin, approve, both_connected, create_invite, eventually,
+    fast_transport, init, invite, is_connected, neither_connected, pair_connected, partners_in_tmp,
+    revoke, shutdown_all, start, token_of,
 };
 use labnet_tests::raw_peer::{
     self, client_endpoint, credential, own_credential, AcceptAnything, Fixed,
@@ -44,15 +43,6 @@ async fn pending_ids(d: &Daemon) -> Vec<String> {
         .iter()
         .map(|p| p["node_id"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// `d` approves the node `peer`, as `labnet peers approve` does.
-async fn approve(d: &Daemon, peer: NodeId, role: Option<Role>) {
-    let request = AdminRequest::PeersApprove {
-        node_id: peer.to_string(),
-        role,
-    };
-    admin(d, request).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,9 +86,7 @@ async fn invite_pairs_two_nodes_that_stay_connected_across_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_add_then_approve_pairs_nodes_and_unknown_nodes_wait_in_pending() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = start_partner(tmp.path(), "Vienna").await;
-    let b = start_partner(tmp.path(), "Athens").await;
+    let (_tmp, [a, b]) = partners_in_tmp(["Vienna", "Athens"]).await;
     let b_id = b.node_id();
     // B adds A ahead of time and dials it: A has not approved B, so B waits in
     // A's pending list and nothing is connected.
@@ -114,7 +102,7 @@ async fn peers_add_then_approve_pairs_nodes_and_unknown_nodes_wait_in_pending() 
     assert_eq!(pending[0]["name"], "Athens");
     assert!(pending[0]["attempts"].as_i64().unwrap() >= 1);
     // A approves: B's redial gets in.
-    approve(&a, b_id, Some(Role::Partner)).await;
+    approve(&a, b_id, Role::Partner).await;
     assert!(eventually(WAIT, async || both_connected(&a, &b)).await);
     assert!(pending_ids(&a).await.is_empty());
     let listed = peers_of(&a).await;
@@ -125,9 +113,7 @@ async fn peers_add_then_approve_pairs_nodes_and_unknown_nodes_wait_in_pending() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_both_dial_both_keep_the_same_one_connection() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = start_partner(tmp.path(), "Pont-de-Claix").await;
-    let b = start_partner(tmp.path(), "Grenoble").await;
+    let (_tmp, [a, b]) = partners_in_tmp(["Pont-de-Claix", "Grenoble"]).await;
     let (a_id, b_id) = (a.node_id(), b.node_id());
     // Both approve the other with an address at once, so both dial.
     tokio::join!(add_peer(&a, &b), add_peer(&b, &a));
@@ -150,21 +136,11 @@ async fn when_both_dial_both_keep_the_same_one_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_peer_is_cut_off_within_a_second_and_cannot_come_back() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = start_partner(tmp.path(), "Antwerp").await;
-    let b = start_partner(tmp.path(), "Larissa").await;
-    let (a_id, b_id) = (a.node_id(), b.node_id());
-    pair_by_contacts(&a, &b).await;
-    assert!(eventually(WAIT, async || both_connected(&a, &b)).await);
+    let (_tmp, [a, b]) = partners_in_tmp(["Antwerp", "Larissa"]).await;
+    pair_connected(&a, &b, WAIT).await;
+    let a_id = a.node_id();
     let revoked_at = std::time::Instant::now();
-    admin(
-        &a,
-        AdminRequest::PeersRevoke {
-            node_id: b_id.to_string(),
-        },
-    )
-    .await
-    .unwrap();
+    revoke(&a, b.node_id()).await;
     assert!(eventually(Duration::from_secs(1), async || neither_connected(&a, &b)).await);
     assert!(
         revoked_at.elapsed() < Duration::from_secs(1),
@@ -192,10 +168,7 @@ async fn a_revoked_peer_is_cut_off_within_a_second_and_cannot_come_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_are_refused_each_with_its_own_message() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = start_partner(tmp.path(), "Grenoble").await;
-    let b = start_partner(tmp.path(), "Livadia").await;
-    let c = start_partner(tmp.path(), "Fuenlabrada").await;
+    let (_tmp, [a, b, c]) = partners_in_tmp(["Grenoble", "Livadia", "Fuenlabrada"]).await;
     let token =
         async |expires_secs| token_of(&create_invite(&a, Role::Partner, expires_secs).await);
 
@@ -404,8 +377,7 @@ async fn speak(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_handshakes_close_with_their_own_codes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let node = start_partner(tmp.path(), "Athens").await;
+    let (_tmp, [node]) = partners_in_tmp(["Athens"]).await;
     let target = node.listen_addr();
     // Not a handshake message at all.
     let (got, _) = speak(fresh_client(), target, &[0, 0, 0, 3, 0xee, 0xee, 0xee]).await;
@@ -413,29 +385,28 @@ async fn bad_handshakes_close_with_their_own_codes() {
     // A frame announcing more than a handshake may hold.
     let (got, _) = speak(fresh_client(), target, &(64 * 1024u32).to_be_bytes()).await;
     assert_eq!(got, close_code(CloseCode::FrameTooLarge));
-    // Another protocol version: refused with a reason the operator can act on.
-    let future = Hello {
-        version: 9,
-        ..hello("Future")
-    };
-    let (got, reply) = speak(fresh_client(), target, &handshake_bytes(future)).await;
-    assert_eq!(got, close_code(CloseCode::VersionMismatch));
-    assert!(
-        matches!(reply, Some(HandshakeEvent::Refused { ref reason, .. }) if reason.contains(&format!("protocol {PROTOCOL_VERSION}"))),
-        "{reply:?}"
-    );
-    // A node of the first version of the wire (Automerge sync messages, no
-    // signed statements) is told to upgrade.
-    let old = Hello {
-        version: 1,
-        ..hello("Old")
-    };
-    let (got, reply) = speak(fresh_client(), target, &handshake_bytes(old)).await;
-    assert_eq!(got, close_code(CloseCode::VersionMismatch));
-    assert!(
-        matches!(reply, Some(HandshakeEvent::Refused { ref reason, .. }) if reason.contains("upgrade")),
-        "{reply:?}"
-    );
+    // Another protocol version: refused with a reason the operator can act
+    // on. A node of the first version of the wire (Automerge sync messages,
+    // no signed statements) is told to upgrade.
+    let this_version = format!("protocol {PROTOCOL_VERSION}");
+    for (name, version, reason_says) in
+        [("Future", 9, this_version.as_str()), ("Old", 1, "upgrade")]
+    {
+        let other = Hello {
+            version,
+            ..hello(name)
+        };
+        let (got, reply) = speak(fresh_client(), target, &handshake_bytes(other)).await;
+        assert_eq!(
+            got,
+            close_code(CloseCode::VersionMismatch),
+            "version {version}"
+        );
+        assert!(
+            matches!(reply, Some(HandshakeEvent::Refused { ref reason, .. }) if reason.contains(reason_says)),
+            "version {version}: {reply:?}"
+        );
+    }
     // The node is still fine.
     assert!(admin(&node, AdminRequest::Status).await.is_ok());
     node.shutdown().await;
@@ -509,8 +480,7 @@ fn refused_by_tls(outcome: &Outcome) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_refused_when_the_node_accepts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let node = start_partner(tmp.path(), "Modena").await;
+    let (_tmp, [node]) = partners_in_tmp(["Modena"]).await;
     let victim = Identity::generate().unwrap(); // an approved peer the attacker imitates
     approve(&node, victim.node_id(), None).await;
     let attacker = Identity::generate().unwrap();
@@ -590,8 +560,7 @@ async fn wrong_credentials_are_refused_when_the_node_accepts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_refused_when_the_node_dials() {
-    let tmp = tempfile::tempdir().unwrap();
-    let node = start_partner(tmp.path(), "Mechelen").await;
+    let (_tmp, [node]) = partners_in_tmp(["Mechelen"]).await;
     let pinned = Identity::generate().unwrap(); // the peer the node means to reach
     let attacker = Identity::generate().unwrap();
     let other = Identity::generate().unwrap();

@@ -323,6 +323,8 @@ fn one_changed_byte_fails_the_entry_it_is_in() {
     // The first entry at version 3 in the file's order (Vienna's or Modena's).
     let first_v3 = entries.iter().find(|e| e.version == 3).unwrap().id.clone();
     for (format, text) in [("atom", w.me.atom()), ("json", w.me.json())] {
+        // One character of the hex field `hex`, `offset` characters into it.
+        let in_hex = |hex: &str, offset| tamper(&text, hex, &hex[..8], offset);
         let cases: Vec<(&str, String, &str)> = vec![
             ("title", tamper(&text, &v.title, ":", 2), &w.ids[1]),
             (
@@ -332,27 +334,17 @@ fn one_changed_byte_fails_the_entry_it_is_in() {
             ),
             (
                 "statement",
-                tamper(
-                    &text,
-                    &v.statement,
-                    &v.statement[..8],
-                    v.statement.len() / 2,
-                ),
+                in_hex(&v.statement, v.statement.len() / 2),
                 &w.ids[1],
             ),
             (
                 "signature",
-                tamper(
-                    &text,
-                    &m.statement,
-                    &m.statement[..8],
-                    m.statement.len() - 3,
-                ),
+                in_hex(&m.statement, m.statement.len() - 3),
                 &w.ids[2],
             ),
             (
                 "document",
-                tamper(&text, &v.document, &v.document[..8], v.document.len() / 2),
+                in_hex(&v.document, v.document.len() / 2),
                 &w.ids[1],
             ),
             (

@@ -79,6 +79,21 @@ fn info() -> FeedInfo {
 
 const ATOM: &str = "http://www.w3.org/2005/Atom";
 
+/// The Atom entries of `feed`.
+fn atom_entries<'a, 'input>(feed: roxmltree::Node<'a, 'input>) -> Vec<roxmltree::Node<'a, 'input>> {
+    feed.children()
+        .filter(|c| c.tag_name().name() == "entry")
+        .collect()
+}
+
+/// A filter on the publisher's city alone.
+fn city_filter(city: &str) -> FeedFilter {
+    FeedFilter {
+        city: Some(city.into()),
+        ..FeedFilter::default()
+    }
+}
+
 fn child<'a, 'input>(
     n: roxmltree::Node<'a, 'input>,
     name: &str,
@@ -97,10 +112,7 @@ fn atom_is_well_formed_with_required_elements() {
     for required in ["id", "title", "updated"] {
         assert!(child(feed, required).is_some(), "feed lacks {required}");
     }
-    let items: Vec<_> = feed
-        .children()
-        .filter(|c| c.tag_name().name() == "entry")
-        .collect();
+    let items = atom_entries(feed);
     assert_eq!(items.len(), 2);
     for entry in &items {
         for required in ["id", "title", "updated", "author", "summary"] {
@@ -182,11 +194,7 @@ fn csv_has_one_row_per_practice_and_reads_back() {
 #[test]
 fn filters_by_city_area_and_date() {
     let all = entries();
-    let by_city = FeedFilter {
-        city: Some("vienna".into()),
-        ..FeedFilter::default()
-    }
-    .apply(&all);
+    let by_city = city_filter("vienna").apply(&all);
     assert_eq!(by_city.len(), 1);
     assert_eq!(by_city[0].city, "Vienna");
     let by_area = FeedFilter {
@@ -264,11 +272,7 @@ fn the_same_publisher_name_from_two_origins_flags_both() {
 fn the_city_filter_matches_the_publisher_not_the_place() {
     let mut all = entries();
     all[1].place = Some("Fuenlabrada".into());
-    let shown = FeedFilter {
-        city: Some("fuenlabrada".into()),
-        ..FeedFilter::default()
-    }
-    .apply(&all);
+    let shown = city_filter("fuenlabrada").apply(&all);
     assert_eq!(shown.len(), 1);
     assert_eq!(shown[0].publisher, "Fuenlabrada");
 }
