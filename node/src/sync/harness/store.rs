@@ -11,8 +11,8 @@ use labnet_protocol::NodeId;
 
 use super::{MemConfirmation, MemHeld, MemNode, MemPublication};
 use crate::sync::{
-    EffectSink, ForwardItem, HeldEntry, ReceivedStatement, ReplicaData, ServedEntry, SyncView,
-    ViewError,
+    EffectSink, ForwardItem, HeldEntry, KeptConfirmation, ReceivedStatement, ReplicaData,
+    ServedEntry, SyncView, ViewError,
 };
 
 impl MemNode {
@@ -121,26 +121,19 @@ impl EffectSink for MemNode {
         Ok(())
     }
 
-    fn save_confirmation(
-        &mut self,
-        doc_id: &DocId,
-        confirmer: NodeId,
-        version: u64,
-        signed: &[u8],
-        forwarded: bool,
-    ) -> Result<(), Self::Error> {
-        let key = (doc_id.clone(), confirmer);
+    fn save_confirmation(&mut self, c: &KeptConfirmation) -> Result<(), Self::Error> {
+        let key = (c.doc_id.clone(), c.confirmer);
         if self
             .confirmations
             .get(&key)
-            .is_none_or(|c| version > c.version)
+            .is_none_or(|kept| c.version > kept.version)
         {
             self.confirmations.insert(
                 key,
                 MemConfirmation {
-                    version,
-                    signed: signed.to_vec(),
-                    forwarded,
+                    version: c.version,
+                    signed: c.signed.clone(),
+                    forwarded: c.forwarded,
                 },
             );
         }
@@ -180,10 +173,9 @@ impl EffectSink for MemNode {
         &mut self,
         peer: NodeId,
         _role: Role,
-        _epoch: u64,
-        seq: u64,
+        acked: ResumePoint,
     ) -> Result<(), Self::Error> {
-        self.acked.insert(peer, seq);
+        self.acked.insert(peer, acked.seq);
         Ok(())
     }
 }
