@@ -229,8 +229,9 @@ impl Oracle {
                     statement.scope_class,
                 )?;
                 self.check_received(n, peer, doc_id, doc, statement.origin, statement.via)?;
-                let at = (n, "stores", doc_id, statement.version);
-                self.check_version(at, sorted(heads.clone()) == issued.heads, doc, issued)
+                let signed_heads = sorted(heads.clone()) == issued.heads;
+                let version = statement.version;
+                self.check_version(n, "stores", doc_id, version, signed_heads, (doc, issued))
             }
             Effect::SaveTombstone { doc_id, statement } => {
                 let (doc, _) = self.check_signed(
@@ -279,15 +280,18 @@ impl Oracle {
         }
     }
 
-    /// A version node `n` keeps (`how`: "stores" or "holds" it, `doc_id` at
-    /// `version`) has the heads its origin signed (`signed_heads`) and the
-    /// node is in the scope it signed.
+    /// Version `version` of `doc_id`, which node `n` keeps (`how`: "stores"
+    /// or "holds" it) as [`Self::check_signed`] found it `signed`, has the
+    /// heads its origin signed (`signed_heads`), and the node is in the
+    /// scope it signed.
     fn check_version(
         &self,
-        (n, how, doc_id, version): (usize, &str, &DocId, u64),
+        n: usize,
+        how: &str,
+        doc_id: &DocId,
+        version: u64,
         signed_heads: bool,
-        doc: &IssuedDoc,
-        issued: &IssuedVersion,
+        (doc, issued): (&IssuedDoc, &IssuedVersion),
     ) -> Result<(), Broken> {
         if !signed_heads {
             return Err(format!(
@@ -344,7 +348,7 @@ impl Oracle {
                         .map_err(|e| format!("node {n}'s copy of {doc_id} does not load: {e}"))?;
                     let signed_heads =
                         sorted(copy.get_heads()) == issued.heads && h.heads == issued.heads;
-                    self.check_version((n, "holds", doc_id, h.version), signed_heads, doc, issued)?;
+                    self.check_version(n, "holds", doc_id, h.version, signed_heads, (doc, issued))?;
                 }
                 None if !h.retracted => {
                     return Err(format!("node {n} holds {doc_id} without its document"));
