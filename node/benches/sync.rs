@@ -189,12 +189,7 @@ async fn wait_synced(a: &Daemon, b: &Daemon, timeout: Duration) -> bool {
         .call(|s| s.publication_rows().unwrap().len() as i64)
         .await;
     loop {
-        let count = b
-            .context()
-            .store
-            .call(|s| s.document_counts().unwrap().replica)
-            .await;
-        if count < expected {
+        if replicas(b).await < expected {
             if Instant::now() > deadline {
                 return false;
             }
@@ -225,6 +220,14 @@ async fn wait_synced(a: &Daemon, b: &Daemon, timeout: Duration) -> bool {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// How many replicas `d` holds.
+async fn replicas(d: &Daemon) -> i64 {
+    d.context()
+        .store
+        .call(|s| s.document_counts().unwrap().replica)
+        .await
 }
 
 fn wire(a: &Daemon, b: &Daemon) -> u64 {
@@ -559,50 +562,43 @@ async fn wan_relay(target: std::net::SocketAddr) -> std::net::SocketAddr {
     let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let addr = front.local_addr().unwrap();
     let dialer = Arc::new(std::sync::Mutex::new(None::<std::net::SocketAddr>));
-    // Dialer → target.
-    {
-        let (front, back, dialer) = (front.clone(), back.clone(), dialer.clone());
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let Ok((n, from)) = front.recv_from(&mut buf).await else {
-                    return;
-                };
-                *dialer.lock().unwrap() = Some(from);
-                if rand::random::<f64>() < WAN_LOSS {
-                    continue;
-                }
-                let packet = buf[..n].to_vec();
-                let back = back.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(WAN_ONE_WAY).await;
-                    let _ = back.send_to(&packet, target).await;
-                });
-            }
-        });
-    }
-    // Target → dialer.
+    let seen = dialer.clone();
+    relay_one_way(front.clone(), back.clone(), move |from| {
+        *seen.lock().unwrap() = Some(from);
+        Some(target)
+    });
+    relay_one_way(back, front, move |_| *dialer.lock().unwrap());
+    addr
+}
+
+/// Relays what `from` receives out of `to`, to the address `dest` gives for
+/// its sender (none: dropped), [`WAN_ONE_WAY`] later; [`WAN_LOSS`] of the
+/// packets are lost.
+fn relay_one_way(
+    from: std::sync::Arc<tokio::net::UdpSocket>,
+    to: std::sync::Arc<tokio::net::UdpSocket>,
+    dest: impl Fn(std::net::SocketAddr) -> Option<std::net::SocketAddr> + Send + 'static,
+) {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 65536];
         loop {
-            let Ok((n, _)) = back.recv_from(&mut buf).await else {
+            let Ok((n, sender)) = from.recv_from(&mut buf).await else {
                 return;
             };
-            let Some(to) = *dialer.lock().unwrap() else {
+            let Some(dest) = dest(sender) else {
                 continue;
             };
             if rand::random::<f64>() < WAN_LOSS {
                 continue;
             }
             let packet = buf[..n].to_vec();
-            let front = front.clone();
+            let to = to.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(WAN_ONE_WAY).await;
-                let _ = front.send_to(&packet, to).await;
+                let _ = to.send_to(&packet, dest).await;
             });
         }
     });
-    addr
 }
 
 /// Initial sync of `n` publications across the WAN relay, against the
@@ -663,39 +659,21 @@ const SAMOD_N_MAX: usize = 1_000;
 fn compare(n: usize, labnet: &Figures, samod: &Figures) {
     let ratio = |s: f64, l: f64| if l > 0.0 { s / l } else { f64::NAN };
     println!("samod 0.16 vs labnet, same {n} documents (samod over TCP on 127.0.0.1, filesystem storage; labnet over QUIC, SQLite):");
-    let rows = [
-        (
-            "initial sync, time (s)",
-            samod.initial.as_secs_f64(),
-            labnet.initial.as_secs_f64(),
-        ),
-        (
-            "initial sync, bytes (MB)",
-            samod.initial_bytes as f64 / 1e6,
-            labnet.initial_bytes as f64 / 1e6,
-        ),
-        (
-            "one live change, time (ms)",
-            samod.live.as_secs_f64() * 1e3,
-            labnet.live.as_secs_f64() * 1e3,
-        ),
-        (
-            "one live change, bytes (KB)",
-            samod.live_bytes as f64 / 1e3,
-            labnet.live_bytes as f64 / 1e3,
-        ),
-        (
-            "reconnect, 10 changed, time (s)",
-            samod.catch_up.as_secs_f64(),
-            labnet.catch_up.as_secs_f64(),
-        ),
-        (
-            "reconnect, 10 changed, bytes (KB)",
-            samod.catch_up_bytes as f64 / 1e3,
-            labnet.catch_up_bytes as f64 / 1e3,
-        ),
+    // Each row: what, and how to read it off a run's figures.
+    let rows: [(&str, fn(&Figures) -> f64); 6] = [
+        ("initial sync, time (s)", |f| f.initial.as_secs_f64()),
+        ("initial sync, bytes (MB)", |f| f.initial_bytes as f64 / 1e6),
+        ("one live change, time (ms)", |f| f.live.as_secs_f64() * 1e3),
+        ("one live change, bytes (KB)", |f| f.live_bytes as f64 / 1e3),
+        ("reconnect, 10 changed, time (s)", |f| {
+            f.catch_up.as_secs_f64()
+        }),
+        ("reconnect, 10 changed, bytes (KB)", |f| {
+            f.catch_up_bytes as f64 / 1e3
+        }),
     ];
-    for (what, s, l) in rows {
+    for (what, figure) in rows {
+        let (s, l) = (figure(samod), figure(labnet));
         println!(
             "  {what:<36} samod {s:>10.3}  labnet {l:>10.3}  samod/labnet {:>7.2}x",
             ratio(s, l)

@@ -17,7 +17,7 @@ use labnet_node::daemon::Daemon;
 use labnet_node::data_dir::DataDir;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use super::{admin, build_docs, doc_ids, start, store_docs};
+use super::{admin, build_docs, doc_ids, replicas, start, store_docs};
 
 /// The argument that makes this bench binary the measured node: `HUB_ARG DIR`.
 pub(super) const HUB_ARG: &str = "--memory-hub";
@@ -81,12 +81,7 @@ async fn all_hold(peers: &[Daemon], n: i64) {
     let deadline = Instant::now() + SYNC_TIMEOUT;
     for p in peers {
         loop {
-            let held = p
-                .context()
-                .store
-                .call(|s| s.document_counts().unwrap().replica)
-                .await;
-            if held >= n {
+            if replicas(p).await >= n {
                 break;
             }
             assert!(Instant::now() < deadline, "the peers did not sync in time");

@@ -227,18 +227,7 @@ pub enum Effect {
         doc_id: DocId,
     },
     /// Keep a signed retraction confirmation.
-    SaveConfirmation {
-        /// The retracted publication.
-        doc_id: DocId,
-        /// Who confirmed.
-        confirmer: NodeId,
-        /// The retraction version confirmed.
-        version: u64,
-        /// The encoded signed confirmation.
-        signed: Vec<u8>,
-        /// Nothing left to forward (we are the origin, or the peer took it).
-        forwarded: bool,
-    },
+    SaveConfirmation(KeptConfirmation),
     /// The peer stored these confirmations we forwarded.
     ConfirmationsForwarded {
         /// (publication, confirmer) of each.
@@ -276,11 +265,24 @@ pub enum Effect {
         /// the peer still has it, so a session that outlives a decision about
         /// the peer cannot undo the full check that decision asked for.
         role: Role,
-        /// Our index epoch.
-        epoch: u64,
-        /// The acknowledged sequence number.
-        seq: u64,
+        /// How far: our index epoch and the acknowledged sequence number.
+        acked: ResumePoint,
     },
+}
+
+/// A signed retraction confirmation to keep ([`Effect::SaveConfirmation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptConfirmation {
+    /// The retracted publication.
+    pub doc_id: DocId,
+    /// Who confirmed.
+    pub confirmer: NodeId,
+    /// The retraction version confirmed.
+    pub version: u64,
+    /// The encoded signed confirmation.
+    pub signed: Vec<u8>,
+    /// Nothing left to forward (we are the origin, or the peer took it).
+    pub forwarded: bool,
 }
 
 /// Where effects are persisted: the SQLite store's write batch in a node, a
@@ -309,14 +311,7 @@ pub trait EffectSink {
     /// Deletes our copy and its statement.
     fn withdrawn(&mut self, doc_id: &DocId) -> Result<(), Self::Error>;
     /// Keeps a confirmation.
-    fn save_confirmation(
-        &mut self,
-        doc_id: &DocId,
-        confirmer: NodeId,
-        version: u64,
-        signed: &[u8],
-        forwarded: bool,
-    ) -> Result<(), Self::Error>;
+    fn save_confirmation(&mut self, confirmation: &KeptConfirmation) -> Result<(), Self::Error>;
     /// Marks confirmations forwarded.
     fn confirmations_forwarded(&mut self, items: &[(DocId, NodeId)]) -> Result<(), Self::Error>;
     /// Records a delivery of our publication.
@@ -336,8 +331,7 @@ pub trait EffectSink {
         &mut self,
         peer: NodeId,
         role: Role,
-        epoch: u64,
-        seq: u64,
+        acked: ResumePoint,
     ) -> Result<(), Self::Error>;
 }
 
@@ -371,13 +365,7 @@ impl Effect {
             } => sink.save_version(doc_id, heads, data, statement),
             Effect::SaveTombstone { doc_id, statement } => sink.save_tombstone(doc_id, statement),
             Effect::Withdrawn { doc_id } => sink.withdrawn(doc_id),
-            Effect::SaveConfirmation {
-                doc_id,
-                confirmer,
-                version,
-                signed,
-                forwarded,
-            } => sink.save_confirmation(doc_id, *confirmer, *version, signed, *forwarded),
+            Effect::SaveConfirmation(confirmation) => sink.save_confirmation(confirmation),
             Effect::ConfirmationsForwarded { items } => sink.confirmations_forwarded(items),
             Effect::RecordDelivery {
                 peer,
@@ -386,12 +374,7 @@ impl Effect {
             } => sink.record_delivery(*peer, doc_id, *version),
             Effect::DeleteDelivery { peer, doc_id } => sink.delete_delivery(*peer, doc_id),
             Effect::SaveResumePoint { peer, point } => sink.save_resume_point(*peer, *point),
-            Effect::SaveAckedSeq {
-                peer,
-                role,
-                epoch,
-                seq,
-            } => sink.save_acked_seq(*peer, *role, *epoch, *seq),
+            Effect::SaveAckedSeq { peer, role, acked } => sink.save_acked_seq(*peer, *role, *acked),
         }
     }
 }

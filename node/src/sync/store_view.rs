@@ -16,8 +16,8 @@ use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
 
 use super::{
-    EffectSink, ForwardItem, HeldEntry, ReceivedStatement, ReplicaData, Scope, ServedEntry,
-    SyncView, ViewError,
+    EffectSink, ForwardItem, HeldEntry, KeptConfirmation, ReceivedStatement, ReplicaData, Scope,
+    ServedEntry, SyncView, ViewError,
 };
 use crate::store::{Batch, DocumentKind, IndexRow, StatementRow, Store, StoreError};
 
@@ -226,20 +226,14 @@ impl EffectSink for Batch<'_> {
         self.delete_received_statement(doc_id.as_str())
     }
 
-    fn save_confirmation(
-        &mut self,
-        doc_id: &DocId,
-        confirmer: NodeId,
-        version: u64,
-        signed: &[u8],
-        forwarded: bool,
-    ) -> Result<(), StoreError> {
+    fn save_confirmation(&mut self, c: &KeptConfirmation) -> Result<(), StoreError> {
+        let doc_id = c.doc_id.as_str();
         let kept =
-            Batch::save_confirmation(self, doc_id.as_str(), confirmer, version, signed, forwarded)?;
+            Batch::save_confirmation(self, doc_id, c.confirmer, c.version, &c.signed, c.forwarded)?;
         // One over the cap is not kept, so it is not listed as confirmed either.
-        if forwarded && kept {
+        if c.forwarded && kept {
             // Ours: the status of a retraction lists who confirmed it.
-            self.save_retraction_ack(doc_id.as_str(), confirmer)?;
+            self.save_retraction_ack(doc_id, c.confirmer)?;
         }
         Ok(())
     }
@@ -272,9 +266,8 @@ impl EffectSink for Batch<'_> {
         &mut self,
         peer: NodeId,
         role: Role,
-        epoch: u64,
-        seq: u64,
+        acked: ResumePoint,
     ) -> Result<(), StoreError> {
-        self.save_peer_ack_as(peer, role, epoch, seq)
+        self.save_peer_ack_as(peer, role, acked.epoch, acked.seq)
     }
 }

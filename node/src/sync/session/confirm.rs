@@ -21,7 +21,7 @@ use labnet_protocol::NodeId;
 use tracing::debug;
 
 use super::Session;
-use crate::sync::{Effect, Event, SyncView};
+use crate::sync::{Effect, Event, KeptConfirmation, SyncView};
 
 /// Confirmations sent on this session and not acknowledged yet.
 #[derive(Default)]
@@ -51,13 +51,14 @@ impl Session {
         };
         let signed: SignedConfirmation = Signed::sign(body, self.info.signer.as_ref());
         let bytes = signed.encode();
-        self.effects.push_back(Effect::SaveConfirmation {
-            doc_id: doc_id.clone(),
-            confirmer: self.info.local,
-            version,
-            signed: bytes.clone(),
-            forwarded: false,
-        });
+        self.effects
+            .push_back(Effect::SaveConfirmation(KeptConfirmation {
+                doc_id: doc_id.clone(),
+                confirmer: self.info.local,
+                version,
+                signed: bytes.clone(),
+                forwarded: false,
+            }));
         let key = (doc_id.clone(), self.info.local);
         self.confirm.sent.insert(key.clone());
         self.confirm.in_flight.push_back(key);
@@ -146,13 +147,14 @@ impl Session {
                 debug!(doc = %doc_id, "confirmation of no retraction we hold; dropped");
                 continue;
             }
-            self.effects.push_back(Effect::SaveConfirmation {
-                doc_id: doc_id.clone(),
-                confirmer,
-                version: signed.body.version,
-                signed: bytes,
-                forwarded: ours,
-            });
+            self.effects
+                .push_back(Effect::SaveConfirmation(KeptConfirmation {
+                    doc_id: doc_id.clone(),
+                    confirmer,
+                    version: signed.body.version,
+                    signed: bytes,
+                    forwarded: ours,
+                }));
             if ours {
                 debug!(doc = %doc_id, %confirmer, "retraction confirmed");
                 self.events

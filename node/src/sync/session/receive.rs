@@ -81,6 +81,21 @@ pub(super) struct ReceiveHalf {
 /// A check of a delivery failed: the violation to close with.
 type Refusal = (ViolationCode, String);
 
+/// A check of a delivered document, run under [`guarded`], as a refusal:
+/// its error (worded by `failed`) or Automerge's panic (by `panicked`) is a
+/// [`ViolationCode::BadDocument`].
+fn bad_document<E>(
+    checked: Option<Result<(), E>>,
+    failed: impl FnOnce(E) -> String,
+    panicked: impl FnOnce() -> String,
+) -> Result<(), Refusal> {
+    match checked {
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => Err((ViolationCode::BadDocument, failed(e))),
+        None => Err((ViolationCode::BadDocument, panicked())),
+    }
+}
+
 /// A delivery that passed every check, ready to store.
 struct Accepted {
     statement: SignedStatement,
@@ -432,21 +447,11 @@ impl Session {
             }
             scratch.apply_changes(parsed).map_err(|e| e.to_string())
         });
-        match applied {
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                return Err((
-                    ViolationCode::BadDocument,
-                    format!("changes for {doc_id} do not apply: {e}"),
-                ))
-            }
-            None => {
-                return Err((
-                    ViolationCode::BadDocument,
-                    format!("changes for {doc_id} made Automerge panic"),
-                ))
-            }
-        }
+        bad_document(
+            applied,
+            |e| format!("changes for {doc_id} do not apply: {e}"),
+            || format!("changes for {doc_id} made Automerge panic"),
+        )?;
         let heads = sorted(scratch.get_heads());
         let signed: Vec<ChangeHash> = body.heads.iter().map(|h| ChangeHash(*h)).collect();
         if heads != signed || guarded(|| scratch.get_missing_deps(&[]).is_empty()) != Some(true) {
@@ -466,21 +471,11 @@ impl Session {
             ));
         };
         let shape = guarded(|| crate::share::check_publication_shape(&scratch, &doc_id, origin));
-        match shape {
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                return Err((
-                    ViolationCode::BadDocument,
-                    format!("{doc_id} is not a publication: {e}"),
-                ))
-            }
-            None => {
-                return Err((
-                    ViolationCode::BadDocument,
-                    format!("reading {doc_id} made Automerge panic"),
-                ))
-            }
-        }
+        bad_document(
+            shape,
+            |e| format!("{doc_id} is not a publication: {e}"),
+            || format!("reading {doc_id} made Automerge panic"),
+        )?;
         let data = if held_copy {
             ReplicaData::Incremental(appended)
         } else {

@@ -101,22 +101,13 @@ impl Session {
             // Public retractions go to everyone in scope: relays spread the
             // publication further than our deliveries record.
             (true, true) if *scope == Scope::Public => Visibility::Announce,
-            (true, _) => {
-                let delivered = self.read("reading deliveries", delivered())?;
-                if delivered {
-                    Visibility::Announce
-                } else {
-                    Visibility::Hidden
-                }
-            }
-            (false, false) => {
-                let delivered = self.read("reading deliveries", delivered())?;
-                if delivered {
-                    Visibility::Withdraw
-                } else {
-                    Visibility::Hidden
-                }
-            }
+            // A retraction goes to whoever got a version, and a publication
+            // no longer in scope is withdrawn from whoever got one.
+            (retracted, _) => match self.read("reading deliveries", delivered())? {
+                false => Visibility::Hidden,
+                true if retracted => Visibility::Announce,
+                true => Visibility::Withdraw,
+            },
         };
         Some(visibility)
     }
@@ -266,8 +257,10 @@ impl Session {
         self.effects.push_back(Effect::SaveAckedSeq {
             peer: self.info.peer,
             role: self.info.peer_role,
-            epoch,
-            seq: up_to_seq,
+            acked: ResumePoint {
+                epoch,
+                seq: up_to_seq,
+            },
         });
         self.pump_inventory(view);
     }

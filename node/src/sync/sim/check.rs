@@ -33,7 +33,7 @@ use labnet_protocol::NodeId;
 
 use crate::store::scope_class_of;
 use crate::sync::harness::MemNode;
-use crate::sync::{Effect, ServedEntry, SyncView};
+use crate::sync::{Effect, KeptConfirmation, ServedEntry, SyncView};
 use crate::trust::{visible_to, Scope};
 
 /// One version as its origin issued it.
@@ -229,21 +229,9 @@ impl Oracle {
                     statement.scope_class,
                 )?;
                 self.check_received(n, peer, doc_id, doc, statement.origin, statement.via)?;
-                if sorted(heads.clone()) != issued.heads {
-                    return Err(format!(
-                        "node {n} stores {doc_id} v{} with heads other than the signed ones",
-                        statement.version
-                    ));
-                }
-                if !self.topo.may_see(&issued.scope, doc.origin, n) {
-                    return Err(format!(
-                        "scope violated: node {n} stores {doc_id} v{}, scoped {}, which its origin {} would not serve it",
-                        statement.version,
-                        issued.scope.to_text(),
-                        doc.origin
-                    ));
-                }
-                Ok(())
+                let signed_heads = sorted(heads.clone()) == issued.heads;
+                let version = statement.version;
+                self.check_version(n, "stores", doc_id, version, signed_heads, (doc, issued))
             }
             Effect::SaveTombstone { doc_id, statement } => {
                 let (doc, _) = self.check_signed(
@@ -269,12 +257,12 @@ impl Oracle {
                 }
                 Ok(())
             }
-            Effect::SaveConfirmation {
+            Effect::SaveConfirmation(KeptConfirmation {
                 doc_id,
                 confirmer,
                 signed,
                 ..
-            } => {
+            }) => {
                 let c = SignedConfirmation::decode(signed).map_err(|e| {
                     format!("node {n} keeps a confirmation that does not decode: {e}")
                 })?;
@@ -290,6 +278,34 @@ impl Oracle {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Version `version` of `doc_id`, which node `n` keeps (`how`: "stores"
+    /// or "holds" it) as [`Self::check_signed`] found it `signed`, has the
+    /// heads its origin signed (`signed_heads`), and the node is in the
+    /// scope it signed.
+    fn check_version(
+        &self,
+        n: usize,
+        how: &str,
+        doc_id: &DocId,
+        version: u64,
+        signed_heads: bool,
+        (doc, issued): (&IssuedDoc, &IssuedVersion),
+    ) -> Result<(), Broken> {
+        if !signed_heads {
+            return Err(format!(
+                "node {n} {how} {doc_id} v{version} with heads other than the ones its origin signed"
+            ));
+        }
+        if !self.topo.may_see(&issued.scope, doc.origin, n) {
+            return Err(format!(
+                "scope violated: node {n} {how} {doc_id} v{version}, scoped {}, which its origin {} would not serve it",
+                issued.scope.to_text(),
+                doc.origin
+            ));
+        }
+        Ok(())
     }
 
     /// A stored version names the right origin, came from a peer that may
@@ -330,19 +346,9 @@ impl Oracle {
                     }
                     let mut copy = AutoCommit::load(bytes)
                         .map_err(|e| format!("node {n}'s copy of {doc_id} does not load: {e}"))?;
-                    if sorted(copy.get_heads()) != issued.heads || h.heads != issued.heads {
-                        return Err(format!(
-                            "node {n}'s copy of {doc_id} v{} is not the version its origin signed",
-                            h.version
-                        ));
-                    }
-                    if !self.topo.may_see(&issued.scope, doc.origin, n) {
-                        return Err(format!(
-                            "scope violated: node {n} holds {doc_id} v{}, scoped {}",
-                            h.version,
-                            issued.scope.to_text()
-                        ));
-                    }
+                    let signed_heads =
+                        sorted(copy.get_heads()) == issued.heads && h.heads == issued.heads;
+                    self.check_version(n, "holds", doc_id, h.version, signed_heads, (doc, issued))?;
                 }
                 None if !h.retracted => {
                     return Err(format!("node {n} holds {doc_id} without its document"));

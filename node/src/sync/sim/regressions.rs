@@ -9,7 +9,7 @@ use labnet_protocol::statement::ScopeClass;
 use labnet_protocol::sync::{DocId, SyncMessage};
 
 use crate::store::Store;
-use crate::sync::harness::{node_id, MemNode, Net};
+use crate::sync::harness::{federation, node_id, MemNode, Net};
 use crate::sync::{Effect, ReceivedStatement, ReplicaData};
 use crate::trust::Scope;
 
@@ -37,6 +37,29 @@ fn save_effect(origin: &MemNode, doc_id: &DocId, via: &MemNode) -> Effect {
             statement,
         }
     }
+}
+
+/// Steps `net` until a message that `is` is on the wire from `from` to `to`,
+/// and takes what is in flight there off it; nothing if none ever is.
+fn step_until_sent(
+    net: &mut Net,
+    from: usize,
+    to: usize,
+    is: impl Fn(&SyncMessage) -> bool,
+) -> Vec<Vec<u8>> {
+    while net.step() {
+        let sent = net.take_in_flight(from, to);
+        if sent
+            .iter()
+            .any(|b| SyncMessage::decode(b).is_ok_and(|m| is(&m)))
+        {
+            return sent;
+        }
+        for bytes in sent {
+            net.inject(from, to, bytes);
+        }
+    }
+    Vec::new()
 }
 
 fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
@@ -111,14 +134,9 @@ fn an_older_version_persisted_after_a_newer_one_is_skipped() {
 /// the origin would close its honest partner for it.
 #[test]
 fn a_publication_is_withdrawn_once_until_acknowledged() {
-    let mut nodes = vec![
-        MemNode::new(0, Role::Partner),
-        MemNode::new(1, Role::Partner),
-    ];
+    let mut nodes = federation(2, 0);
     let doc_id = nodes[0].publish_practice("p", 1, Scope::Partners);
-    let mut net = Net::new(nodes);
-    net.connect(0, 1);
-    net.run();
+    let mut net = Net::synced(nodes);
     assert_eq!(net.nodes[1].copies().len(), 1);
     net.nodes[0].set_scope(&doc_id, Scope::Nodes(vec![node_id(5)]));
     net.local_change(0);
@@ -139,35 +157,22 @@ fn a_publication_is_withdrawn_once_until_acknowledged() {
 #[test]
 fn a_want_raced_by_a_re_scope_is_answered_with_a_withdrawal() {
     for retract in [false, true] {
-        let mut nodes = vec![
-            MemNode::new(0, Role::Partner),
-            MemNode::new(1, Role::Partner),
-        ];
+        let mut nodes = federation(2, 0);
         let doc_id = nodes[0].publish_practice("p", 1, Scope::Partners);
         let mut net = Net::new(nodes);
         net.connect(0, 1);
         net.advance(std::time::Duration::ZERO);
         // Run until the partner's Want is on the wire, then act before it lands.
-        let mut raced = false;
-        while net.step() {
-            let to_origin = net.take_in_flight(1, 0);
-            let wants = to_origin
-                .iter()
-                .any(|b| matches!(SyncMessage::decode(b), Ok(SyncMessage::Want { .. })));
-            for bytes in to_origin {
-                net.inject(1, 0, bytes);
-            }
-            if wants {
-                if retract {
-                    net.nodes[0].retract(&doc_id);
-                } else {
-                    net.nodes[0].set_scope(&doc_id, Scope::Nodes(vec![node_id(5)]));
-                }
-                raced = true;
-                break;
-            }
+        let to_origin = step_until_sent(&mut net, 1, 0, |m| matches!(m, SyncMessage::Want { .. }));
+        assert!(!to_origin.is_empty(), "the partner never asked");
+        for bytes in to_origin {
+            net.inject(1, 0, bytes);
         }
-        assert!(raced, "the partner never asked");
+        if retract {
+            net.nodes[0].retract(&doc_id);
+        } else {
+            net.nodes[0].set_scope(&doc_id, Scope::Nodes(vec![node_id(5)]));
+        }
         net.run();
         net.local_change(0);
         net.run();
@@ -190,28 +195,13 @@ fn a_want_raced_by_a_re_scope_is_answered_with_a_withdrawal() {
 #[test]
 fn a_retraction_or_withdrawal_in_the_step_that_stored_the_copy_is_applied() {
     for withdraw in [false, true] {
-        let nodes = vec![
-            MemNode::new(0, Role::Partner),
-            MemNode::new(1, Role::Partner),
-        ];
-        let mut net = Net::new(nodes);
+        let mut net = Net::new(federation(2, 0));
         let doc_id = net.nodes[0].publish_practice("p", 1, Scope::Partners);
         net.connect(0, 1);
         net.advance(std::time::Duration::ZERO);
         // Until the origin's Deliver is on the wire towards the partner.
-        let mut to_partner = Vec::new();
-        while net.step() {
-            to_partner = net.take_in_flight(0, 1);
-            let delivering = to_partner
-                .iter()
-                .any(|b| matches!(SyncMessage::decode(b), Ok(SyncMessage::Deliver { .. })));
-            if delivering {
-                break;
-            }
-            for bytes in to_partner.drain(..) {
-                net.inject(0, 1, bytes);
-            }
-        }
+        let delivering = |m: &SyncMessage| matches!(m, SyncMessage::Deliver { .. });
+        let mut to_partner = step_until_sent(&mut net, 0, 1, delivering);
         assert!(!to_partner.is_empty(), "the origin never delivered");
         if withdraw {
             net.nodes[0].set_scope(&doc_id, Scope::Nodes(vec![node_id(5)]));
