@@ -654,13 +654,16 @@ async fn run_wan(n: usize, loopback: Duration) {
 /// the better part of an hour.
 const SAMOD_N_MAX: usize = 1_000;
 
+/// One row of [`compare`]: what it shows, and how to read it off a run's
+/// figures.
+type FigureRow = (&'static str, fn(&Figures) -> f64);
+
 /// samod's figures next to labnet's, with the ratios (samod / labnet: above
 /// 1 means labnet is faster or smaller).
 fn compare(n: usize, labnet: &Figures, samod: &Figures) {
     let ratio = |s: f64, l: f64| if l > 0.0 { s / l } else { f64::NAN };
     println!("samod 0.16 vs labnet, same {n} documents (samod over TCP on 127.0.0.1, filesystem storage; labnet over QUIC, SQLite):");
-    // Each row: what, and how to read it off a run's figures.
-    let rows: [(&str, fn(&Figures) -> f64); 6] = [
+    let rows: [FigureRow; 6] = [
         ("initial sync, time (s)", |f| f.initial.as_secs_f64()),
         ("initial sync, bytes (MB)", |f| f.initial_bytes as f64 / 1e6),
         ("one live change, time (ms)", |f| f.live.as_secs_f64() * 1e3),
