@@ -204,7 +204,6 @@ pub(super) async fn invite(
 
 #[cfg(test)]
 mod tests {
-
     use super::partner_cities;
 
     #[test]

@@ -281,17 +281,22 @@ mod tests {
         assert_eq!(held[6], set(&[0, 5]), "the subscriber");
     }
 
+    /// Three practices for each city, with the reaches the demo gives them.
+    fn three_each(partners: &[BTreeSet<usize>]) -> Vec<(usize, Reach)> {
+        (0..partners.len())
+            .flat_map(|city| {
+                let named = named_partner(partners, city);
+                (0..3).map(move |k| (city, reach_for(k, named)))
+            })
+            .collect()
+    }
+
     #[test]
     fn in_the_demo_network_public_reaches_everyone_and_the_rest_only_partners() {
         let n = 40;
         let topology = Topology::new(n);
         let partners = topology.partners();
-        let publications: Vec<(usize, Reach)> = (0..n)
-            .flat_map(|city| {
-                let named = named_partner(&partners, city);
-                (0..3).map(move |k| (city, reach_for(k, named)))
-            })
-            .collect();
+        let publications = three_each(&partners);
         let held = expected_holdings(&topology, &publications);
         for (p, &(origin, reach)) in publications.iter().enumerate() {
             let holders: BTreeSet<usize> =
@@ -316,12 +321,7 @@ mod tests {
         let ids: Vec<NodeId> = (0..=n)
             .map(|i| NodeId::from_public_key(&[i as u8; 32]))
             .collect();
-        let publications: Vec<(usize, Reach)> = (0..n)
-            .flat_map(|city| {
-                let named = named_partner(&partners, city);
-                (0..3).map(move |k| (city, reach_for(k, named)))
-            })
-            .collect();
+        let publications = three_each(&partners);
         let held = expected_holdings(&topology, &publications);
         for (p, &(origin, reach)) in publications.iter().enumerate() {
             let scope = super::scope_of(reach, &ids);

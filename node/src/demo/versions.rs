@@ -293,7 +293,6 @@ pub(super) async fn measure_versions(
 
 #[cfg(test)]
 mod tests {
-
     #[test]
     fn the_version_quantiles_give_the_median_and_at_thirty_the_worst_as_p99() {
         let figures = super::VersionFigures {
