@@ -3,7 +3,6 @@
 //! accept loop.
 
 use std::fs::File;
-use std::io::{Read, Seek, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 
@@ -12,7 +11,7 @@ use tracing::{info_span, warn, Instrument};
 
 use crate::admin;
 use crate::console;
-use crate::data_dir::{DataDir, DataDirError};
+use crate::data_dir::{DataDir, LockAttempt};
 
 use super::{DaemonError, NodeContext};
 
@@ -45,47 +44,15 @@ pub(super) async fn serve_admin(
     .await
 }
 
-/// Takes the flock on `daemon.lock` and writes our pid into it.
+/// Takes the instance lock (`daemon.lock`) for the daemon's lifetime.
 pub(super) fn acquire_lock(data_dir: &DataDir) -> Result<File, DaemonError> {
-    if !data_dir.is_initialized() {
-        return Err(DataDirError::NotInitialized {
+    match data_dir.take_lock()? {
+        LockAttempt::Taken(file) => Ok(file),
+        LockAttempt::Held { holder } => Err(DaemonError::AlreadyRunning {
             dir: data_dir.root().to_path_buf(),
-        }
-        .into());
+            holder,
+        }),
     }
-    let path = data_dir.lock_path();
-    let io = |source| DaemonError::Lock {
-        path: path.clone(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = match holder.trim() {
-                "" => "pid unknown".to_string(),
-                pid => format!("pid {pid}"),
-            };
-            return Err(DaemonError::AlreadyRunning {
-                dir: data_dir.root().to_path_buf(),
-                holder,
-            });
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-    }
-    file.set_len(0).map_err(io)?;
-    file.rewind().map_err(io)?;
-    write!(file, "{}", std::process::id()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    Ok(file)
 }
 
 pub(super) fn bind_http(

@@ -101,15 +101,8 @@ pub enum DaemonError {
         /// The operating system's reason.
         source: std::io::Error,
     },
-    /// The lock file could not be used.
-    #[error("{path}: {source}")]
-    Lock {
-        /// The lock file.
-        path: PathBuf,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
-    /// The data directory, config, identity or store failed.
+    /// The data directory (its instance lock included), config, identity or
+    /// store failed.
     #[error("{0}")]
     DataDir(#[from] DataDirError),
     /// The QUIC endpoint could not be set up.

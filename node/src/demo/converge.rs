@@ -185,13 +185,7 @@ pub(super) async fn converge(
 pub(super) async fn all_published(nodes: &[Node]) -> BTreeMap<String, Vec<automerge::ChangeHash>> {
     let mut out = BTreeMap::new();
     for n in nodes {
-        let rows = n
-            .daemon
-            .context()
-            .store
-            .call(|s| s.publication_rows())
-            .await
-            .unwrap_or_default();
+        let rows = n.own_publications().await.unwrap_or_default();
         out.extend(
             rows.into_iter()
                 .filter(|r| !r.retracted)

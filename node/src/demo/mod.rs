@@ -41,6 +41,7 @@ use crate::api::{
 };
 use crate::daemon::{Daemon, NodeContext};
 use crate::lab::Roster;
+use crate::store::{IndexRow, StoreError};
 
 use converge::converge;
 use setup::{generated_practices, invented_person, pair, partner_cities, start_node};
@@ -155,6 +156,17 @@ pub struct DemoReport {
 struct Node {
     name: String,
     daemon: Daemon,
+}
+
+impl Node {
+    /// The node's own publications, as its store indexes them.
+    async fn own_publications(&self) -> Result<Vec<IndexRow>, StoreError> {
+        self.daemon
+            .context()
+            .store
+            .call(|s| s.publication_rows())
+            .await
+    }
 }
 
 /// Runs an admin request on a node as the CLI would (through its JSON), and

@@ -95,13 +95,7 @@ pub(super) async fn own_heads(
     node: &Node,
     doc_id: &str,
 ) -> Result<Vec<automerge::ChangeHash>, DemoError> {
-    let rows = node
-        .daemon
-        .context()
-        .store
-        .call(|s| s.publication_rows())
-        .await
-        .map_err(measuring)?;
+    let rows = node.own_publications().await.map_err(measuring)?;
     rows.into_iter()
         .find(|r| r.doc_id == doc_id)
         .map(|r| r.heads)

@@ -7,7 +7,7 @@ use labnet_protocol::statement::SignedStatement;
 use crate::feed::{FeedEntry, FeedIndicator, FeedInfo, Publisher, PublisherSource};
 use crate::share::Publication;
 
-use super::view::{fixture, FuzzKey, ORIGIN};
+use super::view::{fixture, fuzz_key, ORIGIN};
 use super::{fields, join_raw, Input, Seed};
 
 // ---- feed export -------------------------------------------------------------
@@ -41,7 +41,7 @@ pub fn feed_export(data: &[u8]) {
         .collect();
     let entry = FeedEntry {
         id: "urn:labnet:fuzz:practice".into(),
-        origin: FuzzKey::new(ORIGIN).node_id().to_string(),
+        origin: fuzz_key(ORIGIN).node_id().to_string(),
         publisher: get(0),
         publisher_source: PublisherSource::Signed,
         publisher_conflict: false,
@@ -181,7 +181,7 @@ pub fn feed_export_seeds() -> Vec<Seed> {
 pub fn feed_verify(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let _ = crate::feed::verify::verify(&text, &[]);
-    let origin = FuzzKey::new(ORIGIN).node_id();
+    let origin = fuzz_key(ORIGIN).node_id();
     if let Ok(pin) = format!("City {}={origin}", origin.short()).parse() {
         let _ = crate::feed::verify::verify(&text, &[pin]);
     }

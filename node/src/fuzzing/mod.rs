@@ -37,7 +37,7 @@ pub use feed::{feed_export, feed_export_seeds, feed_verify, feed_verify_seeds};
 pub use share::{anonymize, anonymize_seeds, scrub, scrub_seeds};
 pub use sync::{deliver, deliver_seeds, session, session_seeds, DeliverOutcome};
 pub use tls::{cert_pin, cert_pin_seeds};
-pub use view::FuzzKey;
+pub use view::{fuzz_key, FuzzKey};
 
 /// A seed: its file name in the corpus, and its bytes.
 pub type Seed = (&'static str, Vec<u8>);
@@ -121,36 +121,41 @@ fn join_raw(fields: &[&str]) -> Vec<u8> {
     out
 }
 
+/// A target's name, its seed generator and its entry point.
+type Target = (&'static str, fn() -> Vec<Seed>, fn(&[u8]));
+
+/// Every node target, once: its name (its directory under `fuzz/corpus/` and
+/// `fuzz/regressions/`), its seeds and its entry point.
+const TARGETS: [Target; 8] = [
+    ("deliver", deliver_seeds, |data| {
+        let _ = deliver(data);
+    }),
+    ("session", session_seeds, session),
+    ("cert_pin", cert_pin_seeds, cert_pin),
+    ("scrub", scrub_seeds, scrub),
+    ("anonymize", anonymize_seeds, anonymize),
+    ("config", config_seeds, config),
+    ("feed_export", feed_export_seeds, feed_export),
+    ("feed_verify", feed_verify_seeds, feed_verify),
+];
+
 /// Every node target's seeds, by target name: what the corpus generator
 /// writes to `fuzz/corpus/<target>/` and the regression test replays.
 pub fn all_seeds() -> Vec<(&'static str, Vec<Seed>)> {
-    vec![
-        ("deliver", deliver_seeds()),
-        ("session", session_seeds()),
-        ("cert_pin", cert_pin_seeds()),
-        ("scrub", scrub_seeds()),
-        ("anonymize", anonymize_seeds()),
-        ("config", config_seeds()),
-        ("feed_export", feed_export_seeds()),
-        ("feed_verify", feed_verify_seeds()),
-    ]
+    TARGETS
+        .iter()
+        .map(|&(name, seeds, _)| (name, seeds()))
+        .collect()
 }
 
 /// Runs the node target called `target` on `data`; `false` if no target has
 /// that name.
 pub fn run(target: &str, data: &[u8]) -> bool {
-    match target {
-        "deliver" => {
-            let _ = deliver(data);
+    match TARGETS.iter().find(|&&(name, _, _)| name == target) {
+        Some(&(_, _, entry)) => {
+            entry(data);
+            true
         }
-        "session" => session(data),
-        "cert_pin" => cert_pin(data),
-        "scrub" => scrub(data),
-        "anonymize" => anonymize(data),
-        "config" => config(data),
-        "feed_export" => feed_export(data),
-        "feed_verify" => feed_verify(data),
-        _ => return false,
+        None => false,
     }
-    true
 }

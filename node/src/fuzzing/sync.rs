@@ -11,7 +11,7 @@ use labnet_protocol::frame::FrameDecoder;
 use labnet_protocol::statement::ScopeClass;
 use labnet_protocol::sync::{Announcement, SyncMessage, WantItem, MESSAGE_LEN_MAX};
 
-use super::view::{drain, fixture, session_with, sign, sorted, FuzzKey, FuzzView, EPOCH, RELAY};
+use super::view::{drain, fixture, fuzz_key, session_with, sign, sorted, FuzzView, EPOCH, RELAY};
 use super::{put_chunk, Input, Seed};
 
 // ---- deliver -----------------------------------------------------------------
@@ -104,7 +104,7 @@ pub fn deliver(data: &[u8]) -> DeliverOutcome {
     let version = if flags & flag::OLD_VERSION != 0 { 1 } else { 2 };
     let statement = sign(&f.origin, &f.doc_id, version, &heads, scope, retracted);
     let peer = if flags & flag::RELAYED != 0 {
-        FuzzKey::new(RELAY).node_id()
+        fuzz_key(RELAY).node_id()
     } else {
         f.origin.node_id()
     };

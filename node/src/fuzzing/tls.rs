@@ -9,7 +9,7 @@ use rustls::server::danger::ClientCertVerifier;
 
 use crate::transport::tls::{node_id_of_certificate, NodeClientVerifier, PinnedServerVerifier};
 
-use super::view::{FuzzKey, LOCAL};
+use super::view::{fuzz_key, LOCAL};
 use super::Seed;
 
 /// The pinned verifiers on arbitrary DER. A certificate whose key is NodeId
@@ -20,7 +20,7 @@ pub fn cert_pin(der: &[u8]) {
     let cert = CertificateDer::from(der);
     let name = ServerName::try_from("labnet").expect("a valid server name");
     let now = UnixTime::since_unix_epoch(Duration::from_secs(1_764_000_000));
-    let other = FuzzKey::new(LOCAL).node_id();
+    let other = fuzz_key(LOCAL).node_id();
     let pinned = |id: NodeId, chain: &[CertificateDer<'_>]| {
         PinnedServerVerifier::new(id)
             .verify_server_cert(&cert, chain, &name, &[], now)

@@ -8,13 +8,11 @@ use std::time::Instant;
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use labnet_config::Role;
-use labnet_protocol::statement::{
-    ScopeClass, Signed, SignedStatement, Signer, VersionStatement, PUBLIC_KEY_LEN, SIGNATURE_LEN,
-};
+use labnet_protocol::statement::{ScopeClass, Signed, SignedStatement, Signer, VersionStatement};
 use labnet_protocol::sync::{publication_id, DocId, ResumePoint};
 use labnet_protocol::NodeId;
-use ring::signature::{Ed25519KeyPair, KeyPair};
 
+use crate::identity::SeededKey;
 use crate::share::check_publication_shape;
 use crate::share::publication::sample_body;
 use crate::sync::{
@@ -22,35 +20,13 @@ use crate::sync::{
     SessionConfig, SyncView, ViewError,
 };
 
-/// A deterministic node key, so seeds signed once stay valid in every run.
-pub struct FuzzKey(Ed25519KeyPair);
+/// The node keys of the fuzz targets: deterministic, so seeds signed once
+/// stay valid in every run.
+pub type FuzzKey = SeededKey;
 
-impl FuzzKey {
-    /// Key number `n`.
-    pub fn new(n: u8) -> FuzzKey {
-        let mut seed = [0x3c; 32];
-        seed[0] = n;
-        FuzzKey(Ed25519KeyPair::from_seed_unchecked(&seed).expect("a 32-byte seed is a key"))
-    }
-
-    /// Its NodeId.
-    pub fn node_id(&self) -> NodeId {
-        NodeId::from_public_key(self.0.public_key().as_ref())
-    }
-}
-
-impl Signer for FuzzKey {
-    fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
-        let mut key = [0u8; PUBLIC_KEY_LEN];
-        key.copy_from_slice(self.0.public_key().as_ref());
-        key
-    }
-
-    fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-        let mut out = [0u8; SIGNATURE_LEN];
-        out.copy_from_slice(self.0.sign(message).as_ref());
-        out
-    }
+/// Fuzz node key number `n`.
+pub fn fuzz_key(n: u8) -> FuzzKey {
+    SeededKey::numbered(0x3c, n)
 }
 
 pub(super) const LOCAL: u8 = 1;
@@ -80,7 +56,7 @@ pub(super) struct Fixture {
 pub(super) fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let origin = FuzzKey::new(ORIGIN);
+        let origin = fuzz_key(ORIGIN);
         let doc_id = publication_id(origin.node_id(), PRACTICE).expect("a valid id");
         // A fixed actor and fixed times: the same document in every run, so
         // seeds written once apply to the copy every run holds.
@@ -109,7 +85,7 @@ pub(super) fn fixture() -> &'static Fixture {
             .map(|c| c.raw_bytes().to_vec())
             .collect();
         Fixture {
-            local: Arc::new(FuzzKey::new(LOCAL)),
+            local: Arc::new(fuzz_key(LOCAL)),
             origin,
             doc_id,
             v1_saved,
@@ -152,17 +128,17 @@ pub(super) fn sign(
 /// What the local node holds of the origin's publication.
 #[derive(Clone)]
 pub(super) struct Held {
-    pub(super) version: u64,
-    pub(super) retracted: bool,
-    pub(super) heads: Vec<ChangeHash>,
-    pub(super) bytes: Option<Vec<u8>>,
-    pub(super) statement: Vec<u8>,
+    version: u64,
+    retracted: bool,
+    heads: Vec<ChangeHash>,
+    bytes: Option<Vec<u8>>,
+    statement: Vec<u8>,
 }
 
 /// A local node that serves nothing and may hold the origin's publication.
 pub(super) struct FuzzView {
-    pub(super) doc_id: DocId,
-    pub(super) held: Option<Held>,
+    doc_id: DocId,
+    held: Option<Held>,
 }
 
 impl FuzzView {
