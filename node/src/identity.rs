@@ -84,10 +84,22 @@ pub struct Identity {
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The private key is left out on purpose: Debug output ends up in logs.
-        f.debug_struct("Identity")
-            .field("node_id", &self.node_id)
-            .finish_non_exhaustive()
+        fmt_node_only(f, "Identity", "node_id", &self.node_id)
     }
+}
+
+/// Formats a value that holds a node's key or its live handles as its type
+/// `name` and its NodeId under `field`, nothing else: Debug output ends up in
+/// logs, and the rest is secret or noise.
+pub(crate) fn fmt_node_only(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    field: &str,
+    node_id: &NodeId,
+) -> std::fmt::Result {
+    f.debug_struct(name)
+        .field(field, node_id)
+        .finish_non_exhaustive()
 }
 
 impl Identity {

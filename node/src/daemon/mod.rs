@@ -156,9 +156,7 @@ pub struct NodeContext {
 
 impl std::fmt::Debug for NodeContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeContext")
-            .field("node", &self.identity.node_id())
-            .finish_non_exhaustive()
+        crate::identity::fmt_node_only(f, "NodeContext", "node", &self.identity.node_id())
     }
 }
 
