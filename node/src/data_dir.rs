@@ -250,6 +250,23 @@ impl DataDir {
     /// reach, or another command working offline, which is done in moments
     /// (the caller may try again).
     pub fn lock_offline(&self) -> Result<OfflineLock, DataDirError> {
+        match self.take_lock()? {
+            LockAttempt::Taken(file) => Ok(OfflineLock {
+                data_dir: self.clone(),
+                _file: file,
+            }),
+            LockAttempt::Held { holder } => Err(DataDirError::DaemonUnreachable {
+                dir: self.root.clone(),
+                holder,
+                socket: self.admin_socket(),
+            }),
+        }
+    }
+
+    /// Tries the instance lock (`daemon.lock`) without waiting, for a daemon
+    /// or for offline work. Taken, the file holds our pid, on disk, so that a
+    /// process refused meanwhile names who holds the store.
+    pub(crate) fn take_lock(&self) -> Result<LockAttempt, DataDirError> {
         if !self.is_initialized() {
             return Err(DataDirError::NotInitialized {
                 dir: self.root.clone(),
@@ -278,22 +295,15 @@ impl DataDir {
                     "" => "pid unknown".to_string(),
                     pid => format!("pid {pid}"),
                 };
-                return Err(DataDirError::DaemonUnreachable {
-                    dir: self.root.clone(),
-                    holder,
-                    socket: self.admin_socket(),
-                });
+                return Ok(LockAttempt::Held { holder });
             }
             Err(fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        // Our pid, so that a daemon refused meanwhile names who holds the store.
         file.set_len(0).map_err(io)?;
         file.rewind().map_err(io)?;
         write!(file, "{}", std::process::id()).map_err(io)?;
-        Ok(OfflineLock {
-            data_dir: self.clone(),
-            _file: file,
-        })
+        file.sync_all().map_err(io)?;
+        Ok(LockAttempt::Taken(file))
     }
 
     fn write_node(&self, config_text: &str, identity: &Identity) -> Result<(), DataDirError> {
@@ -356,6 +366,17 @@ impl DataDir {
 /// The most of the lock file read for the holder's pid: a pid is a few digits,
 /// and the file is only a hint, so a garbled one cannot make a long message.
 const LOCK_PID_BYTES_MAX: u64 = 32;
+
+/// What trying the instance lock came to.
+pub(crate) enum LockAttempt {
+    /// Ours: the open lock file, which keeps it until dropped.
+    Taken(File),
+    /// Another process holds it.
+    Held {
+        /// Who, e.g. `pid 1234`, from the lock file.
+        holder: String,
+    },
+}
 
 /// The instance lock, held for work on a stopped node's store
 /// ([`DataDir::lock_offline`]); released when dropped.

@@ -84,10 +84,22 @@ pub struct Identity {
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The private key is left out on purpose: Debug output ends up in logs.
-        f.debug_struct("Identity")
-            .field("node_id", &self.node_id)
-            .finish_non_exhaustive()
+        fmt_node_only(f, "Identity", "node_id", &self.node_id)
     }
+}
+
+/// Formats a value that holds a node's key or its live handles as its type
+/// `name` and its NodeId under `field`, nothing else: Debug output ends up in
+/// logs, and the rest is secret or noise.
+pub(crate) fn fmt_node_only(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    field: &str,
+    node_id: &NodeId,
+) -> std::fmt::Result {
+    f.debug_struct(name)
+        .field(field, node_id)
+        .finish_non_exhaustive()
 }
 
 impl Identity {
@@ -214,10 +226,15 @@ impl Identity {
     /// (`labnet_protocol::statement`), which anyone can check with the key
     /// its NodeId is the hash of.
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-        let mut out = [0u8; SIGNATURE_LEN];
-        out.copy_from_slice(self.signer.sign(message).as_ref());
-        out
+        sign_with(&self.signer, message)
     }
+}
+
+/// `message` signed with `key`, as statements carry signatures.
+fn sign_with(key: &Ed25519KeyPair, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+    let mut out = [0u8; SIGNATURE_LEN];
+    out.copy_from_slice(key.sign(message).as_ref());
+    out
 }
 
 impl labnet_protocol::statement::Signer for Identity {
@@ -229,6 +246,51 @@ impl labnet_protocol::statement::Signer for Identity {
 
     fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         Identity::sign(self, message)
+    }
+}
+
+/// A signing key from a fixed Ed25519 seed, for tests and fuzz seeds: what it
+/// signs is the same bytes in every run, so signed seeds stay valid. It has no
+/// certificate; a node's own key is an [`Identity`].
+#[cfg(any(test, feature = "test-support"))]
+pub struct SeededKey(Ed25519KeyPair);
+
+#[cfg(any(test, feature = "test-support"))]
+impl SeededKey {
+    /// The key whose Ed25519 seed is `seed`.
+    pub fn from_seed(seed: [u8; 32]) -> SeededKey {
+        SeededKey(Ed25519KeyPair::from_seed_unchecked(&seed).expect("a 32-byte seed is a key"))
+    }
+
+    /// Key number `n` of the family `fill`: its seed is `fill` in every byte
+    /// but the first, which is `n`.
+    pub fn numbered(fill: u8, n: u8) -> SeededKey {
+        let mut seed = [fill; 32];
+        seed[0] = n;
+        SeededKey::from_seed(seed)
+    }
+
+    /// The NodeId of its public key.
+    pub fn node_id(&self) -> NodeId {
+        NodeId::from_public_key(&self.public_key_bytes())
+    }
+
+    fn public_key_bytes(&self) -> [u8; labnet_protocol::statement::PUBLIC_KEY_LEN] {
+        use ring::signature::KeyPair as _;
+        let mut key = [0u8; labnet_protocol::statement::PUBLIC_KEY_LEN];
+        key.copy_from_slice(self.0.public_key().as_ref());
+        key
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+impl labnet_protocol::statement::Signer for SeededKey {
+    fn public_key(&self) -> [u8; labnet_protocol::statement::PUBLIC_KEY_LEN] {
+        self.public_key_bytes()
+    }
+
+    fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        sign_with(&self.0, message)
     }
 }
 

@@ -105,9 +105,7 @@ pub struct Control {
 
 impl std::fmt::Debug for Control {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Control")
-            .field("node", &self.node_id)
-            .finish_non_exhaustive()
+        crate::identity::fmt_node_only(f, "Control", "node", &self.node_id)
     }
 }
 

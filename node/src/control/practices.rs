@@ -19,6 +19,7 @@ use crate::api::{
 };
 use crate::lab::storage;
 use crate::share::anonymize::ReportAction;
+use crate::share::report::{Exemption, Removal, ReportItem};
 use crate::share::{
     self, AnonymizationReport, AnonymizationSettings, Preview, PublishChange, ShareOutcome,
 };
@@ -241,43 +242,51 @@ impl From<share::Reissue> for Reissued {
 
 impl From<AnonymizationReport> for ShareReport {
     fn from(r: AnonymizationReport) -> ShareReport {
-        let items = r
-            .items
-            .into_iter()
-            .map(|i| ShareReportItem {
-                path: i.path,
-                action: match i.action {
-                    ReportAction::Dropped => FieldAction::Dropped,
-                    ReportAction::Suppressed => FieldAction::Suppressed,
-                    ReportAction::Scrubbed => FieldAction::Scrubbed,
-                    ReportAction::Coarsened => FieldAction::Coarsened,
-                },
-                reason: i.reason,
-            })
-            .collect();
-        let removals = r
-            .removals
-            .into_iter()
-            .map(|p| SharePiece {
-                field: p.field,
-                excerpt: p.excerpt,
-                rule: p.rule.describe().to_string(),
-                reason: p.reason,
-            })
-            .collect();
-        let exemptions = r
-            .exemptions
-            .into_iter()
-            .map(|e| ShareExemption {
-                field: e.field,
-                word: e.word,
-                excerpt: e.excerpt,
-            })
-            .collect();
         ShareReport {
-            items,
-            removals,
-            exemptions,
+            items: all_into(r.items),
+            removals: all_into(r.removals),
+            exemptions: all_into(r.exemptions),
+        }
+    }
+}
+
+/// Each of `items` converted: the report's lists go over the wire item by item.
+fn all_into<T, U: From<T>>(items: Vec<T>) -> Vec<U> {
+    items.into_iter().map(U::from).collect()
+}
+
+impl From<ReportItem> for ShareReportItem {
+    fn from(i: ReportItem) -> ShareReportItem {
+        ShareReportItem {
+            path: i.path,
+            action: match i.action {
+                ReportAction::Dropped => FieldAction::Dropped,
+                ReportAction::Suppressed => FieldAction::Suppressed,
+                ReportAction::Scrubbed => FieldAction::Scrubbed,
+                ReportAction::Coarsened => FieldAction::Coarsened,
+            },
+            reason: i.reason,
+        }
+    }
+}
+
+impl From<Removal> for SharePiece {
+    fn from(p: Removal) -> SharePiece {
+        SharePiece {
+            field: p.field,
+            excerpt: p.excerpt,
+            rule: p.rule.describe().to_string(),
+            reason: p.reason,
+        }
+    }
+}
+
+impl From<Exemption> for ShareExemption {
+    fn from(e: Exemption) -> ShareExemption {
+        ShareExemption {
+            field: e.field,
+            word: e.word,
+            excerpt: e.excerpt,
         }
     }
 }

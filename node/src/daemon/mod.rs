@@ -20,9 +20,11 @@
 //! removes the socket. The binary's `main` only wires signals to `shutdown`;
 //! tests start many daemons in one process, each on port 0.
 
+mod listen;
+mod sessions;
+
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Seek, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -30,11 +32,10 @@ use std::time::Instant;
 
 use labnet_config::{Config, Overrides, Role};
 
-use labnet_protocol::close::CloseCode;
 use labnet_protocol::NodeId;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{info, warn};
 
 use crate::admin;
 use crate::console::auth::Access;
@@ -44,106 +45,13 @@ use crate::control::{Control, LiveView};
 use crate::data_dir::{DataDir, DataDirError};
 use crate::identity::Identity;
 use crate::store::StoreHandle;
-use crate::sync::driver::{run_session, DriverContext, SessionEnd};
-use crate::sync::{PeerInfo, SessionConfig};
-use crate::transport::{
-    make_endpoint, LocalNode, PeerStream, SessionHandler, SessionOutcome, Transport,
-    TransportConfig, TransportError,
-};
-use crate::trust::{PeerChange, PeerDecision, PeerTable};
+use crate::sync::driver::DriverContext;
+use crate::sync::SessionConfig;
+use crate::transport::{make_endpoint, LocalNode, Transport, TransportConfig, TransportError};
+use crate::trust::PeerTable;
 
-/// Hands each stream the transport admitted to a sync session: the one place
-/// transport and sync meet, so that neither depends on the other.
-fn session_handler(
-    sync: DriverContext,
-    identity: Arc<Identity>,
-    local_role: labnet_config::Role,
-    shutdown: watch::Receiver<bool>,
-    metrics: Metrics,
-) -> SessionHandler {
-    let local = identity.node_id();
-    Arc::new(move |stream: PeerStream| {
-        let ctx = sync.clone();
-        let shutdown = shutdown.clone();
-        let metrics = metrics.clone();
-        let signer: Arc<dyn labnet_protocol::statement::Signer> = identity.clone();
-        Box::pin(async move {
-            let info = PeerInfo {
-                local,
-                local_role,
-                peer: stream.peer,
-                peer_role: stream.role,
-                signer,
-            };
-            let outcome = match run_session(ctx, info, stream.recv, stream.send, shutdown).await {
-                Ok(SessionEnd::Shutdown) => SessionOutcome::Shutdown,
-                Ok(SessionEnd::PeerClosed) => SessionOutcome::PeerClosed,
-                Ok(SessionEnd::Violation { code, reason }) => {
-                    SessionOutcome::Violation { code, reason }
-                }
-                Err(e) => SessionOutcome::Failed(e.to_string()),
-            };
-            match &outcome {
-                SessionOutcome::Shutdown => metrics.session_ended("shutdown"),
-                SessionOutcome::PeerClosed => metrics.session_ended("peer_closed"),
-                SessionOutcome::Violation { code, .. } => {
-                    metrics.session_ended("violation");
-                    metrics.violation(*code);
-                }
-                SessionOutcome::Failed(_) => metrics.session_ended("failed"),
-            }
-            outcome
-        })
-    })
-}
-
-/// Ends the live session of every peer whose role the admin changes, until
-/// shutdown: the session was started with the old role and serves what that
-/// role may see. Redialing (by either side) starts a session in the new role,
-/// which walks the whole index and withdraws what the peer may no longer see.
-async fn end_sessions_on_role_change(
-    mut changes: broadcast::Receiver<PeerChange>,
-    transport: Transport,
-    connected: Arc<RwLock<HashSet<NodeId>>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let change = tokio::select! {
-            change = changes.recv() => change,
-            _ = shutdown.changed() => break,
-        };
-        match change {
-            Ok(PeerChange::Approved {
-                node_id,
-                role,
-                previous: PeerDecision::Approved(old),
-                ..
-            }) if old != role => {
-                info!(peer = %node_id.short(), from = %old, to = %role, "role changed: ending the live session");
-                transport.disconnect(node_id, CloseCode::Normal);
-            }
-            Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                // Which peers changed is lost: end every live session, so
-                // each starts again with the role the table holds now.
-                warn!(
-                    missed,
-                    "missed peer table changes: ending every live session"
-                );
-                let live: Vec<NodeId> = connected
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .iter()
-                    .copied()
-                    .collect();
-                for node in live {
-                    transport.disconnect(node, CloseCode::Normal);
-                }
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
-        }
-    }
-}
+use listen::{acquire_lock, bind_http, bind_listen, serve_admin};
+use sessions::{end_sessions_on_role_change, session_handler};
 
 /// How long shutdown waits for quinn to release the UDP port: closed
 /// connections drain for three probe timeouts first, which after a loss on a
@@ -193,15 +101,8 @@ pub enum DaemonError {
         /// The operating system's reason.
         source: std::io::Error,
     },
-    /// The lock file could not be used.
-    #[error("{path}: {source}")]
-    Lock {
-        /// The lock file.
-        path: PathBuf,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
-    /// The data directory, config, identity or store failed.
+    /// The data directory (its instance lock included), config, identity or
+    /// store failed.
     #[error("{0}")]
     DataDir(#[from] DataDirError),
     /// The QUIC endpoint could not be set up.
@@ -255,9 +156,7 @@ pub struct NodeContext {
 
 impl std::fmt::Debug for NodeContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeContext")
-            .field("node", &self.identity.node_id())
-            .finish_non_exhaustive()
+        crate::identity::fmt_node_only(f, "NodeContext", "node", &self.identity.node_id())
     }
 }
 
@@ -633,105 +532,6 @@ pub async fn run(
     info!("shutting down");
     daemon.shutdown().await;
     Ok(())
-}
-
-async fn serve_admin(
-    context: Arc<NodeContext>,
-    listener: tokio::net::UnixListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let span = info_span!("admin", node = %context.node_id().short());
-    async move {
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        let context = Arc::clone(&context);
-                        tokio::spawn(async move {
-                            admin::serve_connection(stream, |req| async move { context.control.handle(req).await }).await;
-                        });
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "admin accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                },
-            }
-        }
-    }
-    .instrument(span)
-    .await
-}
-
-/// Takes the flock on `daemon.lock` and writes our pid into it.
-fn acquire_lock(data_dir: &DataDir) -> Result<File, DaemonError> {
-    if !data_dir.is_initialized() {
-        return Err(DataDirError::NotInitialized {
-            dir: data_dir.root().to_path_buf(),
-        }
-        .into());
-    }
-    let path = data_dir.lock_path();
-    let io = |source| DaemonError::Lock {
-        path: path.clone(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = match holder.trim() {
-                "" => "pid unknown".to_string(),
-                pid => format!("pid {pid}"),
-            };
-            return Err(DaemonError::AlreadyRunning {
-                dir: data_dir.root().to_path_buf(),
-                holder,
-            });
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-    }
-    file.set_len(0).map_err(io)?;
-    file.rewind().map_err(io)?;
-    write!(file, "{}", std::process::id()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    Ok(file)
-}
-
-fn bind_http(
-    addr: SocketAddr,
-    what: &'static str,
-    key: &'static str,
-) -> Result<tokio::net::TcpListener, DaemonError> {
-    console::bind(addr).map_err(|source| DaemonError::HttpListen {
-        what,
-        key,
-        addr,
-        source,
-    })
-}
-
-fn bind_listen(addr: SocketAddr) -> Result<UdpSocket, DaemonError> {
-    UdpSocket::bind(addr).map_err(|source| {
-        let hint = match source.kind() {
-            std::io::ErrorKind::AddrInUse => {
-                " (another program uses this port: set node.listen in config.toml, LABNET_LISTEN, or --listen)"
-            }
-            std::io::ErrorKind::AddrNotAvailable => " (this machine has no such address: check node.listen)",
-            std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges: use a higher port)",
-            _ => "",
-        };
-        DaemonError::Listen { addr, source, hint }
-    })
 }
 
 #[cfg(test)]
