@@ -36,9 +36,9 @@
 mod atom;
 mod json;
 
+use crate::sync::session::guarded;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::str::FromStr;
 
 use automerge::{AutoCommit, Change, ChangeHash};
@@ -416,18 +416,6 @@ fn check_signed(claims: &Claims) -> Result<(FeedEntry, VerifiedEntry), String> {
         conflict: claims.conflict,
     };
     Ok((expected, verified))
-}
-
-/// Runs an Automerge call on bytes from an export, turning a panic into
-/// `None`; off under `--cfg fuzzing`, as the session's guard is.
-// `fuzzing` is a cfg only cargo-fuzz sets; the workspace does not declare it.
-#[allow(unexpected_cfgs)]
-fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
-    if cfg!(fuzzing) {
-        Some(f())
-    } else {
-        catch_unwind(AssertUnwindSafe(f)).ok()
-    }
 }
 
 /// Reads a document as exports carry it: uncompressed change chunks, each

@@ -19,14 +19,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use labnet_config::Role;
-use labnet_protocol::statement::{
-    ScopeClass, Signed, SignedStatement, Signer, VersionStatement, PUBLIC_KEY_LEN, SIGNATURE_LEN,
-};
+use labnet_protocol::statement::{ScopeClass, Signed, SignedStatement, Signer, VersionStatement};
 use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
-use ring::signature::{Ed25519KeyPair, KeyPair};
 
 use super::{Effect, Event, Scope};
+use crate::identity::SeededKey;
 use crate::share::publication::{edit_sample, sample_body, sample_doc};
 
 mod net;
@@ -35,33 +33,16 @@ mod store;
 pub(crate) use net::{Delivered, Net};
 
 /// A test node's key: deterministic from its number.
-pub(crate) struct TestKey(Ed25519KeyPair);
+pub(crate) type TestKey = SeededKey;
 
-impl TestKey {
-    pub(crate) fn new(n: u32) -> TestKey {
-        let mut seed = [0u8; 32];
-        seed[..4].copy_from_slice(&n.to_le_bytes());
-        seed[31] = 0x5a;
-        TestKey(Ed25519KeyPair::from_seed_unchecked(&seed).expect("a 32-byte seed is a key"))
-    }
-
-    pub(crate) fn node_id(&self) -> NodeId {
-        NodeId::from_public_key(self.0.public_key().as_ref())
-    }
-}
-
-impl Signer for TestKey {
-    fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
-        let mut key = [0u8; PUBLIC_KEY_LEN];
-        key.copy_from_slice(self.0.public_key().as_ref());
-        key
-    }
-
-    fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-        let mut out = [0u8; SIGNATURE_LEN];
-        out.copy_from_slice(self.0.sign(message).as_ref());
-        out
-    }
+/// Test node `n`'s key. The seed layout (`n` little-endian in the first four
+/// bytes, 0x5a in the last) stays as it is: a simulation seed replays the
+/// same run only with the same keys.
+pub(crate) fn test_key(n: u32) -> TestKey {
+    let mut seed = [0u8; 32];
+    seed[..4].copy_from_slice(&n.to_le_bytes());
+    seed[31] = 0x5a;
+    SeededKey::from_seed(seed)
 }
 
 /// A statement of `doc_id` at `version` with `heads`, signed by `key`.
@@ -89,7 +70,7 @@ pub(crate) fn sign_statement(
 
 /// The NodeId of test node `n`.
 pub(crate) fn node_id(n: u32) -> NodeId {
-    TestKey::new(n).node_id()
+    test_key(n).node_id()
 }
 
 /// One of our publications, stored as bytes like the SQLite store keeps it.
@@ -144,7 +125,7 @@ pub(crate) struct MemNode {
 
 impl MemNode {
     pub(crate) fn new(n: u32, role: Role) -> MemNode {
-        let key = TestKey::new(n);
+        let key = test_key(n);
         MemNode {
             id: key.node_id(),
             role,

@@ -134,13 +134,14 @@ pub struct Session {
 }
 
 /// Runs an Automerge call on peer-controlled data, turning a panic into `None`.
+/// `feed::verify` runs an export's bytes through it too.
 ///
 /// Under `--cfg fuzzing` (cargo-fuzz sets it) the guard is off, so a panic
 /// a peer's bytes cause in Automerge is a crash the fuzzer reports, not a
 /// violation it never sees.
 // `fuzzing` is a cfg only cargo-fuzz sets; the workspace does not declare it.
 #[allow(unexpected_cfgs)]
-fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
     if cfg!(fuzzing) {
         Some(f())
     } else {
