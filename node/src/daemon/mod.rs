@@ -47,7 +47,9 @@ use crate::identity::Identity;
 use crate::store::StoreHandle;
 use crate::sync::driver::DriverContext;
 use crate::sync::SessionConfig;
-use crate::transport::{make_endpoint, LocalNode, Transport, TransportConfig, TransportError};
+use crate::transport::{
+    make_endpoint, LocalNode, Transport, TransportConfig, TransportError, TransportParts,
+};
 use crate::trust::PeerTable;
 
 use listen::{acquire_lock, bind_http, bind_listen, serve_admin};
@@ -349,22 +351,22 @@ impl Daemon {
             name: config.name.clone(),
             role: config.role,
         };
-        let transport = Transport::start(
+        let transport = Transport::start(TransportParts {
             endpoint,
-            Arc::clone(&identity),
+            identity: Arc::clone(&identity),
             local,
-            peers.clone(),
-            session_handler(
+            peers: peers.clone(),
+            sessions: session_handler(
                 sync.clone(),
                 Arc::clone(&identity),
                 config.role,
                 shutdown_rx.clone(),
                 metrics.clone(),
             ),
-            transport_config,
+            config: transport_config,
             connected,
-            shutdown_rx.clone(),
-        );
+            shutdown: shutdown_rx.clone(),
+        });
         let control = Control {
             config: config.clone(),
             node_id: identity.node_id(),

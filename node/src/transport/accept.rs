@@ -38,10 +38,10 @@ const REFUSAL_LINGER: Duration = Duration::from_millis(500);
 impl Transport {
     /// Accepts connections until shutdown, each in its own task.
     pub(super) async fn accept_loop(self) {
-        let mut shutdown = self.inner.shutdown.clone();
+        let mut shutdown = self.inner.parts.shutdown.clone();
         loop {
             let incoming = tokio::select! {
-                incoming = self.inner.endpoint.accept() => incoming,
+                incoming = self.inner.parts.endpoint.accept() => incoming,
                 _ = shutdown.changed() => break,
             };
             let Some(incoming) = incoming else { break };
@@ -62,13 +62,14 @@ impl Transport {
             let this = self.clone();
             self.spawn(async move {
                 let remote = incoming.remote_address();
-                let result = tokio::time::timeout(this.inner.config.handshake_timeout, async {
-                    let connection = incoming
-                        .await
-                        .map_err(|e| TransportError::Handshake(e.to_string()))?;
-                    this.admit(connection, remote).await
-                })
-                .await;
+                let result =
+                    tokio::time::timeout(this.inner.parts.config.handshake_timeout, async {
+                        let connection = incoming
+                            .await
+                            .map_err(|e| TransportError::Handshake(e.to_string()))?;
+                        this.admit(connection, remote).await
+                    })
+                    .await;
                 this.inner.handshakes.add_permits(1);
                 match result {
                     Ok(Ok(Some(admitted))) => {
@@ -141,7 +142,7 @@ impl Transport {
                     .pending_budget
                     .lock()
                     .unwrap_or_else(|p| p.into_inner());
-                admission::admit(&self.inner.peers, &mut budget, &request)
+                admission::admit(&self.inner.parts.peers, &mut budget, &request)
             };
             if let Decision::RedeemInvite { secret_hash } = admission.decision {
                 admission = match self.redeem_invite(secret_hash).await {
@@ -166,8 +167,8 @@ impl Transport {
                 Decision::Admit(role) => {
                     raise_receive_window(&connection);
                     handshake.accept(Welcome {
-                        name: self.inner.local.name.clone(),
-                        role: wire_role(self.inner.local.role),
+                        name: self.inner.parts.local.name.clone(),
+                        role: wire_role(self.inner.parts.local.role),
                     });
                     write_handshake(&mut handshake, &mut send).await?;
                     info!(name = %hello.name, %role, "peer connected");
@@ -218,6 +219,7 @@ impl Transport {
         let now = crate::store::unix_now();
         let outcome = self
             .inner
+            .parts
             .peers
             .store()
             .call(move |s| s.redeem_invite(&secret_hash, now))
@@ -229,7 +231,7 @@ impl Transport {
     /// approval fails the admission; the rest are best effort (a lost
     /// "last seen" must not keep a peer out).
     async fn carry_out(&self, effects: &[Effect]) -> Result<(), crate::store::StoreError> {
-        let peers = &self.inner.peers;
+        let peers = &self.inner.parts.peers;
         for effect in effects {
             match effect {
                 Effect::RecordPending {

@@ -40,7 +40,7 @@ impl Transport {
     ) -> Result<Dialed, TransportError> {
         let span = info_span!("conn", peer = %node.short(), dir = "out");
         let (admitted, welcome) = tokio::time::timeout(
-            self.inner.config.handshake_timeout,
+            self.inner.parts.config.handshake_timeout,
             self.connect(node, address, invite_secret)
                 .instrument(span.clone()),
         )
@@ -55,6 +55,7 @@ impl Transport {
             // its invite stated, if its handshake claims the same (trust decides).
             if let Err(e) = self
                 .inner
+                .parts
                 .peers
                 .approve_inviter(
                     node,
@@ -69,6 +70,7 @@ impl Transport {
             }
         } else if let Err(e) = self
             .inner
+            .parts
             .peers
             .seen(node, welcome.name.clone(), None)
             .await
@@ -93,15 +95,16 @@ impl Transport {
             .map_err(|_| TransportError::Resolve(address.to_string()))?
             .next()
             .ok_or_else(|| TransportError::Resolve(address.to_string()))?;
-        let crypto = tls::quic_client_config(&self.inner.identity, node)?;
+        let crypto = tls::quic_client_config(&self.inner.parts.identity, node)?;
         let mut client = quinn::ClientConfig::new(Arc::new(crypto));
-        client.transport_config(quic_transport_config(&self.inner.config));
+        client.transport_config(quic_transport_config(&self.inner.parts.config));
         let connect_error = |reason: String| TransportError::Connect {
             address: address.to_string(),
             reason,
         };
         let connecting = self
             .inner
+            .parts
             .endpoint
             .connect_with(client, addr, tls::SERVER_NAME)
             .map_err(|e| connect_error(e.to_string()))?;
@@ -112,8 +115,8 @@ impl Transport {
             .map_err(|e| refused_or(e, "opening the stream"))?;
         let mut handshake = Handshake::dialer(Hello {
             version: PROTOCOL_VERSION,
-            name: self.inner.local.name.clone(),
-            role: wire_role(self.inner.local.role),
+            name: self.inner.parts.local.name.clone(),
+            role: wire_role(self.inner.parts.local.role),
             invite_secret,
         });
         write_handshake(&mut handshake, &mut send).await?;
@@ -123,7 +126,7 @@ impl Transport {
                 let admitted = Admitted {
                     connection,
                     node,
-                    dialed_by: self.inner.local.node_id,
+                    dialed_by: self.inner.parts.local.node_id,
                     recv,
                     send,
                     leftover: handshake.into_remaining(),
@@ -153,7 +156,7 @@ impl Transport {
 
     /// Dials every approved peer with a known address (at start).
     pub async fn dial_approved(&self) {
-        match self.inner.peers.dialable().await {
+        match self.inner.parts.peers.dialable().await {
             Ok(list) => {
                 for (node, _) in list {
                     self.ensure_dialer(node);
@@ -172,11 +175,17 @@ impl Transport {
 
     /// Keeps a connection to `node` up while it stays approved.
     async fn dialer(self, node: NodeId) {
-        let mut backoff = Backoff::new(self.inner.config.redial_base, self.inner.config.redial_max);
-        let mut shutdown = self.inner.shutdown.clone();
+        let mut backoff = Backoff::new(
+            self.inner.parts.config.redial_base,
+            self.inner.parts.config.redial_max,
+        );
+        let mut shutdown = self.inner.parts.shutdown.clone();
         loop {
             if self.shutting_down()
-                || !matches!(self.inner.peers.decide(node), PeerDecision::Approved(_))
+                || !matches!(
+                    self.inner.parts.peers.decide(node),
+                    PeerDecision::Approved(_)
+                )
             {
                 break;
             }
@@ -184,7 +193,7 @@ impl Transport {
                 backoff.reset();
                 CONNECTED_RECHECK
             } else {
-                let Some(address) = self.inner.peers.address_of(node).await else {
+                let Some(address) = self.inner.parts.peers.address_of(node).await else {
                     break;
                 };
                 match self.dial(node, &address, None).await {
@@ -214,8 +223,8 @@ impl Transport {
     /// Acts on the peer table's changes until shutdown: dials approved peers,
     /// closes revoked ones.
     pub(super) async fn follow_peer_table(self) {
-        let mut changes = self.inner.peers.subscribe();
-        let mut shutdown = self.inner.shutdown.clone();
+        let mut changes = self.inner.parts.peers.subscribe();
+        let mut shutdown = self.inner.parts.shutdown.clone();
         self.dial_approved().await;
         loop {
             let change = tokio::select! {
@@ -234,7 +243,10 @@ impl Transport {
                     // Missed changes: re-read the table and close what is no
                     // longer approved.
                     for node in self.connected_peers() {
-                        if !matches!(self.inner.peers.decide(node), PeerDecision::Approved(_)) {
+                        if !matches!(
+                            self.inner.parts.peers.decide(node),
+                            PeerDecision::Approved(_)
+                        ) {
                             self.disconnect(node, CloseCode::Revoked);
                         }
                     }

@@ -260,23 +260,10 @@ impl Drop for TaskGuard {
 struct Inner {
     /// The running tasks, so shutdown can wait until the port is free.
     tasks: Tasks,
-    /// The QUIC endpoint, on the socket the daemon bound.
-    endpoint: Endpoint,
-    /// Our key and certificate, for dialing.
-    identity: Arc<Identity>,
-    /// Our id, name and role, as said in handshakes.
-    local: LocalNode,
-    /// The admin's decisions: consulted on accept, on each extra stream, and
-    /// by dialers before every attempt.
-    peers: PeerTable,
-    /// Runs sync on each admitted stream (the daemon's wiring).
-    sessions: SessionHandler,
-    /// Limits and timeouts.
-    config: TransportConfig,
+    /// What the daemon handed over at start.
+    parts: TransportParts,
     /// The one live connection per peer.
     connections: Mutex<HashMap<NodeId, LiveConnection>>,
-    /// The peers with a live connection, shared with status reports.
-    connected: Arc<std::sync::RwLock<HashSet<NodeId>>>,
     /// The peers a dialer task is running for (at most one each).
     dialers: Mutex<HashSet<NodeId>>,
     /// How often each source address may cause a pending request.
@@ -285,8 +272,27 @@ struct Inner {
     handshakes: Semaphore,
     /// The next connection serial.
     serial: AtomicU64,
+}
+
+/// What the daemon hands the transport when it starts it.
+pub struct TransportParts {
+    /// The QUIC endpoint, on the socket the daemon bound.
+    pub endpoint: Endpoint,
+    /// Our key and certificate, for dialing.
+    pub identity: Arc<Identity>,
+    /// Our id, name and role, as said in handshakes.
+    pub local: LocalNode,
+    /// The admin's decisions: consulted on accept, on each extra stream, and
+    /// by dialers before every attempt.
+    pub peers: PeerTable,
+    /// Runs sync on each admitted stream (the daemon's wiring).
+    pub sessions: SessionHandler,
+    /// Limits and timeouts.
+    pub config: TransportConfig,
+    /// The peers with a live connection, shared with status reports.
+    pub connected: Arc<std::sync::RwLock<HashSet<NodeId>>>,
     /// Turns true when the node shuts down.
-    shutdown: watch::Receiver<bool>,
+    pub shutdown: watch::Receiver<bool>,
 }
 
 /// The node's transport: a cloneable handle.
@@ -298,7 +304,7 @@ pub struct Transport {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport")
-            .field("node", &self.inner.local.node_id)
+            .field("node", &self.inner.parts.local.node_id)
             .finish_non_exhaustive()
     }
 }
@@ -307,17 +313,8 @@ impl Transport {
     /// Starts the transport: accepts connections, dials approved peers, and
     /// follows the peer table's changes, until `shutdown` turns true. Every
     /// admitted stream goes to `sessions`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(
-        endpoint: Endpoint,
-        identity: Arc<Identity>,
-        local: LocalNode,
-        peers: PeerTable,
-        sessions: SessionHandler,
-        config: TransportConfig,
-        connected: Arc<std::sync::RwLock<HashSet<NodeId>>>,
-        shutdown: watch::Receiver<bool>,
-    ) -> Transport {
+    pub fn start(parts: TransportParts) -> Transport {
+        let config = &parts.config;
         let budget = RateLimiter::new(
             config.pending_burst,
             config.pending_refill_per_sec,
@@ -326,19 +323,12 @@ impl Transport {
         let transport = Transport {
             inner: Arc::new(Inner {
                 tasks: Tasks::default(),
-                endpoint,
-                identity,
-                local,
-                peers,
-                sessions,
                 handshakes: Semaphore::new(config.handshakes_in_flight_max),
-                config,
                 connections: Mutex::new(HashMap::new()),
-                connected,
                 dialers: Mutex::new(HashSet::new()),
                 pending_budget: Mutex::new(budget),
                 serial: AtomicU64::new(1),
-                shutdown,
+                parts,
             }),
         };
         transport.spawn(transport.clone().accept_loop());
@@ -358,12 +348,13 @@ impl Transport {
 
     /// The node's id.
     pub fn node_id(&self) -> NodeId {
-        self.inner.local.node_id
+        self.inner.parts.local.node_id
     }
 
     /// Whether a peer has a live connection.
     pub fn is_connected(&self, node: NodeId) -> bool {
         self.inner
+            .parts
             .connected
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -397,7 +388,7 @@ impl Transport {
     }
 
     fn shutting_down(&self) -> bool {
-        *self.inner.shutdown.borrow()
+        *self.inner.parts.shutdown.borrow()
     }
 
     /// Closes every connection and the endpoint.
@@ -407,13 +398,14 @@ impl Transport {
             endpoint::close(c, CloseCode::ShuttingDown, CloseCode::ShuttingDown.reason());
         }
         self.set_connected(None);
-        self.inner.endpoint.close(
+        self.inner.parts.endpoint.close(
             VarInt::from_u32(CloseCode::ShuttingDown.as_u32()),
             b"shutting down",
         );
         // Give the close frames a moment to leave, then wait for every task (each
         // holds the endpoint).
-        let _ = tokio::time::timeout(SHUTDOWN_CLOSE_WAIT, self.inner.endpoint.wait_idle()).await;
+        let _ =
+            tokio::time::timeout(SHUTDOWN_CLOSE_WAIT, self.inner.parts.endpoint.wait_idle()).await;
         let all_done = async {
             loop {
                 let idle = self.inner.tasks.idle.notified();
@@ -446,6 +438,7 @@ impl Transport {
     fn set_connected(&self, change: Option<(NodeId, bool)>) {
         let mut set = self
             .inner
+            .parts
             .connected
             .write()
             .unwrap_or_else(|p| p.into_inner());
@@ -477,7 +470,7 @@ impl Transport {
         let Some(serial) = self.register(node, &connection, dialed_by) else {
             return;
         };
-        let role = match self.inner.peers.decide(node) {
+        let role = match self.inner.parts.peers.decide(node) {
             PeerDecision::Approved(role) => role,
             _ => {
                 self.unregister(node, serial);
@@ -490,7 +483,7 @@ impl Transport {
         let guard = tokio::spawn(refuse_extra_streams(
             connection.clone(),
             node,
-            self.inner.peers.clone(),
+            self.inner.parts.peers.clone(),
         ));
         let stream = PeerStream {
             peer: node,
@@ -498,7 +491,7 @@ impl Transport {
             recv: Box::new(std::io::Cursor::new(leftover).chain(recv)),
             send,
         };
-        let outcome = (self.inner.sessions)(stream).await;
+        let outcome = (self.inner.parts.sessions)(stream).await;
         guard.abort();
         match outcome {
             SessionOutcome::Violation { code, reason } => {
@@ -523,7 +516,7 @@ impl Transport {
 
     fn register(&self, node: NodeId, connection: &Connection, dialed_by: NodeId) -> Option<u64> {
         let serial = self.inner.serial.fetch_add(1, Ordering::Relaxed);
-        let preferred_dialer = node.min(self.inner.local.node_id);
+        let preferred_dialer = node.min(self.inner.parts.local.node_id);
         let mut map = self.live();
         if let Some(existing) = map.get(&node) {
             if existing.connection.close_reason().is_none() {
