@@ -275,6 +275,33 @@ impl SeededKey {
         NodeId::from_public_key(&self.public_key_bytes())
     }
 
+    /// A version statement of `doc_id` at `version` with `heads` (sorted
+    /// here, duplicates kept: tests sign malformed lists on purpose), signed
+    /// with this key and encoded. It is issued at a fixed time plus
+    /// `version`, so the same arguments give the same bytes: committed fuzz
+    /// corpora and simulation seeds depend on that.
+    pub fn sign_version(
+        &self,
+        doc_id: &labnet_protocol::sync::DocId,
+        version: u64,
+        heads: &[automerge::ChangeHash],
+        scope: labnet_protocol::statement::ScopeClass,
+        retracted: bool,
+    ) -> Vec<u8> {
+        let mut heads: Vec<[u8; 32]> = heads.iter().map(|h| h.0).collect();
+        heads.sort();
+        let body = labnet_protocol::statement::VersionStatement {
+            publication: doc_id.clone(),
+            origin_key: self.public_key_bytes(),
+            version,
+            heads,
+            scope,
+            retracted,
+            issued_at: 1_764_000_000 + version,
+        };
+        labnet_protocol::statement::Signed::sign(body, self).encode()
+    }
+
     fn public_key_bytes(&self) -> [u8; labnet_protocol::statement::PUBLIC_KEY_LEN] {
         use ring::signature::KeyPair as _;
         let mut key = [0u8; labnet_protocol::statement::PUBLIC_KEY_LEN];

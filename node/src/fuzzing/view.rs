@@ -8,7 +8,7 @@ use std::time::Instant;
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use labnet_config::Role;
-use labnet_protocol::statement::{ScopeClass, Signed, SignedStatement, Signer, VersionStatement};
+use labnet_protocol::statement::{ScopeClass, SignedStatement};
 use labnet_protocol::sync::{publication_id, DocId, ResumePoint};
 use labnet_protocol::NodeId;
 
@@ -105,6 +105,7 @@ pub(super) fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
     heads
 }
 
+/// `key`'s statement of `doc_id` at `version` with `heads` (deduplicated).
 pub(super) fn sign(
     key: &FuzzKey,
     doc_id: &DocId,
@@ -113,16 +114,7 @@ pub(super) fn sign(
     scope: ScopeClass,
     retracted: bool,
 ) -> Vec<u8> {
-    let body = VersionStatement {
-        publication: doc_id.clone(),
-        origin_key: key.public_key(),
-        version,
-        heads: sorted(heads.to_vec()).iter().map(|h| h.0).collect(),
-        scope,
-        retracted,
-        issued_at: 1_764_000_000 + version,
-    };
-    Signed::sign(body, key).encode()
+    key.sign_version(doc_id, version, &sorted(heads.to_vec()), scope, retracted)
 }
 
 /// What the local node holds of the origin's publication.

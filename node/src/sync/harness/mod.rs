@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use labnet_config::Role;
-use labnet_protocol::statement::{ScopeClass, Signed, SignedStatement, Signer, VersionStatement};
+use labnet_protocol::statement::{ScopeClass, SignedStatement};
 use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
 
@@ -54,18 +54,7 @@ pub(crate) fn sign_statement(
     scope: ScopeClass,
     retracted: bool,
 ) -> Vec<u8> {
-    let mut heads: Vec<[u8; 32]> = heads.iter().map(|h| h.0).collect();
-    heads.sort();
-    let body = VersionStatement {
-        publication: doc_id.clone(),
-        origin_key: key.public_key(),
-        version,
-        heads,
-        scope,
-        retracted,
-        issued_at: 1_764_000_000 + version,
-    };
-    Signed::sign(body, key).encode()
+    key.sign_version(doc_id, version, heads, scope, retracted)
 }
 
 /// The NodeId of test node `n`.
