@@ -4,7 +4,10 @@
 //! the partner cities' notations, counts in free text, the preview's report.
 #![allow(clippy::unwrap_used)]
 
-use labnet_node::lab::{Contact, Indicator, MappingArea, Practice, Roster, Stakeholder};
+mod common;
+
+use common::stakeholder;
+use labnet_node::lab::{Contact, Indicator, Practice, Roster};
 use labnet_node::share::report::Rule;
 use labnet_node::share::{
     anonymize, anonymize_with, AnonymizationPolicy, AnonymizationSettings, AnonymizerInput,
@@ -17,20 +20,7 @@ fn policy() -> AnonymizationPolicy {
 
 fn roster(names: &[&str]) -> Roster {
     Roster {
-        stakeholders: names
-            .iter()
-            .map(|n| Stakeholder {
-                name: n.to_string(),
-                organisation: String::new(),
-                area: MappingArea::CivilSociety,
-                email: String::new(),
-                phone: String::new(),
-                migrant_background: None,
-                nationality: None,
-                groups: vec![],
-                notes: String::new(),
-            })
-            .collect(),
+        stakeholders: names.iter().map(|n| stakeholder(n)).collect(),
     }
 }
 

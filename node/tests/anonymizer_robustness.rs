@@ -5,6 +5,9 @@
 //! words, web addresses, names, invisible characters).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::stakeholder;
 use labnet_node::lab::{Contact, Indicator, MappingArea, Practice, Roster, Stakeholder};
 use labnet_node::share::names::NameMatcher;
 use labnet_node::share::scrub::Scanner;
@@ -202,15 +205,8 @@ proptest! {
         };
         let roster = Roster {
             stakeholders: vec![Stakeholder {
-                name: roster_name,
-                organisation: String::new(),
                 area: MappingArea::Economy,
-                email: String::new(),
-                phone: String::new(),
-                migrant_background: None,
-                nationality: None,
-                groups: vec![],
-                notes: String::new(),
+                ..stakeholder(&roster_name)
             }],
         };
         // Ok or a refusal naming a field; never a panic.

@@ -2,11 +2,15 @@
 //! practices and on hand-made edge cases.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use automerge::AutoCommit;
+use common::stakeholder;
 use labnet_node::lab::import::{parse_practices, ImportFormat, ImportInput};
 use labnet_node::lab::{Contact, Indicator, MappingArea, Practice, Roster, Stakeholder};
 use labnet_node::share::publication::PublicationBody;
 use labnet_node::share::report::Rule;
+use labnet_node::share::suppress::measured;
 use labnet_node::share::{
     anonymize, publish, AnonymizationPolicy, Publication, PublishChange, ShareError,
 };
@@ -25,14 +29,7 @@ fn policy(min: u32) -> AnonymizationPolicy {
 }
 
 fn ind(unit: &str, achieved: f64, num: Option<u64>, den: Option<u64>) -> Indicator {
-    Indicator {
-        label: "x".into(),
-        achieved: Some(achieved),
-        target: None,
-        unit: Some(unit.into()),
-        numerator: num,
-        denominator: den,
-    }
+    measured("x", unit, achieved, num, den)
 }
 
 fn one(indicator: Indicator, min: u32) -> (bool, Option<f64>) {
@@ -138,15 +135,9 @@ fn private_fields_are_dropped_and_text_scrubbed() {
     };
     let roster = Roster {
         stakeholders: vec![Stakeholder {
-            name: "JOSE PEREZ".into(),
             organisation: "O".into(),
             area: MappingArea::Economy,
-            email: String::new(),
-            phone: String::new(),
-            migrant_background: None,
-            nationality: None,
-            groups: vec![],
-            notes: String::new(),
+            ..stakeholder("JOSE PEREZ")
         }],
     };
     let a = anonymize(&p, &roster, &policy(10)).unwrap();

@@ -115,16 +115,19 @@ fn import_share_update_unshare_with_disclosures() {
         "preview writes nothing"
     );
 
-    let out = share::share_practice(
-        &mut store,
-        Role::Partner,
-        origin(),
-        "Fuenlabrada",
-        &id,
-        Scope::Partners,
-        &policy,
-    )
-    .unwrap();
+    let share = |store: &mut Store, scope| {
+        share::share_practice(
+            store,
+            Role::Partner,
+            origin(),
+            "Fuenlabrada",
+            &id,
+            scope,
+            &policy,
+        )
+        .unwrap()
+    };
+    let out = share(&mut store, Scope::Partners);
     assert_eq!(out.change, PublishChange::Created);
     assert_eq!(out.doc_id, format!("{}:{id}", origin().to_key()));
     assert_eq!(out.preview_json, preview.json);
@@ -132,30 +135,12 @@ fn import_share_update_unshare_with_disclosures() {
     let (kind, _) = store.load_document(&out.doc_id).unwrap().unwrap();
     assert_eq!(kind, DocumentKind::Publication);
 
-    let again = share::share_practice(
-        &mut store,
-        Role::Partner,
-        origin(),
-        "Fuenlabrada",
-        &id,
-        Scope::Partners,
-        &policy,
-    )
-    .unwrap();
+    let again = share(&mut store, Scope::Partners);
     assert_eq!(again.change, PublishChange::Unchanged);
 
     ps[0].description.push_str(" Extended in 2022.");
     storage::import_practices(&mut store, Role::Partner, &ps[..1]).unwrap();
-    let upd = share::share_practice(
-        &mut store,
-        Role::Partner,
-        origin(),
-        "Fuenlabrada",
-        &id,
-        Scope::Public,
-        &policy,
-    )
-    .unwrap();
+    let upd = share(&mut store, Scope::Public);
     assert_eq!(upd.change, PublishChange::Updated);
 
     assert!(share::unshare_practice(&mut store, Role::Partner, &id, origin()).unwrap());

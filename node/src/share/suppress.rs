@@ -369,26 +369,32 @@ fn round(indicators: &[Indicator], cells: &[Cell], out: &mut [Decision], min_cou
     }
 }
 
+/// An indicator as the suppression tests write one: `achieved` in `unit`,
+/// with the counts behind it when known and no target. Here and in
+/// `node/tests`.
+#[cfg(any(test, feature = "test-support"))]
+pub fn measured(
+    label: &str,
+    unit: &str,
+    achieved: f64,
+    numerator: Option<u64>,
+    denominator: Option<u64>,
+) -> Indicator {
+    Indicator {
+        label: label.into(),
+        achieved: Some(achieved),
+        target: None,
+        unit: Some(unit.into()),
+        numerator,
+        denominator,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ind(
-        label: &str,
-        unit: &str,
-        achieved: f64,
-        num: Option<u64>,
-        den: Option<u64>,
-    ) -> Indicator {
-        Indicator {
-            label: label.into(),
-            achieved: Some(achieved),
-            target: None,
-            unit: Some(unit.into()),
-            numerator: num,
-            denominator: den,
-        }
-    }
+    use measured as ind;
 
     fn published(d: &[Decision]) -> Vec<Option<f64>> {
         d.iter().map(|d| d.achieved).collect()
