@@ -69,6 +69,8 @@
 use flate2::{Decompress, FlushDecompress, Status};
 use sha2::{Digest, Sha256};
 
+use crate::varint::put_varint;
+
 /// The most bytes of one change chunk as received, compressed or not.
 ///
 /// A publication's change is a few KiB (a practice and its outcomes, edited);
@@ -439,19 +441,6 @@ fn read_uleb(input: &[u8]) -> Result<(u64, usize), Option<ChunkError>> {
     Err(None)
 }
 
-/// Appends the minimal ULEB128 encoding of `value` to `out`.
-fn write_uleb(mut value: u64, out: &mut Vec<u8>) {
-    loop {
-        let low = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(low);
-            return;
-        }
-        out.push(low | 0x80);
-    }
-}
-
 /// SHA-256 of a chunk's type byte, length and body: the change hash.
 fn change_hash(hashed: &[u8]) -> [u8; 32] {
     Sha256::digest(hashed).into()
@@ -535,7 +524,7 @@ fn inflate_change(
     header.extend_from_slice(&CHUNK_MAGIC);
     header.extend_from_slice(&checksum);
     header.push(CHUNK_TYPE_CHANGE);
-    write_uleb(body_len as u64, &mut header);
+    put_varint(&mut header, body_len as u64);
     let start = HEADER_LEN_MAX - header.len();
     out[start..HEADER_LEN_MAX].copy_from_slice(&header);
     // Shifts in place: no second buffer the size of the body.
@@ -585,7 +574,7 @@ mod tests {
     fn plain_chunk(chunk_type: u8, body: &[u8]) -> Vec<u8> {
         let mut out = CHUNK_MAGIC.to_vec();
         let mut hashed = vec![chunk_type];
-        write_uleb(body.len() as u64, &mut hashed);
+        put_varint(&mut hashed, body.len() as u64);
         hashed.extend_from_slice(body);
         let hash = change_hash(&[&[CHUNK_TYPE_CHANGE], &hashed[1..]].concat());
         out.extend_from_slice(&hash[..4]);
@@ -599,7 +588,7 @@ mod tests {
         let mut out = CHUNK_MAGIC.to_vec();
         out.extend_from_slice(&checksum);
         out.push(CHUNK_TYPE_COMPRESSED_CHANGE);
-        write_uleb(deflated.len() as u64, &mut out);
+        put_varint(&mut out, deflated.len() as u64);
         out.extend_from_slice(deflated);
         out
     }
@@ -640,7 +629,7 @@ mod tests {
     fn zeros_checksum(len: usize) -> [u8; 4] {
         let mut hasher = Sha256::new();
         let mut hashed_header = vec![CHUNK_TYPE_CHANGE];
-        write_uleb(len as u64, &mut hashed_header);
+        put_varint(&mut hashed_header, len as u64);
         hasher.update(&hashed_header);
         let zeros = vec![0u8; 64 * 1024];
         let mut left = len;
@@ -872,7 +861,7 @@ mod tests {
         let body = b"some body bytes";
         let deflated = deflate(body);
         let mut wrong = vec![CHUNK_TYPE_COMPRESSED_CHANGE];
-        write_uleb(deflated.len() as u64, &mut wrong);
+        put_varint(&mut wrong, deflated.len() as u64);
         wrong.extend_from_slice(&deflated);
         let chunk = compressed_chunk_with(checksum_of(&change_hash(&wrong)), &deflated);
         assert!(matches!(
@@ -1134,7 +1123,7 @@ mod tests {
     fn uleb_round_trips_at_the_edges() {
         for value in [0, 1, 127, 128, 300, 1 << 20, u64::MAX >> 1, u64::MAX] {
             let mut bytes = Vec::new();
-            write_uleb(value, &mut bytes);
+            put_varint(&mut bytes, value);
             assert_eq!(read_uleb(&bytes), Ok((value, bytes.len())));
         }
     }
@@ -1151,7 +1140,7 @@ mod tests {
                 let mut bytes = CHUNK_MAGIC.to_vec();
                 bytes.extend_from_slice(&checksum);
                 bytes.push(chunk_type);
-                write_uleb(body.len() as u64, &mut bytes);
+                put_varint(&mut bytes, body.len() as u64);
                 bytes.extend_from_slice(&body);
                 bytes
             })
