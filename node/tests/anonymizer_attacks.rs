@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::stakeholder;
+use common::{bare_practice, stakeholder};
 use labnet_node::lab::{Contact, Indicator, Practice, Roster};
 use labnet_node::share::report::Rule;
 use labnet_node::share::{
@@ -26,12 +26,9 @@ fn roster(names: &[&str]) -> Roster {
 
 fn practice(description: &str) -> Practice {
     Practice {
-        id: "p".into(),
-        city: "Modena".into(),
-        name: "Job club".into(),
         area: "Employment".into(),
         description: description.into(),
-        ..Practice::default()
+        ..bare_practice("p", "Modena", "Job club")
     }
 }
 

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::stakeholder;
+use common::{bare_practice, stakeholder};
 use labnet_node::lab::{Contact, Indicator, MappingArea, Practice, Roster, Stakeholder};
 use labnet_node::share::names::NameMatcher;
 use labnet_node::share::scrub::Scanner;
@@ -179,9 +179,6 @@ proptest! {
     ) {
         let s = |i: usize| strings[i].clone();
         let p = Practice {
-            id: "p".into(),
-            city: s(0),
-            name: s(1),
             area: s(2),
             link: Some(s(3)),
             duration: Some(s(4)),
@@ -201,7 +198,7 @@ proptest! {
                 .collect(),
             contacts: vec![Contact { name: s(10), ..Contact::default() }],
             internal_notes: s(11),
-            ..Practice::default()
+            ..bare_practice("p", &s(0), &s(1))
         };
         let roster = Roster {
             stakeholders: vec![Stakeholder {

@@ -5,7 +5,7 @@
 mod common;
 
 use automerge::AutoCommit;
-use common::stakeholder;
+use common::{bare_practice, stakeholder};
 use labnet_node::lab::import::{parse_practices, ImportFormat, ImportInput};
 use labnet_node::lab::{Contact, Indicator, MappingArea, Practice, Roster, Stakeholder};
 use labnet_node::share::publication::PublicationBody;
@@ -34,11 +34,8 @@ fn ind(unit: &str, achieved: f64, num: Option<u64>, den: Option<u64>) -> Indicat
 
 fn one(indicator: Indicator, min: u32) -> (bool, Option<f64>) {
     let p = Practice {
-        id: "p".into(),
-        city: "C".into(),
-        name: "N".into(),
         indicators: vec![indicator],
-        ..Practice::default()
+        ..bare_practice("p", "C", "N")
     };
     let a = anonymize(&p, &Roster::default(), &policy(min)).unwrap();
     let i = &a.practice.indicators[0];
@@ -118,9 +115,6 @@ fn shares_with_small_numerators_denominators_or_remainders_are_suppressed() {
 #[test]
 fn private_fields_are_dropped_and_text_scrubbed() {
     let p = Practice {
-        id: "p".into(),
-        city: "C".into(),
-        name: "N".into(),
         duration: Some("2018-03-14/2021-08-02".into()),
         description: "Run by José Pérez (jose.perez@city.es, +32 470 12 34 56) since 2018-2021."
             .into(),
@@ -131,7 +125,7 @@ fn private_fields_are_dropped_and_text_scrubbed() {
             phone: "0470 11 22 33".into(),
         }],
         internal_notes: "secret".into(),
-        ..Practice::default()
+        ..bare_practice("p", "C", "N")
     };
     let roster = Roster {
         stakeholders: vec![Stakeholder {
@@ -160,12 +154,7 @@ fn private_fields_are_dropped_and_text_scrubbed() {
 
 #[test]
 fn shareable_field_with_an_email_fails_closed() {
-    let p = Practice {
-        id: "p".into(),
-        city: "C".into(),
-        name: "Write to x@y.org".into(),
-        ..Practice::default()
-    };
+    let p = bare_practice("p", "C", "Write to x@y.org");
     match anonymize(&p, &Roster::default(), &policy(10)) {
         Err(ShareError::LeakDetected { path, .. }) => assert_eq!(path, "practice.name"),
         other => panic!("{other:?}"),
@@ -267,12 +256,7 @@ fn replicas_must_have_the_publication_shape() {
         Publication::from_replica(doc),
         Err(ShareError::MalformedPublication { .. })
     ));
-    let p = Practice {
-        id: "p".into(),
-        city: "C".into(),
-        name: "N".into(),
-        ..Practice::default()
-    };
+    let p = bare_practice("p", "C", "N");
     let a = anonymize(&p, &Roster::default(), &policy(10)).unwrap();
     let (publication, _) = publish(&a, origin(), "C", &Scope::Public, None, NOW).unwrap();
     let mut doc = publication.into_doc();
