@@ -6,7 +6,8 @@
 //! look like another name through a zero-width character. [`hidden_kind`] is
 //! the one definition of that class: the handshake refuses a peer's name or
 //! reason holding one (`labnet-protocol`), the config refuses a node name
-//! holding one (`labnet-config`), and the CLI prints each as a visible escape.
+//! holding one (`labnet-config`), the CLI prints each as a visible escape, and
+//! the anonymizer's normalization drops them from what it checks and publishes.
 //! It is a crate of its own, with no dependencies, so that protocol and config
 //! share the class while depending on neither of each other.
 
@@ -28,8 +29,7 @@ pub enum HiddenKind {
 }
 
 impl HiddenKind {
-    /// How an error message names the kind, e.g. "a bidi control".
-    pub fn describe(self) -> &'static str {
+    fn describe(self) -> &'static str {
         match self {
             HiddenKind::Control => "a control character",
             HiddenKind::Bidi => "a bidi control",
