@@ -556,6 +556,15 @@ mod tests {
 
     use super::*;
 
+    /// Asserts that the chunk is refused with the named error variant, and
+    /// shows what came back when it is not.
+    macro_rules! assert_refused {
+        ($chunk:expr, $variant:path) => {
+            let result = check_change_chunk($chunk);
+            assert!(matches!(result, Err($variant { .. })), "{result:?}");
+        };
+    }
+
     /// A document with one small commit.
     fn small_doc() -> AutoCommit {
         let mut doc = AutoCommit::new();
@@ -661,6 +670,19 @@ mod tests {
             Err(ChunkError::InDelivery { index, error }) => (index, *error),
             other => panic!("expected an error in the delivery, got {other:?}"),
         }
+    }
+
+    /// The index of the chunk that took `delivery` past its inflated total;
+    /// panics if the delivery is not refused for that.
+    fn over_budget_at(delivery: &[Vec<u8>]) -> usize {
+        let (index, error) = in_delivery(check_change_chunks(delivery));
+        assert_eq!(
+            error,
+            ChunkError::DeliveryTooLarge {
+                max: DELIVERY_INFLATED_BYTES_MAX
+            }
+        );
+        index
     }
 
     #[test]
@@ -816,14 +838,8 @@ mod tests {
                 found: [0x00, 0x6f, 0x4a, 0x83]
             })
         );
-        assert!(matches!(
-            check_change_chunk(b"{\"json\": true}"),
-            Err(ChunkError::BadMagic { .. })
-        ));
-        assert!(matches!(
-            check_change_chunk(b"hi"),
-            Err(ChunkError::BadMagic { .. })
-        ));
+        assert_refused!(b"{\"json\": true}", ChunkError::BadMagic);
+        assert_refused!(b"hi", ChunkError::BadMagic);
     }
 
     #[test]
@@ -831,17 +847,11 @@ mod tests {
         let good = small_change().raw_bytes().to_vec();
         let mut bad_sum = good.clone();
         bad_sum[4] ^= 0xff;
-        assert!(matches!(
-            check_change_chunk(&bad_sum),
-            Err(ChunkError::BadChecksum { .. })
-        ));
+        assert_refused!(&bad_sum, ChunkError::BadChecksum);
         let mut bad_body = good;
         let last = bad_body.len() - 1;
         bad_body[last] ^= 0x01;
-        assert!(matches!(
-            check_change_chunk(&bad_body),
-            Err(ChunkError::BadChecksum { .. })
-        ));
+        assert_refused!(&bad_body, ChunkError::BadChecksum);
     }
 
     #[test]
@@ -849,10 +859,7 @@ mod tests {
         let mut chunk = compressed_chunk(b"not really a change, but checksummed as one");
         assert!(check_change_chunk(&chunk).is_ok());
         chunk[5] ^= 0x01;
-        assert!(matches!(
-            check_change_chunk(&chunk),
-            Err(ChunkError::BadChecksum { .. })
-        ));
+        assert_refused!(&chunk, ChunkError::BadChecksum);
     }
 
     #[test]
@@ -864,10 +871,7 @@ mod tests {
         put_varint(&mut wrong, deflated.len() as u64);
         wrong.extend_from_slice(&deflated);
         let chunk = compressed_chunk_with(checksum_of(&change_hash(&wrong)), &deflated);
-        assert!(matches!(
-            check_change_chunk(&chunk),
-            Err(ChunkError::BadChecksum { .. })
-        ));
+        assert_refused!(&chunk, ChunkError::BadChecksum);
     }
 
     #[test]
@@ -930,10 +934,7 @@ mod tests {
         );
         // Two chunks glued together are not one.
         let two = [small_change().raw_bytes(), small_change().raw_bytes()].concat();
-        assert!(matches!(
-            check_change_chunk(&two),
-            Err(ChunkError::LengthMismatch { .. })
-        ));
+        assert_refused!(&two, ChunkError::LengthMismatch);
     }
 
     #[test]
@@ -1094,14 +1095,7 @@ mod tests {
             per_budget
         );
 
-        let (index, error) = in_delivery(check_change_chunks(&vec![one; per_budget + 1]));
-        assert_eq!(index, per_budget);
-        assert_eq!(
-            error,
-            ChunkError::DeliveryTooLarge {
-                max: DELIVERY_INFLATED_BYTES_MAX
-            }
-        );
+        assert_eq!(over_budget_at(&vec![one; per_budget + 1]), per_budget);
     }
 
     #[test]
@@ -1109,14 +1103,7 @@ mod tests {
         // Plain bodies count toward the total too.
         let big = plain_chunk(CHUNK_TYPE_CHANGE, &vec![1u8; CHANGE_CHUNK_LEN_MAX - 12]);
         let fit = DELIVERY_INFLATED_BYTES_MAX / (CHANGE_CHUNK_LEN_MAX - 12);
-        let (index, error) = in_delivery(check_change_chunks(&vec![big; fit + 1]));
-        assert_eq!(index, fit);
-        assert_eq!(
-            error,
-            ChunkError::DeliveryTooLarge {
-                max: DELIVERY_INFLATED_BYTES_MAX
-            }
-        );
+        assert_eq!(over_budget_at(&vec![big; fit + 1]), fit);
     }
 
     #[test]
