@@ -54,14 +54,15 @@ mod tests {
     /// rest of the line (RLO) prints as visible escapes instead.
     #[test]
     fn escape_sequences_and_bidi_controls_print_as_visible_escapes() {
-        assert_eq!(
-            line("Bologna\u{1b}]0;pwned\u{7}"),
-            "Bologna\\u{1b}]0;pwned\\u{7}"
-        );
-        assert_eq!(line("a\u{9b}2Jb"), "a\\u{9b}2Jb");
-        assert_eq!(line("\u{202E}anedoM"), "\\u{202e}anedoM");
-        assert_eq!(line("Mo\u{200B}dena\u{2066}"), "Mo\\u{200b}dena\\u{2066}");
-        assert_eq!(line("two\nlines\r"), "two\\u{a}lines\\u{d}");
+        for (given, shown) in [
+            ("Bologna\u{1b}]0;pwned\u{7}", "Bologna\\u{1b}]0;pwned\\u{7}"),
+            ("a\u{9b}2Jb", "a\\u{9b}2Jb"),
+            ("\u{202E}anedoM", "\\u{202e}anedoM"),
+            ("Mo\u{200B}dena\u{2066}", "Mo\\u{200b}dena\\u{2066}"),
+            ("two\nlines\r", "two\\u{a}lines\\u{d}"),
+        ] {
+            assert_eq!(line(given), shown, "{given:?}");
+        }
         for kept in ["Thessaloníki", "Θεσσαλονίκη", "Київ", "Pont-de-Claix «ok»"]
         {
             assert_eq!(line(kept), kept);

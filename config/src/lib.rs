@@ -452,12 +452,10 @@ fn validate_name(name: (Origin, String)) -> Result<String, ConfigError> {
             Err(format!(
                 "the name is longer than {NAME_CHARS_MAX} characters"
             ))
-        } else if let Some((position, c)) = first_hidden(v) {
+        } else if let Some(hidden) = first_hidden(v) {
             Err(format!(
-                "the name contains {} (U+{:04X}) at character {position}: a name is printable text, \
-                 since peers show it to their admins as it is",
-                hidden_kind(c).map_or("a hidden character", HiddenKind::describe),
-                u32::from(c)
+                "the name contains {hidden}: a name is printable text, \
+                 since peers show it to their admins as it is"
             ))
         } else {
             Ok(trimmed.to_string())
@@ -465,87 +463,22 @@ fn validate_name(name: (Origin, String)) -> Result<String, ConfigError> {
     })
 }
 
-/// What kind of character a node name must not contain.
-///
-/// The same class as `labnet_protocol::handshake::hidden_kind`, which refuses a
-/// peer's Hello with such a name: this crate depends on no other labnet crate,
-/// so the class is written out twice, and the integration tests
-/// (`tests/tests/hygiene.rs`) compare the two for every character.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HiddenKind {
-    /// A C0 or C1 control character or DEL (tabs, line breaks, ESC).
-    Control,
-    /// A bidirectional control, which reorders the text shown after it.
-    Bidi,
-    /// A zero-width, invisible or formatting character, which makes two
-    /// different names look the same.
-    Invisible,
-}
-
-impl HiddenKind {
-    fn describe(self) -> &'static str {
-        match self {
-            HiddenKind::Control => "a control character",
-            HiddenKind::Bidi => "a bidi control",
-            HiddenKind::Invisible => "an invisible character",
-        }
-    }
-}
-
-/// Whether a node name may not contain `c`, and why; see [`HiddenKind`].
-pub fn hidden_kind(c: char) -> Option<HiddenKind> {
-    if c.is_control() {
-        return Some(HiddenKind::Control);
-    }
-    match c {
-        '\u{061C}'
-        | '\u{200E}'
-        | '\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2066}'..='\u{2069}' => Some(HiddenKind::Bidi),
-        '\u{00AD}'
-        | '\u{034F}'
-        | '\u{0600}'..='\u{0605}'
-        | '\u{06DD}'
-        | '\u{070F}'
-        | '\u{0890}'..='\u{0891}'
-        | '\u{08E2}'
-        | '\u{115F}'
-        | '\u{1160}'
-        | '\u{17B4}'
-        | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}'
-        | '\u{200B}'..='\u{200D}'
-        | '\u{2028}'
-        | '\u{2029}'
-        | '\u{2060}'..='\u{2065}'
-        | '\u{206A}'..='\u{206F}'
-        | '\u{3164}'
-        | '\u{FE00}'..='\u{FE0F}'
-        | '\u{FEFF}'
-        | '\u{FFA0}'
-        | '\u{FFF9}'..='\u{FFFB}'
-        | '\u{110BD}'
-        | '\u{110CD}'
-        | '\u{13430}'..='\u{1343F}'
-        | '\u{1BCA0}'..='\u{1BCA3}'
-        | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0000}'..='\u{E0FFF}' => Some(HiddenKind::Invisible),
-        _ => None,
-    }
-}
+/// The character class a node name must not hold: the one
+/// `labnet_protocol::handshake` refuses a peer's Hello for, from the same
+/// crate, so a name this config lets through is one every peer accepts.
+pub use labnet_text::{hidden_kind, HiddenKind};
 
 /// The first character of the name between its leading and trailing blanks
 /// (which are trimmed, not refused) that [`hidden_kind`] flags, with its
 /// position in the name as given, counted from 1.
-fn first_hidden(given: &str) -> Option<(usize, char)> {
+fn first_hidden(given: &str) -> Option<labnet_text::HiddenChar> {
     let leading = given.chars().take_while(|c| c.is_whitespace()).count();
-    given
-        .trim()
-        .chars()
-        .enumerate()
-        .find(|(_, c)| hidden_kind(*c).is_some())
-        .map(|(i, c)| (leading + i + 1, c))
+    labnet_text::check_shown_text(given.trim())
+        .err()
+        .map(|hidden| labnet_text::HiddenChar {
+            position: leading + hidden.position,
+            ..hidden
+        })
 }
 
 fn parse_listen(v: &str) -> Result<SocketAddr, String> {

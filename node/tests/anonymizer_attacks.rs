@@ -4,7 +4,10 @@
 //! the partner cities' notations, counts in free text, the preview's report.
 #![allow(clippy::unwrap_used)]
 
-use labnet_node::lab::{Contact, Indicator, MappingArea, Practice, Roster, Stakeholder};
+mod common;
+
+use common::{bare_practice, stakeholder};
+use labnet_node::lab::{Contact, Indicator, Practice, Roster};
 use labnet_node::share::report::Rule;
 use labnet_node::share::{
     anonymize, anonymize_with, AnonymizationPolicy, AnonymizationSettings, AnonymizerInput,
@@ -17,31 +20,15 @@ fn policy() -> AnonymizationPolicy {
 
 fn roster(names: &[&str]) -> Roster {
     Roster {
-        stakeholders: names
-            .iter()
-            .map(|n| Stakeholder {
-                name: n.to_string(),
-                organisation: String::new(),
-                area: MappingArea::CivilSociety,
-                email: String::new(),
-                phone: String::new(),
-                migrant_background: None,
-                nationality: None,
-                groups: vec![],
-                notes: String::new(),
-            })
-            .collect(),
+        stakeholders: names.iter().map(|n| stakeholder(n)).collect(),
     }
 }
 
 fn practice(description: &str) -> Practice {
     Practice {
-        id: "p".into(),
-        city: "Modena".into(),
-        name: "Job club".into(),
         area: "Employment".into(),
         description: description.into(),
-        ..Practice::default()
+        ..bare_practice("p", "Modena", "Job club")
     }
 }
 

@@ -881,27 +881,21 @@ fn logs_of_the_share_path(c: &Case, edited: &Practice, settings: &AnonymizationS
             .unwrap();
         let id = practice.id.clone();
         preview_practice_with(&store, origin, "Mechelen", &id, &Scope::Partners, settings).unwrap();
-        share_practice_with(
-            &mut store,
-            Role::Partner,
-            origin,
-            "Mechelen",
-            &id,
-            Scope::Partners,
-            settings,
-        )
-        .unwrap();
+        let share = |store: &mut labnet_node::store::Store, scope| {
+            share_practice_with(
+                store,
+                Role::Partner,
+                origin,
+                "Mechelen",
+                &id,
+                scope,
+                settings,
+            )
+            .unwrap();
+        };
+        share(&mut store, Scope::Partners);
         storage::import_practices(&mut store, Role::Partner, std::slice::from_ref(edited)).unwrap();
-        share_practice_with(
-            &mut store,
-            Role::Partner,
-            origin,
-            "Mechelen",
-            &id,
-            Scope::Public,
-            settings,
-        )
-        .unwrap();
+        share(&mut store, Scope::Public);
         recheck_publications(&mut store, Role::Partner, origin, "Mechelen", settings).unwrap();
     });
     let bytes = sink.0.lock().unwrap().clone();

@@ -5,6 +5,9 @@
 //! words, web addresses, names, invisible characters).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{bare_practice, stakeholder};
 use labnet_node::lab::{Contact, Indicator, MappingArea, Practice, Roster, Stakeholder};
 use labnet_node::share::names::NameMatcher;
 use labnet_node::share::scrub::Scanner;
@@ -176,9 +179,6 @@ proptest! {
     ) {
         let s = |i: usize| strings[i].clone();
         let p = Practice {
-            id: "p".into(),
-            city: s(0),
-            name: s(1),
             area: s(2),
             link: Some(s(3)),
             duration: Some(s(4)),
@@ -198,19 +198,12 @@ proptest! {
                 .collect(),
             contacts: vec![Contact { name: s(10), ..Contact::default() }],
             internal_notes: s(11),
-            ..Practice::default()
+            ..bare_practice("p", &s(0), &s(1))
         };
         let roster = Roster {
             stakeholders: vec![Stakeholder {
-                name: roster_name,
-                organisation: String::new(),
                 area: MappingArea::Economy,
-                email: String::new(),
-                phone: String::new(),
-                migrant_background: None,
-                nationality: None,
-                groups: vec![],
-                notes: String::new(),
+                ..stakeholder(&roster_name)
             }],
         };
         // Ok or a refusal naming a field; never a panic.

@@ -2,11 +2,15 @@
 //! practices and on hand-made edge cases.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use automerge::AutoCommit;
+use common::{bare_practice, stakeholder};
 use labnet_node::lab::import::{parse_practices, ImportFormat, ImportInput};
 use labnet_node::lab::{Contact, Indicator, MappingArea, Practice, Roster, Stakeholder};
 use labnet_node::share::publication::PublicationBody;
 use labnet_node::share::report::Rule;
+use labnet_node::share::suppress::measured;
 use labnet_node::share::{
     anonymize, publish, AnonymizationPolicy, Publication, PublishChange, ShareError,
 };
@@ -25,23 +29,13 @@ fn policy(min: u32) -> AnonymizationPolicy {
 }
 
 fn ind(unit: &str, achieved: f64, num: Option<u64>, den: Option<u64>) -> Indicator {
-    Indicator {
-        label: "x".into(),
-        achieved: Some(achieved),
-        target: None,
-        unit: Some(unit.into()),
-        numerator: num,
-        denominator: den,
-    }
+    measured("x", unit, achieved, num, den)
 }
 
 fn one(indicator: Indicator, min: u32) -> (bool, Option<f64>) {
     let p = Practice {
-        id: "p".into(),
-        city: "C".into(),
-        name: "N".into(),
         indicators: vec![indicator],
-        ..Practice::default()
+        ..bare_practice("p", "C", "N")
     };
     let a = anonymize(&p, &Roster::default(), &policy(min)).unwrap();
     let i = &a.practice.indicators[0];
@@ -121,9 +115,6 @@ fn shares_with_small_numerators_denominators_or_remainders_are_suppressed() {
 #[test]
 fn private_fields_are_dropped_and_text_scrubbed() {
     let p = Practice {
-        id: "p".into(),
-        city: "C".into(),
-        name: "N".into(),
         duration: Some("2018-03-14/2021-08-02".into()),
         description: "Run by José Pérez (jose.perez@city.es, +32 470 12 34 56) since 2018-2021."
             .into(),
@@ -134,19 +125,13 @@ fn private_fields_are_dropped_and_text_scrubbed() {
             phone: "0470 11 22 33".into(),
         }],
         internal_notes: "secret".into(),
-        ..Practice::default()
+        ..bare_practice("p", "C", "N")
     };
     let roster = Roster {
         stakeholders: vec![Stakeholder {
-            name: "JOSE PEREZ".into(),
             organisation: "O".into(),
             area: MappingArea::Economy,
-            email: String::new(),
-            phone: String::new(),
-            migrant_background: None,
-            nationality: None,
-            groups: vec![],
-            notes: String::new(),
+            ..stakeholder("JOSE PEREZ")
         }],
     };
     let a = anonymize(&p, &roster, &policy(10)).unwrap();
@@ -169,12 +154,7 @@ fn private_fields_are_dropped_and_text_scrubbed() {
 
 #[test]
 fn shareable_field_with_an_email_fails_closed() {
-    let p = Practice {
-        id: "p".into(),
-        city: "C".into(),
-        name: "Write to x@y.org".into(),
-        ..Practice::default()
-    };
+    let p = bare_practice("p", "C", "Write to x@y.org");
     match anonymize(&p, &Roster::default(), &policy(10)) {
         Err(ShareError::LeakDetected { path, .. }) => assert_eq!(path, "practice.name"),
         other => panic!("{other:?}"),
@@ -276,12 +256,7 @@ fn replicas_must_have_the_publication_shape() {
         Publication::from_replica(doc),
         Err(ShareError::MalformedPublication { .. })
     ));
-    let p = Practice {
-        id: "p".into(),
-        city: "C".into(),
-        name: "N".into(),
-        ..Practice::default()
-    };
+    let p = bare_practice("p", "C", "N");
     let a = anonymize(&p, &Roster::default(), &policy(10)).unwrap();
     let (publication, _) = publish(&a, origin(), "C", &Scope::Public, None, NOW).unwrap();
     let mut doc = publication.into_doc();

@@ -2,6 +2,9 @@
 //! share/update/unshare and their disclosure log rows, subscriber refusal.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::bare_practice;
 use labnet_config::Role;
 use labnet_node::lab::import::{parse_practices, ImportFormat, ImportInput};
 use labnet_node::lab::storage::{self, LabStoreError};
@@ -115,16 +118,19 @@ fn import_share_update_unshare_with_disclosures() {
         "preview writes nothing"
     );
 
-    let out = share::share_practice(
-        &mut store,
-        Role::Partner,
-        origin(),
-        "Fuenlabrada",
-        &id,
-        Scope::Partners,
-        &policy,
-    )
-    .unwrap();
+    let share = |store: &mut Store, scope| {
+        share::share_practice(
+            store,
+            Role::Partner,
+            origin(),
+            "Fuenlabrada",
+            &id,
+            scope,
+            &policy,
+        )
+        .unwrap()
+    };
+    let out = share(&mut store, Scope::Partners);
     assert_eq!(out.change, PublishChange::Created);
     assert_eq!(out.doc_id, format!("{}:{id}", origin().to_key()));
     assert_eq!(out.preview_json, preview.json);
@@ -132,30 +138,12 @@ fn import_share_update_unshare_with_disclosures() {
     let (kind, _) = store.load_document(&out.doc_id).unwrap().unwrap();
     assert_eq!(kind, DocumentKind::Publication);
 
-    let again = share::share_practice(
-        &mut store,
-        Role::Partner,
-        origin(),
-        "Fuenlabrada",
-        &id,
-        Scope::Partners,
-        &policy,
-    )
-    .unwrap();
+    let again = share(&mut store, Scope::Partners);
     assert_eq!(again.change, PublishChange::Unchanged);
 
     ps[0].description.push_str(" Extended in 2022.");
     storage::import_practices(&mut store, Role::Partner, &ps[..1]).unwrap();
-    let upd = share::share_practice(
-        &mut store,
-        Role::Partner,
-        origin(),
-        "Fuenlabrada",
-        &id,
-        Scope::Public,
-        &policy,
-    )
-    .unwrap();
+    let upd = share(&mut store, Scope::Public);
     assert_eq!(upd.change, PublishChange::Updated);
 
     assert!(share::unshare_practice(&mut store, Role::Partner, &id, origin()).unwrap());
@@ -183,36 +171,32 @@ fn a_contact_of_another_practice_is_scrubbed_and_exemptions_are_logged() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = signed_store(dir.path());
     let a = Practice {
-        id: "a".into(),
-        city: "Modena".into(),
-        name: "Green corners".into(),
         description: "Ask Dimitra about the green corners.".into(),
-        ..Practice::default()
+        ..bare_practice("a", "Modena", "Green corners")
     };
     let b = Practice {
-        id: "b".into(),
-        city: "Modena".into(),
-        name: "Other".into(),
         contacts: vec![Contact {
             name: "Dimitra Green".into(),
             ..Contact::default()
         }],
-        ..Practice::default()
+        ..bare_practice("b", "Modena", "Other")
     };
     labnet_node::lab::storage::import_practices(&mut store, Role::Partner, &[a, b]).unwrap();
     // "Green" is a contact's family name: without an exemption the practice's
     // own name cannot be published.
     let policy = AnonymizationPolicy { min_count: 10 };
-    let err = share::share_practice(
-        &mut store,
-        Role::Partner,
-        origin(),
-        "Modena",
-        "a",
-        Scope::Partners,
-        &policy,
-    )
-    .unwrap_err();
+    let share_a = |store: &mut Store, settings: &AnonymizationSettings| {
+        share::share_practice_with(
+            store,
+            Role::Partner,
+            origin(),
+            "Modena",
+            "a",
+            Scope::Partners,
+            settings,
+        )
+    };
+    let err = share_a(&mut store, &policy.into()).unwrap_err();
     assert!(
         matches!(&err, ShareError::LeakDetected { path, .. } if path == "practice.name"),
         "{err}"
@@ -229,16 +213,7 @@ fn a_contact_of_another_practice_is_scrubbed_and_exemptions_are_logged() {
         .json
         .contains("Ask [name removed] about the green corners."));
     assert_eq!(preview.report.exemptions.len(), 1);
-    let out = share::share_practice_with(
-        &mut store,
-        Role::Partner,
-        origin(),
-        "Modena",
-        "a",
-        Scope::Partners,
-        &settings,
-    )
-    .unwrap();
+    let out = share_a(&mut store, &settings).unwrap();
     assert_eq!(out.preview_json, preview.json);
     let log = store.disclosures(None, None).unwrap();
     assert_eq!(log[0].settings, r#"{"min_count":10,"not_names":["green"]}"#);

@@ -7,22 +7,12 @@ use automerge::AutoCommit;
 use labnet_node::lab::{Indicator, Practice, Roster};
 use labnet_node::share::publication::PublicationBody;
 use labnet_node::share::report::Rule;
+use labnet_node::share::suppress::measured as ind;
 use labnet_node::share::{anonymize, publish, AnonymizationPolicy, Publication};
 use labnet_node::trust::Scope;
 use labnet_protocol::NodeId;
 
 const NOW: i64 = 1_700_000_000;
-
-fn ind(label: &str, unit: &str, achieved: f64, num: Option<u64>, den: Option<u64>) -> Indicator {
-    Indicator {
-        label: label.into(),
-        achieved: Some(achieved),
-        target: None,
-        unit: Some(unit.into()),
-        numerator: num,
-        denominator: den,
-    }
-}
 
 fn practice(indicators: Vec<Indicator>, description: &str) -> Practice {
     Practice {

@@ -12,78 +12,26 @@
 //! write_seed_corpus` writes the seed corpora (node and protocol targets).
 #![allow(clippy::unwrap_used)]
 
-use std::fs;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+#[path = "../../protocol/tests/replay/mod.rs"]
+mod replay;
 
 use labnet_node::fuzzing::{self, DeliverOutcome};
 use labnet_protocol::close::ViolationCode;
 
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
-
-/// The files of `dir`, sorted; none if it does not exist.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    out.sort();
-    out
-}
-
-/// Runs `target` on every file of `dir`; returns how many ran, and panics
-/// naming every file that made the target panic.
-fn replay(target: &str, dir: &Path) -> usize {
-    let mut failed = Vec::new();
-    let list = files(dir);
-    for path in &list {
-        let data = fs::read(path).unwrap();
-        let ran = catch_unwind(AssertUnwindSafe(|| {
-            assert!(fuzzing::run(target, &data), "no node target {target}");
-        }));
-        if ran.is_err() {
-            failed.push(path.display().to_string());
-        }
-    }
-    assert!(failed.is_empty(), "{target} panics on {failed:?}");
-    list.len()
-}
-
-fn targets() -> Vec<&'static str> {
-    fuzzing::all_seeds().into_iter().map(|(t, _)| t).collect()
-}
-
 /// Every committed crasher of every node target is handled without a panic.
 #[test]
 fn committed_crashers_no_longer_crash() {
-    for target in targets() {
-        replay(target, &fuzz_dir().join("regressions").join(target));
-    }
+    replay::replay_crashers(fuzzing::run, fuzzing::all_seeds());
 }
 
 /// Every seed of every node target is handled without a panic, and each
 /// corpus holds the seeds the generator writes.
 #[test]
 fn seed_corpora_are_handled_without_panic() {
-    for (target, seeds) in fuzzing::all_seeds() {
-        let dir = fuzz_dir().join("corpus").join(target);
-        let ran = replay(target, &dir);
-        assert!(ran >= seeds.len(), "{target}: {ran} files in {dir:?}");
-        for (name, bytes) in seeds {
-            fuzzing::run(target, &bytes);
-            // Certificates are made afresh each time; the rest must match.
-            if target != "cert_pin" {
-                let on_disk = fs::read(dir.join(name))
-                    .unwrap_or_else(|e| panic!("{target}/{name}: {e}; regenerate the corpus"));
-                assert_eq!(on_disk, bytes, "{target}/{name} is stale; regenerate");
-            }
-        }
-    }
+    // Certificates are made afresh each time; the rest must match.
+    replay::replay_seed_corpora(fuzzing::run, fuzzing::all_seeds(), |target| {
+        target != "cert_pin"
+    });
 }
 
 /// The `deliver` seeds reach the outcome each stands for: the target really
@@ -130,11 +78,5 @@ fn deliver_seeds_are_stored_or_refused_as_they_should_be() {
 #[test]
 #[ignore]
 fn write_seed_corpus() {
-    for (target, seeds) in fuzzing::all_seeds() {
-        let dir = fuzz_dir().join("corpus").join(target);
-        fs::create_dir_all(&dir).unwrap();
-        for (name, bytes) in seeds {
-            fs::write(dir.join(name), bytes).unwrap();
-        }
-    }
+    replay::write_seed_corpora(fuzzing::all_seeds());
 }

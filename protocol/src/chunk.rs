@@ -69,6 +69,8 @@
 use flate2::{Decompress, FlushDecompress, Status};
 use sha2::{Digest, Sha256};
 
+use crate::varint::put_varint;
+
 /// The most bytes of one change chunk as received, compressed or not.
 ///
 /// A publication's change is a few KiB (a practice and its outcomes, edited);
@@ -439,19 +441,6 @@ fn read_uleb(input: &[u8]) -> Result<(u64, usize), Option<ChunkError>> {
     Err(None)
 }
 
-/// Appends the minimal ULEB128 encoding of `value` to `out`.
-fn write_uleb(mut value: u64, out: &mut Vec<u8>) {
-    loop {
-        let low = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(low);
-            return;
-        }
-        out.push(low | 0x80);
-    }
-}
-
 /// SHA-256 of a chunk's type byte, length and body: the change hash.
 fn change_hash(hashed: &[u8]) -> [u8; 32] {
     Sha256::digest(hashed).into()
@@ -535,7 +524,7 @@ fn inflate_change(
     header.extend_from_slice(&CHUNK_MAGIC);
     header.extend_from_slice(&checksum);
     header.push(CHUNK_TYPE_CHANGE);
-    write_uleb(body_len as u64, &mut header);
+    put_varint(&mut header, body_len as u64);
     let start = HEADER_LEN_MAX - header.len();
     out[start..HEADER_LEN_MAX].copy_from_slice(&header);
     // Shifts in place: no second buffer the size of the body.
@@ -567,6 +556,15 @@ mod tests {
 
     use super::*;
 
+    /// Asserts that the chunk is refused with the named error variant, and
+    /// shows what came back when it is not.
+    macro_rules! assert_refused {
+        ($chunk:expr, $variant:path) => {
+            let result = check_change_chunk($chunk);
+            assert!(matches!(result, Err($variant { .. })), "{result:?}");
+        };
+    }
+
     /// A document with one small commit.
     fn small_doc() -> AutoCommit {
         let mut doc = AutoCommit::new();
@@ -585,7 +583,7 @@ mod tests {
     fn plain_chunk(chunk_type: u8, body: &[u8]) -> Vec<u8> {
         let mut out = CHUNK_MAGIC.to_vec();
         let mut hashed = vec![chunk_type];
-        write_uleb(body.len() as u64, &mut hashed);
+        put_varint(&mut hashed, body.len() as u64);
         hashed.extend_from_slice(body);
         let hash = change_hash(&[&[CHUNK_TYPE_CHANGE], &hashed[1..]].concat());
         out.extend_from_slice(&hash[..4]);
@@ -599,7 +597,7 @@ mod tests {
         let mut out = CHUNK_MAGIC.to_vec();
         out.extend_from_slice(&checksum);
         out.push(CHUNK_TYPE_COMPRESSED_CHANGE);
-        write_uleb(deflated.len() as u64, &mut out);
+        put_varint(&mut out, deflated.len() as u64);
         out.extend_from_slice(deflated);
         out
     }
@@ -640,7 +638,7 @@ mod tests {
     fn zeros_checksum(len: usize) -> [u8; 4] {
         let mut hasher = Sha256::new();
         let mut hashed_header = vec![CHUNK_TYPE_CHANGE];
-        write_uleb(len as u64, &mut hashed_header);
+        put_varint(&mut hashed_header, len as u64);
         hasher.update(&hashed_header);
         let zeros = vec![0u8; 64 * 1024];
         let mut left = len;
@@ -672,6 +670,19 @@ mod tests {
             Err(ChunkError::InDelivery { index, error }) => (index, *error),
             other => panic!("expected an error in the delivery, got {other:?}"),
         }
+    }
+
+    /// The index of the chunk that took `delivery` past its inflated total;
+    /// panics if the delivery is not refused for that.
+    fn over_budget_at(delivery: &[Vec<u8>]) -> usize {
+        let (index, error) = in_delivery(check_change_chunks(delivery));
+        assert_eq!(
+            error,
+            ChunkError::DeliveryTooLarge {
+                max: DELIVERY_INFLATED_BYTES_MAX
+            }
+        );
+        index
     }
 
     #[test]
@@ -827,14 +838,8 @@ mod tests {
                 found: [0x00, 0x6f, 0x4a, 0x83]
             })
         );
-        assert!(matches!(
-            check_change_chunk(b"{\"json\": true}"),
-            Err(ChunkError::BadMagic { .. })
-        ));
-        assert!(matches!(
-            check_change_chunk(b"hi"),
-            Err(ChunkError::BadMagic { .. })
-        ));
+        assert_refused!(b"{\"json\": true}", ChunkError::BadMagic);
+        assert_refused!(b"hi", ChunkError::BadMagic);
     }
 
     #[test]
@@ -842,17 +847,11 @@ mod tests {
         let good = small_change().raw_bytes().to_vec();
         let mut bad_sum = good.clone();
         bad_sum[4] ^= 0xff;
-        assert!(matches!(
-            check_change_chunk(&bad_sum),
-            Err(ChunkError::BadChecksum { .. })
-        ));
+        assert_refused!(&bad_sum, ChunkError::BadChecksum);
         let mut bad_body = good;
         let last = bad_body.len() - 1;
         bad_body[last] ^= 0x01;
-        assert!(matches!(
-            check_change_chunk(&bad_body),
-            Err(ChunkError::BadChecksum { .. })
-        ));
+        assert_refused!(&bad_body, ChunkError::BadChecksum);
     }
 
     #[test]
@@ -860,10 +859,7 @@ mod tests {
         let mut chunk = compressed_chunk(b"not really a change, but checksummed as one");
         assert!(check_change_chunk(&chunk).is_ok());
         chunk[5] ^= 0x01;
-        assert!(matches!(
-            check_change_chunk(&chunk),
-            Err(ChunkError::BadChecksum { .. })
-        ));
+        assert_refused!(&chunk, ChunkError::BadChecksum);
     }
 
     #[test]
@@ -872,13 +868,10 @@ mod tests {
         let body = b"some body bytes";
         let deflated = deflate(body);
         let mut wrong = vec![CHUNK_TYPE_COMPRESSED_CHANGE];
-        write_uleb(deflated.len() as u64, &mut wrong);
+        put_varint(&mut wrong, deflated.len() as u64);
         wrong.extend_from_slice(&deflated);
         let chunk = compressed_chunk_with(checksum_of(&change_hash(&wrong)), &deflated);
-        assert!(matches!(
-            check_change_chunk(&chunk),
-            Err(ChunkError::BadChecksum { .. })
-        ));
+        assert_refused!(&chunk, ChunkError::BadChecksum);
     }
 
     #[test]
@@ -941,10 +934,7 @@ mod tests {
         );
         // Two chunks glued together are not one.
         let two = [small_change().raw_bytes(), small_change().raw_bytes()].concat();
-        assert!(matches!(
-            check_change_chunk(&two),
-            Err(ChunkError::LengthMismatch { .. })
-        ));
+        assert_refused!(&two, ChunkError::LengthMismatch);
     }
 
     #[test]
@@ -1105,14 +1095,7 @@ mod tests {
             per_budget
         );
 
-        let (index, error) = in_delivery(check_change_chunks(&vec![one; per_budget + 1]));
-        assert_eq!(index, per_budget);
-        assert_eq!(
-            error,
-            ChunkError::DeliveryTooLarge {
-                max: DELIVERY_INFLATED_BYTES_MAX
-            }
-        );
+        assert_eq!(over_budget_at(&vec![one; per_budget + 1]), per_budget);
     }
 
     #[test]
@@ -1120,21 +1103,14 @@ mod tests {
         // Plain bodies count toward the total too.
         let big = plain_chunk(CHUNK_TYPE_CHANGE, &vec![1u8; CHANGE_CHUNK_LEN_MAX - 12]);
         let fit = DELIVERY_INFLATED_BYTES_MAX / (CHANGE_CHUNK_LEN_MAX - 12);
-        let (index, error) = in_delivery(check_change_chunks(&vec![big; fit + 1]));
-        assert_eq!(index, fit);
-        assert_eq!(
-            error,
-            ChunkError::DeliveryTooLarge {
-                max: DELIVERY_INFLATED_BYTES_MAX
-            }
-        );
+        assert_eq!(over_budget_at(&vec![big; fit + 1]), fit);
     }
 
     #[test]
     fn uleb_round_trips_at_the_edges() {
         for value in [0, 1, 127, 128, 300, 1 << 20, u64::MAX >> 1, u64::MAX] {
             let mut bytes = Vec::new();
-            write_uleb(value, &mut bytes);
+            put_varint(&mut bytes, value);
             assert_eq!(read_uleb(&bytes), Ok((value, bytes.len())));
         }
     }
@@ -1151,7 +1127,7 @@ mod tests {
                 let mut bytes = CHUNK_MAGIC.to_vec();
                 bytes.extend_from_slice(&checksum);
                 bytes.push(chunk_type);
-                write_uleb(body.len() as u64, &mut bytes);
+                put_varint(&mut bytes, body.len() as u64);
                 bytes.extend_from_slice(&body);
                 bytes
             })

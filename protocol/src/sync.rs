@@ -81,6 +81,7 @@
 
 use std::fmt;
 
+pub(crate) use crate::varint::put_varint;
 use crate::NodeId;
 
 /// The version of this message set; `Resume` carries it.
@@ -561,18 +562,6 @@ impl SyncMessage {
             return Err(DecodeError::TrailingBytes(r.rest.len()));
         }
         Ok(msg)
-    }
-}
-
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
     }
 }
 

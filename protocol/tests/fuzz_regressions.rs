@@ -16,70 +16,22 @@
 #[path = "../../fuzz/src/protocol.rs"]
 mod targets;
 
-use std::fs;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+mod replay;
 
 use labnet_protocol::chunk::check_change_chunks;
 use labnet_protocol::sync::SyncMessage;
 
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    out.sort();
-    out
-}
-
-/// Runs `target` on every file of `dir`; returns how many ran, and panics
-/// naming every file that made the target panic.
-fn replay(target: &str, dir: &Path) -> usize {
-    let mut failed = Vec::new();
-    let list = files(dir);
-    for path in &list {
-        let data = fs::read(path).unwrap();
-        let ran = catch_unwind(AssertUnwindSafe(|| {
-            assert!(targets::run(target, &data), "no protocol target {target}");
-        }));
-        if ran.is_err() {
-            failed.push(path.display().to_string());
-        }
-    }
-    assert!(failed.is_empty(), "{target} panics on {failed:?}");
-    list.len()
-}
-
 /// Every committed crasher of every protocol target is handled without a panic.
 #[test]
 fn committed_crashers_no_longer_crash() {
-    for (target, _) in targets::all_seeds() {
-        replay(target, &fuzz_dir().join("regressions").join(target));
-    }
+    replay::replay_crashers(targets::run, targets::all_seeds());
 }
 
 /// Every seed is handled without a panic, and each corpus holds the seeds
 /// the generator writes.
 #[test]
 fn seed_corpora_are_handled_without_panic() {
-    for (target, seeds) in targets::all_seeds() {
-        let dir = fuzz_dir().join("corpus").join(target);
-        let ran = replay(target, &dir);
-        assert!(ran >= seeds.len(), "{target}: {ran} files in {dir:?}");
-        for (name, bytes) in seeds {
-            targets::run(target, &bytes);
-            let on_disk = fs::read(dir.join(name))
-                .unwrap_or_else(|e| panic!("{target}/{name}: {e}; regenerate the corpus"));
-            assert_eq!(on_disk, bytes, "{target}/{name} is stale; regenerate");
-        }
-    }
+    replay::replay_seed_corpora(targets::run, targets::all_seeds(), |_| true);
 }
 
 /// The seeds are real: every sync seed but the retired tags decodes, the
@@ -121,11 +73,5 @@ fn seeds_reach_past_the_first_check() {
 #[test]
 #[ignore]
 fn write_seed_corpus() {
-    for (target, seeds) in targets::all_seeds() {
-        let dir = fuzz_dir().join("corpus").join(target);
-        fs::create_dir_all(&dir).unwrap();
-        for (name, bytes) in seeds {
-            fs::write(dir.join(name), bytes).unwrap();
-        }
-    }
+    replay::write_seed_corpora(targets::all_seeds());
 }

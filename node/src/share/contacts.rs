@@ -136,13 +136,7 @@ fn domain(text: &str, toks: &[Token], d: usize) -> (usize, Vec<Sep>) {
         }
         // A dot word: bracketed, or with spaces on both sides.
         if DOT_WORDS.contains(&next.folded.as_str()) && last + 2 < toks.len() {
-            let (before, after) = (g, gap(last + 1, last + 2));
-            let bracketed = matches!(before.trim(), "(" | "[" | "{" | "<")
-                && matches!(after.trim(), ")" | "]" | "}" | ">");
-            let spaced = !before.is_empty()
-                && before.chars().all(|c| c == ' ')
-                && !after.is_empty()
-                && after.chars().all(|c| c == ' ');
+            let (bracketed, spaced) = set_off(g, gap(last + 1, last + 2));
             if bracketed || spaced {
                 seps.push(if bracketed || next.folded == "dot" {
                     Sep::Word
@@ -156,6 +150,17 @@ fn domain(text: &str, toks: &[Token], d: usize) -> (usize, Vec<Sep>) {
         break;
     }
     (last, seps)
+}
+
+/// How a spelt-out at or dot word is set off from the words around it, given
+/// the gaps before and after it: bracketed (`(at)`, `[dot]`), and spaced (a
+/// space or more on both sides). A word set off neither way is part of the
+/// prose, not of an address.
+fn set_off(before: &str, after: &str) -> (bool, bool) {
+    let bracketed = matches!(before.trim(), "(" | "[" | "{" | "<")
+        && matches!(after.trim(), ")" | "]" | "}" | ">");
+    let spaced = |gap: &str| !gap.is_empty() && gap.chars().all(|c| c == ' ');
+    (bracketed, spaced(before) && spaced(after))
 }
 
 /// Byte ranges of e-mail addresses in a normalized text: plain (`a@b.org`),
@@ -182,13 +187,7 @@ pub fn find_emails(text: &str) -> Vec<(Range<usize>, bool)> {
                 },
             ))
         } else if i + 2 < toks.len() && AT_WORDS_STRONG.contains(&toks[i + 1].folded.as_str()) {
-            let after = gap(i + 1, i + 2);
-            let bracketed = matches!(g.trim(), "(" | "[" | "{" | "<")
-                && matches!(after.trim(), ")" | "]" | "}" | ">");
-            let spaced = !g.is_empty()
-                && g.chars().all(|c| c == ' ')
-                && !after.is_empty()
-                && after.chars().all(|c| c == ' ');
+            let (bracketed, spaced) = set_off(g, gap(i + 1, i + 2));
             if bracketed || (spaced && toks[i + 1].folded != "at") {
                 Some((i + 2, At::Word))
             } else if spaced {

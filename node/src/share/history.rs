@@ -189,19 +189,22 @@ pub fn failing_fields(failures: &[HistoryFailure]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::share::names::{KnownPeople, NameMatcher, NameSource, NotNames};
     use crate::share::publication::{edit_sample, sample_body, sample_doc};
     use labnet_protocol::NodeId;
 
     fn scanner(people: &[&str]) -> Scanner {
-        let mut known = KnownPeople::new();
-        for p in people {
-            known.add(p, NameSource::Roster);
-        }
-        Scanner::new(
-            NameMatcher::new(&known, &NotNames::none()).expect("matcher"),
-            10,
-        )
+        Scanner::of_roster(people, 10)
+    }
+
+    /// A publication whose description reads `first` in version one and
+    /// `then` in version two.
+    fn two_versions(first: &str, then: &str) -> AutoCommit {
+        let mut body = sample_body(origin(), "cafe", 1);
+        body.practice.description = first.into();
+        let mut doc = sample_doc(&body);
+        doc.commit();
+        edit_sample(&mut doc, then);
+        doc
     }
 
     fn origin() -> NodeId {
@@ -210,11 +213,7 @@ mod tests {
 
     #[test]
     fn a_name_written_in_version_one_and_removed_in_version_two_is_found() {
-        let mut body = sample_body(origin(), "cafe", 1);
-        body.practice.description = "Maria Rossi runs the café.".into();
-        let mut doc = sample_doc(&body);
-        doc.commit();
-        edit_sample(&mut doc, "A volunteer runs the café.");
+        let mut doc = two_versions("Maria Rossi runs the café.", "A volunteer runs the café.");
         assert_eq!(doc.get_changes(&[]).len(), 2);
         let failures = check_history(&mut doc, &scanner(&["Maria Rossi"]));
         assert!(!failures.is_empty());
@@ -229,11 +228,10 @@ mod tests {
 
     #[test]
     fn a_clean_history_passes() {
-        let mut body = sample_body(origin(), "cafe", 1);
-        body.practice.description = "A volunteer runs the café.".into();
-        let mut doc = sample_doc(&body);
-        doc.commit();
-        edit_sample(&mut doc, "Volunteers run the café together.");
+        let mut doc = two_versions(
+            "A volunteer runs the café.",
+            "Volunteers run the café together.",
+        );
         assert_eq!(check_history(&mut doc, &scanner(&["Maria Rossi"])), []);
         // The generated metadata (NodeId, ids, month) is never taken for data.
         assert!(check_history(&mut doc, &scanner(&[])).is_empty());
@@ -252,10 +250,7 @@ mod tests {
     }
 
     fn scanner_with_min(min: u32) -> Scanner {
-        Scanner::new(
-            NameMatcher::new(&KnownPeople::new(), &NotNames::none()).expect("matcher"),
-            min,
-        )
+        Scanner::of_roster(&[], min)
     }
 
     fn with_figure(min_count: u64, achieved: f64) -> AutoCommit {

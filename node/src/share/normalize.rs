@@ -22,8 +22,9 @@
 //! accents and case dropped. [`tokens`] splits a normalized text into words and
 //! numbers with their byte ranges, the unit the name, count and date rules read.
 
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 
+use labnet_text::{hidden_kind, HiddenKind};
 use unicode_normalization::UnicodeNormalization;
 
 /// Whether a character is invisible in running text and must not split or hide a
@@ -31,33 +32,34 @@ use unicode_normalization::UnicodeNormalization;
 /// byte-order mark, bidirectional controls, variation selectors, tag characters
 /// and the Hangul and Mongolian fillers. Control characters other than line
 /// breaks and tabs count as invisible too.
+///
+/// That is the class a node name must not hold ([`hidden_kind`]), less line
+/// breaks and tabs, which separate words, and less [`KEPT_FORMAT`].
 pub fn is_invisible(c: char) -> bool {
-    if c.is_control() {
-        return !matches!(c, '\n' | '\r' | '\t');
+    match hidden_kind(c) {
+        Some(HiddenKind::Control) => !matches!(c, '\n' | '\r' | '\t'),
+        Some(HiddenKind::Bidi) => true,
+        Some(HiddenKind::Invisible) => !KEPT_FORMAT.iter().any(|kept| kept.contains(&c)),
+        None => false,
     }
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{034F}'
-            | '\u{061C}'
-            | '\u{115F}'
-            | '\u{1160}'
-            | '\u{17B4}'
-            | '\u{17B5}'
-            | '\u{180B}'..='\u{180F}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FEFF}'
-            | '\u{FFA0}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{1BCA0}'..='\u{1BCA3}'
-            | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0000}'..='\u{E0FFF}'
-    )
 }
+
+/// The format characters of [`hidden_kind`]'s class that normalization leaves
+/// in the text: the line and paragraph separators, which [`normalize`] turns
+/// into line breaks, and the marks that join the digits or signs around them
+/// (Arabic, Syriac and Kaithi number signs, Egyptian hieroglyph controls)
+/// rather than hide inside a word.
+const KEPT_FORMAT: [RangeInclusive<char>; 9] = [
+    '\u{0600}'..='\u{0605}',
+    '\u{06DD}'..='\u{06DD}',
+    '\u{070F}'..='\u{070F}',
+    '\u{0890}'..='\u{0891}',
+    '\u{08E2}'..='\u{08E2}',
+    '\u{2028}'..='\u{2029}',
+    '\u{110BD}'..='\u{110BD}',
+    '\u{110CD}'..='\u{110CD}',
+    '\u{13430}'..='\u{1343F}',
+];
 
 /// Whether a character is a dash or a minus sign that phone numbers and dates
 /// may be written with.

@@ -53,8 +53,12 @@ enum Part {
     Joiner,
 }
 
+/// The number words that stand alone, the units and tens shared with the
+/// compound tables below. Where two languages spell a word alike, the first
+/// listed gives its value.
 fn base_words() -> Vec<(&'static str, u64)> {
-    vec![
+    let mut words = Vec::new();
+    words.extend([
         // English
         ("zero", 0),
         ("one", 1),
@@ -86,17 +90,12 @@ fn base_words() -> Vec<(&'static str, u64)> {
         ("eighty", 80),
         ("ninety", 90),
         ("dozen", 12),
-        // Italian (compounds of the tens are generated below)
-        ("zero", 0),
-        ("uno", 1),
-        ("due", 2),
-        ("tre", 3),
-        ("quattro", 4),
-        ("cinque", 5),
-        ("sei", 6),
-        ("sette", 7),
-        ("otto", 8),
-        ("nove", 9),
+    ]);
+    // Italian (compounds of the tens are generated below; `tré` is written in
+    // them only)
+    words.push(("zero", 0));
+    words.extend(IT_UNITS.iter().filter(|(w, _)| *w != "tré"));
+    words.extend([
         ("dieci", 10),
         ("undici", 11),
         ("dodici", 12),
@@ -176,17 +175,12 @@ fn base_words() -> Vec<(&'static str, u64)> {
         ("octante", 80),
         ("nonante", 90),
         ("douzaine", 12),
-        // German (compounds generated below)
-        ("null", 0),
-        ("eins", 1),
-        ("zwei", 2),
-        ("drei", 3),
-        ("vier", 4),
-        ("fünf", 5),
-        ("sechs", 6),
-        ("sieben", 7),
-        ("acht", 8),
-        ("neun", 9),
+    ]);
+    // German (compounds generated below; the unit `ein` is the article, `eins`
+    // the number)
+    words.extend([("null", 0), ("eins", 1)]);
+    words.extend(&DE_UNITS[1..]);
+    words.extend([
         ("zehn", 10),
         ("elf", 11),
         ("zwölf", 12),
@@ -197,27 +191,14 @@ fn base_words() -> Vec<(&'static str, u64)> {
         ("siebzehn", 17),
         ("achtzehn", 18),
         ("neunzehn", 19),
-        ("zwanzig", 20),
-        ("dreißig", 30),
-        ("vierzig", 40),
-        ("fünfzig", 50),
-        ("sechzig", 60),
-        ("siebzig", 70),
-        ("achtzig", 80),
-        ("neunzig", 90),
-        ("dutzend", 12),
-        // Dutch (compounds generated below)
-        ("nul", 0),
-        ("één", 1),
-        ("eén", 1),
-        ("twee", 2),
-        ("drie", 3),
-        ("vier", 4),
-        ("vijf", 5),
-        ("zes", 6),
-        ("zeven", 7),
-        ("acht", 8),
-        ("negen", 9),
+    ]);
+    words.extend(DE_TENS);
+    words.push(("dutzend", 12));
+    // Dutch (compounds generated below; the unit `een` is the article, `één`
+    // the number)
+    words.extend([("nul", 0), ("één", 1), ("eén", 1)]);
+    words.extend(&NL_UNITS[1..]);
+    words.extend([
         ("tien", 10),
         ("elf", 11),
         ("twaalf", 12),
@@ -228,14 +209,9 @@ fn base_words() -> Vec<(&'static str, u64)> {
         ("zeventien", 17),
         ("achttien", 18),
         ("negentien", 19),
-        ("twintig", 20),
-        ("dertig", 30),
-        ("veertig", 40),
-        ("vijftig", 50),
-        ("zestig", 60),
-        ("zeventig", 70),
-        ("tachtig", 80),
-        ("negentig", 90),
+    ]);
+    words.extend(NL_TENS);
+    words.extend([
         ("dozijn", 12),
         // Greek (nominative masculine/feminine and neuter forms)
         ("μηδέν", 0),
@@ -277,7 +253,8 @@ fn base_words() -> Vec<(&'static str, u64)> {
         ("ογδόντα", 80),
         ("ενενήντα", 90),
         ("ντουζίνα", 12),
-    ]
+    ]);
+    words
 }
 
 const MULTIPLIERS: &[(&str, u64)] = &[

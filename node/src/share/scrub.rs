@@ -502,16 +502,26 @@ fn leak_words(rule: Rule) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::share::names::NameSource;
-
-    fn scanner(names: &[&str]) -> Scanner {
+impl Scanner {
+    /// A scanner for tests: `names` as the roster, no exemptions.
+    pub(crate) fn of_roster(names: &[&str], min_count: u32) -> Scanner {
         let mut p = KnownPeople::new();
         for n in names {
-            p.add(n, NameSource::Roster);
+            p.add(n, crate::share::names::NameSource::Roster);
         }
-        Scanner::new(NameMatcher::new(&p, &NotNames::none()).unwrap(), 10)
+        Scanner::new(
+            NameMatcher::new(&p, &NotNames::none()).expect("matcher"),
+            min_count,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanner(names: &[&str]) -> Scanner {
+        Scanner::of_roster(names, 10)
     }
 
     fn s(text: &str) -> String {

@@ -369,25 +369,36 @@ fn round(indicators: &[Indicator], cells: &[Cell], out: &mut [Decision], min_cou
     }
 }
 
+/// An indicator as the suppression tests write one: `achieved` in `unit`,
+/// with the counts behind it when known and no target. Here and in
+/// `node/tests`.
+#[cfg(any(test, feature = "test-support"))]
+pub fn measured(
+    label: &str,
+    unit: &str,
+    achieved: f64,
+    numerator: Option<u64>,
+    denominator: Option<u64>,
+) -> Indicator {
+    Indicator {
+        label: label.into(),
+        achieved: Some(achieved),
+        target: None,
+        unit: Some(unit.into()),
+        numerator,
+        denominator,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ind(
-        label: &str,
-        unit: &str,
-        achieved: f64,
-        num: Option<u64>,
-        den: Option<u64>,
-    ) -> Indicator {
-        Indicator {
-            label: label.into(),
-            achieved: Some(achieved),
-            target: None,
-            unit: Some(unit.into()),
-            numerator: num,
-            denominator: den,
-        }
+    use measured as ind;
+
+    /// Whether a decision carries a note of `rule`.
+    fn has_rule(d: &Decision, rule: Rule) -> bool {
+        d.notes.iter().any(|n| n.rule == rule)
     }
 
     fn published(d: &[Decision]) -> Vec<Option<f64>> {
@@ -426,14 +437,8 @@ mod tests {
             10,
         );
         assert_eq!(published(&d), [Some(20.0), None, None]);
-        assert!(d[2]
-            .notes
-            .iter()
-            .any(|n| n.rule == Rule::NumeratorBelowMinimum));
-        assert!(d[1]
-            .notes
-            .iter()
-            .any(|n| n.rule == Rule::SecondarySuppression));
+        assert!(has_rule(&d[2], Rule::NumeratorBelowMinimum));
+        assert!(has_rule(&d[1], Rule::SecondarySuppression));
     }
 
     #[test]
@@ -456,10 +461,7 @@ mod tests {
         // 8.3 % of 12 is one person.
         let d = decide(&[ind("found a job", "%", 8.3, None, Some(12))], 10);
         assert_eq!(d[0].achieved, None);
-        assert!(d[0]
-            .notes
-            .iter()
-            .any(|n| n.rule == Rule::ComputedNumeratorBelowMinimum));
+        assert!(has_rule(&d[0], Rule::ComputedNumeratorBelowMinimum));
         // Without a base the city attests it: as given.
         let d = decide(&[ind("found a job", "%", 8.3, None, None)], 10);
         assert_eq!(d[0].achieved, Some(8.3));
