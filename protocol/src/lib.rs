@@ -29,7 +29,7 @@ pub mod invite;
 pub mod node_id;
 pub mod statement;
 pub mod sync;
-mod varint;
+pub mod varint;
 
 pub use contact::{Contact, ContactError};
 pub use node_id::{NodeId, NodeIdError};

@@ -6,7 +6,7 @@
 //! as Automerge writes it), so only the writer is shared.
 
 /// Appends the minimal unsigned LEB128 encoding of `value` to `out`.
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;
         value >>= 7;

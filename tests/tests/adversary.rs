@@ -40,6 +40,7 @@ use labnet_protocol::sync::{
     publication_id, Announcement, DecodeError, DocId, SyncMessage, WantItem, MESSAGE_LEN_MAX,
     SYNC_PROTOCOL_VERSION, WANT_ITEMS_MAX,
 };
+use labnet_protocol::varint::put_varint;
 use labnet_protocol::NodeId;
 use labnet_tests::nodes::{
     approve, both_connected, eventually, pair_connected, partners_in_tmp, publish, replicas,
@@ -412,18 +413,6 @@ fn deflate_zeros(len: usize) -> Vec<u8> {
     w.finish()
 }
 
-fn uleb(mut value: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// SHA-256 of the hashed part of a plain change chunk whose body is `len`
 /// zeros (type 1, its ULEB length, the body), streamed: Automerge's change
 /// hash of it, whose first 4 bytes are the chunk's checksum.
@@ -433,7 +422,7 @@ fn zeros_change_hash(len: usize) -> [u8; 32] {
         .expect("a TLS 1.3 suite");
     let mut hasher = suite.common.hash_provider.start();
     let mut header = vec![1u8];
-    uleb(len as u64, &mut header);
+    put_varint(&mut header, len as u64);
     hasher.update(&header);
     let zeros = vec![0u8; 64 * 1024];
     let mut left = len;
@@ -453,7 +442,7 @@ fn compressed_zeros_chunk(len: usize) -> Vec<u8> {
     let mut out = CHUNK_MAGIC.to_vec();
     out.extend_from_slice(&hash[..4]);
     out.push(2);
-    uleb(deflated.len() as u64, &mut out);
+    put_varint(&mut out, deflated.len() as u64);
     out.extend_from_slice(&deflated);
     out
 }
@@ -469,7 +458,7 @@ fn deflate_bomb() -> Vec<u8> {
     let hash = zeros_change_hash(small);
     plain.extend_from_slice(&hash[..4]);
     plain.push(1);
-    uleb(small as u64, &mut plain);
+    put_varint(&mut plain, small as u64);
     plain.resize(plain.len() + small, 0);
     assert_eq!(checked.as_bytes(), plain.as_slice());
     assert_eq!(checked.hash(), hash);
@@ -556,7 +545,7 @@ impl Arsenal {
         });
         let mut oversized_chunk = CHUNK_MAGIC.to_vec();
         oversized_chunk.extend_from_slice(&[0, 0, 0, 0, 1]);
-        uleb(CHANGE_CHUNK_LEN_MAX as u64, &mut oversized_chunk);
+        put_varint(&mut oversized_chunk, CHANGE_CHUNK_LEN_MAX as u64);
         oversized_chunk.resize(CHANGE_CHUNK_LEN_MAX + 1, 0x5a);
         Arsenal {
             me,

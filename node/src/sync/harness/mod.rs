@@ -45,18 +45,6 @@ pub(crate) fn test_key(n: u32) -> TestKey {
     SeededKey::from_seed(seed)
 }
 
-/// A statement of `doc_id` at `version` with `heads`, signed by `key`.
-pub(crate) fn sign_statement(
-    key: &TestKey,
-    doc_id: &DocId,
-    version: u64,
-    heads: &[ChangeHash],
-    scope: ScopeClass,
-    retracted: bool,
-) -> Vec<u8> {
-    key.sign_version(doc_id, version, heads, scope, retracted)
-}
-
 /// The NodeId of test node `n`.
 pub(crate) fn node_id(n: u32) -> NodeId {
     test_key(n).node_id()
@@ -149,7 +137,8 @@ impl MemNode {
     fn sign(&self, doc_id: &DocId) -> Vec<u8> {
         let p = &self.publications[doc_id];
         let class = crate::store::scope_class_of(&p.scope.to_text());
-        sign_statement(&self.key, doc_id, p.seq, &p.heads, class, p.retracted)
+        self.key
+            .sign_version(doc_id, p.seq, &p.heads, class, p.retracted)
     }
 
     /// Publishes a document as `name`: its id is `<this node>:<name>`.

@@ -12,7 +12,7 @@ use labnet_protocol::statement::ScopeClass;
 use labnet_protocol::sync::{publication_id, Announcement, DocId, SyncMessage, WantItem};
 
 use crate::share::publication::{edit_sample, sample_body, sample_doc};
-use crate::sync::harness::{federation, node_id, sign_statement, test_key, MemNode, Net};
+use crate::sync::harness::{federation, node_id, test_key, MemNode, Net};
 use crate::sync::session::{Closed, STALL_TIMEOUT};
 use crate::sync::{saved_if_it_reloads, Event, Scope};
 
@@ -112,7 +112,7 @@ fn forged_statement(
     scope: ScopeClass,
 ) -> Vec<u8> {
     let heads = doc.get_heads();
-    sign_statement(&test_key(signer), doc_id, version, &heads, scope, false)
+    test_key(signer).sign_version(doc_id, version, &heads, scope, false)
 }
 
 /// Delivers `changes` under `statement` as the adversary; see [`deliver_bad`].
