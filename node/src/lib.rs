@@ -37,6 +37,8 @@
 //! - [`data_dir`]: the files of a node, and `init`.
 //! - [`daemon`]: start, serve, shut down; wires transport to sync.
 //! - [`demo`]: a whole network on one machine.
+//! - `fuzzing` (feature `fuzzing`): the entry points of the fuzz targets in
+//!   `fuzz/`.
 
 pub mod admin;
 pub mod api;
