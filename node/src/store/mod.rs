@@ -201,6 +201,30 @@ impl Store {
         Ok(store)
     }
 
+    /// Runs `read` in one read transaction, so that every query it makes sees
+    /// the same snapshot of the file. A sync session reads through its own
+    /// connection while the writer commits beside it: two queries in
+    /// autocommit mode could see a write land between them (our publication
+    /// at seq 2 missed by the first, a relayed one at seq 3 seen by the
+    /// second), and the inventory would then claim to cover seq 2 without
+    /// it, for good. Inside a transaction already, `read` just runs in it.
+    pub fn read_snapshot<T>(
+        &self,
+        read: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if !self.conn.is_autocommit() {
+            return read(self);
+        }
+        let snapshot = self
+            .conn
+            .unchecked_transaction()
+            .map_err(sqlite_error(&self.path))?;
+        let out = read(self)?;
+        // Nothing was written: ending the transaction only lets the snapshot go.
+        snapshot.commit().map_err(sqlite_error(&self.path))?;
+        Ok(out)
+    }
+
     /// The connection for reads and pragmas, with the store's error mapping.
     /// Writes to tables never use it: they go through [`Store::write`].
     fn db(&self) -> Db<'_> {

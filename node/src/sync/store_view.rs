@@ -75,11 +75,18 @@ impl SyncView for StoreView<'_> {
 
     fn served_after(&self, after_seq: u64, limit: usize) -> Result<Vec<ServedEntry>, ViewError> {
         let local = self.local;
+        // One snapshot for both: see `Store::read_snapshot`.
+        let (own, relayed) = self.store.read_snapshot(|s| {
+            Ok((
+                s.publications_after(after_seq, limit)?,
+                s.relayed_after(after_seq, limit)?,
+            ))
+        })?;
         let mut entries = Vec::with_capacity(limit);
-        for row in self.store.publications_after(after_seq, limit)? {
+        for row in own {
             entries.push(own_entry(local, row)?);
         }
-        for row in self.store.relayed_after(after_seq, limit)? {
+        for row in relayed {
             entries.extend(relayed_entry(row)?);
         }
         // Both lists are the first `limit` of their kind after `after_seq`,

@@ -96,3 +96,32 @@ fn concurrent_sessions_of_one_document_merge_on_save() {
         "the saving session now holds the merge too"
     );
 }
+
+/// The attack-free race the demo hit: a session reads our index and the
+/// relayed statements through its own connection while the writer commits.
+/// Inside `read_snapshot` a commit landing between two queries is not seen
+/// by the second; outside it, it is (which is why the inventory needs it).
+#[test]
+fn a_read_snapshot_does_not_see_a_commit_between_its_queries() {
+    let (dir, mut store) = open();
+    let reader = Store::open_reader(&dir.path().join("labnet.db")).unwrap();
+    let mut a = publication("a");
+    save(&mut store, "a", &mut a, "partners");
+    let (first, second) = reader
+        .read_snapshot(|r| {
+            let first = r.publications_after(0, 10)?.len();
+            let mut b = publication("b");
+            save(&mut store, "b", &mut b, "partners");
+            Ok((first, r.publications_after(0, 10)?.len()))
+        })
+        .unwrap();
+    assert_eq!((first, second), (1, 1), "one snapshot for both queries");
+    // Without a snapshot each query sees the latest commit.
+    let mut c = publication("c");
+    let before = reader.publications_after(0, 10).unwrap().len();
+    save(&mut store, "c", &mut c, "partners");
+    assert_eq!(
+        (before, reader.publications_after(0, 10).unwrap().len()),
+        (2, 3)
+    );
+}
