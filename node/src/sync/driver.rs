@@ -7,6 +7,13 @@
 //! the store's one writer before the next step (so the session always reads
 //! its own writes).
 //!
+//! A step reads in one snapshot ([`crate::store::Store::read_snapshot`]):
+//! every read of the step (index pages, statements, the disclosure settings
+//! `drain` looks up) sees one committed state, while the writer commits beside
+//! it. Reads taken at different moments could describe an index no commit
+//! ever had: an inventory that covers a seq it never lists, which the peer
+//! then acknowledges past for good.
+//!
 //! ```text
 //!  reader task: stream ──frames──▶ bounded channel ─┐
 //!  local changes, relays, confirmations (broadcast) ┼─▶ step (blocking pool, own read connection):
@@ -237,8 +244,11 @@ where
         let path = ctx.store_path.clone();
         let started = blocking(move || {
             let store = Store::open_reader(&path)?;
-            let mut session = Session::new(info, config, &StoreView::new(&store, local_id), Instant::now());
-            let out = drain(&store, &mut session);
+            let (session, out) = store.read_snapshot(|snapshot| {
+                let mut session = Session::new(info, config, &StoreView::new(snapshot, local_id), Instant::now());
+                let out = drain(snapshot, &mut session);
+                Ok((session, out))
+            })?;
             Ok::<_, StoreError>((session, store, out))
         })
         .await;
@@ -320,16 +330,18 @@ where
                 inputs.push(Input::Local);
             }
             let (returned, store, out) = blocking(move || {
-                let view = StoreView::new(&reader_store, local_id);
-                for input in &inputs {
-                    let now = Instant::now();
-                    match input {
-                        Input::Frame(bytes, _) => session.handle_message(&view, now, bytes),
-                        Input::Local => session.handle_local_change(&view, now),
-                        Input::Timeout => session.handle_timeout(now),
+                let out = reader_store.read_snapshot(|snapshot| {
+                    let view = StoreView::new(snapshot, local_id);
+                    for input in &inputs {
+                        let now = Instant::now();
+                        match input {
+                            Input::Frame(bytes, _) => session.handle_message(&view, now, bytes),
+                            Input::Local => session.handle_local_change(&view, now),
+                            Input::Timeout => session.handle_timeout(now),
+                        }
                     }
-                }
-                let out = drain(&reader_store, &mut session);
+                    drain(snapshot, &mut session)
+                });
                 (session, reader_store, out)
             })
             .await;
