@@ -28,6 +28,10 @@ pub const DEFAULT_PORT: u16 = 7447;
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7447";
 /// The smallest count the anonymizer publishes unless told otherwise.
 pub const DEFAULT_MIN_COUNT: u32 = 10;
+/// The most `anonymization.min_count` may be: a threshold above any count a
+/// Policy Lab reports suppresses everything, which is allowed, but a number
+/// past a million is a typo.
+pub const MIN_COUNT_LIMIT: u32 = 1_000_000;
 /// The web console's address with the default `node.listen`: loopback only, so
 /// it is reached from elsewhere through SSH port forwarding, never openly.
 pub const DEFAULT_CONSOLE_LISTEN: &str = "127.0.0.1:7448";
@@ -44,6 +48,24 @@ pub const NOT_NAMES_MAX: usize = 1000;
 /// The longest word `anonymization.not_names` may list, in characters: a word,
 /// not a sentence.
 pub const NOT_NAME_CHARS_MAX: usize = 64;
+/// Copies of one origin's publications a node keeps unless told otherwise. A
+/// city publishes its practices: the partner cities of DESIGN.md have 25 each,
+/// and a city with a thousand would be a large one. Every origin's copies may
+/// also arrive through relays (public ones), so without a cap one origin, or a
+/// relay forwarding what one origin signed, could fill the disk.
+pub const DEFAULT_REPLICAS_PER_ORIGIN: u32 = 1_000;
+/// The most `limits.replicas_per_origin` may be raised to: a million copies of
+/// one origin is already more than a network of cities publishes, and the
+/// count is kept in memory per origin.
+pub const REPLICAS_PER_ORIGIN_LIMIT: u32 = 1_000_000;
+/// Stored MiB of one origin's copies a node keeps unless told otherwise. A
+/// practice-sized publication is a few KiB to tens of KiB with its history, so
+/// 1,000 of them fit in 64 MiB many times over; one delivery is at most 8 MiB,
+/// so an origin must also be stopped by bytes before its count runs out.
+pub const DEFAULT_REPLICA_MIB_PER_ORIGIN: u32 = 64;
+/// The most `limits.replica_mib_per_origin` may be raised to (64 GiB): the
+/// cap is there to keep one origin from filling a city's disk.
+pub const REPLICA_MIB_PER_ORIGIN_LIMIT: u32 = 65_536;
 
 /// What kind of node this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -133,6 +155,19 @@ pub struct RawConfig {
     /// `[feed]`: the read-only feed URLs.
     #[serde(default)]
     pub feed: RawListener,
+    /// `[limits]`: how much of other origins' data the node keeps.
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+/// The `[limits]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Copies of one origin's publications kept at most.
+    pub replicas_per_origin: Option<Spanned<i64>>,
+    /// Stored MiB of one origin's copies kept at most.
+    pub replica_mib_per_origin: Option<Spanned<i64>>,
 }
 
 /// A `[console]` or `[feed]` table as written.
@@ -207,6 +242,16 @@ pub struct Config {
     pub console_listen: Option<SocketAddr>,
     /// Where the read-only feed URLs listen (TCP); `None` (the default) when `off`.
     pub feed_listen: Option<SocketAddr>,
+    /// Copies of one origin's publications kept at most; a new one beyond is
+    /// refused. Default [`DEFAULT_REPLICAS_PER_ORIGIN`], 1 to
+    /// [`REPLICAS_PER_ORIGIN_LIMIT`]. Set in the file only: raising what a
+    /// peer may make this node store is a decision an operator writes down.
+    pub replicas_per_origin: u32,
+    /// Stored bytes of one origin's copies kept at most, from
+    /// `limits.replica_mib_per_origin` (default
+    /// [`DEFAULT_REPLICA_MIB_PER_ORIGIN`] MiB, 1 to
+    /// [`REPLICA_MIB_PER_ORIGIN_LIMIT`]). File only, like `replicas_per_origin`.
+    pub replica_bytes_per_origin: u64,
 }
 
 /// Why a config could not be used. Every variant names the key and, when it came
@@ -349,6 +394,17 @@ impl Config {
             .listen
             .map(|s| (at(s.span()), s.into_inner()))
             .unwrap_or_else(|| (default_origin(), LISTEN_OFF.to_string()));
+        let limit = |value: Option<Spanned<i64>>, default: u32| {
+            value
+                .map(|s| (at(s.span()), s.into_inner().to_string()))
+                .unwrap_or_else(|| (default_origin(), default.to_string()))
+        };
+        let replicas_per_origin =
+            limit(raw.limits.replicas_per_origin, DEFAULT_REPLICAS_PER_ORIGIN);
+        let replica_mib_per_origin = limit(
+            raw.limits.replica_mib_per_origin,
+            DEFAULT_REPLICA_MIB_PER_ORIGIN,
+        );
 
         for o in overrides {
             let origin = |env: &str, flag: &str| Origin {
@@ -403,10 +459,22 @@ impl Config {
                 .map(|a| validate_with(a, "node.advertise", parse_advertise))
                 .transpose()?,
             log_format: validate_with(log_format, "log.format", |v| v.parse::<LogFormat>())?,
-            min_count: validate_with(min_count, "anonymization.min_count", parse_min_count)?,
+            min_count: validate_with(min_count, "anonymization.min_count", |v| {
+                parse_count_up_to(v, MIN_COUNT_LIMIT, "10")
+            })?,
             not_names,
             console_listen: validate_with(console_listen, "console.listen", parse_http_listen)?,
             feed_listen: validate_with(feed_listen, "feed.listen", parse_http_listen)?,
+            replicas_per_origin: validate_with(
+                replicas_per_origin,
+                "limits.replicas_per_origin",
+                |v| parse_count_up_to(v, REPLICAS_PER_ORIGIN_LIMIT, "1000"),
+            )?,
+            replica_bytes_per_origin: u64::from(validate_with(
+                replica_mib_per_origin,
+                "limits.replica_mib_per_origin",
+                |v| parse_count_up_to(v, REPLICA_MIB_PER_ORIGIN_LIMIT, "64"),
+            )?) << 20,
         })
     }
 
@@ -537,13 +605,14 @@ fn parse_advertise(v: &str) -> Result<String, String> {
     Ok(v.to_string())
 }
 
-fn parse_min_count(v: &str) -> Result<u32, String> {
+/// A whole number from 1 to `max`; `example` is shown when it is not one.
+fn parse_count_up_to(v: &str, max: u32, example: &str) -> Result<u32, String> {
     match v.trim().parse::<i64>() {
-        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n as u32),
+        Ok(n) if (1..=i64::from(max)).contains(&n) => Ok(n as u32),
         Ok(n) => Err(format!(
-            "{n} is out of range: use a whole number from 1 to 1000000"
+            "{n} is out of range: use a whole number from 1 to {max}"
         )),
-        Err(_) => Err("not a whole number: use e.g. 10".into()),
+        Err(_) => Err(format!("not a whole number: use e.g. {example}")),
     }
 }
 
@@ -645,6 +714,15 @@ listen = "{console}"
 # with ?city=&area=&since=) for feed readers, or "off" (the default). Anyone who
 # reaches it reads the feed: it holds only publications, e.g. "0.0.0.0:7449".
 listen = "{LISTEN_OFF}"
+
+[limits]
+# How much of other origins' data this node keeps. A peer's publications beyond
+# either limit are refused (the sync notice and log say so); raise them only
+# for a network whose cities publish more. Not set by environment variables.
+# Copies of one origin's publications, 1-{REPLICAS_PER_ORIGIN_LIMIT}. Default {DEFAULT_REPLICAS_PER_ORIGIN}.
+replicas_per_origin = {DEFAULT_REPLICAS_PER_ORIGIN}
+# Stored MiB of one origin's copies, 1-{REPLICA_MIB_PER_ORIGIN_LIMIT}. Default {DEFAULT_REPLICA_MIB_PER_ORIGIN}.
+replica_mib_per_origin = {DEFAULT_REPLICA_MIB_PER_ORIGIN}
 "#
     )
 }
@@ -726,6 +804,24 @@ mod tests {
                 "log.format",
                 "line 4",
                 "human or json",
+            ),
+            (
+                "[node]\nname = \"A\"\n[limits]\nreplicas_per_origin = 0\n",
+                "limits.replicas_per_origin",
+                "line 4",
+                "from 1 to 1000000",
+            ),
+            (
+                "[node]\nname = \"A\"\n[limits]\n\nreplicas_per_origin = 1000001\n",
+                "limits.replicas_per_origin",
+                "line 5",
+                "from 1 to 1000000",
+            ),
+            (
+                "[node]\nname = \"A\"\n[limits]\nreplica_mib_per_origin = 65537\n",
+                "limits.replica_mib_per_origin",
+                "line 4",
+                "from 1 to 65536",
             ),
         ];
         for (text, key, line, hint) in cases {
@@ -866,6 +962,34 @@ mod tests {
         let text = "[node]\nname = \"A\"\nadvertise = \"lab.example.org:9\"\n";
         let c = Config::from_toml("c", text).unwrap();
         assert_eq!(c.contact_address("h", None), "lab.example.org:9");
+    }
+
+    /// The replica quota is the default unless the file raises (or lowers) it;
+    /// MiB become bytes; no override can touch it; a wrong type names its line.
+    #[test]
+    fn limits_default_and_set_in_the_file() {
+        let c = Config::from_toml("c", &file("A")).unwrap();
+        assert_eq!(c.replicas_per_origin, DEFAULT_REPLICAS_PER_ORIGIN);
+        assert_eq!(
+            c.replica_bytes_per_origin,
+            u64::from(DEFAULT_REPLICA_MIB_PER_ORIGIN) << 20
+        );
+        let bare = Config::from_toml("c", "[node]\nname = \"A\"\n").unwrap();
+        assert_eq!(
+            (bare.replicas_per_origin, bare.replica_bytes_per_origin),
+            (c.replicas_per_origin, c.replica_bytes_per_origin),
+            "a file without [limits] gets what `init` writes"
+        );
+        let text = "[node]\nname = \"A\"\n[limits]\nreplicas_per_origin = 20000\nreplica_mib_per_origin = 65536\n";
+        let c = Config::from_toml("c", text).unwrap();
+        assert_eq!(c.replicas_per_origin, 20_000);
+        assert_eq!(c.replica_bytes_per_origin, 64 << 30);
+        let text = "[node]\nname = \"A\"\n[limits]\nreplicas_per_origin = \"many\"\n";
+        let msg = Config::from_toml("c", text).unwrap_err().to_string();
+        assert!(msg.contains("line 4"), "{msg}");
+        let text = "[node]\nname = \"A\"\n[limits]\nreplicas = 5\n";
+        let msg = Config::from_toml("c", text).unwrap_err().to_string();
+        assert!(msg.contains("replicas") && msg.contains("line 4"), "{msg}");
     }
 
     #[test]

@@ -268,21 +268,36 @@ async fn edit(a: &Daemon, ids: Vec<String>, round: i64) {
     }
 }
 
-/// Two partner nodes' data directories under `root`: an origin and a peer,
-/// each listening on its own free port.
+/// Data directories `a` (the origin) and `b` (its peer) under `root`.
 fn init_pair(root: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (a_dir, b_dir) = (root.join("a"), root.join("b"));
-    for (dir, name) in [(&a_dir, "origin"), (&b_dir, "peer")] {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        DataDir::new(dir)
-            .init(name, Role::Partner, &format!("127.0.0.1:{port}"), &[])
-            .unwrap();
-    }
+    init_node(&a_dir, "origin");
+    init_node(&b_dir, "peer");
     (a_dir, b_dir)
+}
+
+/// Initializes a partner's data directory `dir` named `name`, listening on a
+/// free port, whose quota of one origin's copies holds every bench size.
+fn init_node(dir: &std::path::Path, name: &str) {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data_dir = DataDir::new(dir);
+    data_dir
+        .init(name, Role::Partner, &format!("127.0.0.1:{port}"), &[])
+        .unwrap();
+    // One origin with 10,000 publications is past a city's default quota of
+    // copies (limits.replicas_per_origin): the peer must keep them all.
+    let config = std::fs::read_to_string(data_dir.config_path()).unwrap();
+    let default = format!(
+        "replicas_per_origin = {}",
+        labnet_config::DEFAULT_REPLICAS_PER_ORIGIN
+    );
+    assert!(config.contains(&default), "init writes the quota");
+    let raised = config.replace(&default, "replicas_per_origin = 100000");
+    std::fs::write(data_dir.config_path(), raised).unwrap();
 }
 
 /// The ids of `a`'s publications `p0`..`p{n-1}`.

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use labnet_config::Role;
 use labnet_node::api::AdminRequest;
 use labnet_node::daemon::Daemon;
-use labnet_node::data_dir::DataDir;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::{admin, build_docs, doc_ids, replicas, start, store_docs};
@@ -65,14 +64,7 @@ pub(super) async fn hub(dir: &Path) {
 /// A data directory under `root` for `name`, listening on a free port.
 fn init(root: &Path, name: &str) -> PathBuf {
     let dir = root.join(name);
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    DataDir::new(&dir)
-        .init(name, Role::Partner, &format!("127.0.0.1:{port}"), &[])
-        .unwrap();
+    super::init_node(&dir, name);
     dir
 }
 

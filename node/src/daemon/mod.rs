@@ -342,7 +342,11 @@ impl Daemon {
             store_path,
             local_changes,
             notices,
-            config: SessionConfig::default(),
+            config: SessionConfig {
+                replicas_per_origin_max: config.replicas_per_origin as usize,
+                replica_bytes_per_origin_max: config.replica_bytes_per_origin,
+                ..SessionConfig::default()
+            },
         };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let identity = Arc::new(identity);

@@ -70,18 +70,16 @@ use labnet_protocol::close::ViolationCode;
 /// we wait is stalled, deliberately or not.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Copies of one origin's publications we keep at most. A city publishes
-/// its practices: the partner cities of DESIGN.md have 25 each, and a city
-/// with a thousand would be a large one. Every origin's copies may also
-/// arrive through relays (public ones), so without a cap one origin, or a
-/// relay forwarding what one origin signed, could fill our disk.
-pub const REPLICAS_PER_ORIGIN_MAX: usize = 1_000;
+/// Copies of one origin's publications we keep at most unless the node's
+/// config says otherwise (`limits.replicas_per_origin`; why this default:
+/// [`labnet_config::DEFAULT_REPLICAS_PER_ORIGIN`]).
+pub const REPLICAS_PER_ORIGIN_MAX: usize = labnet_config::DEFAULT_REPLICAS_PER_ORIGIN as usize;
 
-/// Stored bytes of one origin's copies we keep at most. A practice-sized
-/// publication is a few KiB to tens of KiB with its history, so 1,000 of
-/// them fit in 64 MiB many times over; one delivery is at most 8 MiB, so an
-/// origin must also be stopped by bytes before its count runs out.
-pub const REPLICA_BYTES_PER_ORIGIN_MAX: u64 = 64 << 20;
+/// Stored bytes of one origin's copies we keep at most unless the node's
+/// config says otherwise (`limits.replica_mib_per_origin`; why this default:
+/// [`labnet_config::DEFAULT_REPLICA_MIB_PER_ORIGIN`]).
+pub const REPLICA_BYTES_PER_ORIGIN_MAX: u64 =
+    (labnet_config::DEFAULT_REPLICA_MIB_PER_ORIGIN as u64) << 20;
 
 /// Limits of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
