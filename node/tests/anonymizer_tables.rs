@@ -8,7 +8,7 @@ use labnet_node::lab::{Indicator, Practice, Roster};
 use labnet_node::share::publication::PublicationBody;
 use labnet_node::share::report::Rule;
 use labnet_node::share::suppress::measured as ind;
-use labnet_node::share::{anonymize, publish, AnonymizationPolicy, Publication};
+use labnet_node::share::{anonymize, publish, AnonymizationPolicy, Imprint, Publication};
 use labnet_node::trust::Scope;
 use labnet_protocol::NodeId;
 
@@ -133,12 +133,12 @@ fn history_of(
 ) -> (Vec<Vec<Option<f64>>>, Vec<String>) {
     let origin = NodeId::from_public_key(&[7; 32]);
     let policy = AnonymizationPolicy { min_count: 10 };
+    let imprint = Imprint::first(origin, "Modena", &Scope::Partners);
     let mut doc: Option<AutoCommit> = None;
     for (k, inds) in series.iter().enumerate() {
         let p = practice(inds.clone(), description.get(k).copied().unwrap_or(""));
         let a = anonymize(&p, &Roster::default(), &policy).unwrap();
-        let (publication, _) =
-            publish(&a, origin, "Modena", &Scope::Partners, doc.take(), NOW).unwrap();
+        let (publication, _) = publish(&a, imprint, doc.take(), NOW).unwrap();
         doc = Some(publication.into_doc());
     }
     let mut doc = doc.unwrap();

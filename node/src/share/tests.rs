@@ -52,16 +52,14 @@ fn share_cafe(
     scope: Scope,
     settings: &AnonymizationSettings,
 ) -> ShareOutcome {
-    share_practice_with(
-        store,
-        Role::Partner,
+    let request = ShareRequest {
         origin,
-        "Athens",
-        "cafe",
-        scope,
+        city: "Athens",
+        practice_id: "cafe",
+        scope: &scope,
         settings,
-    )
-    .unwrap()
+    };
+    share_practice(store, Role::Partner, &request).unwrap()
 }
 
 #[test]
