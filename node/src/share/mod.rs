@@ -18,7 +18,7 @@
 //!   re-issued, and so is a publication whose scope narrows from `public`.
 //! - [`suppress`]: primary and secondary suppression and rounding of indicators.
 //! - [`report`]: what was removed, piece by piece, with the rule.
-//! - [`anonymize`]: the pure anonymizer, practice + people + settings ->
+//! - [`anonymize`](mod@anonymize): the pure anonymizer, practice + people + settings ->
 //!   projection + report.
 //! - [`publication`]: the publication document type, which only this module can
 //!   make, its preview and its feed entry.

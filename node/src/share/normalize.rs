@@ -34,7 +34,7 @@ use unicode_normalization::UnicodeNormalization;
 /// breaks and tabs count as invisible too.
 ///
 /// That is the class a node name must not hold ([`hidden_kind`]), less line
-/// breaks and tabs, which separate words, and less [`KEPT_FORMAT`].
+/// breaks and tabs, which separate words, and less `KEPT_FORMAT`.
 pub fn is_invisible(c: char) -> bool {
     match hidden_kind(c) {
         Some(HiddenKind::Control) => !matches!(c, '\n' | '\r' | '\t'),
@@ -161,7 +161,7 @@ fn latin_lookalike(c: char, mixed: bool) -> Option<char> {
 /// Folds a word for comparison: compatibility decomposition, accents dropped,
 /// lowercase, the few Latin letters NFKD leaves whole spelt out, the Greek
 /// final sigma made the ordinary one (so `ΜΑΡΙΑΣ` and `Μαρίας` fold alike),
-/// and letters drawn like Latin ones read as those (see [`latin_lookalike`]).
+/// and letters drawn like Latin ones read as those (see `latin_lookalike`).
 pub fn fold(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
     let mixed = is_mixed_script(word);
