@@ -400,7 +400,7 @@ pub fn share_practice(
     let preview_json = publication.preview_json()?;
     let scope_text = request.scope.to_text();
     let mut doc = publication.into_doc();
-    if let Some(r) = &reissue {
+    let change = if let Some(r) = &reissue {
         store.reissue_publication(
             &r.old_doc_id,
             doc_id.as_str(),
@@ -414,48 +414,43 @@ pub fn share_practice(
             fields = ?r.fields,
             "publication re-issued: its history fails today's rules"
         );
-        let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
-        return Ok(ShareOutcome {
-            doc_id: doc_id.as_str().to_string(),
-            heads,
-            change: PublishChange::Created,
-            preview_json,
-            report,
-            reissued: reissue,
-        });
-    }
-    // The disclosure line is written in the publication's own transaction.
-    let (saved, _action) = store.save_publication_logged(
-        doc_id.as_str(),
-        &mut doc,
-        &scope_text,
-        &settings.settings_json(),
-        |saved, was_retracted| match (change, saved) {
-            // Sharing again after `unshare` publishes anew: logged as a share.
-            (_, PublicationSave::Updated(_)) if was_retracted => Some("share"),
-            (PublishChange::Created, _) | (_, PublicationSave::Created(_)) => Some("share"),
-            (_, PublicationSave::Updated(_))
-            | (PublishChange::Updated, PublicationSave::Unchanged) => Some("update"),
-            (PublishChange::Unchanged, PublicationSave::Unchanged) => None,
-        },
-    )?;
-    let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
-    // A new scope or a re-share changes what peers get even when the content
-    // does not: report it as an update.
-    let change = match (change, saved) {
-        (PublishChange::Unchanged, PublicationSave::Updated(_) | PublicationSave::Created(_)) => {
-            PublishChange::Updated
-        }
-        (change, _) => change,
+        PublishChange::Created
+    } else {
+        // The disclosure line is written in the publication's own transaction.
+        let (saved, _action) = store.save_publication_logged(
+            doc_id.as_str(),
+            &mut doc,
+            &scope_text,
+            &settings.settings_json(),
+            |saved, was_retracted| match (change, saved) {
+                // Sharing again after `unshare` publishes anew: logged as a share.
+                (_, PublicationSave::Updated(_)) if was_retracted => Some("share"),
+                (PublishChange::Created, _) | (_, PublicationSave::Created(_)) => Some("share"),
+                (_, PublicationSave::Updated(_))
+                | (PublishChange::Updated, PublicationSave::Unchanged) => Some("update"),
+                (PublishChange::Unchanged, PublicationSave::Unchanged) => None,
+            },
+        )?;
+        // A new scope or a re-share changes what peers get even when the
+        // content does not: report it as an update.
+        let change = match (change, saved) {
+            (
+                PublishChange::Unchanged,
+                PublicationSave::Updated(_) | PublicationSave::Created(_),
+            ) => PublishChange::Updated,
+            (change, _) => change,
+        };
+        tracing::info!(doc_id = doc_id.as_str(), ?change, "practice shared");
+        change
     };
-    tracing::info!(doc_id = doc_id.as_str(), ?change, "practice shared");
+    let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
     Ok(ShareOutcome {
         doc_id: doc_id.as_str().to_string(),
         heads,
         change,
         preview_json,
         report,
-        reissued: None,
+        reissued: reissue,
     })
 }
 
