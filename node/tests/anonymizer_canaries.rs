@@ -34,7 +34,7 @@ use labnet_node::lab::{Contact, Indicator, MappingArea, Practice, Roster, Stakeh
 use labnet_node::share::normalize::{fold, normalize};
 use labnet_node::share::publication::PublicationBody;
 use labnet_node::share::{
-    anonymize_with, publish, AnonymizationPolicy, AnonymizationSettings, AnonymizerInput,
+    anonymize_with, publish, AnonymizationPolicy, AnonymizationSettings, AnonymizerInput, Imprint,
     KnownPeople, NameSource, Publication,
 };
 use labnet_node::trust::Scope;
@@ -855,7 +855,9 @@ impl std::io::Write for Captured {
 fn logs_of_the_share_path(c: &Case, edited: &Practice, settings: &AnonymizationSettings) -> String {
     use labnet_config::Role;
     use labnet_node::lab::storage;
-    use labnet_node::share::{preview_practice_with, recheck_publications, share_practice_with};
+    use labnet_node::share::{
+        preview_practice, recheck_publications, share_practice, ShareRequest,
+    };
     let sink = Captured::default();
     let writer = sink.clone();
     // Every level, as an operator's RUST_LOG=trace would, under the
@@ -880,22 +882,20 @@ fn logs_of_the_share_path(c: &Case, edited: &Practice, settings: &AnonymizationS
         storage::import_practices(&mut store, Role::Partner, std::slice::from_ref(&practice))
             .unwrap();
         let id = practice.id.clone();
-        preview_practice_with(&store, origin, "Mechelen", &id, &Scope::Partners, settings).unwrap();
-        let share = |store: &mut labnet_node::store::Store, scope| {
-            share_practice_with(
-                store,
-                Role::Partner,
-                origin,
-                "Mechelen",
-                &id,
-                scope,
-                settings,
-            )
-            .unwrap();
+        let request = |scope| ShareRequest {
+            origin,
+            city: "Mechelen",
+            practice_id: &id,
+            scope,
+            settings,
         };
-        share(&mut store, Scope::Partners);
+        preview_practice(&store, &request(&Scope::Partners)).unwrap();
+        let share = |store: &mut labnet_node::store::Store, scope| {
+            share_practice(store, Role::Partner, &request(scope)).unwrap();
+        };
+        share(&mut store, &Scope::Partners);
         storage::import_practices(&mut store, Role::Partner, std::slice::from_ref(edited)).unwrap();
-        share(&mut store, Scope::Public);
+        share(&mut store, &Scope::Public);
         recheck_publications(&mut store, Role::Partner, origin, "Mechelen", settings).unwrap();
     });
     let bytes = sink.0.lock().unwrap().clone();
@@ -911,14 +911,15 @@ proptest! {
         let settings = AnonymizationSettings::from(AnonymizationPolicy { min_count: MIN });
         let (mut practice, _roster, people) = build(&c);
         let a = anonymize_with(&AnonymizerInput { practice: &practice, people: &people, settings: &settings }).unwrap();
-        let (mut publication, _) = publish(&a, origin, "Mechelen", &Scope::Partners, None, NOW).unwrap();
+        let imprint = Imprint::first(origin, "Mechelen", &Scope::Partners);
+        let (mut publication, _) = publish(&a, imprint, None, NOW).unwrap();
         check_publication(&mut publication, &c)?;
 
         // An edit, re-shared into the same document: the history must stay clean.
         practice.description = text("description", &c.edit, &c, &c.words);
         practice.lessons.push(text("lessons_edit", &c.edit, &c, &c.words));
         let a = anonymize_with(&AnonymizerInput { practice: &practice, people: &people, settings: &settings }).unwrap();
-        let (mut publication, _) = publish(&a, origin, "Mechelen", &Scope::Partners, Some(publication.into_doc()), NOW).unwrap();
+        let (mut publication, _) = publish(&a, imprint, Some(publication.into_doc()), NOW).unwrap();
         check_publication(&mut publication, &c)?;
 
         let logs = logs_of_the_share_path(&c, &practice, &settings);

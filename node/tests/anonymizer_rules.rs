@@ -12,7 +12,7 @@ use labnet_node::share::publication::PublicationBody;
 use labnet_node::share::report::Rule;
 use labnet_node::share::suppress::measured;
 use labnet_node::share::{
-    anonymize, publish, AnonymizationPolicy, Publication, PublishChange, ShareError,
+    anonymize, publish, AnonymizationPolicy, Imprint, Publication, PublishChange, ShareError,
 };
 use labnet_node::trust::Scope;
 use labnet_protocol::NodeId;
@@ -192,8 +192,8 @@ fn partner_practices_anonymize_publish_and_preview_byte_for_byte() {
                 removed.push(r.excerpt.clone());
             }
         }
-        let (mut publication, change) =
-            publish(&a, origin(), &p.city, &Scope::Partners, None, NOW).unwrap();
+        let imprint = Imprint::first(origin(), &p.city, &Scope::Partners);
+        let (mut publication, change) = publish(&a, imprint, None, NOW).unwrap();
         assert_eq!(change, PublishChange::Created);
         let preview = publication.preview_json().unwrap();
         let bytes = publication.save();
@@ -223,25 +223,17 @@ fn an_edit_adds_a_small_delta_not_a_copy() {
     let practices = parse_practices(ImportInput::Text(PARTNERS), Some(ImportFormat::Json)).unwrap();
     let mut p = practices[0].clone();
     let a = anonymize(&p, &Roster::default(), &policy(10)).unwrap();
-    let (mut first, _) = publish(&a, origin(), "Fuenlabrada", &Scope::Public, None, NOW).unwrap();
+    let imprint = Imprint::first(origin(), "Fuenlabrada", &Scope::Public);
+    let (mut first, _) = publish(&a, imprint, None, NOW).unwrap();
     let size = first.save().len();
     let doc = first.into_doc();
     // Same content again: nothing changes.
-    let (same, change) = publish(
-        &a,
-        origin(),
-        "Fuenlabrada",
-        &Scope::Public,
-        Some(doc.clone()),
-        NOW + 90 * 86400,
-    )
-    .unwrap();
+    let (same, change) = publish(&a, imprint, Some(doc.clone()), NOW + 90 * 86400).unwrap();
     assert_eq!(change, PublishChange::Unchanged);
     assert_eq!(same.body().meta.published_at, "2023-11");
     p.name = "MILMA Project (renewed)".into();
     let a = anonymize(&p, &Roster::default(), &policy(10)).unwrap();
-    let (mut second, change) =
-        publish(&a, origin(), "Fuenlabrada", &Scope::Public, Some(doc), NOW).unwrap();
+    let (mut second, change) = publish(&a, imprint, Some(doc), NOW).unwrap();
     assert_eq!(change, PublishChange::Updated);
     let grown = second.save().len() - size;
     assert!(grown < 300, "grew by {grown} of {size} bytes");
@@ -258,7 +250,8 @@ fn replicas_must_have_the_publication_shape() {
     ));
     let p = bare_practice("p", "C", "N");
     let a = anonymize(&p, &Roster::default(), &policy(10)).unwrap();
-    let (publication, _) = publish(&a, origin(), "C", &Scope::Public, None, NOW).unwrap();
+    let imprint = Imprint::first(origin(), "C", &Scope::Public);
+    let (publication, _) = publish(&a, imprint, None, NOW).unwrap();
     let mut doc = publication.into_doc();
     doc.put(automerge::ROOT, "contacts", "smuggled").unwrap();
     assert!(Publication::from_replica(doc).is_err());

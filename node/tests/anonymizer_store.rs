@@ -8,7 +8,9 @@ use common::bare_practice;
 use labnet_config::Role;
 use labnet_node::lab::import::{parse_practices, ImportFormat, ImportInput};
 use labnet_node::lab::storage::{self, LabStoreError};
-use labnet_node::share::{self, AnonymizationPolicy, PublishChange, ShareError};
+use labnet_node::share::{
+    self, AnonymizationPolicy, AnonymizationSettings, PublishChange, ShareError, ShareRequest,
+};
 use labnet_node::store::{DocumentKind, Store};
 use labnet_node::trust::Scope;
 use labnet_protocol::NodeId;
@@ -69,16 +71,15 @@ fn a_subscriber_refuses_import_and_share() {
         storage::import_practices(&mut store, Role::Subscriber, &ps),
         Err(LabStoreError::NotPartner { .. })
     ));
+    let request = ShareRequest {
+        origin: origin(),
+        city: "C",
+        practice_id: &ps[0].id,
+        scope: &Scope::Public,
+        settings: &AnonymizationSettings::default(),
+    };
     assert!(matches!(
-        share::share_practice(
-            &mut store,
-            Role::Subscriber,
-            origin(),
-            "C",
-            &ps[0].id,
-            Scope::Public,
-            &AnonymizationPolicy::default()
-        ),
+        share::share_practice(&mut store, Role::Subscriber, &request),
         Err(ShareError::NotPartner { .. })
     ));
     assert_eq!(store.document_counts().unwrap().private, 0);
@@ -101,17 +102,16 @@ fn import_share_update_unshare_with_disclosures() {
     );
     assert_eq!(storage::list_practices(&store).unwrap().len(), 25);
 
-    let policy = AnonymizationPolicy { min_count: 10 };
+    let settings = AnonymizationSettings::from(AnonymizationPolicy { min_count: 10 });
     let id = ps[0].id.clone();
-    let preview = share::preview_practice(
-        &store,
-        origin(),
-        "Fuenlabrada",
-        &id,
-        &Scope::Partners,
-        &policy,
-    )
-    .unwrap();
+    let request = |scope| ShareRequest {
+        origin: origin(),
+        city: "Fuenlabrada",
+        practice_id: &id,
+        scope,
+        settings: &settings,
+    };
+    let preview = share::preview_practice(&store, &request(&Scope::Partners)).unwrap();
     assert_eq!(
         store.document_counts().unwrap().publication,
         0,
@@ -119,18 +119,9 @@ fn import_share_update_unshare_with_disclosures() {
     );
 
     let share = |store: &mut Store, scope| {
-        share::share_practice(
-            store,
-            Role::Partner,
-            origin(),
-            "Fuenlabrada",
-            &id,
-            scope,
-            &policy,
-        )
-        .unwrap()
+        share::share_practice(store, Role::Partner, &request(scope)).unwrap()
     };
-    let out = share(&mut store, Scope::Partners);
+    let out = share(&mut store, &Scope::Partners);
     assert_eq!(out.change, PublishChange::Created);
     assert_eq!(out.doc_id, format!("{}:{id}", origin().to_key()));
     assert_eq!(out.preview_json, preview.json);
@@ -138,12 +129,12 @@ fn import_share_update_unshare_with_disclosures() {
     let (kind, _) = store.load_document(&out.doc_id).unwrap().unwrap();
     assert_eq!(kind, DocumentKind::Publication);
 
-    let again = share(&mut store, Scope::Partners);
+    let again = share(&mut store, &Scope::Partners);
     assert_eq!(again.change, PublishChange::Unchanged);
 
     ps[0].description.push_str(" Extended in 2022.");
     storage::import_practices(&mut store, Role::Partner, &ps[..1]).unwrap();
-    let upd = share(&mut store, Scope::Public);
+    let upd = share(&mut store, &Scope::Public);
     assert_eq!(upd.change, PublishChange::Updated);
 
     assert!(share::unshare_practice(&mut store, Role::Partner, &id, origin()).unwrap());
@@ -167,7 +158,7 @@ fn import_share_update_unshare_with_disclosures() {
 #[test]
 fn a_contact_of_another_practice_is_scrubbed_and_exemptions_are_logged() {
     use labnet_node::lab::{Contact, Practice};
-    use labnet_node::share::{AnonymizationSettings, NotNames};
+    use labnet_node::share::NotNames;
     let dir = tempfile::tempdir().unwrap();
     let mut store = signed_store(dir.path());
     let a = Practice {
@@ -185,16 +176,17 @@ fn a_contact_of_another_practice_is_scrubbed_and_exemptions_are_logged() {
     // "Green" is a contact's family name: without an exemption the practice's
     // own name cannot be published.
     let policy = AnonymizationPolicy { min_count: 10 };
-    let share_a = |store: &mut Store, settings: &AnonymizationSettings| {
-        share::share_practice_with(
-            store,
-            Role::Partner,
-            origin(),
-            "Modena",
-            "a",
-            Scope::Partners,
+    fn request(settings: &AnonymizationSettings) -> ShareRequest<'_> {
+        ShareRequest {
+            origin: origin(),
+            city: "Modena",
+            practice_id: "a",
+            scope: &Scope::Partners,
             settings,
-        )
+        }
+    }
+    let share_a = |store: &mut Store, settings: &AnonymizationSettings| {
+        share::share_practice(store, Role::Partner, &request(settings))
     };
     let err = share_a(&mut store, &policy.into()).unwrap_err();
     assert!(
@@ -206,9 +198,7 @@ fn a_contact_of_another_practice_is_scrubbed_and_exemptions_are_logged() {
         policy,
         not_names: NotNames::new(["green"]),
     };
-    let preview =
-        share::preview_practice_with(&store, origin(), "Modena", "a", &Scope::Partners, &settings)
-            .unwrap();
+    let preview = share::preview_practice(&store, &request(&settings)).unwrap();
     assert!(preview
         .json
         .contains("Ask [name removed] about the green corners."));

@@ -7,8 +7,8 @@ use automerge::AutoCommit;
 use labnet_node::lab::{Indicator, Practice, Roster};
 use labnet_node::share::publication::PublicationBody;
 use labnet_node::share::report::Rule;
-use labnet_node::share::suppress::measured as ind;
-use labnet_node::share::{anonymize, publish, AnonymizationPolicy, Publication};
+use labnet_node::share::suppress::{measured as ind, parts_of};
+use labnet_node::share::{anonymize, publish, AnonymizationPolicy, Imprint, Publication};
 use labnet_node::trust::Scope;
 use labnet_protocol::NodeId;
 
@@ -62,20 +62,12 @@ fn secondary_a_total_of_15_next_to_12_women_does_not_reveal_3_men() {
 fn secondary_a_suppressed_part_is_not_recovered_from_the_total_and_the_other_parts() {
     // 40 = 20 women + 14 men + 6 others (suppressed): 40 - 20 - 14 = 6, so a
     // second part goes.
-    let out = figures(vec![
-        ind("women", "people", 20.0, Some(20), Some(40)),
-        ind("men", "people", 14.0, Some(14), Some(40)),
-        ind("others", "people", 6.0, Some(6), Some(40)),
-    ]);
+    let out = figures(parts_of(40, &[("women", 20), ("men", 14), ("others", 6)]));
     assert_eq!(out[2], None);
     assert_eq!(out.iter().filter(|v| v.is_none()).count(), 2, "{out:?}");
     // Larger parts need no second suppression: 60 = 25 + 25 + 10.
     assert_eq!(
-        figures(vec![
-            ind("women", "people", 25.0, Some(25), Some(60)),
-            ind("men", "people", 25.0, Some(25), Some(60)),
-            ind("others", "people", 10.0, Some(10), Some(60)),
-        ]),
+        figures(parts_of(60, &[("women", 25), ("men", 25), ("others", 10)])),
         [Some(30.0), Some(30.0), Some(10.0)]
     );
 }
@@ -133,12 +125,12 @@ fn history_of(
 ) -> (Vec<Vec<Option<f64>>>, Vec<String>) {
     let origin = NodeId::from_public_key(&[7; 32]);
     let policy = AnonymizationPolicy { min_count: 10 };
+    let imprint = Imprint::first(origin, "Modena", &Scope::Partners);
     let mut doc: Option<AutoCommit> = None;
     for (k, inds) in series.iter().enumerate() {
         let p = practice(inds.clone(), description.get(k).copied().unwrap_or(""));
         let a = anonymize(&p, &Roster::default(), &policy).unwrap();
-        let (publication, _) =
-            publish(&a, origin, "Modena", &Scope::Partners, doc.take(), NOW).unwrap();
+        let (publication, _) = publish(&a, imprint, doc.take(), NOW).unwrap();
         doc = Some(publication.into_doc());
     }
     let mut doc = doc.unwrap();

@@ -22,6 +22,7 @@ use crate::share::anonymize::ReportAction;
 use crate::share::report::{Exemption, Removal, ReportItem};
 use crate::share::{
     self, AnonymizationReport, AnonymizationSettings, Preview, PublishChange, ShareOutcome,
+    ShareRequest,
 };
 use crate::trust::Scope;
 
@@ -100,11 +101,11 @@ impl Control {
     /// Publishes a practice's anonymized projection to `scope` (as typed).
     pub async fn share(&self, practice_id: String, scope: &str) -> Result<Shared, ControlError> {
         let scope = parse_scope(scope)?;
-        let (role, origin, city, settings) = self.share_context();
+        let context = self.share_context();
         let outcome = self
             .store
             .call(move |s| {
-                share::share_practice_with(s, role, origin, &city, &practice_id, scope, &settings)
+                share::share_practice(s, context.role, &context.request(&practice_id, &scope))
             })
             .await?;
         self.announce(&outcome.doc_id);
@@ -121,19 +122,17 @@ impl Control {
         scope: &str,
     ) -> Result<SharePreview, ControlError> {
         let scope = parse_scope(scope)?;
-        let (_, origin, city, settings) = self.share_context();
+        let context = self.share_context();
         let preview = self
             .store
-            .call(move |s| {
-                share::preview_practice_with(s, origin, &city, &practice_id, &scope, &settings)
-            })
+            .call(move |s| share::preview_practice(s, &context.request(&practice_id, &scope)))
             .await?;
         Ok(SharePreview::from(preview))
     }
 
     /// Retracts a practice's publication; peers delete their copies and confirm.
     pub async fn unshare(&self, practice_id: String) -> Result<Unshared, ControlError> {
-        let (role, origin, _, _) = self.share_context();
+        let ShareContext { role, origin, .. } = self.share_context();
         let id = practice_id.clone();
         let (retracted, doc_id) = self
             .store
@@ -161,7 +160,12 @@ impl Control {
     /// today's rules, re-issues those that fail and tells the sessions. Returns
     /// the re-issues, old id and new.
     pub async fn recheck_publications(&self) -> Result<Vec<Reissued>, ControlError> {
-        let (role, origin, city, settings) = self.share_context();
+        let ShareContext {
+            role,
+            origin,
+            city,
+            settings,
+        } = self.share_context();
         let done = self
             .store
             .call(move |s| share::recheck_publications(s, role, origin, &city, &settings))
@@ -173,15 +177,14 @@ impl Control {
         Ok(done.into_iter().map(Reissued::from).collect())
     }
 
-    /// What sharing needs from the config: role, origin, city name, and the
-    /// anonymization settings (the minimum count, the steward's `not_names`).
-    fn share_context(&self) -> (Role, NodeId, String, AnonymizationSettings) {
-        (
-            self.config.role,
-            self.node_id,
-            self.config.name.clone(),
-            AnonymizationSettings::from_config(&self.config),
-        )
+    /// What sharing needs from the config.
+    fn share_context(&self) -> ShareContext {
+        ShareContext {
+            role: self.config.role,
+            origin: self.node_id,
+            city: self.config.name.clone(),
+            settings: AnonymizationSettings::from_config(&self.config),
+        }
     }
 
     /// Tells connected peers' sessions that one of our publications changed.
@@ -189,6 +192,31 @@ impl Control {
         if let (Some(changes), Ok(doc_id)) = (&self.local_changes, DocId::new(doc_id)) {
             // No session listening is fine: peers catch up when they connect.
             let _ = changes.send(doc_id);
+        }
+    }
+}
+
+/// What sharing needs from the config, owned, so a store call can take it.
+struct ShareContext {
+    /// The node's role: a subscriber shares nothing.
+    role: Role,
+    /// This node, the origin of its publications.
+    origin: NodeId,
+    /// The city's name.
+    city: String,
+    /// The anonymization settings: the minimum count, the steward's `not_names`.
+    settings: AnonymizationSettings,
+}
+
+impl ShareContext {
+    /// The request to share or preview `practice_id` to `scope`.
+    fn request<'a>(&'a self, practice_id: &'a str, scope: &'a Scope) -> ShareRequest<'a> {
+        ShareRequest {
+            origin: self.origin,
+            city: &self.city,
+            practice_id,
+            scope,
+            settings: &self.settings,
         }
     }
 }

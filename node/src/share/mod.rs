@@ -18,7 +18,7 @@
 //!   re-issued, and so is a publication whose scope narrows from `public`.
 //! - [`suppress`]: primary and secondary suppression and rounding of indicators.
 //! - [`report`]: what was removed, piece by piece, with the rule.
-//! - [`anonymize`]: the pure anonymizer, practice + people + settings ->
+//! - [`anonymize`](mod@anonymize): the pure anonymizer, practice + people + settings ->
 //!   projection + report.
 //! - [`publication`]: the publication document type, which only this module can
 //!   make, its preview and its feed entry.
@@ -67,8 +67,8 @@ pub use history::{check_history, failing_fields, HistoryFailure};
 pub use names::{KnownPeople, NameSource, NotNames};
 pub use publication::{
     check_publication_shape, feed_publication_id, generation_doc_id, publication_doc_id, publish,
-    publish_generation, split_generation, Publication, PublicationBody, PublicationMeta,
-    PublishChange, PUBLICATION_TEXT_BYTES_MAX,
+    split_generation, Imprint, Publication, PublicationBody, PublicationMeta, PublishChange,
+    PUBLICATION_TEXT_BYTES_MAX,
 };
 
 /// Why a share operation failed. Names fields and ids, never their values.
@@ -156,6 +156,23 @@ fn partner_only(role: Role, operation: &'static str) -> Result<(), ShareError> {
         Role::Partner => Ok(()),
         Role::Subscriber => Err(ShareError::NotPartner { operation }),
     }
+}
+
+/// What to share or preview: one practice of this node, to whom, under which
+/// anonymization settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ShareRequest<'a> {
+    /// This node, the publication's origin.
+    pub origin: NodeId,
+    /// This city's name, which the publication carries.
+    pub city: &'a str,
+    /// The practice.
+    pub practice_id: &'a str,
+    /// Who it is published to.
+    pub scope: &'a Scope,
+    /// Every anonymization setting, the steward's `not_names` included
+    /// ([`AnonymizationSettings::from_config`]).
+    pub settings: &'a AnonymizationSettings,
 }
 
 /// What sharing did.
@@ -266,14 +283,14 @@ struct Built {
 /// next version of its current generation, or, when that generation's whole
 /// history (with the new version) fails today's rules, a fresh document of
 /// the next generation.
-fn build(
-    store: &Store,
-    origin: NodeId,
-    city: &str,
-    practice_id: &str,
-    scope: &Scope,
-    settings: &AnonymizationSettings,
-) -> Result<Built, ShareError> {
+fn build(store: &Store, request: &ShareRequest<'_>) -> Result<Built, ShareError> {
+    let ShareRequest {
+        origin,
+        city,
+        practice_id,
+        scope,
+        settings,
+    } = *request;
     let practice =
         load_practice(store, practice_id)?.ok_or_else(|| ShareError::NoSuchPractice {
             id: practice_id.to_string(),
@@ -305,19 +322,20 @@ fn build(
         }),
         None => false,
     };
-    let (mut publication, change) =
-        publish_generation(&anonymized, origin, city, scope, existing, now, generation)?;
-    if !had_history {
-        return Ok(Built {
-            publication,
-            change,
-            report: anonymized.report,
-            reissue: None,
-        });
-    }
+    let imprint = Imprint {
+        origin,
+        city,
+        scope,
+        generation,
+    };
+    let (mut publication, change) = publish(&anonymized, imprint, existing, now)?;
     // The whole history as peers receive it, the new version included.
-    let failures = check_history(publication.doc_mut(), &anonymized.scanner);
-    if failures.is_empty() && !narrowed {
+    let failures = if had_history {
+        check_history(publication.doc_mut(), &anonymized.scanner)
+    } else {
+        Vec::new()
+    };
+    if !had_history || (failures.is_empty() && !narrowed) {
         return Ok(Built {
             publication,
             change,
@@ -326,10 +344,13 @@ fn build(
         });
     }
     let old_doc_id = publication.doc_id()?.as_str().to_string();
-    let next = generation
-        .checked_add(1)
-        .ok_or_else(|| ShareError::Internal("publication generation overflow".into()))?;
-    let (mut fresh, _) = publish_generation(&anonymized, origin, city, scope, None, now, next)?;
+    let next = Imprint {
+        generation: generation
+            .checked_add(1)
+            .ok_or_else(|| ShareError::Internal("publication generation overflow".into()))?,
+        ..imprint
+    };
+    let (mut fresh, _) = publish(&anonymized, next, None, now)?;
     // A fresh history is the current projection alone, which passed the
     // final check: it must pass here too.
     let left = check_history(fresh.doc_mut(), &anonymized.scanner);
@@ -365,26 +386,7 @@ fn build(
 pub fn share_practice(
     store: &mut Store,
     role: Role,
-    origin: NodeId,
-    city: &str,
-    practice_id: &str,
-    scope: Scope,
-    policy: &AnonymizationPolicy,
-) -> Result<ShareOutcome, ShareError> {
-    let settings = AnonymizationSettings::from(*policy);
-    share_practice_with(store, role, origin, city, practice_id, scope, &settings)
-}
-
-/// [`share_practice`] with every anonymization setting, the steward's
-/// `not_names` included ([`AnonymizationSettings::from_config`]).
-pub fn share_practice_with(
-    store: &mut Store,
-    role: Role,
-    origin: NodeId,
-    city: &str,
-    practice_id: &str,
-    scope: Scope,
-    settings: &AnonymizationSettings,
+    request: &ShareRequest<'_>,
 ) -> Result<ShareOutcome, ShareError> {
     partner_only(role, "share practices")?;
     let Built {
@@ -392,12 +394,13 @@ pub fn share_practice_with(
         change,
         report,
         reissue,
-    } = build(store, origin, city, practice_id, &scope, settings)?;
+    } = build(store, request)?;
+    let settings = request.settings;
     let doc_id = publication.doc_id()?;
     let preview_json = publication.preview_json()?;
-    let scope_text = scope.to_text();
+    let scope_text = request.scope.to_text();
     let mut doc = publication.into_doc();
-    if let Some(r) = &reissue {
+    let change = if let Some(r) = &reissue {
         store.reissue_publication(
             &r.old_doc_id,
             doc_id.as_str(),
@@ -411,48 +414,43 @@ pub fn share_practice_with(
             fields = ?r.fields,
             "publication re-issued: its history fails today's rules"
         );
-        let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
-        return Ok(ShareOutcome {
-            doc_id: doc_id.as_str().to_string(),
-            heads,
-            change: PublishChange::Created,
-            preview_json,
-            report,
-            reissued: reissue,
-        });
-    }
-    // The disclosure line is written in the publication's own transaction.
-    let (saved, _action) = store.save_publication_logged(
-        doc_id.as_str(),
-        &mut doc,
-        &scope_text,
-        &settings.settings_json(),
-        |saved, was_retracted| match (change, saved) {
-            // Sharing again after `unshare` publishes anew: logged as a share.
-            (_, PublicationSave::Updated(_)) if was_retracted => Some("share"),
-            (PublishChange::Created, _) | (_, PublicationSave::Created(_)) => Some("share"),
-            (_, PublicationSave::Updated(_))
-            | (PublishChange::Updated, PublicationSave::Unchanged) => Some("update"),
-            (PublishChange::Unchanged, PublicationSave::Unchanged) => None,
-        },
-    )?;
-    let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
-    // A new scope or a re-share changes what peers get even when the content
-    // does not: report it as an update.
-    let change = match (change, saved) {
-        (PublishChange::Unchanged, PublicationSave::Updated(_) | PublicationSave::Created(_)) => {
-            PublishChange::Updated
-        }
-        (change, _) => change,
+        PublishChange::Created
+    } else {
+        // The disclosure line is written in the publication's own transaction.
+        let (saved, _action) = store.save_publication_logged(
+            doc_id.as_str(),
+            &mut doc,
+            &scope_text,
+            &settings.settings_json(),
+            |saved, was_retracted| match (change, saved) {
+                // Sharing again after `unshare` publishes anew: logged as a share.
+                (_, PublicationSave::Updated(_)) if was_retracted => Some("share"),
+                (PublishChange::Created, _) | (_, PublicationSave::Created(_)) => Some("share"),
+                (_, PublicationSave::Updated(_))
+                | (PublishChange::Updated, PublicationSave::Unchanged) => Some("update"),
+                (PublishChange::Unchanged, PublicationSave::Unchanged) => None,
+            },
+        )?;
+        // A new scope or a re-share changes what peers get even when the
+        // content does not: report it as an update.
+        let change = match (change, saved) {
+            (
+                PublishChange::Unchanged,
+                PublicationSave::Updated(_) | PublicationSave::Created(_),
+            ) => PublishChange::Updated,
+            (change, _) => change,
+        };
+        tracing::info!(doc_id = doc_id.as_str(), ?change, "practice shared");
+        change
     };
-    tracing::info!(doc_id = doc_id.as_str(), ?change, "practice shared");
+    let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
     Ok(ShareOutcome {
         doc_id: doc_id.as_str().to_string(),
         heads,
         change,
         preview_json,
         report,
-        reissued: None,
+        reissued: reissue,
     })
 }
 
@@ -494,8 +492,14 @@ pub fn recheck_publications(
             continue;
         }
         let scope = Scope::parse(&row.scope).map_err(ShareError::Internal)?;
-        let outcome =
-            share_practice_with(store, role, origin, city, &practice_id, scope, settings)?;
+        let request = ShareRequest {
+            origin,
+            city,
+            practice_id: &practice_id,
+            scope: &scope,
+            settings,
+        };
+        let outcome = share_practice(store, role, &request)?;
         done.extend(outcome.reissued);
     }
     Ok(done)
@@ -536,29 +540,8 @@ pub fn unshare_practice(
 }
 
 /// What sharing a practice would send, byte for byte, without writing anything.
-pub fn preview_practice(
-    store: &Store,
-    origin: NodeId,
-    city: &str,
-    practice_id: &str,
-    scope: &Scope,
-    policy: &AnonymizationPolicy,
-) -> Result<Preview, ShareError> {
-    let settings = AnonymizationSettings::from(*policy);
-    preview_practice_with(store, origin, city, practice_id, scope, &settings)
-}
-
-/// [`preview_practice`] with every anonymization setting, the steward's
-/// `not_names` included.
-pub fn preview_practice_with(
-    store: &Store,
-    origin: NodeId,
-    city: &str,
-    practice_id: &str,
-    scope: &Scope,
-    settings: &AnonymizationSettings,
-) -> Result<Preview, ShareError> {
-    let built = build(store, origin, city, practice_id, scope, settings)?;
+pub fn preview_practice(store: &Store, request: &ShareRequest<'_>) -> Result<Preview, ShareError> {
+    let built = build(store, request)?;
     Ok(Preview {
         json: built.publication.preview_json()?,
         report: built.report,

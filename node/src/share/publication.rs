@@ -273,34 +273,52 @@ fn validate(doc: &AutoCommit) -> Result<PublicationBody, ShareError> {
     Ok(body)
 }
 
-/// Builds or updates the publication of an anonymized practice.
-///
-/// `existing` is the publication document already stored for this practice,
-/// if any: the new projection is reconciled into it, so peers receive only the
-/// changed operations. `published_at` moves to the month of `now_unix` only when
-/// the content, scope or settings change.
-pub fn publish(
-    anonymized: &Anonymized,
-    origin: NodeId,
-    city: &str,
-    scope: &Scope,
-    existing: Option<AutoCommit>,
-    now_unix: i64,
-) -> Result<(Publication, PublishChange), ShareError> {
-    publish_generation(anonymized, origin, city, scope, existing, now_unix, 1)
+/// What a publication says beyond the projection: who publishes it, to whom,
+/// and which generation of the practice's publication it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Imprint<'a> {
+    /// The publishing node.
+    pub origin: NodeId,
+    /// The publishing city's name.
+    pub city: &'a str,
+    /// Who it is published to.
+    pub scope: &'a Scope,
+    /// The generation ([`generation_doc_id`]): 1 until the publication is
+    /// re-issued.
+    pub generation: u32,
 }
 
-/// [`publish`] for generation `generation` of the practice's publication
-/// ([`generation_doc_id`]).
-pub fn publish_generation(
+impl<'a> Imprint<'a> {
+    /// The first generation of a publication by `origin`, city `city`, to `scope`.
+    pub fn first(origin: NodeId, city: &'a str, scope: &'a Scope) -> Imprint<'a> {
+        Imprint {
+            origin,
+            city,
+            scope,
+            generation: 1,
+        }
+    }
+}
+
+/// Builds or updates the publication of an anonymized practice, under the
+/// document id of `imprint`'s generation.
+///
+/// `existing` is the publication document already stored for this
+/// generation, if any: the new projection is reconciled into it, so peers
+/// receive only the changed operations. `published_at` moves to the month of
+/// `now_unix` only when the content, scope or settings change.
+pub fn publish(
     anonymized: &Anonymized,
-    origin: NodeId,
-    city: &str,
-    scope: &Scope,
+    imprint: Imprint<'_>,
     existing: Option<AutoCommit>,
     now_unix: i64,
-    generation: u32,
 ) -> Result<(Publication, PublishChange), ShareError> {
+    let Imprint {
+        origin,
+        city,
+        scope,
+        generation,
+    } = imprint;
     let doc_id = generation_doc_id(origin, &anonymized.practice.id, generation)?;
     // The city's name is the one string added here; it leaves too.
     super::anonymize::check_string("meta.origin_city", city, &anonymized.scanner)?;

@@ -519,6 +519,7 @@ impl Scanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::share::tests::{assert_kept, assert_maps};
 
     fn scanner(names: &[&str]) -> Scanner {
         Scanner::of_roster(names, 10)
@@ -548,10 +549,15 @@ mod tests {
         ] {
             assert_eq!(s(t), "write to [email removed] now", "{t}");
         }
-        assert_eq!(s("we met at school. Then"), "we met at school. Then");
-        assert_eq!(s("at this point it works"), "at this point it works");
-        assert_eq!(s("available at www.milma.es"), "available at www.milma.es");
-        assert_eq!(s("follow @citymodena"), "follow @citymodena");
+        assert_kept(
+            s,
+            &[
+                "we met at school. Then",
+                "at this point it works",
+                "available at www.milma.es",
+                "follow @citymodena",
+            ],
+        );
     }
 
     #[test]
@@ -603,64 +609,82 @@ mod tests {
 
     #[test]
     fn years_figures_and_months_are_left_alone() {
-        for t in [
-            "from 2018-2021 the city",
-            "in 2017/2018 there",
-            "2018-03/2021-08",
-            "28 itineraries and 32.7% of 20 projects",
-            "since 1993, ongoing",
-            "3 years (2020-2023)",
-            "March 2018 - August 2021",
-        ] {
-            assert_eq!(s(t), t);
-        }
+        assert_kept(
+            s,
+            &[
+                "from 2018-2021 the city",
+                "in 2017/2018 there",
+                "2018-03/2021-08",
+                "28 itineraries and 32.7% of 20 projects",
+                "since 1993, ongoing",
+                "3 years (2020-2023)",
+                "March 2018 - August 2021",
+            ],
+        );
     }
 
     #[test]
     fn dates_are_coarsened() {
-        assert_eq!(s("2018-03-14/2021-08-02"), "2018-03/2021-08");
-        assert_eq!(s("on 14/03/2018 and 2.3.2019"), "on 03/2018 and 3/2019");
-        assert_eq!(s("on 14-03-2018"), "on 03/2018");
-        assert_eq!(s("on 14 March 2018"), "on March 2018");
-        assert_eq!(s("2018-13-45"), "2018-13-45");
+        assert_maps(
+            s,
+            &[
+                ("2018-03-14/2021-08-02", "2018-03/2021-08"),
+                ("on 14/03/2018 and 2.3.2019", "on 03/2018 and 3/2019"),
+                ("on 14-03-2018", "on 03/2018"),
+                ("on 14 March 2018", "on March 2018"),
+                ("2018-13-45", "2018-13-45"),
+            ],
+        );
     }
 
     #[test]
     fn names_whole_in_part_and_inflected() {
-        assert_eq!(
-            s("thanks to JOSE PEREZ GARCIA!"),
-            "thanks to [name removed]!"
+        assert_maps(
+            s,
+            &[
+                ("thanks to JOSE PEREZ GARCIA!", "thanks to [name removed]!"),
+                ("thanks to Pérez-García", "thanks to [name removed]"),
+                (
+                    "ask garcia or ana ruíz",
+                    "ask [name removed] or [name removed]",
+                ),
+                ("Garcias idea", "[name removed] idea"),
+                ("Ana said it works", "[name removed] said it works"),
+            ],
         );
-        assert_eq!(s("thanks to Pérez-García"), "thanks to [name removed]");
-        assert_eq!(
-            s("ask garcia or ana ruíz"),
-            "ask [name removed] or [name removed]"
-        );
-        assert_eq!(s("Garcias idea"), "[name removed] idea");
-        assert_eq!(s("Ana said it works"), "[name removed] said it works");
     }
 
     #[test]
     fn names_typed_with_look_alike_letters_of_other_scripts() {
         // Cyrillic а and е, a Greek Α among Latin capitals: they read as the name.
-        assert_eq!(s("ask Аna Ruíz"), "ask [name removed]");
-        assert_eq!(s("thanks to Pеrez"), "thanks to [name removed]");
-        assert_eq!(s("GΑRCIA helped"), "[name removed] helped");
+        assert_maps(
+            s,
+            &[
+                ("ask Аna Ruíz", "ask [name removed]"),
+                ("thanks to Pеrez", "thanks to [name removed]"),
+                ("GΑRCIA helped", "[name removed] helped"),
+            ],
+        );
     }
 
     #[test]
     fn small_counts_go_and_larger_ones_are_rounded() {
-        assert_eq!(
-            s("3 Syrian women joined"),
-            "[count removed] Syrian women joined"
+        assert_maps(
+            s,
+            &[
+                (
+                    "3 Syrian women joined",
+                    "[count removed] Syrian women joined",
+                ),
+                ("seven participants", "[count removed] participants"),
+                ("1733 people", "1730 people"),
+                (
+                    "8.3 % of the 12 participants",
+                    "[count removed] of the 10 participants",
+                ),
+                ("28 itineraries", "28 itineraries"),
+            ],
         );
-        assert_eq!(s("seven participants"), "[count removed] participants");
-        assert_eq!(s("1733 people"), "1730 people");
-        assert_eq!(
-            s("8.3 % of the 12 participants"),
-            "[count removed] of the 10 participants"
-        );
-        assert_eq!(s("28 itineraries"), "28 itineraries");
     }
 
     #[test]

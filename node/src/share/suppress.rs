@@ -390,6 +390,25 @@ pub fn measured(
     }
 }
 
+/// Counts of people declared as parts of `total`, as the suppression tests
+/// write a table: each `(label, count)` is measured in people, with its count
+/// as numerator and `total` as denominator. Here and in `node/tests`.
+#[cfg(any(test, feature = "test-support"))]
+pub fn parts_of(total: u64, parts: &[(&str, u32)]) -> Vec<Indicator> {
+    parts
+        .iter()
+        .map(|&(label, count)| {
+            measured(
+                label,
+                "people",
+                f64::from(count),
+                Some(u64::from(count)),
+                Some(total),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,7 +437,7 @@ mod tests {
         assert_eq!(published(&d), [Some(20.0), None]);
         assert_eq!(d[1].notes[0].rule, Rule::SecondarySuppression);
         // Declared with a denominator: the remainder rule.
-        let d = decide(&[ind("women", "people", 12.0, Some(12), Some(15))], 10);
+        let d = decide(&parts_of(15, &[("women", 12)]), 10);
         assert_eq!(published(&d), [None]);
         assert_eq!(d[0].notes[0].rule, Rule::RemainderBelowMinimum);
     }
@@ -429,11 +448,7 @@ mod tests {
         // so a second part goes. Men and women differ by 3 too: the pair rule
         // takes the smaller first.
         let d = decide(
-            &[
-                ind("women", "people", 15.0, Some(15), Some(30)),
-                ind("men", "people", 12.0, Some(12), Some(30)),
-                ind("others", "people", 3.0, Some(3), Some(30)),
-            ],
+            &parts_of(30, &[("women", 15), ("men", 12), ("others", 3)]),
             10,
         );
         assert_eq!(published(&d), [Some(20.0), None, None]);
@@ -444,14 +459,7 @@ mod tests {
     #[test]
     fn parts_of_a_total_leaving_a_small_hidden_remainder() {
         // 60 = 25 + 25 + 10 hidden? No: 25 + 30 + 5 (suppressed): 60-25-30 = 5.
-        let d = decide(
-            &[
-                ind("a", "people", 25.0, Some(25), Some(60)),
-                ind("b", "people", 30.0, Some(30), Some(60)),
-                ind("c", "people", 5.0, Some(5), Some(60)),
-            ],
-            10,
-        );
+        let d = decide(&parts_of(60, &[("a", 25), ("b", 30), ("c", 5)]), 10);
         assert_eq!(d[2].achieved, None);
         assert!(d[0].achieved.is_none() || d[1].achieved.is_none(), "{d:?}");
     }

@@ -1,4 +1,6 @@
-//! Tests of `share` over a real store: the paths that re-issue a publication.
+//! Tests of `share` over a real store: the paths that re-issue a publication;
+//! and [`assert_maps`] and [`assert_kept`], the table checks the detectors'
+//! unit tests share.
 
 use std::sync::Arc;
 
@@ -9,6 +11,25 @@ use crate::identity::Identity;
 use crate::lab::storage;
 use crate::lab::{MappingArea, Practice, Roster, Stakeholder};
 use crate::store::Store;
+
+/// Asserts that `f` maps the input of each case to its expected output,
+/// naming the input of a case that fails.
+pub(super) fn assert_maps<O, W>(f: impl Fn(&str) -> O, cases: &[(&str, W)])
+where
+    O: PartialEq<W> + std::fmt::Debug,
+    W: std::fmt::Debug,
+{
+    for (input, want) in cases {
+        assert_eq!(f(input), *want, "{input:?}");
+    }
+}
+
+/// Asserts that `f` leaves each text as it is, naming a text it changes.
+pub(super) fn assert_kept(f: impl Fn(&str) -> String, texts: &[&str]) {
+    for text in texts {
+        assert_eq!(f(text), *text, "{text:?}");
+    }
+}
 
 fn open() -> (tempfile::TempDir, Store, NodeId) {
     let dir = tempfile::tempdir().unwrap();
@@ -52,16 +73,14 @@ fn share_cafe(
     scope: Scope,
     settings: &AnonymizationSettings,
 ) -> ShareOutcome {
-    share_practice_with(
-        store,
-        Role::Partner,
+    let request = ShareRequest {
         origin,
-        "Athens",
-        "cafe",
-        scope,
+        city: "Athens",
+        practice_id: "cafe",
+        scope: &scope,
         settings,
-    )
-    .unwrap()
+    };
+    share_practice(store, Role::Partner, &request).unwrap()
 }
 
 #[test]
