@@ -32,7 +32,9 @@ use labnet_node::identity::Identity;
 use labnet_node::share::publication::{edit_sample, sample_body, sample_doc};
 use labnet_node::sync::driver::SyncNotice;
 use labnet_node::trust::Scope;
-use labnet_protocol::chunk::{check_change_chunk, CHANGE_CHUNK_LEN_MAX, CHUNK_MAGIC};
+use labnet_protocol::chunk::{
+    check_change_chunk, zeros_change_hash, CHANGE_CHUNK_LEN_MAX, CHUNK_MAGIC,
+};
 use labnet_protocol::close::{CloseCode, ViolationCode};
 use labnet_protocol::handshake::PeerRole;
 use labnet_protocol::statement::{ScopeClass, Signable, Signed, Signer, VersionStatement};
@@ -411,27 +413,6 @@ fn deflate_zeros(len: usize) -> Vec<u8> {
     }
     w.code(END_OF_BLOCK, 7);
     w.finish()
-}
-
-/// SHA-256 of the hashed part of a plain change chunk whose body is `len`
-/// zeros (type 1, its ULEB length, the body), streamed: Automerge's change
-/// hash of it, whose first 4 bytes are the chunk's checksum.
-fn zeros_change_hash(len: usize) -> [u8; 32] {
-    let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
-        .tls13()
-        .expect("a TLS 1.3 suite");
-    let mut hasher = suite.common.hash_provider.start();
-    let mut header = vec![1u8];
-    put_varint(&mut header, len as u64);
-    hasher.update(&header);
-    let zeros = vec![0u8; 64 * 1024];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(zeros.len());
-        hasher.update(&zeros[..n]);
-        left -= n;
-    }
-    hasher.finish().as_ref().try_into().expect("32 bytes")
 }
 
 /// A type-2 (compressed) change chunk of `len` zeros, with the checksum of
