@@ -844,7 +844,11 @@ mod tests {
         assert_eq!(SyncMessage::decode(&bytes), Err(DecodeError::Retired(0x04)));
         for tag in RETIRED_TAGS {
             assert_eq!(SyncMessage::decode(&[tag]), Err(DecodeError::Retired(tag)));
-            assert_eq!(Tag::from_byte(tag), None, "{tag:#04x} is retired and in use");
+            assert_eq!(
+                Tag::from_byte(tag),
+                None,
+                "{tag:#04x} is retired and in use"
+            );
         }
     }
 

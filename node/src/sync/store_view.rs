@@ -16,8 +16,8 @@ use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
 
 use super::{
-    EffectSink, ForwardItem, HeldEntry, KeptConfirmation, ReceivedStatement, ReplicaData, Scope,
-    ServedEntry, SyncView, ViewError,
+    EffectSink, ForwardItem, HeldEntry, KeptConfirmation, ReceivedStatement, ReplicaData,
+    SavedVersion, Scope, ServedEntry, SyncView, ViewError,
 };
 use crate::store::{Batch, DocumentKind, IndexRow, StatementRow, Store, StoreError};
 
@@ -201,13 +201,13 @@ impl EffectSink for Batch<'_> {
         self.received_version(doc_id.as_str())
     }
 
-    fn save_version(
-        &mut self,
-        doc_id: &DocId,
-        heads: &[automerge::ChangeHash],
-        data: &ReplicaData,
-        statement: &ReceivedStatement,
-    ) -> Result<(), StoreError> {
+    fn save_version(&mut self, version: &SavedVersion) -> Result<(), StoreError> {
+        let SavedVersion {
+            doc_id,
+            heads,
+            data,
+            statement,
+        } = version;
         match data {
             ReplicaData::Snapshot(bytes) => {
                 self.save_replica_snapshot(doc_id.as_str(), statement.origin, heads, bytes)?

@@ -3,7 +3,7 @@
 //! SQLite store does ([`crate::sync::store_view`]), and a read can be made
 //! to fail.
 
-use automerge::{AutoCommit, ChangeHash};
+use automerge::AutoCommit;
 use labnet_config::Role;
 use labnet_protocol::statement::ScopeClass;
 use labnet_protocol::sync::{DocId, ResumePoint};
@@ -12,7 +12,7 @@ use labnet_protocol::NodeId;
 use super::{MemConfirmation, MemHeld, MemNode, MemPublication};
 use crate::sync::{
     EffectSink, ForwardItem, HeldEntry, KeptConfirmation, ReceivedStatement, ReplicaData,
-    ServedEntry, SyncView, ViewError,
+    SavedVersion, ServedEntry, SyncView, ViewError,
 };
 
 impl MemNode {
@@ -76,13 +76,13 @@ impl EffectSink for MemNode {
         Ok(self.held.get(doc_id).map(|h| h.version))
     }
 
-    fn save_version(
-        &mut self,
-        doc_id: &DocId,
-        heads: &[ChangeHash],
-        data: &ReplicaData,
-        statement: &ReceivedStatement,
-    ) -> Result<(), Self::Error> {
+    fn save_version(&mut self, version: &SavedVersion) -> Result<(), Self::Error> {
+        let SavedVersion {
+            doc_id,
+            heads,
+            data,
+            statement,
+        } = version;
         let bytes = match data {
             ReplicaData::Snapshot(bytes) => bytes.clone(),
             ReplicaData::Incremental(chunk) => {

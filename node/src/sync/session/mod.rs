@@ -60,7 +60,7 @@ mod confirm;
 mod receive;
 mod serve;
 
-use super::{Effect, Event, PeerInfo, SyncView, ViewError};
+use super::{Effect, Event, PeerInfo, SavedVersion, SyncView, ViewError};
 use labnet_protocol::close::ViolationCode;
 
 /// How long the session waits on the peer (an answer to a `Want`, an ack of
@@ -380,11 +380,11 @@ impl Session {
     /// the view does not show them yet.
     fn queued_held(&self, doc_id: &DocId) -> Option<Option<(u64, bool)>> {
         self.effects.iter().rev().find_map(|effect| match effect {
-            Effect::SaveVersion {
+            Effect::SaveVersion(SavedVersion {
                 doc_id: d,
                 statement,
                 ..
-            } if d == doc_id => Some(Some((statement.version, false))),
+            }) if d == doc_id => Some(Some((statement.version, false))),
             Effect::SaveTombstone {
                 doc_id: d,
                 statement,

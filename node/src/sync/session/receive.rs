@@ -46,7 +46,9 @@ use labnet_protocol::NodeId;
 use tracing::{debug, trace, warn};
 
 use super::{guarded, sorted, Session};
-use crate::sync::{Effect, Event, ReceivedStatement, ReplicaData, ReplicaUsage, SyncView};
+use crate::sync::{
+    Effect, Event, ReceivedStatement, ReplicaData, ReplicaUsage, SavedVersion, SyncView,
+};
 
 /// One inventory batch not acknowledged yet.
 pub(super) struct PendingBatch {
@@ -267,12 +269,12 @@ impl Session {
         match accepted.copy {
             Some((heads, data)) => {
                 trace!(doc = %doc_id, version = accepted.received.version, "version stored");
-                self.effects.push_back(Effect::SaveVersion {
+                self.effects.push_back(Effect::SaveVersion(SavedVersion {
                     doc_id: doc_id.clone(),
                     heads: heads.clone(),
                     data,
                     statement: accepted.received,
-                });
+                }));
                 self.events.push_back(Event::ReplicaChanged {
                     doc_id: doc_id.clone(),
                     origin,

@@ -33,7 +33,7 @@ use labnet_protocol::NodeId;
 
 use crate::store::scope_class_of;
 use crate::sync::harness::MemNode;
-use crate::sync::{Effect, KeptConfirmation, ServedEntry, SyncView};
+use crate::sync::{Effect, KeptConfirmation, SavedVersion, ServedEntry, SyncView};
 use crate::trust::{visible_to, Scope};
 
 /// One version as its origin issued it.
@@ -215,12 +215,12 @@ impl Oracle {
         effect: &Effect,
     ) -> Result<(), Broken> {
         match effect {
-            Effect::SaveVersion {
+            Effect::SaveVersion(SavedVersion {
                 doc_id,
                 heads,
                 statement,
                 ..
-            } => {
+            }) => {
                 let (doc, issued) = self.check_signed(
                     doc_id,
                     &statement.signed,

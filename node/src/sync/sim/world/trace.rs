@@ -2,7 +2,7 @@
 
 use labnet_protocol::sync::DocId;
 
-use crate::sync::Effect;
+use crate::sync::{Effect, SavedVersion};
 
 /// A frame, shortly, for the verbose trace.
 pub(super) fn describe(bytes: &[u8]) -> String {
@@ -50,12 +50,12 @@ fn short(doc_id: &DocId) -> String {
 
 pub(super) fn describe_effect(effect: &Effect) -> String {
     match effect {
-        Effect::SaveVersion {
+        Effect::SaveVersion(SavedVersion {
             doc_id,
             statement,
             data,
             ..
-        } => format!(
+        }) => format!(
             "save {} v{} via {} {}",
             short(doc_id),
             statement.version,
