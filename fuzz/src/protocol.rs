@@ -23,7 +23,8 @@ use labnet_protocol::statement::{
     VersionStatement, PUBLIC_KEY_LEN, SIGNATURE_LEN,
 };
 use labnet_protocol::sync::{
-    publication_id, Announcement, DocId, ResumePoint, SyncMessage, WantItem, SYNC_PROTOCOL_VERSION,
+    publication_id, Announcement, DocId, Inventory, ResumePoint, SyncMessage, WantItem,
+    SYNC_PROTOCOL_VERSION,
 };
 use labnet_protocol::NodeId;
 use ring::signature::{Ed25519KeyPair, KeyPair};
@@ -277,7 +278,7 @@ pub fn sync_message_seeds() -> Vec<Seed> {
         ),
         (
             "inventory",
-            SyncMessage::Inventory {
+            SyncMessage::Inventory(Inventory {
                 epoch: 7,
                 entries: (0..3)
                     .map(|i| Announcement {
@@ -290,7 +291,7 @@ pub fn sync_message_seeds() -> Vec<Seed> {
                 up_to_seq: 102,
                 full: true,
                 complete: false,
-            },
+            }),
         ),
         (
             "inventory-ack",

@@ -66,14 +66,14 @@
 //! | [`INVENTORY_BATCHES_UNACKED_MAX`] | inventory batches in flight before an ack |
 //!
 //! ```
-//! use labnet_protocol::sync::{Announcement, DocId, SyncMessage};
-//! let msg = SyncMessage::Inventory {
+//! use labnet_protocol::sync::{Announcement, DocId, Inventory, SyncMessage};
+//! let msg = SyncMessage::Inventory(Inventory {
 //!     epoch: 7,
 //!     entries: vec![Announcement { doc_id: DocId::new("pub-1")?, version: 3, retracted: false, seq: 3 }],
 //!     up_to_seq: 3,
 //!     full: true,
 //!     complete: true,
-//! };
+//! });
 //! let bytes = msg.encode();
 //! assert_eq!(SyncMessage::decode(&bytes)?, msg);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -206,6 +206,22 @@ pub struct WantItem {
     pub have: Vec<[u8; 32]>,
 }
 
+/// A batch of the sender's index, in sequence order ([`SyncMessage::Inventory`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    /// The sender's index epoch.
+    pub epoch: u64,
+    /// Publications the receiver may see that changed in this stretch.
+    pub entries: Vec<Announcement>,
+    /// The highest sequence number this batch covers (entries the receiver
+    /// may not see are skipped but still covered).
+    pub up_to_seq: u64,
+    /// The inventory started from sequence 0.
+    pub full: bool,
+    /// This batch reaches the end of the sender's index (for now).
+    pub complete: bool,
+}
+
 /// Where a replica has got to in an origin's index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ResumePoint {
@@ -226,19 +242,7 @@ pub enum SyncMessage {
         from: Option<ResumePoint>,
     },
     /// Sender → receiver: a batch of the sender's index, in sequence order.
-    Inventory {
-        /// The sender's index epoch.
-        epoch: u64,
-        /// Publications the receiver may see that changed in this stretch.
-        entries: Vec<Announcement>,
-        /// The highest sequence number this batch covers (entries the receiver
-        /// may not see are skipped but still covered).
-        up_to_seq: u64,
-        /// The inventory started from sequence 0.
-        full: bool,
-        /// This batch reaches the end of the sender's index (for now).
-        complete: bool,
-    },
+    Inventory(Inventory),
     /// Receiver → sender: every publication of the batches up to `up_to_seq` is
     /// stored (or was not needed).
     InventoryAck {
@@ -439,24 +443,18 @@ impl SyncMessage {
                     }
                 }
             }
-            SyncMessage::Inventory {
-                epoch,
-                entries,
-                up_to_seq,
-                full,
-                complete,
-            } => {
-                put_varint(&mut out, *epoch);
-                put_varint(&mut out, entries.len() as u64);
-                for entry in entries {
+            SyncMessage::Inventory(inventory) => {
+                put_varint(&mut out, inventory.epoch);
+                put_varint(&mut out, inventory.entries.len() as u64);
+                for entry in &inventory.entries {
                     put_doc_id(&mut out, &entry.doc_id);
                     put_varint(&mut out, entry.version);
                     out.push(u8::from(entry.retracted));
                     put_varint(&mut out, entry.seq);
                 }
-                put_varint(&mut out, *up_to_seq);
-                out.push(u8::from(*full));
-                out.push(u8::from(*complete));
+                put_varint(&mut out, inventory.up_to_seq);
+                out.push(u8::from(inventory.full));
+                out.push(u8::from(inventory.complete));
             }
             SyncMessage::InventoryAck { epoch, up_to_seq } => {
                 put_varint(&mut out, *epoch);
@@ -540,13 +538,13 @@ impl SyncMessage {
                         seq: r.varint()?,
                     });
                 }
-                SyncMessage::Inventory {
+                SyncMessage::Inventory(Inventory {
                     epoch,
                     entries,
                     up_to_seq: r.varint()?,
                     full: r.bool()?,
                     complete: r.bool()?,
-                }
+                })
             }
             Tag::InventoryAck => SyncMessage::InventoryAck {
                 epoch: r.varint()?,
@@ -727,13 +725,13 @@ mod tests {
                 any::<bool>()
             )
                 .prop_map(|(epoch, entries, up_to_seq, full, complete)| {
-                    SyncMessage::Inventory {
+                    SyncMessage::Inventory(Inventory {
                         epoch,
                         entries,
                         up_to_seq,
                         full,
                         complete,
-                    }
+                    })
                 }),
             (any::<u64>(), any::<u64>())
                 .prop_map(|(epoch, up_to_seq)| SyncMessage::InventoryAck { epoch, up_to_seq }),
@@ -804,13 +802,13 @@ mod tests {
                 seq: 0,
             })
             .collect();
-        let msg = SyncMessage::Inventory {
+        let msg = SyncMessage::Inventory(Inventory {
             epoch: 0,
             entries,
             up_to_seq: 0,
             full: false,
             complete: false,
-        };
+        });
         assert!(matches!(
             SyncMessage::decode(&msg.encode()),
             Err(DecodeError::LimitExceeded { .. })

@@ -39,8 +39,8 @@ use labnet_protocol::close::{CloseCode, ViolationCode};
 use labnet_protocol::handshake::PeerRole;
 use labnet_protocol::statement::{ScopeClass, Signable, Signed, Signer, VersionStatement};
 use labnet_protocol::sync::{
-    publication_id, Announcement, DecodeError, DocId, SyncMessage, WantItem, MESSAGE_LEN_MAX,
-    SYNC_PROTOCOL_VERSION, WANT_ITEMS_MAX,
+    publication_id, Announcement, DecodeError, DocId, Inventory, SyncMessage, WantItem,
+    MESSAGE_LEN_MAX, SYNC_PROTOCOL_VERSION, WANT_ITEMS_MAX,
 };
 use labnet_protocol::varint::put_varint;
 use labnet_protocol::NodeId;
@@ -682,7 +682,7 @@ impl Arsenal {
             Case::SubscriberAnnounces => {
                 // The attempt's own sequence number, which its ack must name.
                 let seq = ATTEMPT_SEQ_BASE + n;
-                let inventory = SyncMessage::Inventory {
+                let inventory = SyncMessage::Inventory(Inventory {
                     epoch: 1,
                     entries: vec![Announcement {
                         doc_id: self.own.id.clone(),
@@ -693,7 +693,7 @@ impl Arsenal {
                     up_to_seq: seq,
                     full: true,
                     complete: true,
-                };
+                });
                 // A subscriber's announcements are acknowledged and ignored,
                 // not punished: a city downgraded to subscriber still announces
                 // its own publications, and must stay connected to have ours
@@ -849,7 +849,7 @@ fn acked(msg: &SyncMessage, seq: u64) -> Option<()> {
 }
 
 fn inventory(doc: &DocId, version: u64, seq: u64) -> SyncMessage {
-    SyncMessage::Inventory {
+    SyncMessage::Inventory(Inventory {
         epoch: 1,
         entries: vec![Announcement {
             doc_id: doc.clone(),
@@ -860,7 +860,7 @@ fn inventory(doc: &DocId, version: u64, seq: u64) -> SyncMessage {
         up_to_seq: seq,
         full: false,
         complete: true,
-    }
+    })
 }
 
 const RESUME: SyncMessage = SyncMessage::Resume {

@@ -202,21 +202,17 @@ impl EffectSink for Batch<'_> {
     }
 
     fn save_version(&mut self, version: &SavedVersion) -> Result<(), StoreError> {
-        let SavedVersion {
-            doc_id,
-            heads,
-            data,
-            statement,
-        } = version;
-        match data {
+        let doc_id = version.doc_id.as_str();
+        let origin = version.statement.origin;
+        match &version.data {
             ReplicaData::Snapshot(bytes) => {
-                self.save_replica_snapshot(doc_id.as_str(), statement.origin, heads, bytes)?
+                self.save_replica_snapshot(doc_id, origin, &version.heads, bytes)?
             }
             ReplicaData::Incremental(chunk) => {
-                self.append_replica_changes(doc_id.as_str(), statement.origin, heads, chunk)?
+                self.append_replica_changes(doc_id, origin, &version.heads, chunk)?
             }
         }
-        self.save_received_statement(doc_id.as_str(), statement, false)
+        self.save_received_statement(doc_id, &version.statement, false)
     }
 
     fn save_tombstone(

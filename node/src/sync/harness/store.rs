@@ -77,13 +77,8 @@ impl EffectSink for MemNode {
     }
 
     fn save_version(&mut self, version: &SavedVersion) -> Result<(), Self::Error> {
-        let SavedVersion {
-            doc_id,
-            heads,
-            data,
-            statement,
-        } = version;
-        let bytes = match data {
+        let doc_id = &version.doc_id;
+        let bytes = match &version.data {
             ReplicaData::Snapshot(bytes) => bytes.clone(),
             ReplicaData::Incremental(chunk) => {
                 let mut bytes = self
@@ -95,10 +90,10 @@ impl EffectSink for MemNode {
                 bytes
             }
         };
-        self.store_statement(doc_id, statement, false);
+        self.store_statement(doc_id, &version.statement, false);
         let held = self.held.get_mut(doc_id).unwrap();
         held.bytes = Some(bytes);
-        let mut heads = heads.to_vec();
+        let mut heads = version.heads.clone();
         heads.sort();
         held.heads = heads;
         Ok(())

@@ -319,13 +319,7 @@ impl Session {
         trace!(kind = msg.kind(), len_bytes = bytes.len(), "received");
         match msg {
             SyncMessage::Resume { version, from } => self.on_resume(view, version, from),
-            SyncMessage::Inventory {
-                epoch,
-                entries,
-                up_to_seq,
-                full,
-                complete,
-            } => self.on_inventory(view, epoch, entries, up_to_seq, full, complete),
+            SyncMessage::Inventory(inventory) => self.on_inventory(view, inventory),
             SyncMessage::InventoryAck { epoch, up_to_seq } => {
                 self.on_inventory_ack(view, epoch, up_to_seq)
             }

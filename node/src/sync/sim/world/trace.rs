@@ -6,11 +6,11 @@ use crate::sync::{Effect, SavedVersion};
 
 /// A frame, shortly, for the verbose trace.
 pub(super) fn describe(bytes: &[u8]) -> String {
-    use labnet_protocol::sync::SyncMessage;
+    use labnet_protocol::sync::{Inventory, SyncMessage};
     match SyncMessage::decode(bytes) {
-        Ok(SyncMessage::Inventory {
+        Ok(SyncMessage::Inventory(Inventory {
             entries, up_to_seq, ..
-        }) => format!(
+        })) => format!(
             "inventory up to {up_to_seq} {:?}",
             entries
                 .iter()
