@@ -23,7 +23,8 @@ use labnet_protocol::statement::{
     VersionStatement, PUBLIC_KEY_LEN, SIGNATURE_LEN,
 };
 use labnet_protocol::sync::{
-    publication_id, Announcement, DocId, ResumePoint, SyncMessage, WantItem, SYNC_PROTOCOL_VERSION,
+    publication_id, Announcement, DocId, Inventory, ResumePoint, SyncMessage, WantItem,
+    SYNC_PROTOCOL_VERSION,
 };
 use labnet_protocol::NodeId;
 use ring::signature::{Ed25519KeyPair, KeyPair};
@@ -134,18 +135,7 @@ pub fn frame_decode_seeds() -> Vec<Seed> {
 // ---- handshake ---------------------------------------------------------------
 
 fn hello() -> Hello {
-    Hello {
-        version: PROTOCOL_VERSION,
-        name: "Modena".into(),
-        role: PeerRole::Partner,
-        invite_secret: None,
-    }
-}
-
-fn transmit(from: &mut Handshake, to: &mut Handshake) {
-    while let Some(bytes) = from.poll_transmit() {
-        to.handle_bytes(&bytes);
-    }
+    Hello::new("Modena", PeerRole::Partner)
 }
 
 /// Both sides of the handshake. Input: a mode byte (bit 0: we are the
@@ -180,27 +170,27 @@ pub fn handshake(data: &[u8]) {
                 if h.version == PROTOCOL_VERSION {
                     let mut dialer = Handshake::dialer(h.clone());
                     let mut acceptor = Handshake::acceptor();
-                    transmit(&mut dialer, &mut acceptor);
+                    dialer.transmit_to(&mut acceptor);
                     assert_eq!(acceptor.poll_event(), Some(Event::Hello(h)));
                 }
             }
             Event::Welcome(w) => {
                 let mut dialer = Handshake::dialer(hello());
                 let mut acceptor = Handshake::acceptor();
-                transmit(&mut dialer, &mut acceptor);
+                dialer.transmit_to(&mut acceptor);
                 let _ = acceptor.poll_event();
                 acceptor.accept(w.clone());
-                transmit(&mut acceptor, &mut dialer);
+                acceptor.transmit_to(&mut dialer);
                 assert_eq!(dialer.poll_event(), Some(Event::Welcome(w)));
             }
             Event::Refused { code, reason } => {
                 if let Some(close) = CloseCode::from_u32(code) {
                     let mut dialer = Handshake::dialer(hello());
                     let mut acceptor = Handshake::acceptor();
-                    transmit(&mut dialer, &mut acceptor);
+                    dialer.transmit_to(&mut acceptor);
                     let _ = acceptor.poll_event();
                     acceptor.refuse(close, &reason);
-                    transmit(&mut acceptor, &mut dialer);
+                    acceptor.transmit_to(&mut dialer);
                     assert_eq!(dialer.poll_event(), Some(Event::Refused { code, reason }));
                 }
             }
@@ -288,7 +278,7 @@ pub fn sync_message_seeds() -> Vec<Seed> {
         ),
         (
             "inventory",
-            SyncMessage::Inventory {
+            SyncMessage::Inventory(Inventory {
                 epoch: 7,
                 entries: (0..3)
                     .map(|i| Announcement {
@@ -301,7 +291,7 @@ pub fn sync_message_seeds() -> Vec<Seed> {
                 up_to_seq: 102,
                 full: true,
                 complete: false,
-            },
+            }),
         ),
         (
             "inventory-ack",

@@ -446,6 +446,33 @@ fn change_hash(hashed: &[u8]) -> [u8; 32] {
     Sha256::digest(hashed).into()
 }
 
+/// How many zeros [`zeros_change_hash`] hashes at a time: its whole memory,
+/// whatever the length it is asked for.
+const ZEROS_HASH_STEP_LEN: usize = 64 * 1024;
+
+/// The change hash of a plain change chunk whose body is `len` zeros (its
+/// first 4 bytes are the checksum of that change, compressed or not), hashed
+/// in steps so the body is never held.
+///
+/// For building an oversized chunk header without holding the body: the
+/// tests of this gate and the adversary peers of `labnet-tests` send
+/// compressed changes (deflate bombs) that claim tens of MiB of zeros, whose
+/// header must carry the right checksum to reach the inflation cap.
+pub fn zeros_change_hash(len: usize) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    let mut hashed_header = vec![CHUNK_TYPE_CHANGE];
+    put_varint(&mut hashed_header, len as u64);
+    hasher.update(&hashed_header);
+    let zeros = vec![0u8; ZEROS_HASH_STEP_LEN];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len());
+        hasher.update(&zeros[..n]);
+        left -= n;
+    }
+    hasher.finalize().into()
+}
+
 fn check_checksum(expected: [u8; 4], hash: &[u8; 32]) -> Result<(), ChunkError> {
     let computed = [hash[0], hash[1], hash[2], hash[3]];
     if computed == expected {
@@ -636,18 +663,7 @@ mod tests {
     /// The checksum of a change whose body is `len` zeros, streamed so the
     /// test never holds them.
     fn zeros_checksum(len: usize) -> [u8; 4] {
-        let mut hasher = Sha256::new();
-        let mut hashed_header = vec![CHUNK_TYPE_CHANGE];
-        put_varint(&mut hashed_header, len as u64);
-        hasher.update(&hashed_header);
-        let zeros = vec![0u8; 64 * 1024];
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(zeros.len());
-            hasher.update(&zeros[..n]);
-            left -= n;
-        }
-        checksum_of(&hasher.finalize().into())
+        checksum_of(&zeros_change_hash(len))
     }
 
     /// A compressed change of `mib` MiB of zeros, with the right checksum.

@@ -36,17 +36,15 @@
 //! ```
 //! use labnet_protocol::handshake::{Event, Handshake, Hello, PeerRole, Welcome, PROTOCOL_VERSION};
 //!
-//! let hello = Hello { version: PROTOCOL_VERSION, name: "Modena".into(), role: PeerRole::Partner, invite_secret: None };
+//! let hello = Hello::new("Modena", PeerRole::Partner);
+//! assert_eq!(hello.version, PROTOCOL_VERSION);
 //! let mut dialer = Handshake::dialer(hello.clone());
 //! let mut acceptor = Handshake::acceptor();
-//! while let Some(bytes) = dialer.poll_transmit() {
-//!     acceptor.handle_bytes(&bytes);
-//! }
+//! // A node writes `poll_transmit`'s bytes to its stream; here both ends are in memory.
+//! dialer.transmit_to(&mut acceptor);
 //! assert_eq!(acceptor.poll_event(), Some(Event::Hello(hello)));
 //! acceptor.accept(Welcome { name: "Mechelen".into(), role: PeerRole::Partner });
-//! while let Some(bytes) = acceptor.poll_transmit() {
-//!     dialer.handle_bytes(&bytes);
-//! }
+//! acceptor.transmit_to(&mut dialer);
 //! assert!(matches!(dialer.poll_event(), Some(Event::Welcome(w)) if w.name == "Mechelen"));
 //! ```
 
@@ -106,6 +104,19 @@ pub struct Hello {
     pub role: PeerRole,
     /// The secret of the invite it is joining with, if any.
     pub invite_secret: Option<[u8; INVITE_SECRET_LEN]>,
+}
+
+impl Hello {
+    /// The hello of a node speaking this code's [`PROTOCOL_VERSION`] and
+    /// joining without an invite (set `invite_secret` for one).
+    pub fn new(name: impl Into<String>, role: PeerRole) -> Hello {
+        Hello {
+            version: PROTOCOL_VERSION,
+            name: name.into(),
+            role,
+            invite_secret: None,
+        }
+    }
 }
 
 /// The accepting node's answer when it lets the dialer in.
@@ -243,6 +254,16 @@ impl Handshake {
     /// The next bytes to send.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         self.transmits.pop_front()
+    }
+
+    /// Hands everything this side has to send to `other`: for both ends in
+    /// one process (examples, tests, fuzzing), where `other` stands for the
+    /// stream a node writes [`poll_transmit`](Handshake::poll_transmit)'s
+    /// bytes to.
+    pub fn transmit_to(&mut self, other: &mut Handshake) {
+        while let Some(bytes) = self.poll_transmit() {
+            other.handle_bytes(&bytes);
+        }
     }
 
     /// The next thing learned.
@@ -418,16 +439,8 @@ mod tests {
 
     fn hello(secret: Option<[u8; 32]>) -> Hello {
         Hello {
-            version: PROTOCOL_VERSION,
-            name: "Pont-de-Claix".into(),
-            role: PeerRole::Subscriber,
             invite_secret: secret,
-        }
-    }
-
-    fn deliver(from: &mut Handshake, to: &mut Handshake) {
-        while let Some(b) = from.poll_transmit() {
-            to.handle_bytes(&b);
+            ..Hello::new("Pont-de-Claix", PeerRole::Subscriber)
         }
     }
 
@@ -435,10 +448,10 @@ mod tests {
     fn refusal_reaches_the_dialer_with_code_and_reason() {
         let mut d = Handshake::dialer(hello(Some([9; 32])));
         let mut a = Handshake::acceptor();
-        deliver(&mut d, &mut a);
+        d.transmit_to(&mut a);
         assert_eq!(a.poll_event(), Some(Event::Hello(hello(Some([9; 32])))));
         a.refuse(CloseCode::InviteExpired, CloseCode::InviteExpired.reason());
-        deliver(&mut a, &mut d);
+        a.transmit_to(&mut d);
         assert_eq!(
             d.poll_event(),
             Some(Event::Refused {
@@ -455,7 +468,7 @@ mod tests {
             ..hello(None)
         });
         let mut a = Handshake::acceptor();
-        deliver(&mut d, &mut a);
+        d.transmit_to(&mut a);
         assert!(matches!(
             a.poll_event(),
             Some(Event::Hello(Hello { version: 7, .. }))
@@ -466,7 +479,7 @@ mod tests {
     fn bytes_behind_the_handshake_are_kept() {
         let mut d = Handshake::dialer(hello(None));
         let mut a = Handshake::acceptor();
-        deliver(&mut d, &mut a);
+        d.transmit_to(&mut a);
         a.accept(Welcome {
             name: "x".into(),
             role: PeerRole::Partner,
@@ -523,7 +536,7 @@ mod tests {
             ..hello(None)
         });
         let mut a = Handshake::acceptor();
-        deliver(&mut d, &mut a);
+        d.transmit_to(&mut a);
         match a.poll_event() {
             Some(Event::Failed { code, reason }) => Some((code, reason)),
             _ => None,
@@ -574,13 +587,13 @@ mod tests {
     fn a_welcome_with_a_bidi_name_fails_the_dialer() {
         let mut d = Handshake::dialer(hello(None));
         let mut a = Handshake::acceptor();
-        deliver(&mut d, &mut a);
+        d.transmit_to(&mut a);
         let _ = a.poll_event();
         a.accept(Welcome {
             name: "Modena\u{202D}".into(),
             role: PeerRole::Partner,
         });
-        deliver(&mut a, &mut d);
+        a.transmit_to(&mut d);
         assert!(matches!(
             d.poll_event(),
             Some(Event::Failed { code: CloseCode::Malformed, reason }) if reason.contains("U+202D")
@@ -612,11 +625,11 @@ mod tests {
 
         #[test]
         fn hello_round_trips(name in "[a-zA-Z0-9 éü-]{1,60}", secret in proptest::option::of(proptest::array::uniform32(any::<u8>()))) {
-            let h = Hello { version: PROTOCOL_VERSION, name: name.trim().to_string(), role: PeerRole::Partner, invite_secret: secret };
+            let h = Hello { invite_secret: secret, ..Hello::new(name.trim(), PeerRole::Partner) };
             prop_assume!(!h.name.is_empty());
             let mut d = Handshake::dialer(h.clone());
             let mut a = Handshake::acceptor();
-            deliver(&mut d, &mut a);
+            d.transmit_to(&mut a);
             prop_assert_eq!(a.poll_event(), Some(Event::Hello(h)));
         }
     }

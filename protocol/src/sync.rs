@@ -66,14 +66,14 @@
 //! | [`INVENTORY_BATCHES_UNACKED_MAX`] | inventory batches in flight before an ack |
 //!
 //! ```
-//! use labnet_protocol::sync::{Announcement, DocId, SyncMessage};
-//! let msg = SyncMessage::Inventory {
+//! use labnet_protocol::sync::{Announcement, DocId, Inventory, SyncMessage};
+//! let msg = SyncMessage::Inventory(Inventory {
 //!     epoch: 7,
 //!     entries: vec![Announcement { doc_id: DocId::new("pub-1")?, version: 3, retracted: false, seq: 3 }],
 //!     up_to_seq: 3,
 //!     full: true,
 //!     complete: true,
-//! };
+//! });
 //! let bytes = msg.encode();
 //! assert_eq!(SyncMessage::decode(&bytes)?, msg);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -206,6 +206,22 @@ pub struct WantItem {
     pub have: Vec<[u8; 32]>,
 }
 
+/// A batch of the sender's index, in sequence order ([`SyncMessage::Inventory`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    /// The sender's index epoch.
+    pub epoch: u64,
+    /// Publications the receiver may see that changed in this stretch.
+    pub entries: Vec<Announcement>,
+    /// The highest sequence number this batch covers (entries the receiver
+    /// may not see are skipped but still covered).
+    pub up_to_seq: u64,
+    /// The inventory started from sequence 0.
+    pub full: bool,
+    /// This batch reaches the end of the sender's index (for now).
+    pub complete: bool,
+}
+
 /// Where a replica has got to in an origin's index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ResumePoint {
@@ -226,19 +242,7 @@ pub enum SyncMessage {
         from: Option<ResumePoint>,
     },
     /// Sender → receiver: a batch of the sender's index, in sequence order.
-    Inventory {
-        /// The sender's index epoch.
-        epoch: u64,
-        /// Publications the receiver may see that changed in this stretch.
-        entries: Vec<Announcement>,
-        /// The highest sequence number this batch covers (entries the receiver
-        /// may not see are skipped but still covered).
-        up_to_seq: u64,
-        /// The inventory started from sequence 0.
-        full: bool,
-        /// This batch reaches the end of the sender's index (for now).
-        complete: bool,
-    },
+    Inventory(Inventory),
     /// Receiver → sender: every publication of the batches up to `up_to_seq` is
     /// stored (or was not needed).
     InventoryAck {
@@ -342,18 +346,60 @@ pub enum DecodeError {
     TrailingBytes(usize),
 }
 
-const TAG_RESUME: u8 = 0x01;
-const TAG_INVENTORY: u8 = 0x02;
-const TAG_INVENTORY_ACK: u8 = 0x03;
+/// The byte that opens each message, one variant per [`SyncMessage`]
+/// variant: the one table of tags the encoder, the decoder and
+/// [`SyncMessage::kind`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Tag {
+    Resume = 0x01,
+    Inventory = 0x02,
+    InventoryAck = 0x03,
+    Withdraw = 0x05,
+    WithdrawAck = 0x06,
+    Want = 0x09,
+    Deliver = 0x0a,
+    Confirm = 0x0b,
+    ConfirmAck = 0x0c,
+}
+
 /// Version 1's `DocSync` (an Automerge sync message), `WantSnapshots` and
 /// `Snapshot` (a whole saved document): never read again.
 const RETIRED_TAGS: [u8; 3] = [0x04, 0x07, 0x08];
-const TAG_WITHDRAW: u8 = 0x05;
-const TAG_WITHDRAW_ACK: u8 = 0x06;
-const TAG_WANT: u8 = 0x09;
-const TAG_DELIVER: u8 = 0x0a;
-const TAG_CONFIRM: u8 = 0x0b;
-const TAG_CONFIRM_ACK: u8 = 0x0c;
+
+impl Tag {
+    /// Every tag, to read one back from its byte.
+    const ALL: [Tag; 9] = [
+        Tag::Resume,
+        Tag::Inventory,
+        Tag::InventoryAck,
+        Tag::Withdraw,
+        Tag::WithdrawAck,
+        Tag::Want,
+        Tag::Deliver,
+        Tag::Confirm,
+        Tag::ConfirmAck,
+    ];
+
+    fn from_byte(byte: u8) -> Option<Tag> {
+        Tag::ALL.into_iter().find(|tag| *tag as u8 == byte)
+    }
+
+    /// The message's short name, for logs and metrics.
+    fn kind(self) -> &'static str {
+        match self {
+            Tag::Resume => "resume",
+            Tag::Inventory => "inventory",
+            Tag::InventoryAck => "inventory_ack",
+            Tag::Want => "want",
+            Tag::Deliver => "deliver",
+            Tag::Withdraw => "withdraw",
+            Tag::WithdrawAck => "withdraw_ack",
+            Tag::Confirm => "confirm",
+            Tag::ConfirmAck => "confirm_ack",
+        }
+    }
+}
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     put_varint(out, bytes.len() as u64);
@@ -363,16 +409,20 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 impl SyncMessage {
     /// A short name for logs and metrics.
     pub fn kind(&self) -> &'static str {
+        self.tag().kind()
+    }
+
+    fn tag(&self) -> Tag {
         match self {
-            SyncMessage::Resume { .. } => "resume",
-            SyncMessage::Inventory { .. } => "inventory",
-            SyncMessage::InventoryAck { .. } => "inventory_ack",
-            SyncMessage::Want { .. } => "want",
-            SyncMessage::Deliver { .. } => "deliver",
-            SyncMessage::Withdraw { .. } => "withdraw",
-            SyncMessage::WithdrawAck { .. } => "withdraw_ack",
-            SyncMessage::Confirm { .. } => "confirm",
-            SyncMessage::ConfirmAck { .. } => "confirm_ack",
+            SyncMessage::Resume { .. } => Tag::Resume,
+            SyncMessage::Inventory { .. } => Tag::Inventory,
+            SyncMessage::InventoryAck { .. } => Tag::InventoryAck,
+            SyncMessage::Want { .. } => Tag::Want,
+            SyncMessage::Deliver { .. } => Tag::Deliver,
+            SyncMessage::Withdraw { .. } => Tag::Withdraw,
+            SyncMessage::WithdrawAck { .. } => Tag::WithdrawAck,
+            SyncMessage::Confirm { .. } => Tag::Confirm,
+            SyncMessage::ConfirmAck { .. } => Tag::ConfirmAck,
         }
     }
 
@@ -380,10 +430,9 @@ impl SyncMessage {
     /// builds batches of at most [`INVENTORY_ENTRIES_MAX`] entries); a message
     /// outside them encodes but will be refused by the peer's decoder.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = vec![self.tag() as u8];
         match self {
             SyncMessage::Resume { version, from } => {
-                out.push(TAG_RESUME);
                 put_varint(&mut out, u64::from(*version));
                 match from {
                     None => out.push(0),
@@ -394,33 +443,24 @@ impl SyncMessage {
                     }
                 }
             }
-            SyncMessage::Inventory {
-                epoch,
-                entries,
-                up_to_seq,
-                full,
-                complete,
-            } => {
-                out.push(TAG_INVENTORY);
-                put_varint(&mut out, *epoch);
-                put_varint(&mut out, entries.len() as u64);
-                for entry in entries {
+            SyncMessage::Inventory(inventory) => {
+                put_varint(&mut out, inventory.epoch);
+                put_varint(&mut out, inventory.entries.len() as u64);
+                for entry in &inventory.entries {
                     put_doc_id(&mut out, &entry.doc_id);
                     put_varint(&mut out, entry.version);
                     out.push(u8::from(entry.retracted));
                     put_varint(&mut out, entry.seq);
                 }
-                put_varint(&mut out, *up_to_seq);
-                out.push(u8::from(*full));
-                out.push(u8::from(*complete));
+                put_varint(&mut out, inventory.up_to_seq);
+                out.push(u8::from(inventory.full));
+                out.push(u8::from(inventory.complete));
             }
             SyncMessage::InventoryAck { epoch, up_to_seq } => {
-                out.push(TAG_INVENTORY_ACK);
                 put_varint(&mut out, *epoch);
                 put_varint(&mut out, *up_to_seq);
             }
             SyncMessage::Want { items } => {
-                out.push(TAG_WANT);
                 put_varint(&mut out, items.len() as u64);
                 for item in items {
                     put_doc_id(&mut out, &item.doc_id);
@@ -431,7 +471,6 @@ impl SyncMessage {
                 }
             }
             SyncMessage::Deliver { statement, changes } => {
-                out.push(TAG_DELIVER);
                 put_bytes(&mut out, statement);
                 put_varint(&mut out, changes.len() as u64);
                 for chunk in changes {
@@ -439,23 +478,19 @@ impl SyncMessage {
                 }
             }
             SyncMessage::Withdraw { doc_id, seq } => {
-                out.push(TAG_WITHDRAW);
                 put_doc_id(&mut out, doc_id);
                 put_varint(&mut out, *seq);
             }
             SyncMessage::WithdrawAck { doc_id } => {
-                out.push(TAG_WITHDRAW_ACK);
                 put_doc_id(&mut out, doc_id);
             }
             SyncMessage::Confirm { confirmations } => {
-                out.push(TAG_CONFIRM);
                 put_varint(&mut out, confirmations.len() as u64);
                 for c in confirmations {
                     put_bytes(&mut out, c);
                 }
             }
             SyncMessage::ConfirmAck { count } => {
-                out.push(TAG_CONFIRM_ACK);
                 put_varint(&mut out, u64::from(*count));
             }
         }
@@ -470,8 +505,15 @@ impl SyncMessage {
         }
         let mut r = Reader { rest: bytes };
         let tag = r.byte()?;
-        let msg = match tag {
-            TAG_RESUME => {
+        let Some(known) = Tag::from_byte(tag) else {
+            return Err(if RETIRED_TAGS.contains(&tag) {
+                DecodeError::Retired(tag)
+            } else {
+                DecodeError::UnknownTag(tag)
+            });
+        };
+        let msg = match known {
+            Tag::Resume => {
                 let version = r.varint()?;
                 let version = u16::try_from(version).map_err(|_| DecodeError::BadVarint)?;
                 let from = if r.bool()? {
@@ -484,7 +526,7 @@ impl SyncMessage {
                 };
                 SyncMessage::Resume { version, from }
             }
-            TAG_INVENTORY => {
+            Tag::Inventory => {
                 let epoch = r.varint()?;
                 let count = r.len("inventory entries", INVENTORY_ENTRIES_MAX)?;
                 let mut entries = Vec::with_capacity(count);
@@ -496,19 +538,19 @@ impl SyncMessage {
                         seq: r.varint()?,
                     });
                 }
-                SyncMessage::Inventory {
+                SyncMessage::Inventory(Inventory {
                     epoch,
                     entries,
                     up_to_seq: r.varint()?,
                     full: r.bool()?,
                     complete: r.bool()?,
-                }
+                })
             }
-            TAG_INVENTORY_ACK => SyncMessage::InventoryAck {
+            Tag::InventoryAck => SyncMessage::InventoryAck {
                 epoch: r.varint()?,
                 up_to_seq: r.varint()?,
             },
-            TAG_WANT => {
+            Tag::Want => {
                 let count = r.len("wanted publications", WANT_ITEMS_MAX)?;
                 let mut items = Vec::with_capacity(count);
                 for _ in 0..count {
@@ -522,7 +564,7 @@ impl SyncMessage {
                 }
                 SyncMessage::Want { items }
             }
-            TAG_DELIVER => {
+            Tag::Deliver => {
                 let len = r.len("statement bytes", STATEMENT_LEN_MAX)?;
                 let statement = r.take(len)?.to_vec();
                 let count = r.len("change chunks", CHANGES_PER_DELIVERY_MAX)?;
@@ -533,14 +575,14 @@ impl SyncMessage {
                 }
                 SyncMessage::Deliver { statement, changes }
             }
-            TAG_WITHDRAW => SyncMessage::Withdraw {
+            Tag::Withdraw => SyncMessage::Withdraw {
                 doc_id: r.doc_id()?,
                 seq: r.varint()?,
             },
-            TAG_WITHDRAW_ACK => SyncMessage::WithdrawAck {
+            Tag::WithdrawAck => SyncMessage::WithdrawAck {
                 doc_id: r.doc_id()?,
             },
-            TAG_CONFIRM => {
+            Tag::Confirm => {
                 let count = r.len("confirmations", CONFIRMATIONS_PER_MESSAGE_MAX)?;
                 let mut confirmations = Vec::with_capacity(count);
                 for _ in 0..count {
@@ -549,14 +591,10 @@ impl SyncMessage {
                 }
                 SyncMessage::Confirm { confirmations }
             }
-            TAG_CONFIRM_ACK => {
+            Tag::ConfirmAck => {
                 let count = u32::try_from(r.varint()?).map_err(|_| DecodeError::BadVarint)?;
                 SyncMessage::ConfirmAck { count }
             }
-            retired if RETIRED_TAGS.contains(&retired) => {
-                return Err(DecodeError::Retired(retired))
-            }
-            other => return Err(DecodeError::UnknownTag(other)),
         };
         if !r.rest.is_empty() {
             return Err(DecodeError::TrailingBytes(r.rest.len()));
@@ -687,13 +725,13 @@ mod tests {
                 any::<bool>()
             )
                 .prop_map(|(epoch, entries, up_to_seq, full, complete)| {
-                    SyncMessage::Inventory {
+                    SyncMessage::Inventory(Inventory {
                         epoch,
                         entries,
                         up_to_seq,
                         full,
                         complete,
-                    }
+                    })
                 }),
             (any::<u64>(), any::<u64>())
                 .prop_map(|(epoch, up_to_seq)| SyncMessage::InventoryAck { epoch, up_to_seq }),
@@ -734,19 +772,19 @@ mod tests {
     #[test]
     fn lying_lengths_are_refused_before_allocating() {
         // An inventory claiming u64::MAX entries.
-        let mut bytes = vec![TAG_INVENTORY, 0];
+        let mut bytes = vec![Tag::Inventory as u8, 0];
         put_varint(&mut bytes, u64::MAX);
         assert!(matches!(
             SyncMessage::decode(&bytes),
             Err(DecodeError::LimitExceeded { .. })
         ));
         // A change chunk claiming 1 MiB with 3 bytes present.
-        let mut bytes = vec![TAG_DELIVER, 0, 1];
+        let mut bytes = vec![Tag::Deliver as u8, 0, 1];
         put_varint(&mut bytes, 1 << 20);
         bytes.extend_from_slice(&[1, 2, 3]);
         assert_eq!(SyncMessage::decode(&bytes), Err(DecodeError::Truncated));
         // A chunk over the per-chunk limit is refused by its length alone.
-        let mut bytes = vec![TAG_DELIVER, 0, 1];
+        let mut bytes = vec![Tag::Deliver as u8, 0, 1];
         put_varint(&mut bytes, CHANGE_CHUNK_LEN_MAX as u64 + 1);
         assert!(matches!(
             SyncMessage::decode(&bytes),
@@ -764,13 +802,13 @@ mod tests {
                 seq: 0,
             })
             .collect();
-        let msg = SyncMessage::Inventory {
+        let msg = SyncMessage::Inventory(Inventory {
             epoch: 0,
             entries,
             up_to_seq: 0,
             full: false,
             complete: false,
-        };
+        });
         assert!(matches!(
             SyncMessage::decode(&msg.encode()),
             Err(DecodeError::LimitExceeded { .. })
@@ -783,7 +821,7 @@ mod tests {
             SyncMessage::decode(&[0xff; 11][..]),
             Err(DecodeError::UnknownTag(0xff))
         );
-        let mut over = vec![TAG_INVENTORY_ACK];
+        let mut over = vec![Tag::InventoryAck as u8];
         over.extend_from_slice(&[0xff; 10]);
         over.push(0);
         assert_eq!(SyncMessage::decode(&over), Err(DecodeError::BadVarint));
@@ -804,6 +842,11 @@ mod tests {
         assert_eq!(SyncMessage::decode(&bytes), Err(DecodeError::Retired(0x04)));
         for tag in RETIRED_TAGS {
             assert_eq!(SyncMessage::decode(&[tag]), Err(DecodeError::Retired(tag)));
+            assert_eq!(
+                Tag::from_byte(tag),
+                None,
+                "{tag:#04x} is retired and in use"
+            );
         }
     }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use labnet_node::identity::Identity;
 use labnet_protocol::frame::{encode_frame, FrameDecoder};
 use labnet_protocol::handshake::{
-    Event as HandshakeEvent, Handshake, Hello, PeerRole, Welcome, ALPN, PROTOCOL_VERSION,
+    Event as HandshakeEvent, Handshake, Hello, PeerRole, Welcome, ALPN,
 };
 use labnet_protocol::sync::{SyncMessage, MESSAGE_LEN_MAX};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -129,12 +129,7 @@ pub fn client_endpoint() -> quinn::Endpoint {
 /// The `Hello` of a node called `name` claiming `role`, at this build's
 /// protocol version, without an invite.
 pub fn hello(name: &str, role: PeerRole) -> Hello {
-    Hello {
-        version: PROTOCOL_VERSION,
-        name: name.into(),
-        role,
-        invite_secret: None,
-    }
+    Hello::new(name, role)
 }
 
 /// How a raw peer's connection ended, as the raw peer sees it.

@@ -32,13 +32,15 @@ use labnet_node::identity::Identity;
 use labnet_node::share::publication::{edit_sample, sample_body, sample_doc};
 use labnet_node::sync::driver::SyncNotice;
 use labnet_node::trust::Scope;
-use labnet_protocol::chunk::{check_change_chunk, CHANGE_CHUNK_LEN_MAX, CHUNK_MAGIC};
+use labnet_protocol::chunk::{
+    check_change_chunk, zeros_change_hash, CHANGE_CHUNK_LEN_MAX, CHUNK_MAGIC,
+};
 use labnet_protocol::close::{CloseCode, ViolationCode};
 use labnet_protocol::handshake::PeerRole;
 use labnet_protocol::statement::{ScopeClass, Signable, Signed, Signer, VersionStatement};
 use labnet_protocol::sync::{
-    publication_id, Announcement, DecodeError, DocId, SyncMessage, WantItem, MESSAGE_LEN_MAX,
-    SYNC_PROTOCOL_VERSION, WANT_ITEMS_MAX,
+    publication_id, Announcement, DecodeError, DocId, Inventory, SyncMessage, WantItem,
+    MESSAGE_LEN_MAX, SYNC_PROTOCOL_VERSION, WANT_ITEMS_MAX,
 };
 use labnet_protocol::varint::put_varint;
 use labnet_protocol::NodeId;
@@ -413,27 +415,6 @@ fn deflate_zeros(len: usize) -> Vec<u8> {
     w.finish()
 }
 
-/// SHA-256 of the hashed part of a plain change chunk whose body is `len`
-/// zeros (type 1, its ULEB length, the body), streamed: Automerge's change
-/// hash of it, whose first 4 bytes are the chunk's checksum.
-fn zeros_change_hash(len: usize) -> [u8; 32] {
-    let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
-        .tls13()
-        .expect("a TLS 1.3 suite");
-    let mut hasher = suite.common.hash_provider.start();
-    let mut header = vec![1u8];
-    put_varint(&mut header, len as u64);
-    hasher.update(&header);
-    let zeros = vec![0u8; 64 * 1024];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(zeros.len());
-        hasher.update(&zeros[..n]);
-        left -= n;
-    }
-    hasher.finish().as_ref().try_into().expect("32 bytes")
-}
-
 /// A type-2 (compressed) change chunk of `len` zeros, with the checksum of
 /// its uncompressed form, as Automerge writes one.
 fn compressed_zeros_chunk(len: usize) -> Vec<u8> {
@@ -701,7 +682,7 @@ impl Arsenal {
             Case::SubscriberAnnounces => {
                 // The attempt's own sequence number, which its ack must name.
                 let seq = ATTEMPT_SEQ_BASE + n;
-                let inventory = SyncMessage::Inventory {
+                let inventory = SyncMessage::Inventory(Inventory {
                     epoch: 1,
                     entries: vec![Announcement {
                         doc_id: self.own.id.clone(),
@@ -712,7 +693,7 @@ impl Arsenal {
                     up_to_seq: seq,
                     full: true,
                     complete: true,
-                };
+                });
                 // A subscriber's announcements are acknowledged and ignored,
                 // not punished: a city downgraded to subscriber still announces
                 // its own publications, and must stay connected to have ours
@@ -868,7 +849,7 @@ fn acked(msg: &SyncMessage, seq: u64) -> Option<()> {
 }
 
 fn inventory(doc: &DocId, version: u64, seq: u64) -> SyncMessage {
-    SyncMessage::Inventory {
+    SyncMessage::Inventory(Inventory {
         epoch: 1,
         entries: vec![Announcement {
             doc_id: doc.clone(),
@@ -879,7 +860,7 @@ fn inventory(doc: &DocId, version: u64, seq: u64) -> SyncMessage {
         up_to_seq: seq,
         full: false,
         complete: true,
-    }
+    })
 }
 
 const RESUME: SyncMessage = SyncMessage::Resume {

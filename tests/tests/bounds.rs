@@ -36,7 +36,7 @@ use labnet_protocol::close::ViolationCode;
 use labnet_protocol::handshake::PeerRole;
 use labnet_protocol::statement::{ScopeClass, Signed, Signer, VersionStatement};
 use labnet_protocol::sync::{
-    publication_id, Announcement, DocId, SyncMessage, WantItem, INVENTORY_ENTRIES_MAX,
+    publication_id, Announcement, DocId, Inventory, SyncMessage, WantItem, INVENTORY_ENTRIES_MAX,
     MESSAGE_LEN_MAX, SYNC_PROTOCOL_VERSION,
 };
 use labnet_tests::nodes::{
@@ -295,7 +295,7 @@ async fn a_peer_that_goes_silent_mid_exchange_is_closed_as_stalled() {
     // its close comes at least STALL_TIMEOUT after we sent it (measuring from
     // when its Want reached us would not hold on a loaded machine).
     let last_sent = Instant::now();
-    peer.send_message(&SyncMessage::Inventory {
+    peer.send_message(&SyncMessage::Inventory(Inventory {
         epoch: 1,
         entries: vec![Announcement {
             doc_id: doc.clone(),
@@ -306,7 +306,7 @@ async fn a_peer_that_goes_silent_mid_exchange_is_closed_as_stalled() {
         up_to_seq: 1,
         full: true,
         complete: true,
-    })
+    }))
     .await
     .unwrap();
     peer.until(WAIT, |m| match m {
@@ -494,7 +494,7 @@ async fn a_want_repeated_for_a_delivered_version_is_answered_once() {
     let mut peer = dial(&victim, client_config(&asker), "asker").await;
     peer.send_message(&RESUME).await.unwrap();
     peer.until(WAIT, |m| match m {
-        SyncMessage::Inventory { entries, .. } => {
+        SyncMessage::Inventory(Inventory { entries, .. }) => {
             entries.iter().any(|e| e.doc_id == doc).then_some(())
         }
         _ => None,
@@ -593,13 +593,13 @@ async fn an_origin_publishing_over_its_replica_quota_is_refused_and_evicts_nobod
                 }
             })
             .collect();
-        peer.send_message(&SyncMessage::Inventory {
+        peer.send_message(&SyncMessage::Inventory(Inventory {
             epoch: 1,
             entries,
             up_to_seq: seq,
             full: true,
             complete: seq as usize == total,
-        })
+        }))
         .await
         .unwrap();
     }

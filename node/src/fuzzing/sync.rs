@@ -9,7 +9,7 @@ use labnet_protocol::chunk::check_change_chunks;
 use labnet_protocol::close::ViolationCode;
 use labnet_protocol::frame::FrameDecoder;
 use labnet_protocol::statement::ScopeClass;
-use labnet_protocol::sync::{Announcement, SyncMessage, WantItem, MESSAGE_LEN_MAX};
+use labnet_protocol::sync::{Announcement, Inventory, SyncMessage, WantItem, MESSAGE_LEN_MAX};
 
 use super::view::{drain, fixture, fuzz_key, session_with, sign, sorted, FuzzView, EPOCH, RELAY};
 use super::{put_chunk, Input, Seed};
@@ -118,7 +118,7 @@ pub fn deliver(data: &[u8]) -> DeliverOutcome {
     let mut session = session_with(peer, role, &view, now);
     drain(&mut session, &mut view);
     if role == Role::Partner {
-        let inventory = SyncMessage::Inventory {
+        let inventory = SyncMessage::Inventory(Inventory {
             epoch: EPOCH,
             entries: vec![Announcement {
                 doc_id: f.doc_id.clone(),
@@ -129,7 +129,7 @@ pub fn deliver(data: &[u8]) -> DeliverOutcome {
             up_to_seq: 1,
             full: true,
             complete: true,
-        };
+        });
         session.handle_message(&view, now, &inventory.encode());
         let mut asked = false;
         while let Some(bytes) = session.poll_transmit() {
@@ -253,17 +253,19 @@ pub fn session_seeds() -> Vec<Seed> {
         }
         out
     };
-    let inventory = |version: u64, retracted: bool| SyncMessage::Inventory {
-        epoch: EPOCH,
-        entries: vec![Announcement {
-            doc_id: f.doc_id.clone(),
-            version,
-            retracted,
-            seq: version,
-        }],
-        up_to_seq: version,
-        full: true,
-        complete: true,
+    let inventory = |version: u64, retracted: bool| {
+        SyncMessage::Inventory(Inventory {
+            epoch: EPOCH,
+            entries: vec![Announcement {
+                doc_id: f.doc_id.clone(),
+                version,
+                retracted,
+                seq: version,
+            }],
+            up_to_seq: version,
+            full: true,
+            complete: true,
+        })
     };
     let v2 = sign(
         &f.origin,

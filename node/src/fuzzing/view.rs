@@ -16,8 +16,8 @@ use crate::identity::SeededKey;
 use crate::share::check_publication_shape;
 use crate::share::publication::sample_body;
 use crate::sync::{
-    Effect, Event, ForwardItem, HeldEntry, PeerInfo, ReplicaData, ServedEntry, Session,
-    SessionConfig, SyncView, ViewError,
+    Effect, Event, ForwardItem, HeldEntry, PeerInfo, ReplicaData, SavedVersion, ServedEntry,
+    Session, SessionConfig, SyncView, ViewError,
 };
 
 /// The node keys of the fuzz targets: deterministic, so seeds signed once
@@ -156,12 +156,12 @@ impl FuzzView {
     /// would. Panics on anything stored that is not the signed publication.
     pub(super) fn apply(&mut self, effect: &Effect) {
         match effect {
-            Effect::SaveVersion {
+            Effect::SaveVersion(SavedVersion {
                 doc_id,
                 heads,
                 data,
                 statement,
-            } => {
+            }) => {
                 assert_eq!(doc_id, &self.doc_id, "stored another publication");
                 let signed =
                     SignedStatement::decode(&statement.signed).expect("a stored statement decodes");

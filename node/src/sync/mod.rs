@@ -203,16 +203,7 @@ pub enum ReplicaData {
 pub enum Effect {
     /// Store a verified version of another origin's publication: our copy and
     /// its statement.
-    SaveVersion {
-        /// The publication.
-        doc_id: DocId,
-        /// Its heads after this save (the signed heads).
-        heads: Vec<ChangeHash>,
-        /// The bytes.
-        data: ReplicaData,
-        /// The verified statement.
-        statement: ReceivedStatement,
-    },
+    SaveVersion(SavedVersion),
     /// A verified retraction: delete our copy, keep the statement as a tombstone.
     SaveTombstone {
         /// The publication.
@@ -270,6 +261,20 @@ pub enum Effect {
     },
 }
 
+/// A verified version of another origin's publication to store
+/// ([`Effect::SaveVersion`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedVersion {
+    /// The publication.
+    pub doc_id: DocId,
+    /// Its heads after this save (the signed heads).
+    pub heads: Vec<ChangeHash>,
+    /// The bytes.
+    pub data: ReplicaData,
+    /// The verified statement.
+    pub statement: ReceivedStatement,
+}
+
 /// A signed retraction confirmation to keep ([`Effect::SaveConfirmation`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeptConfirmation {
@@ -295,13 +300,7 @@ pub trait EffectSink {
     /// as persisted so far (this batch included).
     fn held_version(&mut self, doc_id: &DocId) -> Result<Option<u64>, Self::Error>;
     /// Stores a verified version of another origin's publication.
-    fn save_version(
-        &mut self,
-        doc_id: &DocId,
-        heads: &[ChangeHash],
-        data: &ReplicaData,
-        statement: &ReceivedStatement,
-    ) -> Result<(), Self::Error>;
+    fn save_version(&mut self, version: &SavedVersion) -> Result<(), Self::Error>;
     /// Deletes our copy and keeps the retraction statement.
     fn save_tombstone(
         &mut self,
@@ -347,9 +346,9 @@ impl Effect {
     /// tombstone could be overwritten by the copy it retracted.
     pub fn apply<S: EffectSink>(&self, sink: &mut S) -> Result<(), S::Error> {
         match self {
-            Effect::SaveVersion {
+            Effect::SaveVersion(SavedVersion {
                 doc_id, statement, ..
-            }
+            })
             | Effect::SaveTombstone { doc_id, statement }
                 if sink
                     .held_version(doc_id)?
@@ -357,12 +356,7 @@ impl Effect {
             {
                 Ok(())
             }
-            Effect::SaveVersion {
-                doc_id,
-                heads,
-                data,
-                statement,
-            } => sink.save_version(doc_id, heads, data, statement),
+            Effect::SaveVersion(version) => sink.save_version(version),
             Effect::SaveTombstone { doc_id, statement } => sink.save_tombstone(doc_id, statement),
             Effect::Withdrawn { doc_id } => sink.withdrawn(doc_id),
             Effect::SaveConfirmation(confirmation) => sink.save_confirmation(confirmation),

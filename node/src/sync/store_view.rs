@@ -16,8 +16,8 @@ use labnet_protocol::sync::{DocId, ResumePoint};
 use labnet_protocol::NodeId;
 
 use super::{
-    EffectSink, ForwardItem, HeldEntry, KeptConfirmation, ReceivedStatement, ReplicaData, Scope,
-    ServedEntry, SyncView, ViewError,
+    EffectSink, ForwardItem, HeldEntry, KeptConfirmation, ReceivedStatement, ReplicaData,
+    SavedVersion, Scope, ServedEntry, SyncView, ViewError,
 };
 use crate::store::{Batch, DocumentKind, IndexRow, StatementRow, Store, StoreError};
 
@@ -201,22 +201,18 @@ impl EffectSink for Batch<'_> {
         self.received_version(doc_id.as_str())
     }
 
-    fn save_version(
-        &mut self,
-        doc_id: &DocId,
-        heads: &[automerge::ChangeHash],
-        data: &ReplicaData,
-        statement: &ReceivedStatement,
-    ) -> Result<(), StoreError> {
-        match data {
+    fn save_version(&mut self, version: &SavedVersion) -> Result<(), StoreError> {
+        let doc_id = version.doc_id.as_str();
+        let origin = version.statement.origin;
+        match &version.data {
             ReplicaData::Snapshot(bytes) => {
-                self.save_replica_snapshot(doc_id.as_str(), statement.origin, heads, bytes)?
+                self.save_replica_snapshot(doc_id, origin, &version.heads, bytes)?
             }
             ReplicaData::Incremental(chunk) => {
-                self.append_replica_changes(doc_id.as_str(), statement.origin, heads, chunk)?
+                self.append_replica_changes(doc_id, origin, &version.heads, chunk)?
             }
         }
-        self.save_received_statement(doc_id.as_str(), statement, false)
+        self.save_received_statement(doc_id, &version.statement, false)
     }
 
     fn save_tombstone(

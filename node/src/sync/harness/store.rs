@@ -3,7 +3,7 @@
 //! SQLite store does ([`crate::sync::store_view`]), and a read can be made
 //! to fail.
 
-use automerge::{AutoCommit, ChangeHash};
+use automerge::AutoCommit;
 use labnet_config::Role;
 use labnet_protocol::statement::ScopeClass;
 use labnet_protocol::sync::{DocId, ResumePoint};
@@ -12,7 +12,7 @@ use labnet_protocol::NodeId;
 use super::{MemConfirmation, MemHeld, MemNode, MemPublication};
 use crate::sync::{
     EffectSink, ForwardItem, HeldEntry, KeptConfirmation, ReceivedStatement, ReplicaData,
-    ServedEntry, SyncView, ViewError,
+    SavedVersion, ServedEntry, SyncView, ViewError,
 };
 
 impl MemNode {
@@ -76,14 +76,9 @@ impl EffectSink for MemNode {
         Ok(self.held.get(doc_id).map(|h| h.version))
     }
 
-    fn save_version(
-        &mut self,
-        doc_id: &DocId,
-        heads: &[ChangeHash],
-        data: &ReplicaData,
-        statement: &ReceivedStatement,
-    ) -> Result<(), Self::Error> {
-        let bytes = match data {
+    fn save_version(&mut self, version: &SavedVersion) -> Result<(), Self::Error> {
+        let doc_id = &version.doc_id;
+        let bytes = match &version.data {
             ReplicaData::Snapshot(bytes) => bytes.clone(),
             ReplicaData::Incremental(chunk) => {
                 let mut bytes = self
@@ -95,10 +90,10 @@ impl EffectSink for MemNode {
                 bytes
             }
         };
-        self.store_statement(doc_id, statement, false);
+        self.store_statement(doc_id, &version.statement, false);
         let held = self.held.get_mut(doc_id).unwrap();
         held.bytes = Some(bytes);
-        let mut heads = heads.to_vec();
+        let mut heads = version.heads.clone();
         heads.sort();
         held.heads = heads;
         Ok(())

@@ -60,7 +60,7 @@ mod confirm;
 mod receive;
 mod serve;
 
-use super::{Effect, Event, PeerInfo, SyncView, ViewError};
+use super::{Effect, Event, PeerInfo, SavedVersion, SyncView, ViewError};
 use labnet_protocol::close::ViolationCode;
 
 /// How long the session waits on the peer (an answer to a `Want`, an ack of
@@ -317,13 +317,7 @@ impl Session {
         trace!(kind = msg.kind(), len_bytes = bytes.len(), "received");
         match msg {
             SyncMessage::Resume { version, from } => self.on_resume(view, version, from),
-            SyncMessage::Inventory {
-                epoch,
-                entries,
-                up_to_seq,
-                full,
-                complete,
-            } => self.on_inventory(view, epoch, entries, up_to_seq, full, complete),
+            SyncMessage::Inventory(inventory) => self.on_inventory(view, inventory),
             SyncMessage::InventoryAck { epoch, up_to_seq } => {
                 self.on_inventory_ack(view, epoch, up_to_seq)
             }
@@ -378,11 +372,11 @@ impl Session {
     /// the view does not show them yet.
     fn queued_held(&self, doc_id: &DocId) -> Option<Option<(u64, bool)>> {
         self.effects.iter().rev().find_map(|effect| match effect {
-            Effect::SaveVersion {
+            Effect::SaveVersion(SavedVersion {
                 doc_id: d,
                 statement,
                 ..
-            } if d == doc_id => Some(Some((statement.version, false))),
+            }) if d == doc_id => Some(Some((statement.version, false))),
             Effect::SaveTombstone {
                 doc_id: d,
                 statement,

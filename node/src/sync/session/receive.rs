@@ -39,14 +39,16 @@ use labnet_protocol::chunk::check_change_chunks;
 use labnet_protocol::close::ViolationCode;
 use labnet_protocol::statement::{ScopeClass, SignedStatement};
 use labnet_protocol::sync::{
-    origin_of, Announcement, DocId, ResumePoint, SyncMessage, WantItem,
-    INVENTORY_BATCHES_UNACKED_MAX, WANT_ITEMS_MAX,
+    origin_of, DocId, Inventory, ResumePoint, SyncMessage, WantItem, INVENTORY_BATCHES_UNACKED_MAX,
+    WANT_ITEMS_MAX,
 };
 use labnet_protocol::NodeId;
 use tracing::{debug, trace, warn};
 
 use super::{guarded, sorted, Session};
-use crate::sync::{Effect, Event, ReceivedStatement, ReplicaData, ReplicaUsage, SyncView};
+use crate::sync::{
+    Effect, Event, ReceivedStatement, ReplicaData, ReplicaUsage, SavedVersion, SyncView,
+};
 
 /// One inventory batch not acknowledged yet.
 pub(super) struct PendingBatch {
@@ -113,15 +115,8 @@ impl Session {
         self.info.peer_role == Role::Subscriber && self.info.local_role == Role::Partner
     }
 
-    pub(super) fn on_inventory<V: SyncView + ?Sized>(
-        &mut self,
-        view: &V,
-        epoch: u64,
-        entries: Vec<Announcement>,
-        up_to_seq: u64,
-        _full: bool,
-        complete: bool,
-    ) {
+    pub(super) fn on_inventory<V: SyncView + ?Sized>(&mut self, view: &V, inventory: Inventory) {
+        let (epoch, up_to_seq) = (inventory.epoch, inventory.up_to_seq);
         if self.receive.epoch.is_some_and(|e| e != epoch) {
             return self.violation(
                 ViolationCode::InventoryOutOfOrder,
@@ -129,7 +124,7 @@ impl Session {
             );
         }
         if self.receive.last_seq.is_some_and(|last| up_to_seq < last)
-            || entries.iter().any(|e| e.seq > up_to_seq)
+            || inventory.entries.iter().any(|e| e.seq > up_to_seq)
         {
             return self.violation(
                 ViolationCode::InventoryOutOfOrder,
@@ -142,7 +137,7 @@ impl Session {
                 "more unacknowledged inventory batches than the window allows".into(),
             );
         }
-        let entries = if self.peer_is_read_only() && !entries.is_empty() {
+        let entries = if self.peer_is_read_only() && !inventory.entries.is_empty() {
             // A peer a city approved as a subscriber is read-only: nothing it
             // announces is asked for or stored. A city our admin approved (or
             // downgraded) as a subscriber still announces its publications;
@@ -153,12 +148,12 @@ impl Session {
             // nothing): a city it recorded through its own invite, which can
             // only make subscribers, still publishes to it.
             debug!(
-                count = entries.len(),
+                count = inventory.entries.len(),
                 "a peer approved as a subscriber announced publications; ignored"
             );
             Vec::new()
         } else {
-            entries
+            inventory.entries
         };
         let mut seen = HashSet::new();
         for entry in &entries {
@@ -211,7 +206,7 @@ impl Session {
             .batches
             .push_back(PendingBatch { up_to_seq, waiting });
         self.receive.caught_up_reported = false;
-        if complete {
+        if inventory.complete {
             self.receive.complete_seen = true;
         }
     }
@@ -267,12 +262,12 @@ impl Session {
         match accepted.copy {
             Some((heads, data)) => {
                 trace!(doc = %doc_id, version = accepted.received.version, "version stored");
-                self.effects.push_back(Effect::SaveVersion {
+                self.effects.push_back(Effect::SaveVersion(SavedVersion {
                     doc_id: doc_id.clone(),
                     heads: heads.clone(),
                     data,
                     statement: accepted.received,
-                });
+                }));
                 self.events.push_back(Event::ReplicaChanged {
                     doc_id: doc_id.clone(),
                     origin,

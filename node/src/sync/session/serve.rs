@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use labnet_config::Role;
 use labnet_protocol::close::ViolationCode;
 use labnet_protocol::sync::{
-    Announcement, DocId, ResumePoint, SyncMessage, WantItem, CHANGES_PER_DELIVERY_MAX,
+    Announcement, DocId, Inventory, ResumePoint, SyncMessage, WantItem, CHANGES_PER_DELIVERY_MAX,
     CHANGE_CHUNK_LEN_MAX, INVENTORY_BATCHES_UNACKED_MAX, INVENTORY_ENTRIES_MAX, MESSAGE_LEN_MAX,
     SYNC_PROTOCOL_VERSION,
 };
@@ -210,13 +210,13 @@ impl Session {
                 // Only rows the peer may not see: keep scanning without a message.
                 continue;
             }
-            self.send(SyncMessage::Inventory {
+            self.send(SyncMessage::Inventory(Inventory {
                 epoch: self.serve.epoch,
                 entries,
                 up_to_seq: self.serve.cursor_seq,
                 full: self.serve.full && !self.serve.complete_sent,
                 complete: reached_end,
-            });
+            }));
             self.serve.unacked.push_back(self.serve.cursor_seq);
             if reached_end {
                 self.serve.complete_sent = true;

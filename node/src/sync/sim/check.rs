@@ -28,12 +28,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use automerge::{AutoCommit, ChangeHash};
 use labnet_config::Role;
 use labnet_protocol::statement::{ScopeClass, SignedConfirmation, SignedStatement};
-use labnet_protocol::sync::{origin_of, DocId, SyncMessage};
+use labnet_protocol::sync::{origin_of, DocId, Inventory, SyncMessage};
 use labnet_protocol::NodeId;
 
 use crate::store::scope_class_of;
 use crate::sync::harness::MemNode;
-use crate::sync::{Effect, KeptConfirmation, ServedEntry, SyncView};
+use crate::sync::{Effect, KeptConfirmation, SavedVersion, ServedEntry, SyncView};
 use crate::trust::{visible_to, Scope};
 
 /// One version as its origin issued it.
@@ -215,12 +215,12 @@ impl Oracle {
         effect: &Effect,
     ) -> Result<(), Broken> {
         match effect {
-            Effect::SaveVersion {
+            Effect::SaveVersion(SavedVersion {
                 doc_id,
                 heads,
                 statement,
                 ..
-            } => {
+            }) => {
                 let (doc, issued) = self.check_signed(
                     doc_id,
                     &statement.signed,
@@ -443,7 +443,7 @@ impl Oracle {
         let msg = SyncMessage::decode(bytes)
             .map_err(|e| format!("an honest node sent node {n} bytes that do not decode: {e}"))?;
         let ids: Vec<DocId> = match &msg {
-            SyncMessage::Inventory { entries, .. } => {
+            SyncMessage::Inventory(Inventory { entries, .. }) => {
                 entries.iter().map(|e| e.doc_id.clone()).collect()
             }
             SyncMessage::Want { items } => items.iter().map(|i| i.doc_id.clone()).collect(),

@@ -10,7 +10,7 @@ use labnet_protocol::sync::{DocId, SyncMessage};
 
 use crate::store::Store;
 use crate::sync::harness::{federation, node_id, MemNode, Net};
-use crate::sync::{Effect, ReceivedStatement, ReplicaData};
+use crate::sync::{Effect, ReceivedStatement, ReplicaData, SavedVersion};
 use crate::trust::Scope;
 
 /// The effect a session produces to store `origin`'s publication as it is
@@ -30,12 +30,12 @@ fn save_effect(origin: &MemNode, doc_id: &DocId, via: &MemNode) -> Effect {
             statement,
         }
     } else {
-        Effect::SaveVersion {
+        Effect::SaveVersion(SavedVersion {
             doc_id: doc_id.clone(),
             heads: p.heads.clone(),
             data: ReplicaData::Snapshot(p.bytes.clone()),
             statement,
-        }
+        })
     }
 }
 

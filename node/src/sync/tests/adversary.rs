@@ -9,7 +9,9 @@ use automerge::AutoCommit;
 use labnet_config::Role;
 use labnet_protocol::close::ViolationCode;
 use labnet_protocol::statement::ScopeClass;
-use labnet_protocol::sync::{publication_id, Announcement, DocId, SyncMessage, WantItem};
+use labnet_protocol::sync::{
+    publication_id, Announcement, DocId, Inventory, SyncMessage, WantItem,
+};
 
 use crate::share::publication::{edit_sample, sample_body, sample_doc};
 use crate::sync::harness::{federation, node_id, test_key, MemNode, Net};
@@ -58,13 +60,13 @@ fn inventory(epoch: u64, doc_id: &DocId, version: u64, seq: u64) -> SyncMessage 
         retracted: false,
         seq,
     };
-    SyncMessage::Inventory {
+    SyncMessage::Inventory(Inventory {
         epoch,
         entries: vec![entry],
         up_to_seq: seq,
         full: false,
         complete: true,
-    }
+    })
 }
 
 /// A `Want` of `doc_id` from scratch, asked `times` times over.

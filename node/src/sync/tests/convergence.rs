@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::AutoCommit;
-use labnet_protocol::sync::{DocId, SyncMessage};
+use labnet_protocol::sync::{DocId, Inventory, SyncMessage};
 
 use super::{check_crossings, heads_of, line, no_violations};
 use crate::sync::harness::{description, federation, statement_of, Net};
@@ -119,7 +119,7 @@ fn a_reconnect_costs_what_was_missed() {
     let announced: usize = net.log[before..]
         .iter()
         .map(|d| match &d.msg {
-            SyncMessage::Inventory { entries, .. } => entries.len(),
+            SyncMessage::Inventory(Inventory { entries, .. }) => entries.len(),
             _ => 0,
         })
         .sum();

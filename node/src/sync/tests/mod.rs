@@ -9,7 +9,7 @@
 //! By topic: [`convergence`], [`adversary`], [`scale`]; here, what they share.
 
 use automerge::ChangeHash;
-use labnet_protocol::sync::{DocId, SyncMessage};
+use labnet_protocol::sync::{DocId, Inventory, SyncMessage};
 
 use super::harness::{statement_of, Delivered, MemNode, Net};
 
@@ -20,7 +20,7 @@ mod scale;
 /// Every publication a message names.
 fn doc_ids_in(msg: &SyncMessage) -> Vec<DocId> {
     match msg {
-        SyncMessage::Inventory { entries, .. } => {
+        SyncMessage::Inventory(Inventory { entries, .. }) => {
             entries.iter().map(|e| e.doc_id.clone()).collect()
         }
         SyncMessage::Want { items } => items.iter().map(|i| i.doc_id.clone()).collect(),

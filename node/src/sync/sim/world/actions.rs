@@ -17,7 +17,7 @@ use crate::share::publication::sample_body;
 use crate::sync::harness::MemNode;
 use crate::sync::sim::check::Broken;
 use crate::sync::sim::{INPUTS_PER_STEP_MAX, REPLAYABLE_MAX};
-use crate::sync::{Effect, Event, PeerInfo, Session};
+use crate::sync::{Effect, Event, PeerInfo, SavedVersion, Session};
 use crate::trust::Scope;
 
 impl World {
@@ -325,9 +325,9 @@ impl World {
             // Only what really landed counts: a version older than one
             // another session persisted first is skipped.
             match &effect {
-                Effect::SaveVersion {
+                Effect::SaveVersion(SavedVersion {
                     doc_id, statement, ..
-                } if node.store.holds_version(doc_id, statement.version) => {
+                }) if node.store.holds_version(doc_id, statement.version) => {
                     node.held_copy.insert(doc_id.clone());
                     self.stats.versions_stored += 1;
                 }

@@ -2,15 +2,15 @@
 
 use labnet_protocol::sync::DocId;
 
-use crate::sync::Effect;
+use crate::sync::{Effect, SavedVersion};
 
 /// A frame, shortly, for the verbose trace.
 pub(super) fn describe(bytes: &[u8]) -> String {
-    use labnet_protocol::sync::SyncMessage;
+    use labnet_protocol::sync::{Inventory, SyncMessage};
     match SyncMessage::decode(bytes) {
-        Ok(SyncMessage::Inventory {
+        Ok(SyncMessage::Inventory(Inventory {
             entries, up_to_seq, ..
-        }) => format!(
+        })) => format!(
             "inventory up to {up_to_seq} {:?}",
             entries
                 .iter()
@@ -50,12 +50,12 @@ fn short(doc_id: &DocId) -> String {
 
 pub(super) fn describe_effect(effect: &Effect) -> String {
     match effect {
-        Effect::SaveVersion {
+        Effect::SaveVersion(SavedVersion {
             doc_id,
             statement,
             data,
             ..
-        } => format!(
+        }) => format!(
             "save {} v{} via {} {}",
             short(doc_id),
             statement.version,
