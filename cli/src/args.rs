@@ -7,6 +7,24 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Declares the `Args` of commands that print a result: their own fields,
+/// then `--json` ([`JsonFlag`], as `output`), so that every such command
+/// takes the flag the same way and lists it last in its `--help`.
+macro_rules! printing_args {
+    ($(
+        $name:ident {
+            $($(#[$field_meta:meta])* $field:ident: $ty:ty,)*
+        }
+    )*) => {$(
+        #[derive(Debug, Args)]
+        pub(crate) struct $name {
+            $($(#[$field_meta])* pub(crate) $field: $ty,)*
+            #[command(flatten)]
+            pub(crate) output: JsonFlag,
+        }
+    )*};
+}
+
 /// labnet: exchange what works in migrant integration between partner cities.
 ///
 /// Each city runs a node (`labnet run`) that keeps its Policy Lab data and shares
@@ -121,20 +139,19 @@ pub(crate) enum InviteCommand {
     Accept(InviteAcceptArgs),
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct InviteCreateArgs {
-    /// What the joiner becomes: partner (a city; only a partner node can make
-    /// these) or subscriber (read-only).
-    #[arg(long, default_value = "partner")]
-    pub(crate) role: String,
-    /// How long the invite stays valid (e.g. 30m, 24h, 7d).
-    #[arg(long, default_value = "24h")]
-    pub(crate) expires: String,
-    /// How many nodes may join with it.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) uses: u32,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
+printing_args! {
+    InviteCreateArgs {
+        /// What the joiner becomes: partner (a city; only a partner node can make
+        /// these) or subscriber (read-only).
+        #[arg(long, default_value = "partner")]
+        role: String,
+        /// How long the invite stays valid (e.g. 30m, 24h, 7d).
+        #[arg(long, default_value = "24h")]
+        expires: String,
+        /// How many nodes may join with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+    }
 }
 
 #[derive(Debug, Args)]
@@ -143,12 +160,11 @@ pub(crate) struct InviteRevokeArgs {
     pub(crate) invite_id: String,
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct InviteAcceptArgs {
-    /// The invite token, as received.
-    pub(crate) token: String,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
+printing_args! {
+    InviteAcceptArgs {
+        /// The invite token, as received.
+        token: String,
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,34 +202,27 @@ pub(crate) enum StakeholderCommand {
     Import(ImportArgs),
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct ImportArgs {
-    /// The file: .json or .csv.
-    pub(crate) file: PathBuf,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
-}
+printing_args! {
+    ImportArgs {
+        /// The file: .json or .csv.
+        file: PathBuf,
+    }
 
-#[derive(Debug, Args)]
-pub(crate) struct PracticeIdArgs {
-    /// The practice's id.
-    pub(crate) practice_id: String,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
-}
+    PracticeIdArgs {
+        /// The practice's id.
+        practice_id: String,
+    }
 
-#[derive(Debug, Args)]
-pub(crate) struct ShareArgs {
-    #[command(subcommand)]
-    pub(crate) command: Option<ShareCommand>,
-    /// The practice to publish.
-    #[arg(required = true)]
-    pub(crate) practice_id: Option<String>,
-    /// Who receives it: partners, public, or NodeIds separated by commas.
-    #[arg(long, required = true)]
-    pub(crate) scope: Option<String>,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
+    ShareArgs {
+        #[command(subcommand)]
+        command: Option<ShareCommand>,
+        /// The practice to publish.
+        #[arg(required = true)]
+        practice_id: Option<String>,
+        /// Who receives it: partners, public, or NodeIds separated by commas.
+        #[arg(long, required = true)]
+        scope: Option<String>,
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,20 +292,16 @@ pub(crate) struct FeedFilterArgs {
     pub(crate) since: Option<String>,
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct FeedListArgs {
-    #[command(flatten)]
-    pub(crate) filter: FeedFilterArgs,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
-}
+printing_args! {
+    FeedListArgs {
+        #[command(flatten)]
+        filter: FeedFilterArgs,
+    }
 
-#[derive(Debug, Args)]
-pub(crate) struct FeedShowArgs {
-    /// The entry's id, publication id, or practice id.
-    pub(crate) id: String,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
+    FeedShowArgs {
+        /// The entry's id, publication id, or practice id.
+        id: String,
+    }
 }
 
 #[derive(Debug, Args)]
@@ -320,16 +325,15 @@ pub(crate) struct FeedVerifyArgs {
     pub(crate) origins: Vec<labnet_node::feed::verify::OriginPin>,
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct AuditArgs {
-    /// Only what was sent to this peer.
-    #[arg(long, value_name = "NODEID")]
-    pub(crate) peer: Option<String>,
-    /// Only from this date (YYYY-MM-DD, UTC) or time (RFC 3339) on.
-    #[arg(long, value_name = "DATE")]
-    pub(crate) since: Option<String>,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
+printing_args! {
+    AuditArgs {
+        /// Only what was sent to this peer.
+        #[arg(long, value_name = "NODEID")]
+        peer: Option<String>,
+        /// Only from this date (YYYY-MM-DD, UTC) or time (RFC 3339) on.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -357,51 +361,41 @@ pub(crate) enum PeersCommand {
     Revoke(RevokeArgs),
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct ApproveArgs {
-    /// The node's NodeId (case and dashes do not matter).
-    pub(crate) node_id: String,
-    /// partner (a city) or subscriber (read-only, public publications only).
-    /// Default: the role the node claimed when it connected (partner if it
-    /// never did).
-    #[arg(long)]
-    pub(crate) role: Option<String>,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
-}
+printing_args! {
+    ApproveArgs {
+        /// The node's NodeId (case and dashes do not matter).
+        node_id: String,
+        /// partner (a city) or subscriber (read-only, public publications only).
+        /// Default: the role the node claimed when it connected (partner if it
+        /// never did).
+        #[arg(long)]
+        role: Option<String>,
+    }
 
-#[derive(Debug, Args)]
-pub(crate) struct AddArgs {
-    /// The contact string printed by `labnet id` on the other node.
-    pub(crate) contact: String,
-    /// partner (a city) or subscriber (read-only, public publications only).
-    #[arg(long, default_value = "partner")]
-    pub(crate) role: String,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
-}
+    AddArgs {
+        /// The contact string printed by `labnet id` on the other node.
+        contact: String,
+        /// partner (a city) or subscriber (read-only, public publications only).
+        #[arg(long, default_value = "partner")]
+        role: String,
+    }
 
-#[derive(Debug, Args)]
-pub(crate) struct RevokeArgs {
-    /// The peer's NodeId.
-    pub(crate) node_id: String,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
-}
+    RevokeArgs {
+        /// The peer's NodeId.
+        node_id: String,
+    }
 
-#[derive(Debug, Args)]
-pub(crate) struct InitArgs {
-    /// The city's (or network's) name, shown to peers.
-    #[arg(long)]
-    pub(crate) name: String,
-    /// UDP address to listen on for peers.
-    #[arg(long, default_value = labnet_config::DEFAULT_LISTEN)]
-    pub(crate) listen: String,
-    /// partner (a city) or subscriber (an international network, read-only).
-    #[arg(long, default_value = "partner")]
-    pub(crate) role: String,
-    #[command(flatten)]
-    pub(crate) output: JsonFlag,
+    InitArgs {
+        /// The city's (or network's) name, shown to peers.
+        #[arg(long)]
+        name: String,
+        /// UDP address to listen on for peers.
+        #[arg(long, default_value = labnet_config::DEFAULT_LISTEN)]
+        listen: String,
+        /// partner (a city) or subscriber (an international network, read-only).
+        #[arg(long, default_value = "partner")]
+        role: String,
+    }
 }
 
 #[derive(Debug, Args)]
