@@ -55,5 +55,7 @@ pub mod lab;
 pub mod share;
 pub mod store;
 pub mod sync;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod transport;
 pub mod trust;

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use labnet_config::Role;
 use labnet_node::identity::Identity;
-use labnet_node::share::publication::{edit_sample, sample_body, sample_doc};
 use labnet_node::share::PublicationBody;
-use labnet_node::store::{NewDisclosure, Store, StoreHandle};
+use labnet_node::store::StoreHandle;
 use labnet_node::sync::driver::{run_session, DriverContext, DriverError, SessionEnd, SyncNotice};
 use labnet_node::sync::{PeerInfo, SessionConfig};
+use labnet_node::testing::{publish_sample_via, signed_store};
 use labnet_node::trust::Scope;
 use labnet_protocol::sync::DocId;
 use labnet_protocol::NodeId;
@@ -35,9 +35,7 @@ struct TestNode {
 impl TestNode {
     fn new() -> TestNode {
         let dir = tempfile::tempdir().unwrap();
-        let identity = Arc::new(Identity::generate().unwrap());
-        let mut store = Store::open(dir.path()).unwrap();
-        store.set_signer(identity.clone());
+        let (identity, store) = signed_store(dir.path());
         let store_path = store.path().to_path_buf();
         let store = StoreHandle::new(store);
         let (local_changes, _) = broadcast::channel(1024);
@@ -56,39 +54,8 @@ impl TestNode {
         }
     }
 
-    fn doc_id(&self, name: &str) -> String {
-        labnet_protocol::sync::publication_id(self.id, name)
-            .unwrap()
-            .as_str()
-            .to_string()
-    }
-
     async fn publish(&self, name: &str, text: &str, scope: Scope) -> String {
-        let doc_id = self.doc_id(name);
-        let id = doc_id.clone();
-        let text = text.to_string();
-        let origin = self.id;
-        let name = name.to_string();
-        self.ctx
-            .store
-            .call(move |s| {
-                let mut doc = match s.load_document(&id).unwrap() {
-                    Some((_, d)) => d,
-                    None => sample_doc(&sample_body(origin, &name, 0)),
-                };
-                edit_sample(&mut doc, &text);
-                s.save_publication(&id, &mut doc, &scope.to_text()).unwrap();
-                s.log_disclosure(&NewDisclosure {
-                    action: "share",
-                    doc_id: &id,
-                    heads: "",
-                    node_id: None,
-                    scope: &scope.to_text(),
-                    settings: "{\"min_count\":10}",
-                })
-                .unwrap();
-            })
-            .await;
+        let (doc_id, _) = publish_sample_via(&self.ctx.store, self.id, name, text, &scope).await;
         let _ = self
             .ctx
             .local_changes

@@ -299,38 +299,9 @@ pub mod nodes {
         text: &str,
         scope: &labnet_node::trust::Scope,
     ) -> (String, Vec<automerge::ChangeHash>) {
-        use labnet_node::share::publication::{edit_sample, sample_body, sample_doc};
-        let doc_id = labnet_protocol::sync::publication_id(d.node_id(), name)
-            .unwrap()
-            .as_str()
-            .to_string();
-        let id = doc_id.clone();
-        let text = text.to_string();
-        let scope = scope.to_text();
-        let origin = d.node_id();
-        let name = name.to_string();
-        let heads = d
-            .context()
-            .store
-            .call(move |s| {
-                let mut doc = match s.load_document(&id).unwrap() {
-                    Some((_, doc)) => doc,
-                    None => sample_doc(&sample_body(origin, &name, 0)),
-                };
-                edit_sample(&mut doc, &text);
-                s.save_publication(&id, &mut doc, &scope).unwrap();
-                s.log_disclosure(&labnet_node::store::NewDisclosure {
-                    action: "share",
-                    doc_id: &id,
-                    heads: "",
-                    node_id: None,
-                    scope: &scope,
-                    settings: "{}",
-                })
-                .unwrap();
-                s.publication_row(&id).unwrap().unwrap().heads
-            })
-            .await;
+        let store = &d.context().store;
+        let (doc_id, heads) =
+            labnet_node::testing::publish_sample_via(store, d.node_id(), name, text, scope).await;
         announce(d, &doc_id);
         (doc_id, heads)
     }

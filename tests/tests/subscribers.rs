@@ -112,10 +112,10 @@ async fn a_subscriber_receives_public_publications_only_and_can_write_nothing() 
     let sub_dir = subscriber.context().data_dir.root().to_path_buf();
     subscriber.shutdown().await;
     {
-        let identity =
-            std::sync::Arc::new(labnet_node::identity::Identity::load(&sub_dir).unwrap());
-        let mut store = labnet_node::store::Store::open(&sub_dir).unwrap();
-        store.set_signer(identity.clone());
+        // Opened as `labnet` opens a stopped node's store: signing with its key.
+        let data_dir = labnet_node::data_dir::DataDir::new(&sub_dir);
+        let own_id = data_dir.load_identity().unwrap().node_id();
+        let mut store = data_dir.open_store().unwrap();
         let (_, mut doc) = store.load_document(&public).unwrap().unwrap();
         let before = doc.get_heads();
         doc.put(ROOT, "meta", "hijacked").unwrap();
@@ -125,9 +125,9 @@ async fn a_subscriber_receives_public_publications_only_and_can_write_nothing() 
         store
             .batch(|b| b.append_replica_changes(&public, origin, &heads, &chunk))
             .unwrap();
-        let own = publication_id(identity.node_id(), "sneaky").unwrap();
+        let own = publication_id(own_id, "sneaky").unwrap();
         let mut fake = labnet_node::share::publication::sample_doc(
-            &labnet_node::share::publication::sample_body(identity.node_id(), "sneaky", 1),
+            &labnet_node::share::publication::sample_body(own_id, "sneaky", 1),
         );
         store
             .save_publication(own.as_str(), &mut fake, "public")

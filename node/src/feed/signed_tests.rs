@@ -30,9 +30,7 @@ struct Node {
 impl Node {
     fn new() -> Node {
         let dir = tempfile::tempdir().unwrap();
-        let id = Arc::new(Identity::generate().unwrap());
-        let mut store = Store::open(dir.path()).unwrap();
-        store.set_signer(id.clone());
+        let (id, store) = crate::testing::signed_store(dir.path());
         Node {
             id,
             store,
