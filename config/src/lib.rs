@@ -242,15 +242,23 @@ pub struct Config {
     pub console_listen: Option<SocketAddr>,
     /// Where the read-only feed URLs listen (TCP); `None` (the default) when `off`.
     pub feed_listen: Option<SocketAddr>,
+    /// `[limits]`: how much of other origins' data the node keeps.
+    pub limits: Limits,
+}
+
+/// How much of other origins' data a node keeps (`[limits]`). Set in the file
+/// only: raising what a peer may make this node store is a decision an
+/// operator writes down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
     /// Copies of one origin's publications kept at most; a new one beyond is
     /// refused. Default [`DEFAULT_REPLICAS_PER_ORIGIN`], 1 to
-    /// [`REPLICAS_PER_ORIGIN_LIMIT`]. Set in the file only: raising what a
-    /// peer may make this node store is a decision an operator writes down.
+    /// [`REPLICAS_PER_ORIGIN_LIMIT`].
     pub replicas_per_origin: u32,
     /// Stored bytes of one origin's copies kept at most, from
     /// `limits.replica_mib_per_origin` (default
     /// [`DEFAULT_REPLICA_MIB_PER_ORIGIN`] MiB, 1 to
-    /// [`REPLICA_MIB_PER_ORIGIN_LIMIT`]). File only, like `replicas_per_origin`.
+    /// [`REPLICA_MIB_PER_ORIGIN_LIMIT`]).
     pub replica_bytes_per_origin: u64,
 }
 
@@ -465,16 +473,18 @@ impl Config {
             not_names,
             console_listen: validate_with(console_listen, "console.listen", parse_http_listen)?,
             feed_listen: validate_with(feed_listen, "feed.listen", parse_http_listen)?,
-            replicas_per_origin: validate_with(
-                replicas_per_origin,
-                "limits.replicas_per_origin",
-                |v| parse_count_up_to(v, REPLICAS_PER_ORIGIN_LIMIT, "1000"),
-            )?,
-            replica_bytes_per_origin: u64::from(validate_with(
-                replica_mib_per_origin,
-                "limits.replica_mib_per_origin",
-                |v| parse_count_up_to(v, REPLICA_MIB_PER_ORIGIN_LIMIT, "64"),
-            )?) << 20,
+            limits: Limits {
+                replicas_per_origin: validate_with(
+                    replicas_per_origin,
+                    "limits.replicas_per_origin",
+                    |v| parse_count_up_to(v, REPLICAS_PER_ORIGIN_LIMIT, "1000"),
+                )?,
+                replica_bytes_per_origin: u64::from(validate_with(
+                    replica_mib_per_origin,
+                    "limits.replica_mib_per_origin",
+                    |v| parse_count_up_to(v, REPLICA_MIB_PER_ORIGIN_LIMIT, "64"),
+                )?) << 20,
+            },
         })
     }
 
@@ -969,21 +979,20 @@ mod tests {
     #[test]
     fn limits_default_and_set_in_the_file() {
         let c = Config::from_toml("c", &file("A")).unwrap();
-        assert_eq!(c.replicas_per_origin, DEFAULT_REPLICAS_PER_ORIGIN);
+        assert_eq!(c.limits.replicas_per_origin, DEFAULT_REPLICAS_PER_ORIGIN);
         assert_eq!(
-            c.replica_bytes_per_origin,
+            c.limits.replica_bytes_per_origin,
             u64::from(DEFAULT_REPLICA_MIB_PER_ORIGIN) << 20
         );
         let bare = Config::from_toml("c", "[node]\nname = \"A\"\n").unwrap();
         assert_eq!(
-            (bare.replicas_per_origin, bare.replica_bytes_per_origin),
-            (c.replicas_per_origin, c.replica_bytes_per_origin),
+            bare.limits, c.limits,
             "a file without [limits] gets what `init` writes"
         );
         let text = "[node]\nname = \"A\"\n[limits]\nreplicas_per_origin = 20000\nreplica_mib_per_origin = 65536\n";
         let c = Config::from_toml("c", text).unwrap();
-        assert_eq!(c.replicas_per_origin, 20_000);
-        assert_eq!(c.replica_bytes_per_origin, 64 << 30);
+        assert_eq!(c.limits.replicas_per_origin, 20_000);
+        assert_eq!(c.limits.replica_bytes_per_origin, 64 << 30);
         let text = "[node]\nname = \"A\"\n[limits]\nreplicas_per_origin = \"many\"\n";
         let msg = Config::from_toml("c", text).unwrap_err().to_string();
         assert!(msg.contains("line 4"), "{msg}");

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use labnet_config::Role;
 use labnet_node::daemon::Daemon;
+use labnet_node::data_dir::DataDir;
 use labnet_node::identity::Identity;
 use labnet_node::share::publication::{sample_body, sample_doc};
 use labnet_node::sync::driver::{SyncNotice, FRAMES_QUEUED_BYTES_MAX, WRITE_TIMEOUT};
@@ -40,8 +41,8 @@ use labnet_protocol::sync::{
     MESSAGE_LEN_MAX, SYNC_PROTOCOL_VERSION,
 };
 use labnet_tests::nodes::{
-    add_peer, approve, both_connected, eventually, pair_by_contacts, pair_connected,
-    partners_in_tmp, publish, replicas,
+    add_peer, approve, both_connected, eventually, fast_transport, init, pair_by_contacts,
+    pair_connected, partners_in_tmp, publish, replicas, start, start_partner,
 };
 use labnet_tests::raw_peer::{
     client_config, client_config_with_windows, client_endpoint, hello, mib, resident_memory_bytes,
@@ -557,7 +558,40 @@ fn origin_publication(origin: &Identity, name: &str, seed: u32) -> (DocId, Vec<u
 /// city's publication.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_origin_publishing_over_its_replica_quota_is_refused_and_evicts_nobody() {
-    let (_shared, _tmp, [victim, honest]) = sharing_memory(["Victim", "Honest"]).await;
+    flood_over_quota(None).await;
+}
+
+/// The same attack on a node whose operator set the quota in its config
+/// (`[limits] replicas_per_origin`): the configured number is the one the
+/// flooding origin meets, not the default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_quota_set_in_the_config_is_the_one_a_flooding_origin_meets() {
+    flood_over_quota(Some(5)).await;
+}
+
+/// An approved origin publishes one more publication than the victim keeps of
+/// one origin: `configured` in its config file, or the default.
+async fn flood_over_quota(configured: Option<u32>) {
+    let _shared = memory_measured_alone().read().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let victim_dir = init(tmp.path(), "Victim", Role::Partner, 0);
+    let quota = match configured {
+        Some(quota) => {
+            let path = DataDir::new(&victim_dir).config_path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let default = format!(
+                "replicas_per_origin = {}",
+                labnet_config::DEFAULT_REPLICAS_PER_ORIGIN
+            );
+            assert!(text.contains(&default), "init writes the quota");
+            let text = text.replace(&default, &format!("replicas_per_origin = {quota}"));
+            std::fs::write(&path, text).unwrap();
+            quota as usize
+        }
+        None => REPLICAS_PER_ORIGIN_MAX,
+    };
+    let victim = start(&victim_dir, fast_transport()).await;
+    let honest = start_partner(tmp.path(), "Honest").await;
     pair_by_contacts(&victim, &honest).await;
     let (theirs, _) = publish(&honest, "theirs", "the honest city's", &Scope::Partners).await;
     assert!(
@@ -568,7 +602,7 @@ async fn an_origin_publishing_over_its_replica_quota_is_refused_and_evicts_nobod
     );
 
     let origin = approved_partner(&victim).await;
-    let total = REPLICAS_PER_ORIGIN_MAX + 1;
+    let total = quota + 1;
     let publications: std::collections::HashMap<DocId, (Vec<u8>, Vec<Vec<u8>>)> = (0..total)
         .map(|i| {
             let (id, statement, changes) = origin_publication(&origin, &format!("p{i}"), i as u32);
@@ -638,7 +672,7 @@ async fn an_origin_publishing_over_its_replica_quota_is_refused_and_evicts_nobod
             other => panic!("notices: {other:?} after {stored} stored, {refused} refused"),
         }
     }
-    assert_eq!((stored, refused), (REPLICAS_PER_ORIGIN_MAX, 1));
+    assert_eq!((stored, refused), (quota, 1));
     let held = victim
         .context()
         .store
@@ -647,10 +681,7 @@ async fn an_origin_publishing_over_its_replica_quota_is_refused_and_evicts_nobod
             move |s| s.replicas_of(o).unwrap().len()
         })
         .await;
-    assert_eq!(
-        held, REPLICAS_PER_ORIGIN_MAX,
-        "nothing over the quota stored"
-    );
+    assert_eq!(held, quota, "nothing over the quota stored");
     assert!(
         replicas(&victim).await.contains_key(&theirs),
         "the other city's copy is not evicted"

@@ -343,8 +343,8 @@ impl Daemon {
             local_changes,
             notices,
             config: SessionConfig {
-                replicas_per_origin_max: config.replicas_per_origin as usize,
-                replica_bytes_per_origin_max: config.replica_bytes_per_origin,
+                replicas_per_origin_max: config.limits.replicas_per_origin as usize,
+                replica_bytes_per_origin_max: config.limits.replica_bytes_per_origin,
                 ..SessionConfig::default()
             },
         };
