@@ -39,6 +39,8 @@
 //! - [`demo`]: a whole network on one machine.
 //! - `fuzzing` (feature `fuzzing`): the entry points of the fuzz targets in
 //!   `fuzz/`.
+//! - `testing` (feature `test-support`): set-ups the node's own tests and
+//!   `labnet-tests` share (a signed store, a sample publication).
 
 pub mod admin;
 pub mod api;
