@@ -7,19 +7,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Declares a subcommand enum: each variant's doc is its help, and the
-/// text after `=>` its examples, printed after that help (`after_help`).
-macro_rules! subcommands {
-    ($vis:vis enum $name:ident {
-        $($(#[$meta:meta])* $variant:ident $(($args:ty))? $(=> $examples:expr)?,)*
-    }) => {
-        #[derive(Debug, Subcommand)]
-        $vis enum $name {
-            $($(#[$meta])* $(#[command(after_help = $examples)])? $variant $(($args))?,)*
-        }
-    };
-}
-
 /// Declares the `Args` of commands that print a result: their own fields,
 /// then `--json` ([`JsonFlag`], as `output`), so that every such command
 /// takes the flag the same way and lists it last in its `--help`.
@@ -68,59 +55,88 @@ pub(crate) struct Global {
     pub(crate) log_format: Option<String>,
 }
 
-subcommands! {
-    pub(crate) enum Command {
-        /// Create a new node: config, key pair and certificate, empty store.
-        Init(InitArgs) => "Example:\n  labnet init --name Modena --listen 0.0.0.0:7447\n  labnet --data-dir /srv/labnet init --name \"ISRG\" --role subscriber",
-        /// Run the node daemon in the foreground (creates a node first if there is none).
-        Run(RunArgs) => "Example:\n  labnet run\n  RUST_LOG=debug labnet run --listen 0.0.0.0:7447\n\nStops cleanly on Ctrl-C (SIGINT) or SIGTERM.",
-        /// Show what the running node is and how it is doing.
-        Status(JsonFlag) => "Example:\n  labnet status\n  labnet status --json\n\nExits with 3 when the daemon is not running.",
-        /// Print this node's NodeId and the contact string other cities use to add it.
-        Id(JsonFlag) => "Example:\n  labnet id\n  labnet id --json",
-        /// Print a login link for the running node's web console (works once, for 15 minutes).
-        Console(JsonFlag) => "Example:\n  labnet console\n\nFrom another machine, forward the port first:\n  ssh -L 7448:127.0.0.1:7448 lab.example.org\nthen open the link there. Exits with 3 when the daemon is not running.",
-        /// Decide who this node talks to: list, approve, add and revoke peers.
-        #[command(subcommand)]
-        Peers(PeersCommand),
-        /// Invite another node: create, list, revoke invites, or accept one.
-        #[command(subcommand)]
-        Invite(InviteCommand),
-        /// The city's practices: import, list, show, edit.
-        #[command(subcommand)]
-        Practice(PracticeCommand),
-        /// The city's Policy Lab record: profile, labs with sessions, micro-experiments (private).
-        #[command(subcommand)]
-        Lab(LabCommand),
-        /// The stakeholder roster (private: it never leaves the node).
-        #[command(subcommand)]
-        Stakeholder(StakeholderCommand),
-        /// Publish a practice's anonymized projection, or preview exactly what would leave.
-        #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-        Share(ShareArgs) => "Examples:\n  labnet share preview fuenlabrada-milma --scope partners\n  labnet share fuenlabrada-milma --scope partners\n  labnet share modena-mediation --scope public\n  labnet share vienna-care --scope 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ",
-        /// Retract a practice's publication from every peer that has it.
-        Unshare(UnshareArgs) => "Example:\n  labnet unshare fuenlabrada-milma",
-        /// Run a whole network on this machine: cities, a subscriber, invites, shares.
-        Demo(DemoArgs) => "Example:\n  labnet demo\n  labnet demo --cities 3 --keep /tmp/labnet-demo",
-        /// What this node can show of the network's practices, and exports for other tools.
-        #[command(subcommand)]
-        Feed(FeedCommand),
-        /// What left this node: every share, update, unshare and version sent to a peer.
-        Audit(AuditArgs) => "Example:\n  labnet audit\n  labnet audit --peer 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ --since 2026-01-01 --json",
-    }
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a new node: config, key pair and certificate, empty store.
+    #[command(
+        after_help = "Example:\n  labnet init --name Modena --listen 0.0.0.0:7447\n  labnet --data-dir /srv/labnet init --name \"ISRG\" --role subscriber"
+    )]
+    Init(InitArgs),
+    /// Run the node daemon in the foreground (creates a node first if there is none).
+    #[command(
+        after_help = "Example:\n  labnet run\n  RUST_LOG=debug labnet run --listen 0.0.0.0:7447\n\nStops cleanly on Ctrl-C (SIGINT) or SIGTERM."
+    )]
+    Run(RunArgs),
+    /// Show what the running node is and how it is doing.
+    #[command(
+        after_help = "Example:\n  labnet status\n  labnet status --json\n\nExits with 3 when the daemon is not running."
+    )]
+    Status(JsonFlag),
+    /// Print this node's NodeId and the contact string other cities use to add it.
+    #[command(after_help = "Example:\n  labnet id\n  labnet id --json")]
+    Id(JsonFlag),
+    /// Print a login link for the running node's web console (works once, for 15 minutes).
+    #[command(
+        after_help = "Example:\n  labnet console\n\nFrom another machine, forward the port first:\n  ssh -L 7448:127.0.0.1:7448 lab.example.org\nthen open the link there. Exits with 3 when the daemon is not running."
+    )]
+    Console(JsonFlag),
+    /// Decide who this node talks to: list, approve, add and revoke peers.
+    #[command(subcommand)]
+    Peers(PeersCommand),
+    /// Invite another node: create, list, revoke invites, or accept one.
+    #[command(subcommand)]
+    Invite(InviteCommand),
+    /// The city's practices: import, list, show, edit.
+    #[command(subcommand)]
+    Practice(PracticeCommand),
+    /// The city's Policy Lab record: profile, labs with sessions, micro-experiments (private).
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// The stakeholder roster (private: it never leaves the node).
+    #[command(subcommand)]
+    Stakeholder(StakeholderCommand),
+    /// Publish a practice's anonymized projection, or preview exactly what would leave.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    #[command(
+        after_help = "Examples:\n  labnet share preview fuenlabrada-milma --scope partners\n  labnet share fuenlabrada-milma --scope partners\n  labnet share modena-mediation --scope public\n  labnet share vienna-care --scope 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ"
+    )]
+    Share(ShareArgs),
+    /// Retract a practice's publication from every peer that has it.
+    #[command(after_help = "Example:\n  labnet unshare fuenlabrada-milma")]
+    Unshare(UnshareArgs),
+    /// Run a whole network on this machine: cities, a subscriber, invites, shares.
+    #[command(
+        after_help = "Example:\n  labnet demo\n  labnet demo --cities 3 --keep /tmp/labnet-demo"
+    )]
+    Demo(DemoArgs),
+    /// What this node can show of the network's practices, and exports for other tools.
+    #[command(subcommand)]
+    Feed(FeedCommand),
+    /// What left this node: every share, update, unshare and version sent to a peer.
+    #[command(
+        after_help = "Example:\n  labnet audit\n  labnet audit --peer 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ --since 2026-01-01 --json"
+    )]
+    Audit(AuditArgs),
 }
 
-subcommands! {
-    pub(crate) enum InviteCommand {
-        /// Make an invite: one line to send to the other node's admin.
-        Create(InviteCreateArgs) => "Example:\n  labnet invite create\n  labnet invite create --role subscriber --expires 7d --uses 3",
-        /// This node's invites: id, role, expiry, uses left.
-        List(JsonFlag) => "Example:\n  labnet invite list --json",
-        /// Revoke an invite so nobody can join with it any more.
-        Revoke(InviteRevokeArgs) => "Example:\n  labnet invite revoke 7k2m9q4x",
-        /// Join the node that sent you an invite (the daemon must be running).
-        Accept(InviteAcceptArgs) => "The output says what the inviter is recorded as here: a subscriber's invite makes it a subscriber (public publications only).\n\nExample:\n  labnet invite accept labnet-invite:2:...",
-    }
+#[derive(Debug, Subcommand)]
+pub(crate) enum InviteCommand {
+    /// Make an invite: one line to send to the other node's admin.
+    #[command(
+        after_help = "Example:\n  labnet invite create\n  labnet invite create --role subscriber --expires 7d --uses 3"
+    )]
+    Create(InviteCreateArgs),
+    /// This node's invites: id, role, expiry, uses left.
+    #[command(after_help = "Example:\n  labnet invite list --json")]
+    List(JsonFlag),
+    /// Revoke an invite so nobody can join with it any more.
+    #[command(after_help = "Example:\n  labnet invite revoke 7k2m9q4x")]
+    Revoke(InviteRevokeArgs),
+    /// Join the node that sent you an invite (the daemon must be running).
+    #[command(
+        after_help = "The output says what the inviter is recorded as here: a subscriber's invite makes it a subscriber (public publications only).\n\nExample:\n  labnet invite accept labnet-invite:2:..."
+    )]
+    Accept(InviteAcceptArgs),
 }
 
 printing_args! {
@@ -151,33 +167,39 @@ printing_args! {
     }
 }
 
-subcommands! {
-    pub(crate) enum PracticeCommand {
-        /// Import practices from a .json or .csv file (see FORMAT.md); existing ids are updated.
-        Import(ImportArgs) => "Example:\n  labnet practice import practices.json\n  labnet practice import modena.csv --json",
-        /// The practices held here.
-        List(JsonFlag) => "Example:\n  labnet practice list --json",
-        /// One practice with every field (private fields included: this is the city's own view).
-        Show(PracticeIdArgs) => "Example:\n  labnet practice show fuenlabrada-milma",
-        /// Edit a practice as JSON in $EDITOR; it is validated before it is saved.
-        Edit(PracticeIdArgs) => "Example:\n  EDITOR=nano labnet practice edit fuenlabrada-milma",
-    }
+#[derive(Debug, Subcommand)]
+pub(crate) enum PracticeCommand {
+    /// Import practices from a .json or .csv file (see FORMAT.md); existing ids are updated.
+    #[command(
+        after_help = "Example:\n  labnet practice import practices.json\n  labnet practice import modena.csv --json"
+    )]
+    Import(ImportArgs),
+    /// The practices held here.
+    #[command(after_help = "Example:\n  labnet practice list --json")]
+    List(JsonFlag),
+    /// One practice with every field (private fields included: this is the city's own view).
+    #[command(after_help = "Example:\n  labnet practice show fuenlabrada-milma")]
+    Show(PracticeIdArgs),
+    /// Edit a practice as JSON in $EDITOR; it is validated before it is saved.
+    #[command(after_help = "Example:\n  EDITOR=nano labnet practice edit fuenlabrada-milma")]
+    Edit(PracticeIdArgs),
 }
 
-subcommands! {
-    pub(crate) enum LabCommand {
-        /// Store the lab record from a JSON file: {"profile": {...}, "labs": [...], "experiments": [...]}.
-        Import(ImportArgs) => "Example:\n  labnet lab import livadia-lab.json",
-        /// Print the lab record as JSON.
-        Show => "Example:\n  labnet lab show",
-    }
+#[derive(Debug, Subcommand)]
+pub(crate) enum LabCommand {
+    /// Store the lab record from a JSON file: {"profile": {...}, "labs": [...], "experiments": [...]}.
+    #[command(after_help = "Example:\n  labnet lab import livadia-lab.json")]
+    Import(ImportArgs),
+    /// Print the lab record as JSON.
+    #[command(after_help = "Example:\n  labnet lab show")]
+    Show,
 }
 
-subcommands! {
-    pub(crate) enum StakeholderCommand {
-        /// Import the stakeholder roster (LSRG) from a .json or .csv file; replaces the stored roster.
-        Import(ImportArgs) => "Example:\n  labnet stakeholder import roster.json",
-    }
+#[derive(Debug, Subcommand)]
+pub(crate) enum StakeholderCommand {
+    /// Import the stakeholder roster (LSRG) from a .json or .csv file; replaces the stored roster.
+    #[command(after_help = "Example:\n  labnet stakeholder import roster.json")]
+    Import(ImportArgs),
 }
 
 printing_args! {
@@ -203,11 +225,11 @@ printing_args! {
     }
 }
 
-subcommands! {
-    pub(crate) enum ShareCommand {
-        /// Print exactly what a peer would receive, and what was removed or suppressed and why.
-        Preview(PreviewArgs) => "Example:\n  labnet share preview fuenlabrada-milma --scope partners",
-    }
+#[derive(Debug, Subcommand)]
+pub(crate) enum ShareCommand {
+    /// Print exactly what a peer would receive, and what was removed or suppressed and why.
+    #[command(after_help = "Example:\n  labnet share preview fuenlabrada-milma --scope partners")]
+    Preview(PreviewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -235,17 +257,26 @@ pub(crate) struct DemoArgs {
     pub(crate) keep: Option<PathBuf>,
 }
 
-subcommands! {
-    pub(crate) enum FeedCommand {
-        /// Publications held here (our own and those received), newest first.
-        List(FeedListArgs) => "Example:\n  labnet feed list --city Modena --area education --since 2026-01-01",
-        /// One publication as received.
-        Show(FeedShowArgs) => "Example:\n  labnet feed show fuenlabrada-milma --json",
-        /// Export as Atom, JSON Feed or CSV, with the same filters.
-        Export(FeedExportArgs) => "Example:\n  labnet feed export --format atom --out practices.xml\n  labnet feed export --format csv --area care",
-        /// Check an exported feed offline: each entry's signature, origin and content.
-        Verify(FeedVerifyArgs) => "Works on the file alone (no node needed). Prints one line per entry:\n  ok   <id>  origin <NodeId>  <publisher>\n  FAIL <id>: <reason>\nand exits 1 if any entry fails.\n\nExample:\n  labnet feed verify practices.xml\n  labnet feed verify feed.json --origin Fuenlabrada=1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ",
-    }
+#[derive(Debug, Subcommand)]
+pub(crate) enum FeedCommand {
+    /// Publications held here (our own and those received), newest first.
+    #[command(
+        after_help = "Example:\n  labnet feed list --city Modena --area education --since 2026-01-01"
+    )]
+    List(FeedListArgs),
+    /// One publication as received.
+    #[command(after_help = "Example:\n  labnet feed show fuenlabrada-milma --json")]
+    Show(FeedShowArgs),
+    /// Export as Atom, JSON Feed or CSV, with the same filters.
+    #[command(
+        after_help = "Example:\n  labnet feed export --format atom --out practices.xml\n  labnet feed export --format csv --area care"
+    )]
+    Export(FeedExportArgs),
+    /// Check an exported feed offline: each entry's signature, origin and content.
+    #[command(
+        after_help = "Works on the file alone (no node needed). Prints one line per entry:\n  ok   <id>  origin <NodeId>  <publisher>\n  FAIL <id>: <reason>\nand exits 1 if any entry fails.\n\nExample:\n  labnet feed verify practices.xml\n  labnet feed verify feed.json --origin Fuenlabrada=1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ"
+    )]
+    Verify(FeedVerifyArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -305,19 +336,29 @@ printing_args! {
     }
 }
 
-subcommands! {
-    pub(crate) enum PeersCommand {
-        /// Approved and revoked peers, with role, address, connection and last contact.
-        List(JsonFlag) => "Example:\n  labnet peers list\n  labnet peers list --json",
-        /// Nodes that tried to connect without being approved.
-        Pending(JsonFlag) => "Example:\n  labnet peers pending",
-        /// Approve a node (normally one from `peers pending`).
-        Approve(ApproveArgs) => "Example:\n  labnet peers approve 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ\n  labnet peers approve 1jgnnez9ww2bke4c7thmcf8ta6qt3vk9jmq --role subscriber",
-        /// Approve a node ahead of time from its contact string, and dial it.
-        Add(AddArgs) => "Example:\n  labnet peers add labnet://1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ@modena.example.org:7447",
-        /// Revoke a peer: its connection is closed and it is refused from now on.
-        Revoke(RevokeArgs) => "Example:\n  labnet peers revoke 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ",
-    }
+#[derive(Debug, Subcommand)]
+pub(crate) enum PeersCommand {
+    /// Approved and revoked peers, with role, address, connection and last contact.
+    #[command(after_help = "Example:\n  labnet peers list\n  labnet peers list --json")]
+    List(JsonFlag),
+    /// Nodes that tried to connect without being approved.
+    #[command(after_help = "Example:\n  labnet peers pending")]
+    Pending(JsonFlag),
+    /// Approve a node (normally one from `peers pending`).
+    #[command(
+        after_help = "Example:\n  labnet peers approve 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ\n  labnet peers approve 1jgnnez9ww2bke4c7thmcf8ta6qt3vk9jmq --role subscriber"
+    )]
+    Approve(ApproveArgs),
+    /// Approve a node ahead of time from its contact string, and dial it.
+    #[command(
+        after_help = "Example:\n  labnet peers add labnet://1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ@modena.example.org:7447"
+    )]
+    Add(AddArgs),
+    /// Revoke a peer: its connection is closed and it is refused from now on.
+    #[command(
+        after_help = "Example:\n  labnet peers revoke 1JGNN-EZ9WW-2BKE4-C7THM-CF8TA-6QT3V-K9JMQ"
+    )]
+    Revoke(RevokeArgs),
 }
 
 printing_args! {
