@@ -106,18 +106,23 @@ async fn shot(c: &Client, dir: &Path, name: &str) {
 
 /// The text of the element `css` matches.
 async fn text_of(c: &Client, css: &str) -> String {
-    let e = c.find(Locator::Css(css)).await.unwrap();
-    e.text().await.unwrap()
+    element(c, css).await.text().await.unwrap()
+}
+
+/// The element `css` matches, waiting up to [`PAGE_WAIT`] for it: after a
+/// click that follows a link or posts a form, the page it loads may not be
+/// there yet (each caller asks for an element only that page has).
+async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element {css} within {PAGE_WAIT:?}: {e}"))
 }
 
 /// Clicks the element `css` matches.
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    element(c, css).await.click().await.unwrap();
 }
 
 /// Reloads `url` until `css` matches an element whose text contains `text`.
@@ -269,13 +274,7 @@ async fn a_data_steward_approves_previews_shares_audits_and_revokes_in_a_browser
     // An invite to copy.
     c.goto(&format!("{base_a}/invites")).await.unwrap();
     click(&c, "#create-invite").await;
-    let token = c
-        .find(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap();
+    let token = element(&c, "#token").await.prop("value").await.unwrap();
     assert!(token.unwrap_or_default().starts_with("labnet-invite:"));
     shot(&c, &shots, "09-invite").await;
 
