@@ -22,6 +22,10 @@ use super::{
 use crate::store::{Batch, DocumentKind, IndexRow, StatementRow, Store, StoreError};
 
 /// A node's store, seen by its sync sessions.
+///
+/// The driver makes one for each step, inside that step's
+/// [`Store::read_snapshot`], so every read below (an index page is two
+/// queries, our rows and the relayed statements) sees one committed state.
 pub struct StoreView<'a> {
     store: &'a Store,
     /// This node: the origin of every row of `publication_index`.
@@ -75,18 +79,13 @@ impl SyncView for StoreView<'_> {
 
     fn served_after(&self, after_seq: u64, limit: usize) -> Result<Vec<ServedEntry>, ViewError> {
         let local = self.local;
-        // One snapshot for both: see `Store::read_snapshot`.
-        let (own, relayed) = self.store.read_snapshot(|s| {
-            Ok((
-                s.publications_after(after_seq, limit)?,
-                s.relayed_after(after_seq, limit)?,
-            ))
-        })?;
+        // Both reads share the step's snapshot (see the type's doc): a commit
+        // between them would make the page cover a seq it never lists.
         let mut entries = Vec::with_capacity(limit);
-        for row in own {
+        for row in self.store.publications_after(after_seq, limit)? {
             entries.push(own_entry(local, row)?);
         }
-        for row in relayed {
+        for row in self.store.relayed_after(after_seq, limit)? {
             entries.extend(relayed_entry(row)?);
         }
         // Both lists are the first `limit` of their kind after `after_seq`,
